@@ -1,0 +1,88 @@
+package cow
+
+import (
+	"context"
+	"fmt"
+)
+
+// RegionKind says what part of a file a Region names.
+type RegionKind uint8
+
+const (
+	// KindBlocks names the bytes [Off, Off+Len) of a file's content. Off
+	// and Len are multiples of the block size (Len may reach past the end
+	// of the file; only the bytes that exist are preserved).
+	KindBlocks RegionKind = iota + 1
+	// KindMeta names a file's existence and size, or a directory's
+	// existence. Preserving it for a path that does not exist records the
+	// absence (a whiteout), so that a file the writer creates later stays
+	// absent for the copier.
+	KindMeta
+	// KindFile names a whole file: every block not yet overlaid, its size
+	// and its existence. The writer asks for it before Remove and Rename.
+	KindFile
+)
+
+func (k RegionKind) String() string {
+	switch k {
+	case KindBlocks:
+		return "blocks"
+	case KindMeta:
+		return "meta"
+	case KindFile:
+		return "file"
+	}
+	return fmt.Sprintf("RegionKind(%d)", uint8(k))
+}
+
+// Region is a part of shared storage that every copier must preserve before
+// the writer mutates it.
+type Region struct {
+	Kind RegionKind
+	Path string // slash separated, as in vfs
+	Off  int64  // KindBlocks only
+	Len  int64  // KindBlocks only
+}
+
+func (r Region) String() string {
+	if r.Kind == KindBlocks {
+		return fmt.Sprintf("%s %s[%d:+%d]", r.Kind, r.Path, r.Off, r.Len)
+	}
+	return fmt.Sprintf("%s %s", r.Kind, r.Path)
+}
+
+// Stabilizer makes regions stable: it returns nil only once every current
+// copier has preserved every region given (or has been excluded from the
+// membership by the stability layer). The writer view calls it before each
+// mutation of shared storage and does not mutate if it returns an error.
+//
+// Implementations must be safe for concurrent use. The in-process
+// implementation is Local; package stability implements it over the
+// network.
+type Stabilizer interface {
+	Stabilize(ctx context.Context, regions []Region) error
+}
+
+// Preserver is the copier's half of a stability round: it copies the
+// current shared content of each region that it has not already overlaid.
+// *Copier implements it.
+type Preserver interface {
+	Preserve(ctx context.Context, regions []Region) error
+}
+
+// ResetHandshake is the writer's half of a copier reset (garbage
+// collection). ResetCopier calls drop while the writer has no mutation of
+// shared storage in flight, after the writer has synced shared storage and
+// forgotten its stable set, and before it mutates again. That makes the
+// copier's new view a prefix of the writer's mutation sequence (invariant
+// 5). *Writer implements it in process; package stability implements it
+// over the network.
+type ResetHandshake interface {
+	ResetCopier(ctx context.Context, drop func() error) error
+}
+
+// Guard is called by the writer view right before each mutation batch of
+// shared storage, after stabilization. A non-nil error stops the mutation
+// and is returned to the caller. raftcluster uses it for fencing: the
+// writer mutates only while its epoch is the newest and its lease is valid.
+type Guard func(ctx context.Context) error
