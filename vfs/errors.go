@@ -23,6 +23,9 @@ var (
 	// ErrCorrupt reports stored data that fails its integrity check. The
 	// SQLite adapter maps it to SQLITE_IOERR_DATA.
 	ErrCorrupt = errors.New("vfs: data is corrupt")
+	// ErrTooLarge reports a write or truncation past the largest size a
+	// file may have (EFBIG on disk; MemMaxFileSize in memory).
+	ErrTooLarge = errors.New("vfs: file too large")
 	// ErrInjected is the error that errorfs injects by default.
 	ErrInjected = errors.New("vfs: injected error")
 )

@@ -40,31 +40,45 @@ type File interface {
 
 // FS is a file system rooted at some directory. Every path is slash
 // separated, relative to the root and clean, as fs.ValidPath requires; "."
-// names the root. Any other path gets an *fs.PathError wrapping fs.ErrInvalid.
+// names the root. Any other path gets an *fs.PathError wrapping fs.ErrInvalid
+// (see CheckPath). A file on the way to a path gets ErrNotDir, a missing
+// directory fs.ErrNotExist.
 //
 // Concurrency: every method is safe for concurrent use.
 type FS interface {
 	// Open opens a file. flag is a combination of os.O_RDONLY, os.O_WRONLY
 	// or os.O_RDWR with os.O_CREATE, os.O_EXCL and os.O_TRUNC; any other bit
 	// gets fs.ErrInvalid. perm is used when the file is created. Opening a
-	// directory gets ErrIsDir; a missing parent directory gets
-	// fs.ErrNotExist.
+	// directory gets ErrIsDir (fs.ErrExist with os.O_CREATE|os.O_EXCL); a
+	// missing parent directory gets fs.ErrNotExist. As on Linux, os.O_TRUNC
+	// truncates even with os.O_RDONLY, and os.O_EXCL without os.O_CREATE is
+	// ignored.
 	Open(name string, flag int, perm fs.FileMode) (File, error)
 	// Remove removes a file or an empty directory. Files that are open stay
 	// usable through their File until closed. A non-empty directory gets
-	// ErrNotEmpty.
+	// ErrNotEmpty; removing "." gets fs.ErrInvalid.
 	Remove(name string) error
 	// Rename moves oldname to newname, replacing newname if it is a file.
+	// Open Files follow the file to its new name; a replaced file stays
+	// usable through its open Files. A newname that is an existing
+	// directory gets fs.ErrExist, a directory onto a file ErrNotDir, a
+	// directory into its own subtree or "." on either side fs.ErrInvalid.
+	// Renaming a file onto itself does nothing.
 	Rename(oldname, newname string) error
-	// Stat describes a file or directory.
+	// Stat describes a file or directory. The FileInfo's Name is the last
+	// element of name.
 	Stat(name string) (fs.FileInfo, error)
 	// List returns the sorted names of the entries in one directory.
 	List(dir string) ([]string, error)
-	// MkdirAll creates a directory and any missing parents.
+	// MkdirAll creates a directory and any missing parents. A file in the
+	// way gets ErrNotDir.
 	MkdirAll(dir string, perm fs.FileMode) error
 	// Lock takes an exclusive lock on name, creating the file if it does
 	// not exist. A second Lock on the same name before the first is
-	// released gets ErrLocked. Close the returned io.Closer to release.
+	// released gets ErrLocked; a directory gets ErrIsDir. Close the
+	// returned io.Closer to release; a second Close gets fs.ErrClosed. The
+	// lock belongs to the file: renamed, it stays locked under its new
+	// name.
 	Lock(name string) (io.Closer, error)
 	// SyncDir makes the entries of a directory (creations, removals and
 	// renames within it) durable.

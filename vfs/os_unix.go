@@ -1,0 +1,50 @@
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
+
+package vfs
+
+import (
+	"errors"
+	"os"
+	"syscall"
+)
+
+// fileKey identifies a file on disk: its device and inode.
+type fileKey struct{ dev, ino uint64 }
+
+// keyOf returns the key of the open file f.
+func keyOf(f *os.File, _, _ string) (fileKey, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return fileKey{}, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileKey{}, errors.New("vfs: no inode number")
+	}
+	return fileKey{dev: uint64(st.Dev), ino: uint64(st.Ino)}, nil
+}
+
+// flock takes a non-blocking exclusive flock(2) on f; ErrLocked if another
+// open file description holds one.
+func flock(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	err = rc.Control(func(fd uintptr) {
+		for {
+			ferr = syscall.Flock(int(fd), syscall.LOCK_EX|syscall.LOCK_NB)
+			if ferr != syscall.EINTR {
+				break
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if ferr == syscall.EWOULDBLOCK {
+		return ErrLocked
+	}
+	return ferr
+}
