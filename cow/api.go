@@ -65,7 +65,8 @@ type Stabilizer interface {
 
 // Preserver is the copier's half of a stability round: it copies the
 // current shared content of each region that it has not already overlaid.
-// *Copier implements it.
+// A copier *View implements it; Local calls it in process, package
+// stability over the network.
 type Preserver interface {
 	Preserve(ctx context.Context, regions []Region) error
 }
@@ -75,8 +76,8 @@ type Preserver interface {
 // shared storage in flight, after the writer has synced shared storage and
 // forgotten its stable set, and before it mutates again. That makes the
 // copier's new view a prefix of the writer's mutation sequence (invariant
-// 5). *Writer implements it in process; package stability implements it
-// over the network.
+// 5). A writer *View implements it in process; package stability
+// implements it over the network.
 type ResetHandshake interface {
 	ResetCopier(ctx context.Context, drop func() error) error
 }
@@ -85,4 +86,8 @@ type ResetHandshake interface {
 // shared storage, after stabilization. A non-nil error stops the mutation
 // and is returned to the caller. raftcluster uses it for fencing: the
 // writer mutates only while its epoch is the newest and its lease is valid.
+//
+// The writer calls Guard with its mutation lock held, right before each
+// mutation (so no other mutation can slip in between): Guard must be quick
+// and must not call back into the view.
 type Guard func(ctx context.Context) error

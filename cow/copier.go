@@ -1,0 +1,662 @@
+package cow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/holeycow/holeycow/vfs"
+)
+
+// invalidErr returns the error ops get while the copier is invalidated, or
+// nil. Called with c.mu held.
+func (v *View) invalidErr(op, name string) error {
+	if err := v.c.mu.invalid; err != nil {
+		return &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	return nil
+}
+
+// lookupErr turns a lookup error into the error of op on name.
+func lookupErr(op, name string, err error) error {
+	return pathErr(op, name, err)
+}
+
+// fileInfo describes an overlay node.
+type fileInfo struct {
+	name string
+	n    *node
+}
+
+func (fi fileInfo) Name() string       { return fi.name }
+func (fi fileInfo) Size() int64        { return fi.n.size }
+func (fi fileInfo) ModTime() time.Time { return fi.n.modTime }
+func (fi fileInfo) IsDir() bool        { return fi.n.dir }
+func (fi fileInfo) Sys() any           { return nil }
+func (fi fileInfo) Mode() fs.FileMode {
+	if fi.n.dir {
+		return fs.ModeDir | fi.n.mode.Perm()
+	}
+	return fi.n.mode.Perm()
+}
+
+// namedInfo renames a shared FileInfo to the base of the path asked for.
+type namedInfo struct {
+	fs.FileInfo
+	name string
+}
+
+func (fi namedInfo) Name() string { return fi.name }
+
+// target returns the node f reads and writes, or nil if f is still seen on
+// shared storage by name. Called with c.mu held.
+func (v *View) target(f *file) *node {
+	if f.node != nil {
+		return f.node
+	}
+	return v.c.mu.entries[f.name] // nil both when absent and whited out
+}
+
+func (v *View) cOpen(name string, flag int, perm fs.FileMode) (vfs.File, error) {
+	c := &v.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := v.invalidErr("open", name); err != nil {
+		return nil, err
+	}
+	vs, err := v.lookup(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && flag&os.O_CREATE != 0:
+		if name == "." {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: vfs.ErrIsDir}
+		}
+		pvs, perr := v.lookup(vfs.Dir(name))
+		if perr != nil {
+			return nil, lookupErr("open", name, perr)
+		}
+		if !pvs.dir {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: vfs.ErrNotDir}
+		}
+		n := c.newNode(false, perm.Perm())
+		c.link(name, n)
+	case err != nil:
+		return nil, lookupErr("open", name, err)
+	case flag&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL:
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrExist}
+	case vs.dir:
+		return nil, &fs.PathError{Op: "open", Path: name, Err: vfs.ErrIsDir}
+	case flag&os.O_TRUNC != 0:
+		n := v.materialize(name, vs)
+		if err := v.truncateNode(n, 0, name); err != nil {
+			return nil, err
+		}
+	}
+	f := &file{v: v, name: name, flag: flag}
+	c.mu.handles[f] = struct{}{}
+	return f, nil
+}
+
+func (v *View) cReadAt(f *file, p []byte, off int64) (int, error) {
+	c := &v.c
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if err := v.invalidErr("read", f.name); err != nil {
+		return 0, err
+	}
+	src := &source{v: v, name: f.name, f: f}
+	if n := v.target(f); n != nil {
+		return v.readNode(n, src, p, off, f.name)
+	}
+	h, err := v.sharedFile(f)
+	if err != nil {
+		return 0, pathErr("read", f.name, err)
+	}
+	return h.ReadAt(p, off)
+}
+
+// bind returns the node f writes to, creating it from shared storage if
+// f is still seen by name. Called with c.mu held exclusively.
+func (v *View) bind(op string, f *file) (*node, error) {
+	if n := v.target(f); n != nil {
+		return n, nil
+	}
+	vs, err := v.lookup(f.name)
+	if err != nil {
+		return nil, lookupErr(op, f.name, err)
+	}
+	if vs.dir {
+		return nil, &fs.PathError{Op: op, Path: f.name, Err: vfs.ErrIsDir}
+	}
+	return v.materialize(f.name, vs), nil
+}
+
+func (v *View) cWriteAt(f *file, p []byte, off int64) (int, error) {
+	c := &v.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := v.invalidErr("write", f.name); err != nil {
+		return 0, err
+	}
+	n, err := v.bind("write", f)
+	if err != nil {
+		return 0, err
+	}
+	src := &source{v: v, name: f.name, f: f}
+	return v.writeNode(n, src, p, off, f.name)
+}
+
+func (v *View) cTruncate(f *file, size int64) error {
+	c := &v.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := v.invalidErr("truncate", f.name); err != nil {
+		return err
+	}
+	n, err := v.bind("truncate", f)
+	if err != nil {
+		return err
+	}
+	return v.truncateNode(n, size, f.name)
+}
+
+func (v *View) cSize(f *file) (int64, error) {
+	c := &v.c
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if err := v.invalidErr("size", f.name); err != nil {
+		return 0, err
+	}
+	if n := v.target(f); n != nil {
+		return n.size, nil
+	}
+	h, err := v.sharedFile(f)
+	if err != nil {
+		return 0, pathErr("size", f.name, err)
+	}
+	return h.Size()
+}
+
+// cFileCheck is a copier's Sync: nothing to do but report invalidation.
+func (v *View) cFileCheck(op string, f *file) error {
+	v.c.mu.RLock()
+	defer v.c.mu.RUnlock()
+	return v.invalidErr(op, f.name)
+}
+
+func (v *View) cClose(f *file) error {
+	c := &v.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.mu.handles, f)
+	if n := f.node; n != nil {
+		f.node = nil
+		n.refs--
+		c.release(n)
+	}
+	f.shmu.Lock()
+	defer f.shmu.Unlock()
+	if f.rsh != nil {
+		f.rsh.Close()
+		f.rsh = nil
+	}
+	return nil
+}
+
+// bindOpen binds every open file that is found by name to n before name
+// stops naming n's file. n must already be detached (limit 0).
+func (v *View) bindOpen(name string, n *node) {
+	for f := range v.c.mu.handles {
+		if f.node == nil && f.name == name {
+			f.node = n
+			n.refs++
+		}
+	}
+}
+
+// hasOpen reports whether a file found by name is open on name.
+func (v *View) hasOpen(name string) bool {
+	for f := range v.c.mu.handles {
+		if f.node == nil && f.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// detachNamed detaches the file node at name (an existing file) and binds
+// the files open on it, so that name can go away. Called with c.mu held
+// exclusively.
+func (v *View) detachNamed(name string, vs vstat, always bool) (*node, error) {
+	if !always && vs.n == nil && !v.hasOpen(name) {
+		return nil, nil
+	}
+	n := v.materialize(name, vs)
+	src := &source{v: v, name: name}
+	defer src.close()
+	if err := v.detach(n, src, name); err != nil {
+		return nil, err
+	}
+	v.bindOpen(name, n)
+	return n, nil
+}
+
+func (v *View) cRemove(name string) error {
+	c := &v.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := v.invalidErr("remove", name); err != nil {
+		return err
+	}
+	if name == "." {
+		return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrInvalid}
+	}
+	vs, err := v.lookup(name)
+	if err != nil {
+		return lookupErr("remove", name, err)
+	}
+	if vs.dir {
+		names, err := v.listLocked(name)
+		if err != nil {
+			return err
+		}
+		if len(names) > 0 {
+			return &fs.PathError{Op: "remove", Path: name, Err: vfs.ErrNotEmpty}
+		}
+	} else if v.hasOpen(name) {
+		if _, err := v.detachNamed(name, vs, false); err != nil {
+			return err
+		}
+	}
+	c.link(name, nil)
+	return nil
+}
+
+func (v *View) cRename(oldname, newname string) error {
+	c := &v.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := v.invalidErr("rename", oldname); err != nil {
+		return err
+	}
+	if oldname == "." || newname == "." {
+		return &fs.PathError{Op: "rename", Path: oldname, Err: fs.ErrInvalid}
+	}
+	return v.renameLocked(oldname, newname)
+}
+
+func (v *View) renameLocked(oldname, newname string) error {
+	c := &v.c
+	ovs, err := v.lookup(oldname)
+	if err != nil {
+		return lookupErr("rename", oldname, err)
+	}
+	if oldname == newname {
+		return nil
+	}
+	if ovs.dir && strings.HasPrefix(newname, oldname+"/") {
+		return &fs.PathError{Op: "rename", Path: oldname, Err: fs.ErrInvalid}
+	}
+	pvs, err := v.lookup(vfs.Dir(newname))
+	if err != nil {
+		return lookupErr("rename", oldname, err)
+	}
+	if !pvs.dir {
+		return &fs.PathError{Op: "rename", Path: oldname, Err: vfs.ErrNotDir}
+	}
+	nvs, err := v.lookup(newname)
+	newExists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return lookupErr("rename", oldname, err)
+	}
+	if newExists {
+		switch {
+		case nvs.dir:
+			return &fs.PathError{Op: "rename", Path: oldname, Err: fs.ErrExist}
+		case ovs.dir:
+			return &fs.PathError{Op: "rename", Path: oldname, Err: vfs.ErrNotDir}
+		}
+	}
+	if ovs.dir {
+		c.link(newname, c.newNode(true, fs.ModeDir|0o755))
+		names, err := v.listLocked(oldname)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if err := v.renameLocked(path.Join(oldname, n), path.Join(newname, n)); err != nil {
+				return err
+			}
+		}
+		c.link(oldname, nil)
+		return nil
+	}
+	n, err := v.detachNamed(oldname, ovs, true)
+	if err != nil {
+		return err
+	}
+	if newExists {
+		// The replaced file lives on for the files open on it.
+		if _, err := v.detachNamed(newname, nvs, false); err != nil {
+			return err
+		}
+	}
+	c.mu.entries[oldname] = nil // n moves: a whiteout, not an unlink
+	c.link(newname, n)
+	return nil
+}
+
+func (v *View) cStat(name string) (fs.FileInfo, error) {
+	c := &v.c
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if err := v.invalidErr("stat", name); err != nil {
+		return nil, err
+	}
+	vs, err := v.lookup(name)
+	if err != nil {
+		return nil, lookupErr("stat", name, err)
+	}
+	base := path.Base(name)
+	if vs.n != nil {
+		return fileInfo{name: base, n: vs.n}, nil
+	}
+	if vs.fi == nil { // the root, never overlaid
+		return fileInfo{name: ".", n: &node{dir: true, mode: 0o755}}, nil
+	}
+	return namedInfo{FileInfo: vs.fi, name: base}, nil
+}
+
+func (v *View) cList(dir string) ([]string, error) {
+	c := &v.c
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if err := v.invalidErr("list", dir); err != nil {
+		return nil, err
+	}
+	return v.listLocked(dir)
+}
+
+// listLocked lists dir in the copier's view: shared entries not overlaid,
+// plus overlay entries that are not whiteouts. Called with c.mu held.
+func (v *View) listLocked(dir string) ([]string, error) {
+	vs, err := v.lookup(dir)
+	if err != nil {
+		return nil, lookupErr("list", dir, err)
+	}
+	if !vs.dir {
+		return nil, &fs.PathError{Op: "list", Path: dir, Err: vfs.ErrNotDir}
+	}
+	set := map[string]struct{}{}
+	shared, err := v.shared.List(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, vfs.ErrNotDir) {
+		return nil, err
+	}
+	for _, n := range shared {
+		if e, ok := v.c.mu.entries[path.Join(dir, n)]; ok && e == nil {
+			continue
+		}
+		set[n] = struct{}{}
+	}
+	for p, e := range v.c.mu.entries {
+		if e == nil || p == "." || vfs.Dir(p) != dir {
+			continue
+		}
+		set[path.Base(p)] = struct{}{}
+	}
+	names := make([]string, 0, len(set))
+	for n := range set {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func (v *View) cMkdirAll(dir string, perm fs.FileMode) error {
+	c := &v.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := v.invalidErr("mkdirall", dir); err != nil {
+		return err
+	}
+	for _, p := range prefixes(dir) {
+		vs, err := v.lookup(p)
+		switch {
+		case err == nil && vs.dir:
+			continue
+		case err == nil:
+			return &fs.PathError{Op: "mkdirall", Path: dir, Err: vfs.ErrNotDir}
+		case errors.Is(err, fs.ErrNotExist):
+			c.link(p, c.newNode(true, fs.ModeDir|perm.Perm()))
+		default:
+			return lookupErr("mkdirall", dir, err)
+		}
+	}
+	return nil
+}
+
+func (v *View) cSyncDir(dir string) error {
+	c := &v.c
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if err := v.invalidErr("syncdir", dir); err != nil {
+		return err
+	}
+	vs, err := v.lookup(dir)
+	if err != nil {
+		return lookupErr("syncdir", dir, err)
+	}
+	if !vs.dir {
+		return &fs.PathError{Op: "syncdir", Path: dir, Err: vfs.ErrNotDir}
+	}
+	return nil
+}
+
+// lockHandle is a lock taken at a copier, held in the copier's memory. If
+// the copier is promoted, it also holds the shared lock.
+type lockHandle struct {
+	v      *View
+	name   string
+	closed bool      // guarded by v.c.mu
+	shared io.Closer // set by Promote
+}
+
+func (l *lockHandle) Close() error {
+	v := l.v
+	v.c.mu.Lock()
+	if l.closed {
+		v.c.mu.Unlock()
+		return &fs.PathError{Op: "unlock", Path: l.name, Err: fs.ErrClosed}
+	}
+	l.closed = true
+	if v.c.mu.locks[l.name] == l {
+		delete(v.c.mu.locks, l.name)
+	}
+	sh := l.shared
+	v.c.mu.Unlock()
+	if sh != nil {
+		return sh.Close()
+	}
+	return nil
+}
+
+func (v *View) cLock(name string) (io.Closer, error) {
+	c := &v.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := v.invalidErr("lock", name); err != nil {
+		return nil, err
+	}
+	if _, held := c.mu.locks[name]; held {
+		return nil, &fs.PathError{Op: "lock", Path: name, Err: vfs.ErrLocked}
+	}
+	vs, err := v.lookup(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		pvs, perr := v.lookup(vfs.Dir(name))
+		if perr != nil {
+			return nil, lookupErr("lock", name, perr)
+		}
+		if !pvs.dir {
+			return nil, &fs.PathError{Op: "lock", Path: name, Err: vfs.ErrNotDir}
+		}
+		c.link(name, c.newNode(false, 0o644))
+	case err != nil:
+		return nil, lookupErr("lock", name, err)
+	case vs.dir:
+		return nil, &fs.PathError{Op: "lock", Path: name, Err: vfs.ErrIsDir}
+	}
+	l := &lockHandle{v: v, name: name}
+	c.mu.locks[name] = l
+	return l, nil
+}
+
+// Preserve implements Preserver: for each region not already overlaid, it
+// copies the copier's current view (which is the shared content) into the
+// overlay. KindMeta pins a path's existence and size, or its absence (a
+// whiteout); KindBlocks also copies the blocks; KindFile copies the whole
+// file. Preserve is idempotent, and linearizable with reads (it holds the
+// copier lock exclusively). A writer returns an error wrapping
+// ErrNotCopier. A copier being promoted returns nil at once: its own view
+// is in its overlay.
+func (v *View) Preserve(ctx context.Context, regions []Region) error {
+	ctx = orBackground(ctx)
+	if v.promoting.Load() {
+		return nil
+	}
+	v.rmu.RLock()
+	defer v.rmu.RUnlock()
+	if v.role != RoleCopier {
+		return &fs.PathError{Op: "preserve", Path: ".", Err: ErrNotCopier}
+	}
+	c := &v.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range regions {
+		if err := ctx.Err(); err != nil {
+			return &fs.PathError{Op: "preserve", Path: r.Path, Err: err}
+		}
+		if err := v.preserveLocked(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (v *View) preserveLocked(r Region) error {
+	if err := vfs.CheckPath("preserve", r.Path); err != nil {
+		return err
+	}
+	if r.Kind < KindBlocks || r.Kind > KindFile || r.Off < 0 || r.Len < 0 {
+		return &fs.PathError{Op: "preserve", Path: r.Path, Err: fmt.Errorf("cow: bad region %v: %w", r, fs.ErrInvalid)}
+	}
+	if r.Path == "." {
+		return nil // the root always exists
+	}
+	c := &v.c
+	vs, err := v.lookup(r.Path)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, vfs.ErrNotDir) {
+		if _, ok := c.mu.entries[r.Path]; !ok {
+			c.link(r.Path, nil) // absence: a file created later stays absent
+		}
+		return nil
+	}
+	if err != nil {
+		return pathErr("preserve", r.Path, err)
+	}
+	n := v.materialize(r.Path, vs)
+	if n.dir || n.limit == 0 {
+		return nil
+	}
+	src := &source{v: v, name: r.Path}
+	defer src.close()
+	switch r.Kind {
+	case KindBlocks:
+		return v.preserveBlocks(n, src, r.Off/v.bs, (r.Off+r.Len+v.bs-1)/v.bs, r.Path)
+	case KindFile:
+		return v.detach(n, src, r.Path)
+	}
+	return nil
+}
+
+// Invalidate makes the copier refuse every read, write, stat, list and
+// open with an *fs.PathError wrapping ErrInvalidated and cause, until
+// Reset. Preserve keeps working. A writer ignores it.
+func (v *View) Invalidate(cause error) {
+	v.rmu.RLock()
+	defer v.rmu.RUnlock()
+	if v.role != RoleCopier {
+		v.log.Warn("cow: Invalidate called on a writer", "cause", cause)
+		return
+	}
+	err := ErrInvalidated
+	if cause != nil {
+		err = fmt.Errorf("%w: %w", ErrInvalidated, cause)
+	}
+	v.c.mu.Lock()
+	v.c.mu.invalid = err
+	v.c.mu.Unlock()
+	v.log.Info("cow: copier invalidated", "cause", cause)
+}
+
+// Reset drops the overlay inside h.ResetCopier, so that the new view is
+// the shared state at a point where the writer had no mutation in flight
+// (a prefix of its mutation sequence, invariant 5), and clears
+// invalidation. Files open across a reset stay usable and see the new
+// shared state by their name (a file that exists only in the dropped
+// overlay reads as missing); engines are expected to close and reopen
+// anyway. Locks stay held. A writer returns an error wrapping ErrNotCopier.
+func (v *View) Reset(ctx context.Context, h ResetHandshake) error {
+	ctx = orBackground(ctx)
+	if h == nil {
+		return &fs.PathError{Op: "reset", Path: ".", Err: fs.ErrInvalid}
+	}
+	v.rmu.RLock()
+	defer v.rmu.RUnlock()
+	if v.role != RoleCopier {
+		return &fs.PathError{Op: "reset", Path: ".", Err: ErrNotCopier}
+	}
+	if err := h.ResetCopier(ctx, v.dropOverlay); err != nil {
+		return fmt.Errorf("cow: reset: %w", err)
+	}
+	v.log.Info("cow: copier reset")
+	return nil
+}
+
+// dropOverlay empties the overlay and unbinds open files. Called with rmu
+// held.
+func (v *View) dropOverlay() error {
+	c := &v.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	dropped := map[*node]bool{}
+	drop := func(n *node) {
+		if n != nil && !dropped[n] {
+			dropped[n] = true
+			if len(n.blocks) > 0 {
+				errs = append(errs, c.store.DeleteFile(n.id))
+			}
+		}
+	}
+	for _, n := range c.mu.entries {
+		drop(n)
+	}
+	for n := range c.mu.orphans {
+		drop(n)
+	}
+	for f := range c.mu.handles {
+		f.node = nil
+	}
+	c.mu.entries = make(map[string]*node)
+	c.mu.orphans = make(map[*node]struct{})
+	c.mu.invalid = nil
+	c.mu.gen++
+	return errors.Join(errs...)
+}

@@ -1,0 +1,79 @@
+// Package cow implements the two views of shared storage at the heart of
+// holeycow: the writer, which updates shared storage in place, and the
+// copier, which sends its writes to a local copy-on-write overlay and reads
+// its overlay first, then shared storage.
+//
+// A copier must keep seeing shared storage as it was when it joined (or
+// last reset), plus its own writes (DESIGN.md invariant 1). So before the
+// writer mutates a region that a copier could still read, it asks a
+// Stabilizer to have every copier preserve that region; each copier copies
+// the region's current content into its overlay (Preserve) and
+// acknowledges. A region needs this once per copier generation: the writer
+// keeps a stable set and Forgets it when a copier joins or resets.
+//
+// What each writer mutation asks copiers to preserve first:
+//
+//	WriteAt inside the size    the blocks covered (KindBlocks)
+//	WriteAt past EOF, grow     the size (KindMeta) and the old last partial block
+//	Truncate shrinking         the size and the blocks cut off (KindFile for 0)
+//	Create                     the absence (KindMeta of a missing path: a whiteout)
+//	Remove                     the whole file (KindFile), or a directory's existence
+//	Rename a to b              a and b as for Remove (whole trees for directories)
+//	MkdirAll, Lock             the absence of each path they create
+//
+// # Usage
+//
+//	shared := vfs.NewMem()                       // or vfs.OS(dir) on a shared mount
+//	copier, _ := cow.NewCopier(shared, cow.Options{})
+//	writer, _ := cow.NewWriter(shared, cow.NewLocal(copier), cow.Options{})
+//	// give writer to one engine instance, copier to another
+//
+// A copier is garbage collected with Reset (through the writer's
+// ResetCopier handshake) and promoted to writer with Promote. Package
+// stability provides a Stabilizer and a ResetHandshake over the network;
+// NewLocal is the in-process one.
+//
+// The caller must:
+//
+//  1. Make every copier known to the writer's Stabilizer before the writer
+//     mutates shared storage again, and then make the writer Forget (best:
+//     create or reset the copier through ResetCopier, which also makes its
+//     view a prefix of the writer's mutations).
+//  2. Let at most one writer view mutate shared storage at a time (Guard
+//     is the hook for fencing), and never mutate shared storage behind the
+//     views' backs.
+//  3. Never let a copier serve reads after it may have missed a stability
+//     round (its lease lapsed): Invalidate it, then Reset it.
+//  4. Promote a copier only once the old writer is fenced, with a
+//     Stabilizer that reaches every other copier.
+//  5. Use one Store (and one scratch FS for NewDirStore) per view.
+//
+// # Caveats
+//
+// The overlay is volatile: a copier's own writes are not durable, by
+// design; replication makes them so. Sync on a copier does nothing.
+//
+// Files open across a Reset stay usable and see the new shared state by
+// their name; engines are expected to close and reopen them anyway. A
+// copier's locks live in its memory: they exclude its own engine only.
+//
+// A copier's overlay only grows (renaming or removing a file that is open,
+// or one the writer removes, copies the whole file into it). Reset is how
+// it shrinks.
+//
+// Shared storage must give read-after-write coherence between the nodes
+// (see DESIGN.md): a copier reads shared blocks that the writer wrote
+// before the last stability round and must see them as written.
+//
+// # Concurrency
+//
+// View and its files are safe for concurrent use. A writer's reads go
+// straight to shared storage. Its mutations of shared storage are
+// serialized under the writer lock (held for the stability check, the
+// Guard call and the shared I/O, never across a Stabilize call), and
+// concurrent mutations that need stabilization share Stabilize calls: at
+// most one call is in flight and requests arriving meanwhile join the next
+// one. A copier's reads run in parallel; its writes, Preserve, Reset and
+// Promote exclude them, which makes Preserve linearizable with reads
+// (invariant 8).
+package cow

@@ -1,0 +1,511 @@
+package cow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/holeycow/holeycow/vfs"
+)
+
+// maxRounds bounds the stabilize-then-check loop of one mutation. Only a
+// stable set that keeps being forgotten (Forget called again and again
+// while the mutation waits) can exhaust it.
+const maxRounds = 64
+
+// writer is the writer half of a View.
+type writer struct {
+	v     *View
+	batch batcher
+	// mu is the writer lock. It guards the fields below and is held across
+	// the "is every region stable?" check and the mutation of shared
+	// storage that follows, so that no Forget slips in between; it is never
+	// held across a Stabilize call.
+	mu struct {
+		sync.Mutex
+		stab    Stabilizer
+		guard   Guard
+		gen     uint64 // bumped by Forget
+		stable  stableSet
+		handles map[*file]struct{}  // open writer files, whose wpath follows renames
+		dirty   map[string]struct{} // directories with namespace changes since the last reset
+	}
+}
+
+func (w *writer) init(v *View) {
+	w.v = v
+	w.batch.run = w.stabilize
+	w.mu.stable.reset()
+	w.mu.handles = make(map[*file]struct{})
+	w.mu.dirty = make(map[string]struct{})
+}
+
+// stabilize is the batcher's call: one Stabilize for a batch. On success
+// it records the regions stable, unless the stable set was forgotten
+// meanwhile: a copier that joined or reset during the call may not have
+// preserved them.
+func (w *writer) stabilize(ctx context.Context, regions []Region) error {
+	w.mu.Lock()
+	gen, s := w.mu.gen, w.mu.stab
+	// A batch is collected while the previous one is in flight: drop
+	// what that one made stable meanwhile (invariant 3).
+	regions = w.mu.stable.missing(regions, w.v.bs)
+	w.mu.Unlock()
+	if len(regions) == 0 {
+		return nil
+	}
+	if s == nil {
+		return errors.New("cow: writer has no Stabilizer")
+	}
+	w.v.stabilizeCalls.Add(1)
+	w.v.regionsStabilized.Add(int64(len(regions)))
+	w.v.log.Debug("cow: stabilize", "regions", len(regions), "first", regions[0].String())
+	if err := s.Stabilize(ctx, regions); err != nil {
+		w.v.log.Warn("cow: stabilize failed", "regions", len(regions), "err", err)
+		return err
+	}
+	w.mu.Lock()
+	if w.mu.gen == gen {
+		// v.bs is written with both rmu and w.mu held, and SetBlockSize
+		// bumps gen, so a batch never records with a stale block size.
+		w.mu.stable.record(regions, w.v.bs)
+	}
+	w.mu.Unlock()
+	return nil
+}
+
+// mutate runs fn, a mutation of shared storage, once every region that
+// plan returns is stable. plan and fn run with the writer lock held; fn
+// runs right after plan, so the regions match the state fn mutates.
+func (v *View) mutate(op, name string, plan func() ([]Region, error), fn func() error) error {
+	w := &v.w
+	ctx := context.Background()
+	for range maxRounds {
+		w.mu.Lock()
+		regions, err := plan()
+		if err != nil {
+			w.mu.Unlock()
+			return pathErr(op, name, err)
+		}
+		missing := w.mu.stable.missing(regions, v.bs)
+		if len(missing) == 0 {
+			if g := w.mu.guard; g != nil {
+				if err := g(ctx); err != nil {
+					w.mu.Unlock()
+					return &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("cow: guard refused the mutation: %w", err)}
+				}
+			}
+			err := fn()
+			w.mu.Unlock()
+			return err
+		}
+		w.mu.Unlock()
+		if err := w.batch.do(ctx, missing); err != nil {
+			return &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: %w", ErrStabilize, err)}
+		}
+	}
+	return &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: stable set forgotten %d times during one mutation", ErrBusy, maxRounds)}
+}
+
+// Forget forgets the stable set: every region will be stabilized again
+// before its next mutation. Call it when a copier joins or resets (Reset
+// does it through ResetCopier). It does not wait for mutations in flight;
+// use ResetCopier for a new view that must be a prefix of the writer's
+// mutation sequence. A copier ignores Forget.
+func (v *View) Forget() {
+	v.rmu.RLock()
+	defer v.rmu.RUnlock()
+	if v.role != RoleWriter {
+		v.log.Warn("cow: Forget called on a copier")
+		return
+	}
+	v.w.mu.Lock()
+	v.w.forgetLocked()
+	v.w.mu.Unlock()
+}
+
+func (w *writer) forgetLocked() {
+	w.mu.gen++
+	w.mu.stable.reset()
+}
+
+// ResetCopier implements ResetHandshake: it waits for the mutation in
+// flight, holds off new ones, syncs every open file and every directory
+// changed since the last reset, forgets the stable set, calls drop, and
+// lets mutations resume. If the sync fails, drop is not called and the
+// error is returned. A copier returns an error wrapping ErrNotWriter.
+func (v *View) ResetCopier(ctx context.Context, drop func() error) error {
+	ctx = orBackground(ctx)
+	v.rmu.RLock()
+	defer v.rmu.RUnlock()
+	if v.role != RoleWriter {
+		return &fs.PathError{Op: "resetcopier", Path: ".", Err: ErrNotWriter}
+	}
+	if drop == nil {
+		return &fs.PathError{Op: "resetcopier", Path: ".", Err: fs.ErrInvalid}
+	}
+	if err := ctx.Err(); err != nil {
+		return &fs.PathError{Op: "resetcopier", Path: ".", Err: err}
+	}
+	w := &v.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.syncLocked(); err != nil {
+		return err
+	}
+	w.forgetLocked()
+	return drop()
+}
+
+// syncLocked syncs open writable files and the directories changed since
+// the last call.
+func (w *writer) syncLocked() error {
+	for f := range w.mu.handles {
+		if f.flag&(os.O_WRONLY|os.O_RDWR) == 0 || f.wpath == "" {
+			continue // read-only, or removed: nothing to make durable
+		}
+		if err := f.sh.Sync(); err != nil {
+			return err
+		}
+	}
+	dirs := make([]string, 0, len(w.mu.dirty))
+	for d := range w.mu.dirty {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	for _, d := range dirs {
+		if err := w.v.shared.SyncDir(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		delete(w.mu.dirty, d)
+	}
+	return nil
+}
+
+// SetStabilizer replaces the Stabilizer (for example an in-process Local by
+// a networked one). Regions already stable stay stable; call Forget if the
+// new Stabilizer reaches copiers the old one did not. A copier ignores it.
+func (v *View) SetStabilizer(s Stabilizer) {
+	v.rmu.RLock()
+	defer v.rmu.RUnlock()
+	if v.role != RoleWriter {
+		v.log.Warn("cow: SetStabilizer called on a copier")
+		return
+	}
+	v.w.mu.Lock()
+	v.w.mu.stab = s
+	v.w.mu.Unlock()
+}
+
+// SetGuard replaces the Guard; nil removes it. It takes effect for the
+// next mutation. A copier keeps it for the day it is promoted.
+func (v *View) SetGuard(g Guard) {
+	v.rmu.RLock()
+	defer v.rmu.RUnlock()
+	v.w.mu.Lock()
+	v.w.mu.guard = g
+	v.w.mu.Unlock()
+}
+
+// statShared stats name on shared storage; absent reports a missing file
+// (or a missing or non-directory parent) without error.
+func (v *View) statShared(name string) (fi fs.FileInfo, absent bool, err error) {
+	fi, err = v.shared.Stat(name)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, vfs.ErrNotDir) {
+		return nil, true, nil
+	}
+	return fi, false, err
+}
+
+// treeRegions is what removing name (a file or a directory tree on shared
+// storage) needs: KindFile for every file, KindMeta for every directory.
+func (v *View) treeRegions(name string, fi fs.FileInfo, out []Region) ([]Region, error) {
+	if !fi.IsDir() {
+		return append(out, Region{Kind: KindFile, Path: name}), nil
+	}
+	out = append(out, Region{Kind: KindMeta, Path: name})
+	names, err := v.shared.List(name)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		child := path.Join(name, n)
+		cfi, absent, err := v.statShared(child)
+		if err != nil {
+			return nil, err
+		}
+		if absent {
+			continue
+		}
+		if out, err = v.treeRegions(child, cfi, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (w *writer) markDirty(name string) {
+	w.mu.dirty[vfs.Dir(name)] = struct{}{}
+}
+
+func (v *View) wOpen(name string, flag int, perm fs.FileMode) (vfs.File, error) {
+	f := &file{v: v, name: name, flag: flag}
+	mutating := flag&(os.O_CREATE|os.O_TRUNC) != 0
+	plan := func() ([]Region, error) {
+		if !mutating {
+			return nil, nil
+		}
+		fi, absent, err := v.statShared(name)
+		switch {
+		case err != nil:
+			return nil, err
+		case absent && flag&os.O_CREATE != 0:
+			return []Region{{Kind: KindMeta, Path: name}}, nil
+		case absent || fi.IsDir():
+			return nil, nil // Open fails
+		case flag&os.O_CREATE != 0 && flag&os.O_EXCL != 0:
+			return nil, nil // Open fails with ErrExist
+		case flag&os.O_TRUNC != 0 && fi.Size() > 0:
+			return []Region{{Kind: KindFile, Path: name}}, nil
+		}
+		return nil, nil
+	}
+	open := func() error {
+		sh, err := v.shared.Open(name, flag, perm)
+		if err != nil {
+			return err
+		}
+		f.sh = sh
+		f.wpath = name
+		v.w.mu.handles[f] = struct{}{}
+		if flag&os.O_CREATE != 0 {
+			v.w.markDirty(name)
+		}
+		return nil
+	}
+	if !mutating {
+		v.w.mu.Lock()
+		err := open()
+		v.w.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		return f, nil
+	}
+	if err := v.mutate("open", name, plan, open); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (v *View) wRemove(name string) error {
+	plan := func() ([]Region, error) {
+		fi, absent, err := v.statShared(name)
+		if err != nil || absent {
+			return nil, err
+		}
+		if fi.IsDir() {
+			return []Region{{Kind: KindMeta, Path: name}}, nil
+		}
+		return []Region{{Kind: KindFile, Path: name}}, nil
+	}
+	return v.mutate("remove", name, plan, func() error {
+		if err := v.shared.Remove(name); err != nil {
+			return err
+		}
+		for f := range v.w.mu.handles {
+			if f.wpath == name {
+				f.wpath = "" // orphan: no copier can see it any more
+			}
+		}
+		v.w.markDirty(name)
+		return nil
+	})
+}
+
+func (v *View) wRename(oldname, newname string) error {
+	plan := func() ([]Region, error) {
+		if oldname == newname {
+			return nil, nil
+		}
+		ofi, absent, err := v.statShared(oldname)
+		if err != nil || absent {
+			return nil, err
+		}
+		rs, err := v.treeRegions(oldname, ofi, nil)
+		if err != nil {
+			return nil, err
+		}
+		nfi, absent, err := v.statShared(newname)
+		if err != nil {
+			return nil, err
+		}
+		if !absent {
+			if rs, err = v.treeRegions(newname, nfi, rs); err != nil {
+				return nil, err
+			}
+		}
+		// Every path the rename makes appear must be preserved as
+		// absent: a directory's entries appear under the new name
+		// without being created one by one.
+		n := len(rs)
+		for _, r := range rs[:n] {
+			if r.Path == oldname || strings.HasPrefix(r.Path, oldname+"/") {
+				rs = append(rs, Region{Kind: KindMeta, Path: newname + r.Path[len(oldname):]})
+			}
+		}
+		return rs, nil
+	}
+	return v.mutate("rename", oldname, plan, func() error {
+		if err := v.shared.Rename(oldname, newname); err != nil {
+			return err
+		}
+		if oldname == newname {
+			return nil
+		}
+		for f := range v.w.mu.handles {
+			switch {
+			case f.wpath == newname || strings.HasPrefix(f.wpath, newname+"/"):
+				f.wpath = "" // replaced
+			}
+		}
+		for f := range v.w.mu.handles {
+			switch {
+			case f.wpath == oldname:
+				f.wpath = newname
+			case strings.HasPrefix(f.wpath, oldname+"/"):
+				f.wpath = newname + f.wpath[len(oldname):]
+			}
+		}
+		v.w.markDirty(oldname)
+		v.w.markDirty(newname)
+		return nil
+	})
+}
+
+func (v *View) wMkdirAll(dir string, perm fs.FileMode) error {
+	plan := func() ([]Region, error) {
+		var rs []Region
+		for _, p := range prefixes(dir) {
+			_, absent, err := v.statShared(p)
+			if err != nil {
+				return nil, err
+			}
+			if absent {
+				rs = append(rs, Region{Kind: KindMeta, Path: p})
+			}
+		}
+		return rs, nil
+	}
+	return v.mutate("mkdirall", dir, plan, func() error {
+		if err := v.shared.MkdirAll(dir, perm); err != nil {
+			return err
+		}
+		for _, p := range prefixes(dir) {
+			v.w.markDirty(p)
+		}
+		return nil
+	})
+}
+
+func (v *View) wLock(name string) (io.Closer, error) {
+	var c io.Closer
+	plan := func() ([]Region, error) {
+		_, absent, err := v.statShared(name)
+		if err != nil || !absent {
+			return nil, err
+		}
+		return []Region{{Kind: KindMeta, Path: name}}, nil
+	}
+	err := v.mutate("lock", name, plan, func() error {
+		var err error
+		c, err = v.shared.Lock(name)
+		v.w.markDirty(name)
+		return err
+	})
+	return c, err
+}
+
+// wWriteAt writes through a writer file.
+func (v *View) wWriteAt(f *file, p []byte, off int64) (int, error) {
+	if len(p) == 0 {
+		return f.sh.WriteAt(p, off)
+	}
+	var n int
+	plan := func() ([]Region, error) {
+		if f.wpath == "" {
+			return nil, nil
+		}
+		size, err := f.sh.Size()
+		if err != nil {
+			return nil, err
+		}
+		return writeRegions(f.wpath, off, int64(len(p)), size, v.bs), nil
+	}
+	err := v.mutate("write", f.name, plan, func() error {
+		var err error
+		n, err = f.sh.WriteAt(p, off)
+		return err
+	})
+	return n, err
+}
+
+// wTruncate truncates through a writer file.
+func (v *View) wTruncate(f *file, size int64) error {
+	plan := func() ([]Region, error) {
+		if f.wpath == "" {
+			return nil, nil
+		}
+		old, err := f.sh.Size()
+		if err != nil {
+			return nil, err
+		}
+		return truncateRegions(f.wpath, old, size, v.bs), nil
+	}
+	return v.mutate("truncate", f.name, plan, func() error { return f.sh.Truncate(size) })
+}
+
+// prefixes returns "a", "a/b", "a/b/c" for "a/b/c"; nothing for ".".
+func prefixes(name string) []string {
+	if name == "." {
+		return nil
+	}
+	var out []string
+	for i := 0; i < len(name); i++ {
+		if name[i] == '/' {
+			out = append(out, name[:i])
+		}
+	}
+	return append(out, name)
+}
+
+// check verifies the writer's invariants.
+func (w *writer) check(bs int64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var errs []error
+	errs = append(errs, w.mu.stable.check())
+	for f := range w.mu.handles {
+		if f.sh == nil {
+			errs = append(errs, fmt.Errorf("cow: writer file %s has no shared file", f.name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkEmpty verifies that a copier's writer half holds nothing.
+func (w *writer) checkEmpty() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.mu.stable.n != 0 || len(w.mu.handles) != 0 {
+		return fmt.Errorf("cow: copier holds writer state (%d stable regions, %d files)", w.mu.stable.n, len(w.mu.handles))
+	}
+	return nil
+}

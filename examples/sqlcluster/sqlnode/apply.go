@@ -1,0 +1,192 @@
+package sqlnode
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// Entry is one log entry handed to ApplyBatch.
+type Entry struct {
+	Index   uint64
+	Command []byte
+}
+
+// Apply applies one log entry: ApplyBatch with a batch of one.
+func (n *Node) Apply(index uint64, cmd []byte) (Response, error) {
+	rs, err := n.ApplyBatch([]Entry{{Index: index, Command: cmd}})
+	if err != nil {
+		return Response{}, err
+	}
+	return rs[0], nil
+}
+
+// ApplyBatch applies entries, in increasing index order, in one
+// transaction. Each entry runs inside its own savepoint and records its
+// index in the same transaction, so a failing request rolls back its own
+// statements only. An entry whose index is at or below AppliedIndex() is
+// skipped (Response.Skipped): it is already in the database.
+//
+// SQL errors are results (in the Responses), the same on every node. An
+// error return wraps ErrApply and means that this node could not apply the
+// batch (I/O, corruption): the database and AppliedIndex are as before the
+// call, and the caller must retry or stop the node.
+func (n *Node) ApplyBatch(entries []Entry) ([]Response, error) {
+	for i := 1; i < len(entries); i++ {
+		if entries[i].Index <= entries[i-1].Index {
+			return nil, fmt.Errorf("%w: indexes not increasing: %d after %d", ErrApply, entries[i].Index, entries[i-1].Index)
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mu.conn == nil {
+		return nil, ErrClosed
+	}
+	// A request can end the whole transaction (INSERT OR ROLLBACK,
+	// RAISE(ROLLBACK)). Then the batch is redone without running that
+	// entry's statements: its failure is already known, and the same on
+	// every node.
+	doomed := map[int]Response{}
+	for attempt := 0; attempt <= len(entries); attempt++ {
+		rs, lost, err := n.applyOnce(entries, doomed)
+		if err != nil {
+			n.opts.Logger.Error("sqlnode: apply failed", "first", entries[0].Index, "err", err)
+			return nil, fmt.Errorf("%w: %w", ErrApply, err)
+		}
+		if lost < 0 {
+			return rs, nil
+		}
+		doomed[lost] = rs[lost]
+	}
+	return nil, fmt.Errorf("%w: transaction kept being rolled back", ErrApply)
+}
+
+// applyOnce runs the batch in one transaction. If entry k's statements
+// rolled back the whole transaction, it returns lost = k with rs[k] filled
+// in; otherwise lost = -1 and the transaction is committed.
+func (n *Node) applyOnce(entries []Entry, doomed map[int]Response) (rs []Response, lost int, err error) {
+	conn := n.mu.conn
+	applied := n.applied.Load()
+	if err := conn.Exec("BEGIN IMMEDIATE"); err != nil {
+		return nil, -1, err
+	}
+	defer func() {
+		if err != nil && !conn.GetAutocommit() {
+			conn.Exec("ROLLBACK")
+		}
+	}()
+	setIdx, _, err := conn.Prepare("UPDATE " + appliedTable + " SET idx=?1 WHERE id=1")
+	if err != nil {
+		return nil, -1, err
+	}
+	defer setIdx.Close()
+	rs = make([]Response, len(entries))
+	last := applied
+	for k, e := range entries {
+		rs[k].Index = e.Index
+		if e.Index <= applied {
+			rs[k].Skipped = true
+			continue
+		}
+		// Recording the index first also sets changes() to 1, and
+		// last_insert_rowid() is reset: both are then the same on every
+		// node when the request starts.
+		if err := setIdx.BindInt64(1, int64(e.Index)); err != nil {
+			return nil, -1, err
+		}
+		if err := setIdx.Exec(); err != nil {
+			return nil, -1, err
+		}
+		conn.SetLastInsertRowID(0)
+		last = e.Index
+		if d, ok := doomed[k]; ok {
+			rs[k] = d
+			continue
+		}
+		req, derr := DecodeRequest(e.Command)
+		if derr != nil {
+			rs[k].Error = derr.Error()
+			continue
+		}
+		rolledBack, err := n.runRequest(conn, k, req, &rs[k])
+		if err != nil {
+			return nil, -1, err
+		}
+		if rolledBack {
+			return rs, k, nil
+		}
+	}
+	if err := conn.Exec("COMMIT"); err != nil {
+		return nil, -1, err
+	}
+	if last != applied {
+		n.setApplied(last)
+	}
+	return rs, -1, nil
+}
+
+// runRequest runs one request inside a savepoint. It reports whether the
+// request ended the enclosing transaction; err is a node-local failure.
+func (n *Node) runRequest(conn *sqlite3.Conn, k int, req Request, r *Response) (txLost bool, err error) {
+	sp := "holeycow_" + strconv.Itoa(k)
+	if err := conn.Exec("SAVEPOINT " + sp); err != nil {
+		return false, err
+	}
+	var serr error
+	n.mu.auth = authApply
+	for _, st := range req.Statements {
+		r.Results, serr = runStatements(conn, st, true, r.Results)
+		if serr != nil {
+			break
+		}
+	}
+	n.mu.auth = authNone
+	if serr != nil && nodeLocal(serr) {
+		return false, serr
+	}
+	if conn.GetAutocommit() {
+		// The request rolled back the whole transaction.
+		r.RolledBack = true
+		return true, nil
+	}
+	if serr != nil {
+		r.RolledBack = true
+		if err := conn.Exec("ROLLBACK TO " + sp); err != nil {
+			return false, err
+		}
+	}
+	return false, conn.Exec("RELEASE " + sp)
+}
+
+// Flush makes every applied entry durable and returns the applied index,
+// which is then safe to compact the log up to. It commits one bookkeeping
+// write with synchronous=EXTRA, which syncs the journal, the database and,
+// for DELETE, the journal's directory, and so everything before it.
+// (synchronous=FULL with TRUNCATE makes every commit durable, but NORMAL,
+// and DELETE without EXTRA, can lose the last commit in a crash.)
+func (n *Node) Flush() (uint64, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	conn := n.mu.conn
+	if conn == nil {
+		return 0, ErrClosed
+	}
+	idx := n.applied.Load()
+	// SQLite skips writing a row whose content does not change: change it
+	// and change it back.
+	err := conn.Exec("PRAGMA synchronous=EXTRA")
+	if err == nil {
+		err = conn.Exec(fmt.Sprintf("BEGIN IMMEDIATE; UPDATE %[1]s SET idx=-1 WHERE id=1; UPDATE %[1]s SET idx=%[2]d WHERE id=1; COMMIT", appliedTable, idx))
+	}
+	if err != nil && !conn.GetAutocommit() {
+		conn.Exec("ROLLBACK")
+	}
+	if rerr := conn.Exec("PRAGMA synchronous=" + n.opts.Synchronous); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%w: flush: %w", ErrApply, err)
+	}
+	return idx, nil
+}

@@ -1,0 +1,86 @@
+// Package sqlnode is the SQL engine layer of the sqlcluster example: one
+// node's SQLite database, fed with replicated log entries in log order. It
+// knows nothing of Raft: the raft layer hands it (index, command) pairs
+// from its application callback, and asks it for reads and checksums.
+//
+// # Usage
+//
+// On the node that accepts a client's write, turn the request into a log
+// command; on every node, apply the committed entries:
+//
+//	cmd, err := sqlnode.Prepare(sqlnode.Request{Statements: []sqlnode.Statement{
+//		{SQL: "INSERT INTO t(v, at) VALUES(?, datetime('now'))", Params: []sqlnode.Param{{Value: "x"}}},
+//	}}, sqlnode.Env{})
+//	// ... append cmd to the log; once committed, on every node:
+//	n, err := sqlnode.Open(sqlnode.Options{VFS: "node1", Path: "main.db"})
+//	resp, err := n.Apply(index, cmd)        // or ApplyBatch(entries)
+//	results, err := n.Query(ctx, stmts)     // local read
+//
+// Prepare rewrites what is not deterministic into literals (random(),
+// randomblob(N), 'now' and omitted time values in the date and time
+// functions, CURRENT_TIMESTAMP/DATE/TIME) and rejects, with an error
+// wrapping ErrRejected that says why, what cannot be made deterministic.
+// Its tokenizer skips string literals, quoted identifiers, blob literals and
+// comments, so that 'random()' in a string stays as it is.
+//
+// Apply runs each entry in a savepoint inside a transaction that also
+// stores the entry's index in the table _holeycow_applied. A failing
+// statement rolls back its request's statements only: SQL errors are
+// results (Response, Result), the same on every node; the index advances
+// anyway. ApplyBatch does a batch of entries in one transaction (group
+// commit: hashicorp/raft's BatchingFSM hands such batches).
+//
+// The caller must:
+//
+//  1. Call Prepare (or Rewrite) on the accepting node, before the log, and
+//     put exactly its bytes in the log, so that every node applies the same
+//     SQL.
+//  2. After Open, replay the log from AppliedIndex()+1. Entries at or below
+//     the stored index are skipped, so replaying from earlier is harmless.
+//  3. Apply entries in log order, from one goroutine at a time, and treat an
+//     error from Apply or ApplyBatch (it wraps ErrApply: I/O, corruption, a
+//     lock held too long by a reader) as fatal to this node's state machine:
+//     retry the same entries or stop; never skip them.
+//  4. Compact the log only up to the index that Flush returned, unless
+//     synchronous=FULL with TRUNCATE or PERSIST makes every commit durable.
+//  5. Compare Checksums across nodes only at equal Index.
+//  6. Close the *sql.DB from ReadOnlyDB before closing the Node.
+//
+// # Durability
+//
+// The database file on shared storage is the only copy of the data; the log
+// can replay what a crash lost after the stored applied index. The default,
+// TRUNCATE journal with synchronous=FULL, makes each commit durable and
+// lets readers run next to the applier; ApplyBatch divides its cost by the
+// batch size. WAL with synchronous=NORMAL and ExclusiveLocking (the
+// examples/sqlitevfs adapter has no shared memory) syncs only at
+// checkpoints, so a crash loses the last commits, consistently; but
+// nothing can read next to the applier. NORMAL with a rollback journal and
+// OFF are refused: a resurrected journal can be rolled back partially
+// (the crash test finds this). BenchmarkNode_ApplyBatch compares them.
+//
+// # Caveats
+//
+//   - A time function whose time value comes from a column or an expression
+//     that evaluates to 'now' at apply time is not detected; neither is
+//     'now' hidden in a view or trigger created before this package. The
+//     apply connection's authorizer refuses random(), randomblob(),
+//     total_changes(), transaction control, ATTACH/DETACH, PRAGMAs other
+//     than user_version and application_id, and writes to _holeycow_*
+//     tables, so that a command that bypassed Prepare fails the same way
+//     everywhere (with SQLite's "not authorized").
+//   - Anything non-deterministic inside CREATE or ALTER is rejected, even
+//     CREATE TABLE ... AS SELECT random(), where a rewrite would have been
+//     correct.
+//   - Rowids of tables without an INTEGER PRIMARY KEY are part of the
+//     checksum: SQLite's VACUUM keeps them in practice, and SQL can see them.
+//   - With a rollback journal, a long read holds the applier back (up to a
+//     10 s busy timeout, then ApplyBatch fails with ErrApply).
+//
+// # Concurrency
+//
+// A Node is safe for concurrent use. Apply, ApplyBatch and Flush serialize;
+// Query, Checksum and the ReadOnlyDB handle use separate read-only
+// connections (the apply connection, serialized, with ExclusiveLocking);
+// AppliedIndex and WaitApplied never block on apply.
+package sqlnode

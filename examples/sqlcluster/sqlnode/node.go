@@ -1,0 +1,376 @@
+package sqlnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// Options configures a Node.
+type Options struct {
+	// VFS is the name of a registered ncruces/go-sqlite3 VFS (for example
+	// one made by examples/sqlitevfs over a cow view); "" is SQLite's
+	// default OS VFS.
+	VFS string
+	// Path is the database file name within the VFS.
+	Path string
+	// JournalMode is "TRUNCATE" (the default), "DELETE", "PERSIST" or
+	// "WAL". On examples/sqlitevfs, WAL needs ExclusiveLocking (the adapter
+	// has no shared memory).
+	JournalMode string
+	// Synchronous is "FULL" (the default), "EXTRA", or, with WAL only,
+	// "NORMAL". WAL with NORMAL may lose the last commits in a crash, which
+	// replaying the log from AppliedIndex restores (call Flush before
+	// compacting the log). OFF is refused: it can corrupt the database in a
+	// crash. So is NORMAL with a rollback journal: the crash test found a
+	// corrupt database ("file is not a database") with TRUNCATE+NORMAL.
+	Synchronous string
+	// ExclusiveLocking sets locking_mode=EXCLUSIVE on the apply
+	// connection. WAL then needs no shared memory, but no other connection
+	// can read: Query runs on the apply connection and ReadOnlyDB fails.
+	ExclusiveLocking bool
+	// PageSize, if not 0, is the page size of a database that does not
+	// exist yet (on examples/sqlitevfs over a cow view, match the
+	// registration's WithPageSize). It has no effect on an existing one.
+	PageSize int
+	// ReadConns bounds the read connections Query uses; default 4.
+	ReadConns int
+	// Logger receives apply failures; nil discards.
+	Logger *slog.Logger
+}
+
+func (o *Options) fill() error {
+	if o.Path == "" {
+		return fmt.Errorf("sqlnode: Options.Path is empty")
+	}
+	o.JournalMode = strings.ToUpper(o.JournalMode)
+	switch o.JournalMode {
+	case "":
+		o.JournalMode = "TRUNCATE"
+	case "WAL", "DELETE", "TRUNCATE", "PERSIST":
+	default:
+		return fmt.Errorf("sqlnode: unsupported journal mode %q", o.JournalMode)
+	}
+	o.Synchronous = strings.ToUpper(o.Synchronous)
+	switch o.Synchronous {
+	case "":
+		o.Synchronous = "FULL"
+	case "FULL", "EXTRA":
+	case "NORMAL":
+		if o.JournalMode != "WAL" {
+			return fmt.Errorf("sqlnode: synchronous=NORMAL is not crash-safe with journal mode %s; use FULL, or WAL", o.JournalMode)
+		}
+	default:
+		return fmt.Errorf("sqlnode: unsupported synchronous mode %q (OFF is not crash-safe)", o.Synchronous)
+	}
+	if o.PageSize != 0 && (o.PageSize < 512 || o.PageSize > 65536 || o.PageSize&(o.PageSize-1) != 0) {
+		return fmt.Errorf("sqlnode: page size %d is not a power of two in [512, 65536]", o.PageSize)
+	}
+	if o.ReadConns <= 0 {
+		o.ReadConns = 4
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// appliedTable is our bookkeeping table: the index of the last applied log
+// entry, written in the same transaction as the entry.
+const appliedTable = "_holeycow_applied"
+
+// reservedPrefix names tables that requests may not touch and that the
+// checksum leaves out.
+const reservedPrefix = "_holeycow_"
+
+// Node is one node's SQLite database, fed with log entries in log order.
+//
+// Concurrency: Apply, ApplyBatch, Flush and Close serialize on one lock;
+// Query, Checksum, AppliedIndex and WaitApplied may run concurrently with
+// them and with each other.
+type Node struct {
+	opts Options
+	uri  string
+
+	applied atomic.Uint64 // last applied index; written under mu, after commit
+
+	// mu serializes the apply connection.
+	mu struct {
+		sync.Mutex
+		conn *sqlite3.Conn // nil once closed
+		auth authMode      // what the apply connection's authorizer enforces
+	}
+
+	// waitMu guards the channel that is closed when applied advances.
+	waitMu struct {
+		sync.Mutex
+		advanced chan struct{}
+		closed   bool
+	}
+
+	// readers is the pool of idle read connections (WAL or rollback
+	// modes without exclusive locking); tokens bounds how many exist.
+	readers chan *sqlite3.Conn
+	tokens  chan struct{}
+	done    chan struct{} // closed by Close
+}
+
+func (n *Node) fileURI() string {
+	var b strings.Builder
+	b.WriteString("file:")
+	for _, c := range []byte(n.opts.Path) {
+		switch c {
+		case '?', '#', '%':
+			fmt.Fprintf(&b, "%%%02X", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	if n.opts.VFS != "" {
+		b.WriteString("?vfs=")
+		b.WriteString(n.opts.VFS)
+	}
+	return b.String()
+}
+
+// Open opens (creating if needed) the database and reads its applied
+// index. The caller replays the log from AppliedIndex()+1.
+func Open(opts Options) (*Node, error) {
+	if err := opts.fill(); err != nil {
+		return nil, err
+	}
+	n := &Node{opts: opts}
+	n.uri = n.fileURI()
+	conn, err := sqlite3.OpenFlags(n.uri, sqlite3.OPEN_READWRITE|sqlite3.OPEN_CREATE|sqlite3.OPEN_URI|sqlite3.OPEN_EXRESCODE)
+	if err != nil {
+		return nil, fmt.Errorf("sqlnode: open %s: %w", opts.Path, err)
+	}
+	if err := n.setupApplyConn(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("sqlnode: open %s: %w", opts.Path, err)
+	}
+	idx, err := readApplied(conn)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("sqlnode: open %s: %w", opts.Path, err)
+	}
+	n.mu.conn = conn
+	n.applied.Store(idx)
+	n.waitMu.advanced = make(chan struct{})
+	n.readers = make(chan *sqlite3.Conn, opts.ReadConns)
+	n.tokens = make(chan struct{}, opts.ReadConns)
+	n.done = make(chan struct{})
+	return n, nil
+}
+
+func (n *Node) setupApplyConn(conn *sqlite3.Conn) error {
+	var pragmas []string
+	if n.opts.ExclusiveLocking {
+		pragmas = append(pragmas, "PRAGMA locking_mode=EXCLUSIVE")
+	}
+	if n.opts.PageSize != 0 {
+		pragmas = append(pragmas, fmt.Sprintf("PRAGMA page_size=%d", n.opts.PageSize))
+	}
+	pragmas = append(pragmas,
+		"PRAGMA journal_mode="+n.opts.JournalMode,
+		"PRAGMA synchronous="+n.opts.Synchronous,
+		"PRAGMA foreign_keys=OFF",
+		"PRAGMA recursive_triggers=OFF",
+		"CREATE TABLE IF NOT EXISTS "+appliedTable+"(id INTEGER PRIMARY KEY CHECK (id=1), idx INTEGER NOT NULL)",
+		"INSERT OR IGNORE INTO "+appliedTable+" VALUES(1, 0)",
+	)
+	for _, p := range pragmas {
+		if err := conn.Exec(p); err != nil {
+			return err
+		}
+	}
+	if err := checkJournalMode(conn, n.opts.JournalMode); err != nil {
+		return err
+	}
+	if err := conn.BusyTimeout(busyTimeout); err != nil {
+		return err
+	}
+	return conn.SetAuthorizer(n.applyAuthorizer)
+}
+
+// checkJournalMode verifies that SQLite accepted the journal mode: SQLite
+// silently keeps the old mode when, for example, WAL is impossible.
+func checkJournalMode(conn *sqlite3.Conn, want string) error {
+	st, _, err := conn.Prepare("PRAGMA journal_mode")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if !st.Step() {
+		return errors.Join(fmt.Errorf("sqlnode: PRAGMA journal_mode returned nothing"), st.Err())
+	}
+	if got := strings.ToUpper(st.ColumnText(0)); got != want {
+		return fmt.Errorf("sqlnode: journal mode is %s, not %s (does the VFS support shared memory? try ExclusiveLocking)", got, want)
+	}
+	return st.Reset()
+}
+
+func readApplied(conn *sqlite3.Conn) (uint64, error) {
+	st, _, err := conn.Prepare("SELECT idx FROM " + appliedTable + " WHERE id=1")
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	if !st.Step() {
+		return 0, errors.Join(fmt.Errorf("sqlnode: %s has no row", appliedTable), st.Err())
+	}
+	v := st.ColumnInt64(0)
+	if v < 0 {
+		return 0, fmt.Errorf("sqlnode: stored applied index %d is negative", v)
+	}
+	return uint64(v), st.Reset()
+}
+
+// authMode selects the rules of the apply connection's authorizer.
+type authMode uint8
+
+const (
+	authNone  authMode = iota // our own statements
+	authApply                 // a request's statements
+	authRead                  // Query on the apply connection (ExclusiveLocking)
+)
+
+// applyAuthorizer refuses, in a request's statements, what would make
+// nodes diverge or break apply's transaction. It repeats Rewrite's checks,
+// so that a command that bypassed Rewrite fails the same way on every node.
+func (n *Node) applyAuthorizer(action sqlite3.AuthorizerActionCode, name3, name4, schema, inner string) sqlite3.AuthorizerReturnCode {
+	switch n.mu.auth {
+	case authNone:
+		return sqlite3.AUTH_OK
+	case authRead:
+		return readAuthorizer(action, name3, name4, schema, inner)
+	}
+	switch action {
+	case sqlite3.AUTH_TRANSACTION, sqlite3.AUTH_SAVEPOINT, sqlite3.AUTH_ATTACH, sqlite3.AUTH_DETACH,
+		sqlite3.AUTH_CREATE_TEMP_TABLE, sqlite3.AUTH_CREATE_TEMP_INDEX, sqlite3.AUTH_CREATE_TEMP_TRIGGER,
+		sqlite3.AUTH_CREATE_TEMP_VIEW:
+		// TEMP objects live in one connection: a node that restarts loses them.
+		return sqlite3.AUTH_DENY
+	case sqlite3.AUTH_PRAGMA:
+		switch strings.ToLower(name3) {
+		case "user_version", "application_id":
+			return sqlite3.AUTH_OK
+		}
+		return sqlite3.AUTH_DENY
+	case sqlite3.AUTH_FUNCTION:
+		switch strings.ToLower(name4) {
+		case "random", "randomblob", "total_changes":
+			return sqlite3.AUTH_DENY
+		}
+	case sqlite3.AUTH_INSERT, sqlite3.AUTH_UPDATE, sqlite3.AUTH_DELETE, sqlite3.AUTH_DROP_TABLE,
+		sqlite3.AUTH_CREATE_TABLE, sqlite3.AUTH_CREATE_TRIGGER, sqlite3.AUTH_CREATE_INDEX, sqlite3.AUTH_DROP_INDEX, sqlite3.AUTH_DROP_TRIGGER:
+		if hasReservedPrefix(name3) || hasReservedPrefix(name4) {
+			return sqlite3.AUTH_DENY
+		}
+	case sqlite3.AUTH_ALTER_TABLE:
+		if hasReservedPrefix(name4) {
+			return sqlite3.AUTH_DENY
+		}
+	}
+	return sqlite3.AUTH_OK
+}
+
+func hasReservedPrefix(name string) bool {
+	return len(name) >= len(reservedPrefix) && strings.EqualFold(name[:len(reservedPrefix)], reservedPrefix)
+}
+
+// AppliedIndex returns the index of the last log entry applied: read from
+// the database at Open, then advanced by each commit.
+func (n *Node) AppliedIndex() uint64 { return n.applied.Load() }
+
+// WaitApplied blocks until AppliedIndex() >= index, ctx is done, or the
+// node is closed.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	for {
+		n.waitMu.Lock()
+		ch, closed := n.waitMu.advanced, n.waitMu.closed
+		n.waitMu.Unlock()
+		if n.applied.Load() >= index {
+			return nil
+		}
+		if closed {
+			return ErrClosed
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// setApplied publishes a new applied index and wakes waiters.
+func (n *Node) setApplied(idx uint64) {
+	n.applied.Store(idx)
+	n.waitMu.Lock()
+	close(n.waitMu.advanced)
+	n.waitMu.advanced = make(chan struct{})
+	n.waitMu.Unlock()
+}
+
+// Close closes the database. Pending WaitApplied calls return ErrClosed.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	conn := n.mu.conn
+	n.mu.conn = nil
+	n.mu.Unlock()
+	n.waitMu.Lock()
+	if !n.waitMu.closed {
+		n.waitMu.closed = true
+		close(n.waitMu.advanced)
+		n.waitMu.advanced = make(chan struct{})
+	}
+	n.waitMu.Unlock()
+	if conn == nil {
+		return ErrClosed
+	}
+	close(n.done)
+	var errs []error
+	// Closing read connections: take every token, so none is in use.
+	for range cap(n.tokens) {
+		n.tokens <- struct{}{}
+	}
+	for {
+		select {
+		case c := <-n.readers:
+			errs = append(errs, c.Close())
+			continue
+		default:
+		}
+		break
+	}
+	errs = append(errs, conn.Close())
+	return errors.Join(errs...)
+}
+
+// Check verifies the node's invariants: the stored applied index equals
+// AppliedIndex(), and no transaction is left open on the apply connection.
+func (n *Node) Check() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mu.conn == nil {
+		return nil
+	}
+	if !n.mu.conn.GetAutocommit() {
+		return fmt.Errorf("sqlnode: check: a transaction is open on the apply connection")
+	}
+	idx, err := readApplied(n.mu.conn)
+	if err != nil {
+		return fmt.Errorf("sqlnode: check: %w", err)
+	}
+	if got := n.applied.Load(); got != idx {
+		return fmt.Errorf("sqlnode: check: AppliedIndex %d, stored %d", got, idx)
+	}
+	return nil
+}

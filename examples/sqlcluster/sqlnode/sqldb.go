@@ -1,0 +1,186 @@
+package sqlnode
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/ncruces/go-sqlite3"
+	sqlite3driver "github.com/ncruces/go-sqlite3/driver"
+)
+
+// ReadOnlyDB returns a database/sql handle on this node's own database,
+// for programs that already speak database/sql. Every connection is
+// read-only: a write fails with an error wrapping ErrReadOnly, whose message
+// says to use Execute. Reads see this node's applied state, as Query does.
+// The caller closes the *sql.DB (before closing the Node).
+//
+// It fails with ExclusiveLocking, which leaves no room for other
+// connections.
+func (n *Node) ReadOnlyDB() (*sql.DB, error) {
+	if n.opts.ExclusiveLocking {
+		return nil, fmt.Errorf("sqlnode: ReadOnlyDB is unavailable with ExclusiveLocking; use Query")
+	}
+	// Deferred BEGIN: the driver would otherwise BEGIN IMMEDIATE, which
+	// takes a write lock, and fails on a query_only connection.
+	dsn := n.uri + "?_txlock=deferred"
+	if strings.Contains(n.uri, "?") {
+		dsn = n.uri + "&_txlock=deferred"
+	}
+	inner, err := (&sqlite3driver.SQLite{}).OpenConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(&roConnector{inner: inner}), nil
+}
+
+// roConnector makes read-only connections and wraps their errors.
+type roConnector struct{ inner driver.Connector }
+
+var (
+	_ driver.Connector          = (*roConnector)(nil)
+	_ driver.Conn               = (*roConn)(nil)
+	_ driver.ConnBeginTx        = (*roConn)(nil)
+	_ driver.ConnPrepareContext = (*roConn)(nil)
+	_ driver.ExecerContext      = (*roConn)(nil)
+	_ driver.NamedValueChecker  = (*roConn)(nil)
+	_ driver.StmtExecContext    = (*roStmt)(nil)
+	_ driver.StmtQueryContext   = (*roStmt)(nil)
+	_ driver.NamedValueChecker  = (*roStmt)(nil)
+)
+
+func (c *roConnector) Driver() driver.Driver { return c.inner.Driver() }
+
+func (c *roConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	dc, err := c.inner.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	raw, ok := dc.(interface{ Raw() *sqlite3.Conn })
+	if !ok {
+		dc.Close()
+		return nil, fmt.Errorf("sqlnode: unexpected driver connection %T", dc)
+	}
+	if err := setupReadConn(raw.Raw()); err != nil {
+		dc.Close()
+		return nil, err
+	}
+	return &roConn{inner: dc}, nil
+}
+
+// roConn is a driver connection whose write errors wrap ErrReadOnly.
+type roConn struct{ inner driver.Conn }
+
+func (c *roConn) Prepare(q string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), q)
+}
+
+func (c *roConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	st, err := c.inner.(driver.ConnPrepareContext).PrepareContext(ctx, q)
+	if err != nil {
+		return nil, readOnlyError(err)
+	}
+	return &roStmt{inner: st}, nil
+}
+
+func (c *roConn) Close() error { return c.inner.Close() }
+
+func (c *roConn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+func (c *roConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	tx, err := c.inner.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	return tx, readOnlyError(err)
+}
+
+func (c *roConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	r, err := c.inner.(driver.ExecerContext).ExecContext(ctx, q, args)
+	if err == driver.ErrSkip {
+		return nil, err
+	}
+	return r, readOnlyError(err)
+}
+
+func (c *roConn) CheckNamedValue(v *driver.NamedValue) error {
+	return c.inner.(driver.NamedValueChecker).CheckNamedValue(v)
+}
+
+func (c *roConn) ResetSession(ctx context.Context) error {
+	if r, ok := c.inner.(driver.SessionResetter); ok {
+		return r.ResetSession(ctx)
+	}
+	return nil
+}
+
+func (c *roConn) IsValid() bool {
+	if v, ok := c.inner.(driver.Validator); ok {
+		return v.IsValid()
+	}
+	return true
+}
+
+type roStmt struct{ inner driver.Stmt }
+
+func (s *roStmt) Close() error  { return s.inner.Close() }
+func (s *roStmt) NumInput() int { return s.inner.NumInput() }
+
+func (s *roStmt) Exec(args []driver.Value) (driver.Result, error) {
+	r, err := s.inner.Exec(args) //nolint:staticcheck // required by driver.Stmt
+	return r, readOnlyError(err)
+}
+
+func (s *roStmt) Query(args []driver.Value) (driver.Rows, error) {
+	r, err := s.inner.Query(args) //nolint:staticcheck // required by driver.Stmt
+	if err != nil {
+		return nil, readOnlyError(err)
+	}
+	return &roRows{inner: r}, nil
+}
+
+func (s *roStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	r, err := s.inner.(driver.StmtExecContext).ExecContext(ctx, args)
+	return r, readOnlyError(err)
+}
+
+func (s *roStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	r, err := s.inner.(driver.StmtQueryContext).QueryContext(ctx, args)
+	if err != nil {
+		return nil, readOnlyError(err)
+	}
+	return &roRows{inner: r}, nil
+}
+
+func (s *roStmt) CheckNamedValue(v *driver.NamedValue) error {
+	return s.inner.(driver.NamedValueChecker).CheckNamedValue(v)
+}
+
+type roRows struct{ inner driver.Rows }
+
+func (r *roRows) Columns() []string              { return r.inner.Columns() }
+func (r *roRows) Close() error                   { return r.inner.Close() }
+func (r *roRows) Next(dest []driver.Value) error { return readOnlyError(r.inner.Next(dest)) }
+
+func (r *roRows) ColumnTypeDatabaseTypeName(i int) string {
+	if t, ok := r.inner.(driver.RowsColumnTypeDatabaseTypeName); ok {
+		return t.ColumnTypeDatabaseTypeName(i)
+	}
+	return ""
+}
+
+func (r *roRows) ColumnTypeNullable(i int) (nullable, ok bool) {
+	if t, ok := r.inner.(driver.RowsColumnTypeNullable); ok {
+		return t.ColumnTypeNullable(i)
+	}
+	return false, false
+}
+
+func (r *roRows) ColumnTypeScanType(i int) reflect.Type {
+	if t, ok := r.inner.(driver.RowsColumnTypeScanType); ok {
+		return t.ColumnTypeScanType(i)
+	}
+	return reflect.TypeFor[any]()
+}
