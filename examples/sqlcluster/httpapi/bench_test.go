@@ -1,0 +1,56 @@
+package httpapi
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
+)
+
+// BenchmarkServer_Execute compares a one-row insert applied directly on
+// the backend (the baseline), over HTTP, and over HTTP through a
+// forwarding follower.
+func BenchmarkServer_Execute(b *testing.B) {
+	setup := func(b *testing.B) (*testServer, *Local) {
+		ts, l := newLocalServer(b)
+		ts.mustOK(b, "POST", "/db/execute", `["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"]`)
+		return ts, l
+	}
+	body := `[["INSERT INTO t(v) VALUES(?)", "hello"]]`
+	post := func(b *testing.B, c *http.Client, u string) {
+		resp, err := c.Post(u+"/db/execute", "application/json", strings.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatal(resp.Status)
+		}
+	}
+	b.Run("backend", func(b *testing.B) {
+		_, l := setup(b)
+		req := sqlnode.Request{Statements: []sqlnode.Statement{{SQL: "INSERT INTO t(v) VALUES(?)", Params: []sqlnode.Param{{Value: "hello"}}}}}
+		for b.Loop() {
+			if _, err := l.Execute(context.Background(), req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("http", func(b *testing.B) {
+		ts, _ := setup(b)
+		for b.Loop() {
+			post(b, ts.Client(), ts.URL)
+		}
+	})
+	b.Run("forwarded", func(b *testing.B) {
+		ts, _ := setup(b)
+		fs := startServer(b, newFollower(newTestLocal(b, "node2"), ts.URL), Config{})
+		for b.Loop() {
+			post(b, fs.Client(), fs.URL)
+		}
+	})
+}

@@ -1,0 +1,212 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
+)
+
+// DecodeStatements decodes a request body in rqlite's format: a JSON array
+// with one element per statement, each either
+//
+//	"SQL"                                 a statement without parameters
+//	["SQL", p1, p2, ...]                  positional parameters (?, ?NNN)
+//	["SQL", {"name": v, ...}]             named parameters (:name, @name, $name)
+//
+// where parameters are JSON strings, numbers, booleans (as 1 and 0) or
+// null. A number without a fraction or exponent that fits in 64 bits is an
+// integer, any other a float. Anything else (an empty list, a number or
+// null as a statement, nested arrays, objects as positional parameters,
+// trailing data) gets an error wrapping ErrBadRequest. It never panics.
+func DecodeStatements(body []byte) ([]sqlnode.Statement, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, badRequest("empty body: want a JSON array of statements")
+	}
+	if body[0] != '[' {
+		return nil, badRequest("body is not a JSON array of statements")
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(body, &elems); err != nil {
+		return nil, badRequest("malformed JSON: %v", err)
+	}
+	if len(elems) == 0 {
+		return nil, badRequest("empty statement list")
+	}
+	stmts := make([]sqlnode.Statement, 0, len(elems))
+	for i, e := range elems {
+		st, err := decodeStatement(e)
+		if err != nil {
+			return nil, badRequest("statement %d: %v", i+1, trimPrefix(err))
+		}
+		stmts = append(stmts, st)
+	}
+	return stmts, nil
+}
+
+// trimPrefix drops ErrBadRequest's text from a nested error message.
+func trimPrefix(err error) string {
+	return strings.TrimPrefix(err.Error(), ErrBadRequest.Error()+": ")
+}
+
+func decodeStatement(e json.RawMessage) (sqlnode.Statement, error) {
+	switch e[0] {
+	case '"':
+		var s string
+		if err := json.Unmarshal(e, &s); err != nil {
+			return sqlnode.Statement{}, badRequest("%v", err)
+		}
+		return sqlnode.Statement{SQL: s}, nil
+	case '[':
+	default:
+		return sqlnode.Statement{}, badRequest("want a string or an array [SQL, parameters...]")
+	}
+	var parts []json.RawMessage
+	if err := json.Unmarshal(e, &parts); err != nil {
+		return sqlnode.Statement{}, badRequest("%v", err)
+	}
+	if len(parts) == 0 || parts[0][0] != '"' {
+		return sqlnode.Statement{}, badRequest("an array statement must start with the SQL string")
+	}
+	var st sqlnode.Statement
+	if err := json.Unmarshal(parts[0], &st.SQL); err != nil {
+		return sqlnode.Statement{}, badRequest("%v", err)
+	}
+	args := parts[1:]
+	if len(args) == 1 && args[0][0] == '{' {
+		var named map[string]json.RawMessage
+		if err := json.Unmarshal(args[0], &named); err != nil {
+			return sqlnode.Statement{}, badRequest("named parameters: %v", err)
+		}
+		names := make([]string, 0, len(named))
+		for n := range named {
+			if n == "" {
+				return sqlnode.Statement{}, badRequest("empty parameter name")
+			}
+			names = append(names, n)
+		}
+		sort.Strings(names) // the log command must not depend on map order
+		for _, n := range names {
+			v, err := decodeValue(named[n])
+			if err != nil {
+				return sqlnode.Statement{}, badRequest("parameter %q: %v", n, trimPrefix(err))
+			}
+			st.Params = append(st.Params, sqlnode.Param{Name: n, Value: v})
+		}
+		return st, nil
+	}
+	for j, a := range args {
+		v, err := decodeValue(a)
+		if err != nil {
+			return sqlnode.Statement{}, badRequest("parameter %d: %v", j+1, trimPrefix(err))
+		}
+		st.Params = append(st.Params, sqlnode.Param{Value: v})
+	}
+	return st, nil
+}
+
+// decodeValue decodes one JSON scalar as a parameter value: nil, int64,
+// float64 or string.
+func decodeValue(raw json.RawMessage) (any, error) {
+	switch raw[0] {
+	case 'n':
+		return nil, nil
+	case 't', 'f':
+		var b bool
+		if err := json.Unmarshal(raw, &b); err != nil {
+			return nil, badRequest("%v", err)
+		}
+		if b {
+			return int64(1), nil
+		}
+		return int64(0), nil
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, badRequest("%v", err)
+		}
+		return s, nil
+	case '[', '{':
+		return nil, badRequest("want a string, number, boolean or null, not an array or object")
+	}
+	s := string(raw)
+	if !strings.ContainsAny(s, ".eE") {
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return i, nil
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) {
+		return nil, badRequest("number %.40s out of range", s)
+	}
+	return f, nil
+}
+
+// options are the URL query parameters of the /db endpoints. rqlite's
+// flags count as set when present without a value ("?timings") or with a
+// true value ("?timings=true").
+type options struct {
+	pretty      bool
+	timings     bool
+	transaction bool
+	associative bool
+	queue       bool
+	wait        bool
+	redirect    bool
+	raftIndex   bool
+	level       Level
+	timeout     time.Duration // 0: Config.Timeout
+}
+
+// parseOptions parses q; any malformed value gets an error wrapping
+// ErrBadRequest. Unknown parameters are ignored, as rqlite does.
+func parseOptions(q url.Values) (options, error) {
+	var o options
+	flags := []struct {
+		name string
+		dst  *bool
+	}{
+		{"pretty", &o.pretty}, {"timings", &o.timings}, {"transaction", &o.transaction},
+		{"associative", &o.associative}, {"queue", &o.queue}, {"wait", &o.wait},
+		{"redirect", &o.redirect}, {"raft_index", &o.raftIndex},
+	}
+	for _, f := range flags {
+		vs, ok := q[f.name]
+		if !ok {
+			continue
+		}
+		v := ""
+		if len(vs) > 0 {
+			v = vs[len(vs)-1]
+		}
+		if v == "" {
+			*f.dst = true
+			continue
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return options{}, badRequest("parameter %s=%.40q is not a boolean", f.name, v)
+		}
+		*f.dst = b
+	}
+	lv, err := ParseLevel(q.Get("level"))
+	if err != nil {
+		return options{}, err
+	}
+	o.level = lv
+	if t := q.Get("timeout"); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil || d <= 0 {
+			return options{}, badRequest("parameter timeout=%.40q is not a positive duration such as 5s", t)
+		}
+		o.timeout = d
+	}
+	return o, nil
+}

@@ -1,0 +1,93 @@
+// Package httpapi is the HTTP API of the sqlcluster example, compatible
+// with rqlite's (rqlite.io/docs/api) for everything that the
+// github.com/rqlite/gorqlite client uses. It knows nothing of Raft: it
+// serves a Backend, which the replicated node implements (and Local, over
+// one sqlnode.Node, for a single node and for tests).
+//
+// # Usage
+//
+//	srv, err := httpapi.New(httpapi.Config{Backend: node, Credentials: creds, Logger: logger})
+//	node.Registry = srv.Registry()          // or pass Config.Registry
+//	err = http.ListenAndServe(addr, srv)
+//
+// Endpoints:
+//
+//	POST /db/execute   writes through the log
+//	GET  /db/query?q=  one read;  POST /db/query  reads
+//	POST /db/request   reads and writes mixed
+//	GET  /status       node and leader (rqlite's layout: store.leader.node_id, ...)
+//	GET  /nodes        members keyed by ID, with api_addr (?ver=2: a list; ?nonvoters)
+//	GET  /readyz       200 "[+]node ok ..." or 503
+//	POST /join         {"id", "addr", "api_addr", "voter"}
+//	DELETE /remove     {"id"}
+//	GET  /metrics      Prometheus
+//
+// Bodies of the /db endpoints are rqlite's: a JSON array of statements,
+// each "SQL" or ["SQL", positional params...] or ["SQL", {named params}]
+// (see DecodeStatements). Answers are {"results": [...]} with, per
+// statement, columns, types, values (or with ?associative, types and rows
+// keyed by column), last_insert_id, rows_affected, error, time. The URL
+// flags are rqlite's: pretty, timings, transaction, associative, level
+// (none, weak (default), linearizable, strong; see Level), timeout (a Go
+// duration), raft_index, redirect, queue and wait.
+//
+// Status codes: an SQL error is a result, with 200, as in rqlite. A
+// request that cannot be decoded (malformed JSON, wrong types, an empty
+// list, an unknown level or flag value) gets 400, a body over
+// Config.MaxBodyBytes 413, a request that sqlnode.Prepare rejects
+// (non-deterministic SQL it cannot rewrite, transaction control) 400; all
+// with a JSON body {"error": "..."}. Backend errors map as Backend
+// documents: 503 for no leader (with "leader" in the body), 504 for a
+// timeout.
+//
+// A node that is not the leader forwards what needs the leader (writes,
+// reads above level none, join, remove) to the leader's HTTP address, as
+// rqlite does by default: an HTTP reverse proxy that copies the leader's
+// answer back, with ForwardedHeader set so that a forwarded request is
+// never forwarded twice. gorqlite sends to the leader it discovered
+// through /status and /nodes, and tries the other nodes when it fails; it
+// does not follow redirects of POST requests (Go's client turns a 301 into
+// a GET without a body), which is why forwarding is the default. With
+// ?redirect a client gets rqlite's 301 to the leader instead.
+//
+// The caller must:
+//
+//  1. Implement Backend as documented there: return *NotLeaderError with
+//     the leader's HTTP base URL when not the leader, and SQL errors as
+//     results, not errors.
+//  2. Report in NodeInfo.APIAddr a URL ("http://host:port") that clients
+//     can reach: gorqlite connects to the leader it finds in /nodes.
+//  3. Keep Config.MaxBodyBytes below sqlnode.MaxCommandSize.
+//  4. Serve over TLS when Credentials are set: basic authentication
+//     sends passwords in the clear.
+//  5. Register its own metrics on Server.Registry (or Config.Registry),
+//     under names other than holeycow_http_*.
+//
+// # Caveats
+//
+//   - Without ?transaction, as in rqlite, each statement of /db/execute
+//     stands alone: a failing one does not stop or undo the others. Here
+//     each is its own log entry (sqlnode applies a request all or
+//     nothing), so other writes can come between them. gorqlite sends
+//     ?transaction by default. If the Backend fails after some statements
+//     committed, the rest get an error result and the status stays 200,
+//     so that a retry does not repeat the committed ones.
+//   - /db/request first runs the statements as a read; if any fails
+//     (because it writes, or for any SQL error, which could hide a later
+//     write) the whole request goes through the log instead. A failing
+//     read through /db/request thus costs a log entry.
+//   - ?queue is accepted for gorqlite's Queue methods but the write is
+//     done before the answer: sequence_number is its log index, and
+//     ?wait changes nothing. There is no batching of queued writes.
+//   - Infinite floats are sent as the strings "Inf" and "-Inf" (JSON has
+//     no infinities); blobs as base64, as rqlite does.
+//   - rqlite's bcrypt password hashes, ?freshness, ?blob_array, /db/load,
+//     /db/backup, /boot and the error_v2 field are not supported. Unknown
+//     URL parameters are ignored, as rqlite does.
+//
+// # Concurrency
+//
+// A Server is safe for concurrent use and keeps no per-request state; it
+// calls the Backend concurrently. Local serializes its writes. Credentials
+// are immutable once loaded.
+package httpapi

@@ -1,0 +1,84 @@
+package httpapi
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+)
+
+// backendError answers a request whose Backend call failed: a
+// *NotLeaderError is forwarded to the leader (or redirected, or refused,
+// see forward), any other error gets its status.
+func (s *Server) backendError(w http.ResponseWriter, r *http.Request, o options, body []byte, err error) {
+	var nl *NotLeaderError
+	if errors.As(err, &nl) {
+		s.forward(w, r, o, body, nl)
+		return
+	}
+	s.fail(w, err, o.pretty)
+}
+
+// forward sends r, whose body was body, to the leader and copies back the
+// leader's answer. rqlite forwards too (clients such as gorqlite send to
+// any node); with ?redirect the client gets rqlite's 301 to the leader
+// instead. A request that was forwarded already, a leader that is unknown
+// or has no valid URL, and DisableForwarding all get 503 with the leader's
+// URL in the body's "leader" field.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, o options, body []byte, nl *NotLeaderError) {
+	target, err := url.Parse(nl.LeaderHTTP)
+	if nl.LeaderHTTP == "" || err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
+		s.fail(w, &NotLeaderError{LeaderHTTP: nl.LeaderHTTP}, o.pretty)
+		return
+	}
+	if o.redirect {
+		loc := *target
+		loc.Path = singleJoin(target.Path, r.URL.Path)
+		loc.RawQuery = r.URL.RawQuery
+		w.Header().Set("Location", loc.String())
+		writeJSON(w, http.StatusMovedPermanently, errorBody{Error: nl.Error(), Leader: nl.LeaderHTTP}, o.pretty)
+		return
+	}
+	if s.cfg.DisableForwarding || r.Header.Get(ForwardedHeader) != "" {
+		s.fail(w, nl, o.pretty)
+		return
+	}
+	if rec, ok := w.(*recorder); ok {
+		rec.forwarded = true
+	}
+	ctx, cancel := s.context(r, o)
+	defer cancel()
+	out := r.Clone(ctx)
+	out.Body = io.NopCloser(bytes.NewReader(body))
+	out.ContentLength = int64(len(body))
+	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.SetXForwarded()
+			pr.Out.Header.Set(ForwardedHeader, "1")
+		},
+		Transport: s.cfg.Transport,
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			s.log.Warn("httpapi: forwarding to the leader failed", "leader", nl.LeaderHTTP, "err", err)
+			writeJSON(w, http.StatusServiceUnavailable,
+				errorBody{Error: "httpapi: forwarding to the leader failed: " + err.Error(), Leader: nl.LeaderHTTP}, o.pretty)
+		},
+	}
+	proxy.ServeHTTP(w, out)
+}
+
+// singleJoin joins URL paths with one slash between them.
+func singleJoin(a, b string) string {
+	switch {
+	case a == "" || a == "/":
+		return b
+	case a[len(a)-1] == '/' && len(b) > 0 && b[0] == '/':
+		return a + b[1:]
+	case a[len(a)-1] != '/' && (len(b) == 0 || b[0] != '/'):
+		return a + "/" + b
+	}
+	return a + b
+}

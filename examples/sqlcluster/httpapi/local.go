@@ -1,0 +1,120 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
+)
+
+// Local is a Backend over one sqlnode.Node and no replication: a
+// one-node cluster whose log is a counter. Execute prepares the request
+// and applies it at the next index; every read level is satisfied by a
+// plain read, since a write is applied before Execute returns and there is
+// no other node. It serves single-node deployments and tests.
+//
+// Concurrency: safe for concurrent use; Execute calls serialize.
+type Local struct {
+	node *sqlnode.Node
+	id   string
+
+	// mu serializes Execute (indexes are handed out in apply order) and
+	// guards apiAddr.
+	mu struct {
+		sync.Mutex
+		apiAddr string
+	}
+}
+
+var _ Backend = (*Local)(nil)
+
+// NewLocal returns a Local serving node under the node ID id. The caller
+// keeps ownership of node and closes it after the Server is done.
+func NewLocal(node *sqlnode.Node, id string) *Local {
+	return &Local{node: node, id: id}
+}
+
+// SetAPIAddr sets the HTTP API base URL that /nodes reports, which
+// clients such as gorqlite use as the leader's address.
+func (l *Local) SetAPIAddr(u string) {
+	l.mu.Lock()
+	l.mu.apiAddr = u
+	l.mu.Unlock()
+}
+
+func (l *Local) apiAddr() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mu.apiAddr
+}
+
+// Execute prepares req and applies it at AppliedIndex()+1.
+func (l *Local) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Response, error) {
+	if err := ctx.Err(); err != nil {
+		return sqlnode.Response{}, context.Cause(ctx)
+	}
+	cmd, err := sqlnode.Prepare(req, sqlnode.Env{})
+	if err != nil {
+		return sqlnode.Response{}, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.node.Apply(l.node.AppliedIndex()+1, cmd)
+}
+
+// Query reads the node's database; every level reads the same.
+func (l *Local) Query(ctx context.Context, level Level, stmts []sqlnode.Statement) ([]sqlnode.Result, error) {
+	if level < LevelNone || level > LevelStrong {
+		return nil, badRequest("unknown level %d", int(level))
+	}
+	return l.node.Query(ctx, stmts)
+}
+
+// Status reports the node as the leader of a one-node cluster.
+func (l *Local) Status(ctx context.Context) (Status, error) {
+	idx := l.node.AppliedIndex()
+	return Status{
+		NodeID: l.id, LeaderID: l.id, State: "Leader",
+		Term: 1, CommitIndex: idx, AppliedIndex: idx,
+	}, nil
+}
+
+// Nodes lists the one node.
+func (l *Local) Nodes(ctx context.Context) ([]NodeInfo, error) {
+	return []NodeInfo{{ID: l.id, APIAddr: l.apiAddr(), Voter: true, Reachable: true, Leader: true}}, nil
+}
+
+// Ready runs a trivial read, which fails once the node is closed.
+func (l *Local) Ready(ctx context.Context) error {
+	rs, err := l.node.Query(ctx, []sqlnode.Statement{{SQL: "SELECT 1"}})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if len(rs) != 1 || rs[0].Error != "" {
+		return fmt.Errorf("%w: the database does not answer %v", ErrUnavailable, rs)
+	}
+	return nil
+}
+
+// Join fails: a Local has one node.
+func (l *Local) Join(ctx context.Context, req JoinRequest) error {
+	return fmt.Errorf("httpapi: a Local backend has one node, it cannot join %q: %w", req.ID, errors.ErrUnsupported)
+}
+
+// Remove fails: a Local has one node.
+func (l *Local) Remove(ctx context.Context, id string) error {
+	if id != l.id {
+		return fmt.Errorf("httpapi: no node %q: %w", id, ErrNotFound)
+	}
+	return fmt.Errorf("httpapi: a Local backend cannot remove its only node: %w", errors.ErrUnsupported)
+}
+
+// Check verifies the node's invariants (its applied index matches the one
+// stored in the database, no transaction is left open).
+func (l *Local) Check() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.node.Check()
+}

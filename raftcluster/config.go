@@ -1,0 +1,219 @@
+package raftcluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Timeouts tunes Raft and the writer lease.
+type Timeouts struct {
+	// Heartbeat is how long a follower waits without hearing from the
+	// leader before it starts an election (hashicorp/raft's
+	// HeartbeatTimeout), and Election how long a candidate waits.
+	Heartbeat time.Duration
+	Election  time.Duration
+	// LeaderLease is how long a leader keeps leading without hearing from
+	// a quorum (must be <= Heartbeat).
+	LeaderLease time.Duration
+	// Commit bounds how long the leader batches before committing.
+	Commit time.Duration
+	// WriterLease is how long a successful quorum check keeps the
+	// writer's Guard open. A new writer waits WriterLease*(1+MaxDrift)
+	// after its epoch commits before it mutates.
+	WriterLease time.Duration
+	// MaxDrift is the bound assumed on the relative clock-rate error
+	// between members (e.g. 0.05 = 5%).
+	MaxDrift float64
+	// RPC bounds one Raft RPC on the network transport.
+	RPC time.Duration
+	// DefaultOp bounds Node operations whose context has no deadline.
+	DefaultOp time.Duration
+}
+
+// DefaultTimeouts suits a WAN-ish deployment (hashicorp/raft's defaults).
+func DefaultTimeouts() Timeouts {
+	return Timeouts{Heartbeat: time.Second, Election: time.Second, LeaderLease: 500 * time.Millisecond,
+		Commit: 50 * time.Millisecond, WriterLease: 500 * time.Millisecond, MaxDrift: 0.05,
+		RPC: 10 * time.Second, DefaultOp: 10 * time.Second}
+}
+
+// LANTimeouts suits members on one LAN (sub-millisecond round trips).
+func LANTimeouts() Timeouts {
+	return Timeouts{Heartbeat: 200 * time.Millisecond, Election: 200 * time.Millisecond,
+		LeaderLease: 100 * time.Millisecond, Commit: 10 * time.Millisecond,
+		WriterLease: 100 * time.Millisecond, MaxDrift: 0.05, RPC: 2 * time.Second, DefaultOp: 5 * time.Second}
+}
+
+func (t Timeouts) withDefaults() Timeouts {
+	d := DefaultTimeouts()
+	if t.Heartbeat <= 0 {
+		t.Heartbeat = d.Heartbeat
+	}
+	if t.Election <= 0 {
+		t.Election = d.Election
+	}
+	if t.LeaderLease <= 0 {
+		t.LeaderLease = min(d.LeaderLease, t.Heartbeat)
+	}
+	if t.Commit <= 0 {
+		t.Commit = d.Commit
+	}
+	if t.WriterLease <= 0 {
+		t.WriterLease = t.LeaderLease
+	}
+	if t.MaxDrift <= 0 {
+		t.MaxDrift = d.MaxDrift
+	}
+	if t.RPC <= 0 {
+		t.RPC = d.RPC
+	}
+	if t.DefaultOp <= 0 {
+		t.DefaultOp = d.DefaultOp
+	}
+	return t
+}
+
+// fenceDelay is how long a new writer waits after its epoch committed.
+func (t Timeouts) fenceDelay() time.Duration {
+	return time.Duration(float64(t.WriterLease) * (1 + t.MaxDrift))
+}
+
+// Stores are the Raft log, stable and snapshot stores of one node. Keep a
+// Stores value to restart a node from the same state (tests); production
+// nodes use Config.DataDir instead.
+type Stores struct {
+	Log    raft.LogStore
+	Stable raft.StableStore
+	Snap   raft.SnapshotStore
+}
+
+// NewMemStores returns in-memory stores.
+func NewMemStores() *Stores {
+	s := raft.NewInmemStore()
+	return &Stores{Log: s, Stable: s, Snap: raft.NewInmemSnapshotStore()}
+}
+
+// Config configures a Node.
+type Config struct {
+	// ID names the member; unique and stable across restarts.
+	ID string
+	// StabilityAddr is where this member's stability endpoint listens
+	// (opaque to raftcluster; recorded in the cluster state).
+	StabilityAddr string
+	// Transport carries Raft (NewTLSTransport, or MemNetwork.NewTransport
+	// in tests). Its Addr is this member's Raft address. The node owns it
+	// and closes it on Shutdown.
+	Transport Transport
+	// DataDir holds the BoltDB log/stable store (raft.db) and file
+	// snapshots. Ignored when Stores is set. One of the two is required.
+	DataDir string
+	Stores  *Stores
+	// Timeouts; the zero value means DefaultTimeouts.
+	Timeouts Timeouts
+	// Logger receives this package's and hashicorp/raft's logs (nil =
+	// discard).
+	Logger *slog.Logger
+	// Apply is the application's state machine (nil = application
+	// commands are committed but not applied anywhere).
+	Apply ApplyFunc
+	// CompactableIndex, if set, returns the highest log index that the
+	// application has made durable on shared storage. Raft snapshots (and
+	// so log compaction) are deferred until it reaches the applied index.
+	CompactableIndex func() uint64
+	// Storage receives role changes (nil = none; the node still
+	// replicates and tracks the writer).
+	Storage Storage
+	// MaxVoters bounds the number of Raft voters (default 5). Members
+	// beyond it stay non-voters.
+	MaxVoters int
+	// ResetThreshold: a copier whose reported overlay reaches this many
+	// bytes is granted the reset slot (0 = never).
+	ResetThreshold int64
+	// ExcludeAfter: the leader excludes a copier that it could not
+	// heartbeat for this long (0 = only explicit Node.Exclude). It must
+	// exceed the stability layer's copier lease (invariant 7).
+	ExcludeAfter time.Duration
+	// ReportInterval is how often a member considers reporting its overlay
+	// size (default 10*Heartbeat); it reports when the size changed by more
+	// than 1/8 and 1 MiB, or crossed ResetThreshold, since the last report.
+	ReportInterval time.Duration
+	// SnapshotThreshold and TrailingLogs tune Raft snapshots (defaults
+	// 8192 and 10240, hashicorp/raft's).
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+}
+
+func (c *Config) validate() error {
+	if c.ID == "" || len(c.ID) > maxStringLen {
+		return fmt.Errorf("%w: ID must be 1..%d bytes", ErrInvalidConfig, maxStringLen)
+	}
+	if c.Transport == nil {
+		return fmt.Errorf("%w: Transport is required", ErrInvalidConfig)
+	}
+	if c.Stores == nil && c.DataDir == "" {
+		return fmt.Errorf("%w: DataDir or Stores is required", ErrInvalidConfig)
+	}
+	if len(c.StabilityAddr) > maxStringLen || len(c.Transport.Addr()) > maxStringLen {
+		return fmt.Errorf("%w: address longer than %d bytes", ErrInvalidConfig, maxStringLen)
+	}
+	c.Timeouts = c.Timeouts.withDefaults()
+	if c.Timeouts.LeaderLease > c.Timeouts.Heartbeat {
+		return fmt.Errorf("%w: LeaderLease %v exceeds Heartbeat %v", ErrInvalidConfig, c.Timeouts.LeaderLease, c.Timeouts.Heartbeat)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxVoters <= 0 {
+		c.MaxVoters = 5
+	}
+	if c.ReportInterval <= 0 {
+		c.ReportInterval = 10 * c.Timeouts.Heartbeat
+	}
+	return nil
+}
+
+// Storage is the storage side of a member: the cow view, the stability
+// coordinator (writer) or responder (copier), and the application's engine
+// on top. The node calls it from one goroutine, never concurrently, in the
+// order the replicated state changes. A method that returns an error is
+// called again later (after Heartbeat) while the condition still holds.
+// The context passed is canceled by Node.Shutdown and has no deadline
+// (promotion and reset take as long as they take); while one call runs,
+// the node cannot deliver the next (Guard does not wait for Storage: it
+// closes on its own when the epoch or lease ends).
+type Storage interface {
+	// BecomeWriter: this node is the writer of epoch. Called once the
+	// epoch has committed and WriterLease*(1+MaxDrift) has passed (so the
+	// previous writer's Guard has closed). A copier view promotes itself
+	// (cow.View.Promote); the stability coordinator starts at epoch.
+	// Node.Guard opens just before the call (the promotion's own writes
+	// to shared storage go through it).
+	BecomeWriter(ctx context.Context, epoch uint64) error
+	// BecomeCopier: writer is the writer of epoch and this node a copier.
+	// Called when the writer or epoch changes. If this node was the
+	// writer before (Fence was called), its view is not a copier's: it
+	// must reopen on shared storage as a fresh copier.
+	BecomeCopier(ctx context.Context, epoch uint64, writer Member) error
+	// SetCopiers (writer only): the copiers the writer must wait for in
+	// stability rounds, at the given copier generation. A copier whose
+	// Generation changed since the last call reset or rejoined: the
+	// writer must forget its stable set for it.
+	SetCopiers(epoch, generation uint64, copiers []Member)
+	// Fence: this node is no longer the writer of epoch (it lost
+	// leadership, or a newer epoch committed). It must stop mutating
+	// shared storage at once; Node.Guard is already closed when it is
+	// called. It must not block.
+	Fence(epoch uint64)
+	// Reset: this copier holds the reset slot, or was excluded and must
+	// reset before rejoining. Close the engine, drop the overlay (through
+	// the writer's ResetHandshake when there is a writer), reopen on
+	// shared storage and catch up from the log. The node reports
+	// ResetDone (or Rejoin) when it returns nil.
+	Reset(ctx context.Context, epoch uint64, writer Member) error
+	// OverlayBytes returns the copier overlay's size (0 for a writer).
+	OverlayBytes() int64
+}

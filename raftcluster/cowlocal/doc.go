@@ -1,0 +1,38 @@
+// Package cowlocal is a raftcluster.Storage for members that share one
+// process: each member has a cow.View over the same shared vfs.FS, and
+// the writer's stabilizer is a cow.Local over the copiers' views (no
+// network). It is the in-process half of phase 2: tests and single-process
+// deployments use it; package stability provides the networked
+// equivalent.
+//
+// # Usage
+//
+//	g := cowlocal.NewGroup(shared, cow.Options{})
+//	st := g.Storage("n1", engine)           // before raftcluster.New
+//	n, _ := raftcluster.New(raftcluster.Config{..., Storage: st})
+//	st.SetGuard(n.Guard())
+//
+// What the caller must do:
+//
+//  1. Create one Group per shared FS and one Storage per member, and pass
+//     the member's Node.Guard to SetGuard right after raftcluster.New.
+//  2. Implement Engine: Close releases every file of the view; Open opens
+//     the engine on the view and catches up (Node.ReadLog from the index
+//     stored in the database), holding off concurrent ApplyFunc calls
+//     until it has.
+//  3. Route ApplyFunc to the engine, which uses Storage.FS (the current
+//     view) for its files.
+//
+// # Caveats
+//
+//   - cow keeps one stable set per writer, not per copier: a copier that
+//     joins, rejoins or resets makes the writer Forget all of it.
+//   - A deposed writer's view cannot become a copier in place: the engine
+//     is closed and reopened on a fresh copier view.
+//
+// # Concurrency
+//
+// A Storage's Storage methods are called by its node from one goroutine;
+// FS, Stats and Check are safe for concurrent use. A Group is safe for
+// concurrent use.
+package cowlocal

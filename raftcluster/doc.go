@@ -1,0 +1,143 @@
+// Package raftcluster replicates a holeycow cluster's membership, writer
+// identity and epoch, and the application's own commands, on one
+// hashicorp/raft log.
+//
+// Each member runs a Node. The Raft state machine holds a small State:
+// the members (ID, Raft and stability addresses, suffrage, role,
+// generation, last reported overlay size, exclusion), the writer's ID and
+// epoch, the holder of the single reset slot, and the history of writer
+// terms. Application commands travel on the same log: every node hands
+// each one, with its log index, to Config.Apply in log order. Raft
+// snapshots contain the State only, never a database.
+//
+// # Usage
+//
+//	tr, _ := raftcluster.NewTLSTransport(":7000", "10.0.0.1:7000", tlsConf, 0, logger)
+//	n, _ := raftcluster.New(raftcluster.Config{
+//		ID: "a", StabilityAddr: "10.0.0.1:7001", Transport: tr, DataDir: dir,
+//		Timeouts: raftcluster.LANTimeouts(), Apply: app.Apply, Storage: storage,
+//		CompactableIndex: app.DurableIndex,
+//	})
+//	n.Bootstrap(ctx)                 // on the first member only
+//	other.RequestJoin(ctx, "10.0.0.1:7000") // on each new member
+//	idx, resp, err := n.Apply(ctx, cmd)     // on the leader
+//	view.SetGuard(n.Guard())               // writer fencing for cow
+//
+// What the caller must do:
+//
+//  1. Give every member a unique, stable ID, and a TLS config whose
+//     certificate and CA pool are the ones the stability layer uses.
+//  2. Bootstrap exactly one member, once; every other member joins with
+//     RequestJoin (or an operator calls Join on the leader). A member
+//     restarted from its DataDir rejoins by itself.
+//  3. Run Apply, Barrier and ReadIndex on the leader; on a
+//     *NotLeaderError go to LeaderAddr. Treat ErrOutcomeUnknown as "may or
+//     may not have committed": read back before retrying a
+//     non-idempotent command.
+//  4. Make ApplyFunc deterministic and idempotent by index: store the
+//     applied index with the data, skip indices already applied (after a
+//     restart the log is replayed from the last Raft snapshot).
+//  5. Set CompactableIndex to the index the shared database has made
+//     durable, so Raft never compacts entries that a joining or resetting
+//     copier still needs to replay; after reopening on shared storage,
+//     catch up with ReadLog from the index stored in the database, and
+//     queue the ApplyFunc calls that arrive meanwhile.
+//  6. Install Node.Guard as the writer view's cow Guard, and implement
+//     Storage (BecomeWriter/BecomeCopier/SetCopiers/Fence/Reset), or use
+//     raftcluster/cowlocal when every member lives in one process.
+//  7. Call Leave before retiring a member for good, then Shutdown.
+//
+// # Writer choice
+//
+// The writer is the Raft leader. Each time a node wins leadership it
+// commits SetWriter{itself, epoch+1} (the state machine accepts a
+// SetWriter only for exactly the next epoch, so each epoch has exactly one
+// writer on every node), and a writer that loses leadership is fenced.
+// This design was chosen over "leader appoints the smallest-overlay live
+// member" because it needs no second liveness mechanism: Raft's election
+// is the failure detector, a quorum's confirmation of the leader
+// (VerifyLeader) is the writer's lease, and
+// failover is automatic with Raft's own timing. The paper's suggestion to
+// prefer the member with the smallest overlay (cheapest to promote) is
+// honoured where it costs nothing: a leaving leader hands leadership to
+// the voter with the smallest reported overlay. The cost is that every
+// leadership change moves the writer, which is what a leader failure
+// requires anyway.
+//
+// # Fencing, leases and the remaining window
+//
+// Node.Guard (for cow.Options.Guard) passes only while this node is the
+// writer of the newest epoch it has applied, Storage.BecomeWriter has
+// returned for that epoch, it is the Raft leader, and its writer lease is
+// valid. The lease is renewed by raft.VerifyLeader every WriterLease/4: a
+// check that started at time s and was confirmed by a quorum keeps the
+// Guard open until s+WriterLease. A newer epoch can commit only through a
+// quorum that has moved to a newer term, so it commits after every
+// confirmation of the old leader, i.e. after s. The new writer waits
+// WriterLease*(1+MaxDrift) after it applies its epoch before BecomeWriter:
+// by then every Guard of the old epoch has closed, if clock rates differ
+// by less than MaxDrift. This does not rely on election timeouts, so a
+// follower that restarts and votes at once cannot break it.
+//
+// The window that remains: Guard is checked before a mutation batch, not
+// during it. A writer that passes Guard and then stalls (GC pause, SIGSTOP,
+// a slow disk or NFS server) for longer than the rest of its lease can
+// land its write after the new writer has started. Closing it needs
+// fencing at the storage itself: a token the storage checks on every
+// write (SCSI-3 persistent reservations on a shared block device, a
+// monotonic epoch stamped into and compared by the shared storage server,
+// or an NFSv4 lease/lock revoked on failover). Where the storage offers
+// none, keep WriterLease well above the longest plausible stall of the
+// I/O path and keep batches short.
+//
+// # Membership
+//
+// Members join as Raft non-voters; the leader promotes one at a time to
+// voter once it has reported in (it has applied its own join), up to
+// MaxVoters (5). Leave removes the member from the State and from Raft.
+// Exclude (the stability layer's signal that a copier's lease lapsed; or
+// automatically after ExcludeAfter without heartbeats) is recorded in the
+// log with its epoch, so every node agrees whom the writer waits for
+// (State.Copiers). An excluded member that comes back is told to Reset and
+// then Rejoins, which gives it a new generation.
+//
+// # Garbage collection
+//
+// Members report their overlay size through the log when it changes by
+// more than 1/8 (and 1 MiB) or crosses ResetThreshold, at most every
+// ReportInterval. The leader
+// grants the single reset slot to the live copier with the largest overlay
+// at or above ResetThreshold; that copier's Storage.Reset runs (close
+// engine, reset through the writer's handshake, reopen, catch up) and the
+// node reports ResetDone, which frees the slot and bumps the copier's
+// generation.
+//
+// # Observing
+//
+// Subscribe returns a Subscription with its own channel of typed Events
+// (WriterChanged, MemberJoined, MemberLeft, MemberExcluded,
+// MemberRejoined, MemberPromoted, ResetStarted, ResetDone). The current
+// state comes first, marked Initial. A full channel drops the event and
+// counts it (Dropped); Raft is never blocked.
+//
+// # Caveats
+//
+//   - raft-boltdb v1 stores through boltdb/bolt, which trips the race
+//     detector's checkptr check; disk-store tests run without -race.
+//   - hashicorp/raft works inside a testing/synctest bubble with the
+//     in-memory transport (its timers and goroutines all live in the
+//     bubble and Shutdown joins them), so clustertest-based tests run on
+//     logical time. The TLS transport needs real sockets and real time;
+//     a few failover tests also run on real time to let the scheduler and
+//     the race detector interleave Raft's goroutines for real.
+//   - A dead voter stays a voter until removed (Remove); the leader does
+//     not demote or replace voters by itself.
+//   - State.History keeps the last 1024 writer terms.
+//
+// # Concurrency
+//
+// Node's methods are safe for concurrent use. ApplyFunc runs on Raft's FSM
+// goroutine and must not call back into the Node's Raft operations.
+// Storage methods are called from one goroutine, never concurrently.
+// Subscriptions are safe for concurrent use.
+package raftcluster

@@ -1,0 +1,5 @@
+package raftcluster
+
+// TestSeed is testSeed for the external test package (one -seed flag per
+// test binary).
+var TestSeed = testSeed

@@ -1,0 +1,128 @@
+package raftcluster
+
+import (
+	"context"
+	"io"
+	"log"
+	"log/slog"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// slogHCLog routes hashicorp/raft's hclog output into a *slog.Logger.
+//
+// Concurrency: safe for concurrent use (slog.Logger is).
+type slogHCLog struct {
+	l       *slog.Logger
+	name    string
+	implied []any
+}
+
+var _ hclog.Logger = (*slogHCLog)(nil)
+
+func newHCLog(l *slog.Logger, name string) hclog.Logger {
+	return &slogHCLog{l: l, name: name}
+}
+
+func toSlogLevel(l hclog.Level) slog.Level {
+	switch l {
+	case hclog.Trace:
+		return slog.LevelDebug - 4
+	case hclog.Debug:
+		return slog.LevelDebug
+	case hclog.Info, hclog.NoLevel, hclog.DefaultLevel:
+		return slog.LevelInfo
+	case hclog.Warn:
+		return slog.LevelWarn
+	}
+	return slog.LevelError
+}
+
+func (h *slogHCLog) Log(level hclog.Level, msg string, args ...any) {
+	lv := toSlogLevel(level)
+	ctx := context.Background()
+	if !h.l.Enabled(ctx, lv) {
+		return
+	}
+	all := make([]any, 0, len(h.implied)+len(args)+2)
+	if h.name != "" {
+		all = append(all, "logger", h.name)
+	}
+	all = append(all, h.implied...)
+	all = append(all, args...)
+	h.l.Log(ctx, lv, msg, all...)
+}
+
+func (h *slogHCLog) Trace(msg string, args ...any) { h.Log(hclog.Trace, msg, args...) }
+func (h *slogHCLog) Debug(msg string, args ...any) { h.Log(hclog.Debug, msg, args...) }
+func (h *slogHCLog) Info(msg string, args ...any)  { h.Log(hclog.Info, msg, args...) }
+func (h *slogHCLog) Warn(msg string, args ...any)  { h.Log(hclog.Warn, msg, args...) }
+func (h *slogHCLog) Error(msg string, args ...any) { h.Log(hclog.Error, msg, args...) }
+
+func (h *slogHCLog) enabled(l hclog.Level) bool {
+	return h.l.Enabled(context.Background(), toSlogLevel(l))
+}
+func (h *slogHCLog) IsTrace() bool { return h.enabled(hclog.Trace) }
+func (h *slogHCLog) IsDebug() bool { return h.enabled(hclog.Debug) }
+func (h *slogHCLog) IsInfo() bool  { return h.enabled(hclog.Info) }
+func (h *slogHCLog) IsWarn() bool  { return h.enabled(hclog.Warn) }
+func (h *slogHCLog) IsError() bool { return h.enabled(hclog.Error) }
+
+func (h *slogHCLog) ImpliedArgs() []any { return h.implied }
+
+func (h *slogHCLog) With(args ...any) hclog.Logger {
+	c := *h
+	c.implied = append(append([]any(nil), h.implied...), args...)
+	return &c
+}
+
+func (h *slogHCLog) Name() string { return h.name }
+
+func (h *slogHCLog) Named(name string) hclog.Logger {
+	c := *h
+	if c.name != "" {
+		c.name += "." + name
+	} else {
+		c.name = name
+	}
+	return &c
+}
+
+func (h *slogHCLog) ResetNamed(name string) hclog.Logger {
+	c := *h
+	c.name = name
+	return &c
+}
+
+// SetLevel is a no-op: the slog handler decides what is logged.
+func (h *slogHCLog) SetLevel(hclog.Level) {}
+
+// GetLevel reports the most verbose level the slog handler accepts.
+func (h *slogHCLog) GetLevel() hclog.Level {
+	for _, l := range []hclog.Level{hclog.Trace, hclog.Debug, hclog.Info, hclog.Warn} {
+		if h.enabled(l) {
+			return l
+		}
+	}
+	return hclog.Error
+}
+
+func (h *slogHCLog) StandardLogger(opts *hclog.StandardLoggerOptions) *log.Logger {
+	return log.New(h.StandardWriter(opts), "", 0)
+}
+
+func (h *slogHCLog) StandardWriter(opts *hclog.StandardLoggerOptions) io.Writer {
+	lv := hclog.Info
+	if opts != nil && opts.ForceLevel != hclog.NoLevel {
+		lv = opts.ForceLevel
+	}
+	return writerFunc(func(p []byte) (int, error) {
+		h.Log(lv, strings.TrimRight(string(p), "\n"))
+		return len(p), nil
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (w writerFunc) Write(p []byte) (int, error) { return w(p) }

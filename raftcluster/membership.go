@@ -1,0 +1,217 @@
+package raftcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/hashicorp/raft"
+)
+
+// maxRedirects bounds how many NotLeader redirects a forwarded request
+// follows.
+const maxRedirects = 5
+
+// Join adds a member: it records it in the cluster state, then adds it to
+// Raft as a non-voter (the leader promotes it later). It must run on the
+// leader (a *NotLeaderError otherwise) and is idempotent for the same
+// addresses.
+func (n *Node) Join(ctx context.Context, id, raftAddr, stabilityAddr string) error {
+	if id == "" || raftAddr == "" || len(id) > maxStringLen || len(raftAddr) > maxStringLen || len(stabilityAddr) > maxStringLen {
+		return &OpError{Op: "join", Err: fmt.Errorf("%w: bad member ID or address", ErrInvalidConfig)}
+	}
+	n.memberOps.Lock()
+	defer n.memberOps.Unlock()
+	if _, err := n.applyControl(ctx, command{Kind: kindAddMember, ID: id, RaftAddr: raftAddr, StabilityAddr: stabilityAddr}); err != nil {
+		return opErr("join", err)
+	}
+	f := n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, n.ctxTimeout(ctx))
+	return opErr("join", n.await(ctx, f))
+}
+
+// RequestJoin asks the cluster that a member at via belongs to to add this
+// node (via may be any member: redirects to the leader are followed). It
+// returns once the leader has added it.
+func (n *Node) RequestJoin(ctx context.Context, via string) error {
+	c := command{Kind: kindAddMember, ID: n.id, RaftAddr: n.addr, StabilityAddr: n.cfg.StabilityAddr}
+	return opErr("request-join", n.forwardTo(ctx, via, c))
+}
+
+// forwardTo sends c to addr and follows NotLeader redirects.
+func (n *Node) forwardTo(ctx context.Context, addr string, c command) error {
+	req := encodeCommand(c)
+	for range maxRedirects {
+		if addr == "" {
+			return n.notLeader(c.Kind.String())
+		}
+		if addr == n.addr {
+			return n.handleLocal(ctx, c)
+		}
+		b, err := n.trans.forward(ctx, addr, req)
+		if err != nil {
+			return err
+		}
+		err = decodeReply(c.Kind.String(), b)
+		var nl *NotLeaderError
+		if errors.As(err, &nl) && nl.LeaderAddr != "" && nl.LeaderAddr != addr {
+			addr = nl.LeaderAddr
+			continue
+		}
+		return err
+	}
+	return n.notLeader(c.Kind.String())
+}
+
+// toLeader runs c on the leader, locally or forwarded.
+func (n *Node) toLeader(ctx context.Context, c command) error {
+	if n.raft.State() == raft.Leader {
+		return n.handleLocal(ctx, c)
+	}
+	_, addr := n.Leader()
+	return n.forwardTo(ctx, addr, c)
+}
+
+// handleForward serves a request forwarded by another member.
+func (n *Node) handleForward(ctx context.Context, req []byte) ([]byte, error) {
+	c, err := decodeCommand(req)
+	if err != nil {
+		return encodeReply(err), nil
+	}
+	return encodeReply(n.handleLocal(ctx, c)), nil
+}
+
+// handleLocal runs a forwardable control command on this node, which must
+// be the leader.
+func (n *Node) handleLocal(ctx context.Context, c command) error {
+	if n.isShut() {
+		return ErrShutdown
+	}
+	if n.raft.State() != raft.Leader {
+		return n.notLeader(c.Kind.String())
+	}
+	switch c.Kind {
+	case kindAddMember:
+		return n.Join(ctx, c.ID, c.RaftAddr, c.StabilityAddr)
+	case kindRemoveMember:
+		return n.remove(ctx, c.ID)
+	case kindReportOverlay, kindResetDone, kindRejoin:
+		_, err := n.applyControl(ctx, c)
+		return err
+	}
+	return fmt.Errorf("%w: %s cannot be forwarded", ErrBadCommand, c.Kind)
+}
+
+// remove deletes a member from the cluster state, then from Raft.
+func (n *Node) remove(ctx context.Context, id string) error {
+	n.memberOps.Lock()
+	defer n.memberOps.Unlock()
+	if _, err := n.applyControl(ctx, command{Kind: kindRemoveMember, ID: id}); err != nil && !errors.Is(err, ErrUnknownMember) {
+		return err
+	}
+	f := n.raft.RemoveServer(raft.ServerID(id), 0, n.ctxTimeout(ctx))
+	return n.await(ctx, f)
+}
+
+// Remove removes another member (for an operator retiring a dead node).
+// Leader only.
+func (n *Node) Remove(ctx context.Context, id string) error {
+	if n.raft.State() != raft.Leader {
+		return n.notLeader("remove")
+	}
+	return opErr("remove", n.remove(ctx, id))
+}
+
+// Leave removes this node from the cluster state and from Raft. A leader
+// first hands leadership to the voter with the smallest reported overlay
+// (the cheapest to promote to writer, as the paper suggests); if that
+// fails, it removes itself and Raft elects another leader. Call Shutdown
+// afterwards.
+func (n *Node) Leave(ctx context.Context) error {
+	if n.raft.State() == raft.Leader {
+		if target, ok := n.leaveTarget(); ok {
+			f := n.raft.LeadershipTransferToServer(raft.ServerID(target.ID), raft.ServerAddress(target.RaftAddr))
+			if err := n.await(ctx, f); err != nil {
+				n.log.Warn("raftcluster: leadership transfer before leave failed; removing self as leader", "err", err)
+			}
+		}
+	}
+	var err error
+	for range maxRedirects {
+		err = n.toLeader(ctx, command{Kind: kindRemoveMember, ID: n.id})
+		if !errors.Is(err, ErrNotLeader) {
+			break
+		}
+		// Leadership moved under us (or the transfer is settling): wait
+		// for the next applied entry or a short while, then retry.
+		if werr := n.waitLeaderKnown(ctx); werr != nil {
+			return opErr("leave", errors.Join(err, werr))
+		}
+	}
+	return opErr("leave", err)
+}
+
+func (n *Node) waitLeaderKnown(ctx context.Context) error {
+	t := n.cfg.Timeouts.Heartbeat
+	for range 50 {
+		if id, _ := n.Leader(); id != "" {
+			return nil
+		}
+		cur, ch := n.fsm.appliedChan()
+		_ = cur
+		tm := newTimer(t / 4)
+		select {
+		case <-ch:
+		case <-tm.C:
+		case <-ctx.Done():
+			tm.Stop()
+			return ctx.Err()
+		}
+		tm.Stop()
+	}
+	return fmt.Errorf("no leader known")
+}
+
+// leaveTarget picks the voter, other than this node, with the smallest
+// reported overlay.
+func (n *Node) leaveTarget() (Member, bool) {
+	st := n.State()
+	cf := n.raft.GetConfiguration()
+	if cf.Error() != nil {
+		return Member{}, false
+	}
+	voters := map[string]bool{}
+	for _, s := range cf.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			voters[string(s.ID)] = true
+		}
+	}
+	var cands []Member
+	for _, m := range st.Members {
+		if m.ID != n.id && voters[m.ID] && !m.Excluded {
+			cands = append(cands, m)
+		}
+	}
+	if len(cands) == 0 {
+		return Member{}, false
+	}
+	return slices.MinFunc(cands, func(a, b Member) int {
+		if a.OverlayBytes != b.OverlayBytes {
+			if a.OverlayBytes < b.OverlayBytes {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	}), true
+}
+
+// Exclude records that the writer no longer waits for member id in the
+// current epoch (the stability layer calls it once the copier's lease has
+// lapsed). The member must reset and rejoin before it serves again.
+// Leader only; the writer cannot be excluded.
+func (n *Node) Exclude(ctx context.Context, id string) error {
+	_, epoch := n.fsm.writer()
+	_, err := n.applyControl(ctx, command{Kind: kindExclude, ID: id, Epoch: epoch})
+	return opErr("exclude", err)
+}

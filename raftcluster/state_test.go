@@ -1,0 +1,196 @@
+package raftcluster
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+var seedFlag = flag.Uint64("seed", 0, "seed for randomized tests (0 = time-based)")
+
+func testSeed(t *testing.T) uint64 {
+	s := *seedFlag
+	if s == 0 {
+		s = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (rerun with -seed=%d)", s, s)
+	return s
+}
+
+func randomCommand(r *rand.Rand, st *State) command {
+	ids := []string{"a", "b", "c", "d", "e"}
+	id := ids[r.IntN(len(ids))]
+	epoch := st.Epoch
+	switch r.IntN(4) {
+	case 0:
+		epoch++
+	case 1:
+		epoch = uint64(r.IntN(5))
+	}
+	kinds := []cmdKind{kindAddMember, kindAddMember, kindRemoveMember, kindSetWriter, kindSetWriter, kindExclude,
+		kindRejoin, kindReportOverlay, kindResetStart, kindResetDone, kindSetVoter}
+	k := kinds[r.IntN(len(kinds))]
+	addr := "addr-" + id
+	if r.IntN(10) == 0 {
+		addr = "other"
+	}
+	return command{Kind: k, ID: id, RaftAddr: addr, StabilityAddr: "s-" + id, Epoch: epoch,
+		Bytes: uint64(r.IntN(1 << 20)), Index: uint64(r.IntN(100))}
+}
+
+// TestState_apply_randomInvariants applies random commands and checks,
+// after each: the invariants hold, a rejected command changes nothing, an
+// accepted SetWriter raises the epoch by exactly one, and the writer of
+// every epoch in the history never changes afterwards.
+func TestState_apply_randomInvariants(t *testing.T) {
+	r := rand.New(rand.NewPCG(testSeed(t), 1))
+	var st State
+	owners := map[uint64]string{}
+	for i := uint64(1); i <= 5000; i++ {
+		c := randomCommand(r, &st)
+		before := st.Clone()
+		evs, err := st.apply(i, c)
+		if err != nil {
+			if !reflect.DeepEqual(before, st) {
+				t.Fatalf("step %d: rejected %+v changed the state", i, c)
+			}
+			continue
+		}
+		if c.Kind == kindSetWriter {
+			if st.Epoch != before.Epoch+1 || st.Writer != c.ID {
+				t.Fatalf("step %d: SetWriter %+v: epoch %d->%d writer %q", i, c, before.Epoch, st.Epoch, st.Writer)
+			}
+			if len(evs) != 1 || evs[0].Kind != EventWriterChanged {
+				t.Fatalf("step %d: events %v", i, evs)
+			}
+		}
+		if err := st.Check(); err != nil {
+			t.Fatalf("step %d after %+v: %v", i, c, err)
+		}
+		for _, h := range st.History {
+			if o, ok := owners[h.Epoch]; ok && o != h.ID {
+				t.Fatalf("epoch %d owner changed %s -> %s", h.Epoch, o, h.ID)
+			}
+			owners[h.Epoch] = h.ID
+		}
+	}
+	t.Logf("final epoch %d, %d members, generation %d", st.Epoch, len(st.Members), st.Generation)
+}
+
+func TestState_Check_detects(t *testing.T) {
+	good := State{Writer: "a", Epoch: 2, Generation: 3,
+		Members: []Member{{ID: "a", Role: RoleWriter, Suffrage: Voter, Generation: 1}, {ID: "b", Role: RoleCopier, Suffrage: Nonvoter, Generation: 2}},
+		History: []WriterTerm{{Epoch: 1, ID: "b", Index: 3}, {Epoch: 2, ID: "a", Index: 9}}}
+	if err := good.Check(); err != nil {
+		t.Fatal(err)
+	}
+	breaks := map[string]func(s *State){
+		"unsorted":       func(s *State) { s.Members[0], s.Members[1] = s.Members[1], s.Members[0] },
+		"two writers":    func(s *State) { s.Members[1].Role = RoleWriter },
+		"writer missing": func(s *State) { s.Writer = "z" },
+		"history gap":    func(s *State) { s.History[1].Epoch = 3 },
+		"history end":    func(s *State) { s.Epoch = 5 },
+		"excluded writer": func(s *State) {
+			s.Members[0].Excluded = true
+		},
+		"reset by writer": func(s *State) { s.Resetting = "a" },
+		"generation":      func(s *State) { s.Members[1].Generation = 9 },
+	}
+	for name, br := range breaks {
+		s := good.Clone()
+		br(&s)
+		if s.Check() == nil {
+			t.Errorf("%s: Check passed", name)
+		}
+	}
+}
+
+type memSink struct {
+	bytes.Buffer
+	canceled bool
+}
+
+func (s *memSink) ID() string    { return "mem" }
+func (s *memSink) Cancel() error { s.canceled = true; return nil }
+func (s *memSink) Close() error  { return nil }
+
+func TestFSM_SnapshotRestore_roundTrip(t *testing.T) {
+	var applied []uint64
+	f := newFSM(func(index uint64, cmd []byte) []byte { applied = append(applied, index); return nil }, nil, newHub())
+	cmds := []command{
+		{Kind: kindAddMember, ID: "a", RaftAddr: "ra", StabilityAddr: "sa"},
+		{Kind: kindAddMember, ID: "b", RaftAddr: "rb", StabilityAddr: "sb"},
+		{Kind: kindSetWriter, ID: "a", Epoch: 1},
+		{Kind: kindApp, App: []byte("x")},
+		{Kind: kindReportOverlay, ID: "b", Bytes: 4096, Index: 4},
+		{Kind: kindExclude, ID: "b", Epoch: 1},
+		{Kind: kindSetWriter, ID: "a", Epoch: 2},
+	}
+	for i, c := range cmds {
+		if r := f.Apply(&raft.Log{Index: uint64(i + 1), Data: encodeCommand(c)}); r != nil {
+			if err, ok := r.(error); ok {
+				t.Fatalf("apply %d: %v", i, err)
+			}
+		}
+	}
+	if !reflect.DeepEqual(applied, []uint64{4}) {
+		t.Fatalf("app applied %v", applied)
+	}
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	if sink.Len() > 4096 {
+		t.Fatalf("snapshot of a tiny state is %d bytes", sink.Len())
+	}
+	g := newFSM(nil, nil, newHub())
+	sub := g.subscribe(16)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	want, got := f.state(), g.state()
+	if !reflect.DeepEqual(want, got) {
+		t.Fatalf("restored state differs:\n%+v\n%+v", want, got)
+	}
+	if g.applied.Load() != uint64(len(cmds)) {
+		t.Fatalf("applied index %d after restore", g.applied.Load())
+	}
+	// Subscribers learn the restored state.
+	var kinds []string
+	for len(sub.C()) > 0 {
+		ev := <-sub.C()
+		kinds = append(kinds, fmt.Sprint(ev.Kind, ":", ev.Member.ID))
+	}
+	if fmt.Sprint(kinds) != "[MemberJoined:a MemberJoined:b WriterChanged:a]" {
+		t.Fatalf("restore events %v", kinds)
+	}
+	// Corrupt snapshots are refused.
+	bad := bytes.Replace(sink.Bytes(), []byte(`"Epoch":2`), []byte(`"Epoch":7`), 1)
+	if err := newFSM(nil, nil, newHub()).Restore(io.NopCloser(bytes.NewReader(bad))); err == nil {
+		t.Fatal("restored a state whose history does not end at its epoch")
+	}
+}
+
+func TestFSM_Snapshot_deferredUntilDurable(t *testing.T) {
+	durable := uint64(0)
+	f := newFSM(nil, func() uint64 { return durable }, newHub())
+	f.Apply(&raft.Log{Index: 1, Data: encodeApp([]byte("x"))})
+	if _, err := f.Snapshot(); err == nil {
+		t.Fatal("snapshot taken past the durable index")
+	}
+	durable = 1
+	if _, err := f.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+}

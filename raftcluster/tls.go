@@ -1,0 +1,312 @@
+package raftcluster
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Connection kinds: the first byte a dialer writes after the TLS handshake.
+const (
+	connRaft    = 'R'
+	connForward = 'F'
+	// maxForwardSize bounds a forwarded request or reply.
+	maxForwardSize = 1 << 20
+	// handshakeTimeout bounds the TLS handshake and the kind byte.
+	handshakeTimeout = 10 * time.Second
+)
+
+// TLSTransport carries Raft over TCP with mutual TLS 1.3, and the
+// forwarded control requests over the same listener (one TLS connection per
+// request, distinguished by a kind byte).
+//
+// Concurrency: safe for concurrent use.
+type TLSTransport struct {
+	ln        net.Listener
+	advertise net.Addr
+	server    *tls.Config
+	client    *tls.Config
+	log       *slog.Logger
+	nt        *raft.NetworkTransport
+	raftConns chan net.Conn
+	done      chan struct{}
+	wg        sync.WaitGroup
+
+	// mu guards handler and closed.
+	mu struct {
+		sync.Mutex
+		handler forwardHandler
+		closed  bool
+	}
+}
+
+// NewTLSTransport listens on bind (host:port; port 0 picks one) and
+// returns a transport that others reach at advertise ("" = the listener's
+// address). conf must hold this node's certificate and the CA pool that
+// signs every member's certificate, in both RootCAs and ClientCAs; the
+// same certificates serve the stability layer. The transport forces TLS
+// 1.3 and requires and verifies client certificates. rpcTimeout bounds
+// each Raft RPC's I/O (0 = 10s).
+func NewTLSTransport(bind, advertise string, conf *tls.Config, rpcTimeout time.Duration, logger *slog.Logger) (*TLSTransport, error) {
+	if conf == nil || (len(conf.Certificates) == 0 && conf.GetCertificate == nil) {
+		return nil, fmt.Errorf("%w: TLS config needs a certificate", ErrInvalidConfig)
+	}
+	if conf.ClientCAs == nil {
+		return nil, fmt.Errorf("%w: TLS config needs ClientCAs (mutual TLS)", ErrInvalidConfig)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if rpcTimeout <= 0 {
+		rpcTimeout = 10 * time.Second
+	}
+	server := conf.Clone()
+	server.MinVersion = tls.VersionTLS13
+	server.ClientAuth = tls.RequireAndVerifyClientCert
+	client := conf.Clone()
+	client.MinVersion = tls.VersionTLS13
+	if client.GetClientCertificate == nil && len(client.Certificates) == 0 && conf.GetCertificate != nil {
+		client.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return conf.GetCertificate(&tls.ClientHelloInfo{})
+		}
+	}
+	ln, err := net.Listen("tcp", bind)
+	if err != nil {
+		return nil, fmt.Errorf("raftcluster: listen %s: %w", bind, err)
+	}
+	adv := ln.Addr()
+	if advertise != "" {
+		a, err := net.ResolveTCPAddr("tcp", advertise)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("%w: advertise address %q: %v", ErrInvalidConfig, advertise, err)
+		}
+		if a.IP == nil || a.IP.IsUnspecified() {
+			ln.Close()
+			return nil, fmt.Errorf("%w: advertise address %q is not routable", ErrInvalidConfig, advertise)
+		}
+		adv = a
+	}
+	t := &TLSTransport{ln: ln, advertise: adv, server: server, client: client, log: logger,
+		raftConns: make(chan net.Conn), done: make(chan struct{})}
+	t.nt = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  (*tlsStream)(t),
+		MaxPool: 3,
+		Timeout: rpcTimeout,
+		Logger:  newHCLog(logger, "raft-net"),
+	})
+	t.wg.Add(1)
+	go t.acceptLoop()
+	return t, nil
+}
+
+// Addr implements Transport: the advertised address.
+func (t *TLSTransport) Addr() string { return t.advertise.String() }
+
+// Close stops listening and closes Raft's connections.
+func (t *TLSTransport) Close() error {
+	t.mu.Lock()
+	if t.mu.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.mu.closed = true
+	t.mu.Unlock()
+	close(t.done)
+	err := t.nt.Close() // closes the stream layer's listener too
+	t.ln.Close()
+	t.wg.Wait()
+	return err
+}
+
+func (t *TLSTransport) raftTransport() raft.Transport { return t.nt }
+
+func (t *TLSTransport) serve(h forwardHandler) {
+	t.mu.Lock()
+	t.mu.handler = h
+	t.mu.Unlock()
+}
+
+func (t *TLSTransport) acceptLoop() {
+	defer t.wg.Done()
+	for {
+		c, err := t.ln.Accept()
+		if err != nil {
+			select {
+			case <-t.done:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			t.log.Warn("raftcluster: accept", "err", err)
+			return
+		}
+		t.wg.Add(1)
+		go t.handshake(c)
+	}
+}
+
+func (t *TLSTransport) handshake(raw net.Conn) {
+	defer t.wg.Done()
+	c := tls.Server(raw, t.server)
+	c.SetDeadline(time.Now().Add(handshakeTimeout))
+	var kind [1]byte
+	if err := c.Handshake(); err != nil {
+		t.log.Debug("raftcluster: TLS handshake failed", "remote", raw.RemoteAddr(), "err", err)
+		c.Close()
+		return
+	}
+	if _, err := io.ReadFull(c, kind[:]); err != nil {
+		c.Close()
+		return
+	}
+	c.SetDeadline(time.Time{})
+	switch kind[0] {
+	case connRaft:
+		select {
+		case t.raftConns <- c:
+		case <-t.done:
+			c.Close()
+		}
+	case connForward:
+		t.serveForward(c)
+	default:
+		c.Close()
+	}
+}
+
+func (t *TLSTransport) serveForward(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(handshakeTimeout))
+	req, err := readFrame(c)
+	if err != nil {
+		return
+	}
+	t.mu.Lock()
+	h := t.mu.handler
+	t.mu.Unlock()
+	var reply []byte
+	if h == nil {
+		reply = encodeReply(fmt.Errorf("%w: not serving", ErrShutdown))
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+		reply, err = h(ctx, req)
+		cancel()
+		if err != nil {
+			reply = encodeReply(err)
+		}
+	}
+	c.SetDeadline(time.Now().Add(handshakeTimeout))
+	writeFrame(c, reply)
+}
+
+func (t *TLSTransport) dial(ctx context.Context, addr string, kind byte) (*tls.Conn, error) {
+	d := net.Dialer{}
+	raw, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	conf := t.client
+	if conf.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			raw.Close()
+			return nil, err
+		}
+		conf = conf.Clone()
+		conf.ServerName = host
+	}
+	c := tls.Client(raw, conf)
+	if err := c.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetWriteDeadline(dl)
+	}
+	if _, err := c.Write([]byte{kind}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.SetWriteDeadline(time.Time{})
+	return c, nil
+}
+
+func (t *TLSTransport) forward(ctx context.Context, addr string, req []byte) ([]byte, error) {
+	c, err := t.dial(ctx, addr, connForward)
+	if err != nil {
+		return nil, fmt.Errorf("raftcluster: forward to %s: %w", addr, err)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
+	if err := writeFrame(c, req); err != nil {
+		return nil, fmt.Errorf("raftcluster: forward to %s: %w", addr, err)
+	}
+	b, err := readFrame(c)
+	if err != nil {
+		return nil, fmt.Errorf("raftcluster: forward to %s: %w", addr, err)
+	}
+	return b, nil
+}
+
+func writeFrame(w io.Writer, b []byte) error {
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(len(b)))
+	if _, err := w.Write(append(hdr[:], b...)); err != nil {
+		return err
+	}
+	return nil
+}
+
+func readFrame(r io.Reader) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > maxForwardSize {
+		return nil, fmt.Errorf("%w: frame of %d bytes", ErrBadCommand, n)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// tlsStream is the raft.StreamLayer view of a TLSTransport.
+type tlsStream TLSTransport
+
+var _ raft.StreamLayer = (*tlsStream)(nil)
+
+func (s *tlsStream) Accept() (net.Conn, error) {
+	select {
+	case c := <-s.raftConns:
+		return c, nil
+	case <-s.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (s *tlsStream) Close() error { return s.ln.Close() }
+
+func (s *tlsStream) Addr() net.Addr { return s.advertise }
+
+func (s *tlsStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return (*TLSTransport)(s).dial(ctx, string(address), connRaft)
+}

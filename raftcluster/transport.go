@@ -1,0 +1,311 @@
+package raftcluster
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Transport carries Raft's RPCs between members and the few control
+// requests that a follower forwards to the leader (join, leave, overlay
+// reports, reset done, rejoin). Its implementations are *TLSTransport
+// (production: TCP with mutual TLS 1.3) and *MemTransport (tests).
+//
+// The interface is sealed: only this package implements it.
+type Transport interface {
+	// Addr returns the address other members reach this node at.
+	Addr() string
+	// Close releases the transport. Node.Shutdown calls it.
+	Close() error
+
+	raftTransport() raft.Transport
+	forward(ctx context.Context, addr string, req []byte) ([]byte, error)
+	serve(h forwardHandler)
+}
+
+type forwardHandler func(ctx context.Context, req []byte) ([]byte, error)
+
+// Forwarded replies: a status byte, then a payload.
+const (
+	replyOK        = 0 // payload: none
+	replyNotLeader = 1 // payload: leader ID, leader address (uvarint-prefixed strings)
+	replyError     = 2 // payload: error code byte, message
+)
+
+// Error codes in replyError, so that sentinels survive the hop.
+const (
+	codeOther byte = iota
+	codeRejected
+	codeUnknownMember
+	codeOutcomeUnknown
+	codeBadCommand
+	codeExcluded
+	codeShutdown
+)
+
+var codeSentinels = map[byte]error{
+	codeRejected:       ErrRejected,
+	codeUnknownMember:  ErrUnknownMember,
+	codeOutcomeUnknown: ErrOutcomeUnknown,
+	codeBadCommand:     ErrBadCommand,
+	codeExcluded:       ErrExcluded,
+	codeShutdown:       ErrShutdown,
+}
+
+func encodeReply(err error) []byte {
+	if err == nil {
+		return []byte{replyOK}
+	}
+	var nl *NotLeaderError
+	if errors.As(err, &nl) {
+		b := []byte{replyNotLeader}
+		b = binary.AppendUvarint(b, uint64(len(nl.LeaderID)))
+		b = append(b, nl.LeaderID...)
+		b = binary.AppendUvarint(b, uint64(len(nl.LeaderAddr)))
+		return append(b, nl.LeaderAddr...)
+	}
+	code := codeOther
+	for c, s := range codeSentinels {
+		if errors.Is(err, s) {
+			code = c
+			break
+		}
+	}
+	return append([]byte{replyError, code}, trimPrefix(err.Error())...)
+}
+
+// remoteError is an error reported by the leader for a forwarded request.
+type remoteError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *remoteError) Error() string { return "raftcluster: leader: " + e.msg }
+func (e *remoteError) Unwrap() error { return e.sentinel }
+
+func decodeReply(op string, b []byte) error {
+	if len(b) == 0 {
+		return fmt.Errorf("%w: empty reply", ErrBadCommand)
+	}
+	switch b[0] {
+	case replyOK:
+		return nil
+	case replyNotLeader:
+		d := decoder{b: b[1:]}
+		id, addr := d.str(), d.str()
+		if d.err != nil {
+			return d.err
+		}
+		return &NotLeaderError{Op: op, LeaderID: id, LeaderAddr: addr}
+	case replyError:
+		if len(b) < 2 {
+			return fmt.Errorf("%w: short error reply", ErrBadCommand)
+		}
+		return &remoteError{msg: string(b[2:]), sentinel: codeSentinels[b[1]]}
+	}
+	return fmt.Errorf("%w: reply status %d", ErrBadCommand, b[0])
+}
+
+// MemNetwork connects MemTransports in one process, for tests. It can cut
+// and restore links between addresses to simulate partitions and paused
+// nodes.
+//
+// Concurrency: all methods are safe for concurrent use.
+type MemNetwork struct {
+	// mu guards nodes and cut.
+	mu struct {
+		sync.Mutex
+		nodes map[string]*MemTransport
+		cut   map[[2]string]bool // both orders are stored
+	}
+	timeout time.Duration
+}
+
+// NewMemNetwork returns an empty network. rpcTimeout bounds each in-memory
+// Raft RPC (0 = 500ms, hashicorp/raft's default).
+func NewMemNetwork(rpcTimeout time.Duration) *MemNetwork {
+	if rpcTimeout <= 0 {
+		rpcTimeout = 500 * time.Millisecond
+	}
+	n := &MemNetwork{timeout: rpcTimeout}
+	n.mu.nodes = make(map[string]*MemTransport)
+	n.mu.cut = make(map[[2]string]bool)
+	return n
+}
+
+// MemTransport is a Transport on a MemNetwork.
+//
+// Concurrency: safe for concurrent use.
+type MemTransport struct {
+	net   *MemNetwork
+	addr  string
+	inmem *raft.InmemTransport
+
+	// mu guards handler and closed.
+	mu struct {
+		sync.Mutex
+		handler forwardHandler
+		closed  bool
+	}
+}
+
+var (
+	_ Transport = (*MemTransport)(nil)
+	_ Transport = (*TLSTransport)(nil)
+)
+
+// NewTransport returns a transport at addr, connected to every other open
+// transport except across cut links. A transport already open at addr is
+// closed and replaced (a restarted node).
+func (n *MemNetwork) NewTransport(addr string) *MemTransport {
+	_, in := raft.NewInmemTransportWithTimeout(raft.ServerAddress(addr), n.timeout)
+	t := &MemTransport{net: n, addr: addr, inmem: in}
+	n.mu.Lock()
+	old := n.mu.nodes[addr]
+	n.mu.nodes[addr] = t
+	n.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	n.rewire()
+	return t
+}
+
+// rewire makes every pair of open transports connected unless cut.
+func (n *MemNetwork) rewire() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for a, ta := range n.mu.nodes {
+		for b, tb := range n.mu.nodes {
+			if a == b {
+				continue
+			}
+			if n.mu.cut[[2]string{a, b}] {
+				ta.inmem.Disconnect(raft.ServerAddress(b))
+			} else {
+				ta.inmem.Connect(raft.ServerAddress(b), tb.inmem)
+			}
+		}
+	}
+}
+
+// Cut severs the link between a and b in both directions.
+func (n *MemNetwork) Cut(a, b string) {
+	n.mu.Lock()
+	n.mu.cut[[2]string{a, b}] = true
+	n.mu.cut[[2]string{b, a}] = true
+	n.mu.Unlock()
+	n.rewire()
+}
+
+// Isolate severs every link of a.
+func (n *MemNetwork) Isolate(a string) {
+	n.mu.Lock()
+	for b := range n.mu.nodes {
+		if b != a {
+			n.mu.cut[[2]string{a, b}] = true
+			n.mu.cut[[2]string{b, a}] = true
+		}
+	}
+	n.mu.Unlock()
+	n.rewire()
+}
+
+// Partition splits the network into the given groups: links inside a group
+// work, links between groups are cut. Addresses in no group keep their
+// links.
+func (n *MemNetwork) Partition(groups ...[]string) {
+	n.mu.Lock()
+	for i, g := range groups {
+		for j, h := range groups {
+			if i == j {
+				continue
+			}
+			for _, a := range g {
+				for _, b := range h {
+					n.mu.cut[[2]string{a, b}] = true
+				}
+			}
+		}
+	}
+	n.mu.Unlock()
+	n.rewire()
+}
+
+// Heal restores every link.
+func (n *MemNetwork) Heal() {
+	n.mu.Lock()
+	n.mu.cut = make(map[[2]string]bool)
+	n.mu.Unlock()
+	n.rewire()
+}
+
+// Connected reports whether a can reach b.
+func (n *MemNetwork) Connected(a, b string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, ok := n.mu.nodes[b]
+	return ok && !n.mu.cut[[2]string{a, b}]
+}
+
+// Addr implements Transport.
+func (t *MemTransport) Addr() string { return t.addr }
+
+// Close disconnects the transport from the network.
+func (t *MemTransport) Close() error {
+	t.mu.Lock()
+	t.mu.closed = true
+	t.mu.Unlock()
+	t.net.mu.Lock()
+	if t.net.mu.nodes[t.addr] == t {
+		delete(t.net.mu.nodes, t.addr)
+	}
+	for _, o := range t.net.mu.nodes {
+		o.inmem.Disconnect(raft.ServerAddress(t.addr))
+	}
+	t.net.mu.Unlock()
+	return t.inmem.Close()
+}
+
+func (t *MemTransport) raftTransport() raft.Transport { return t.inmem }
+
+func (t *MemTransport) serve(h forwardHandler) {
+	t.mu.Lock()
+	t.mu.handler = h
+	t.mu.Unlock()
+}
+
+func (t *MemTransport) forward(ctx context.Context, addr string, req []byte) ([]byte, error) {
+	if !t.net.Connected(t.addr, addr) {
+		return nil, fmt.Errorf("raftcluster: forward to %s: unreachable", addr)
+	}
+	t.net.mu.Lock()
+	peer := t.net.mu.nodes[addr]
+	t.net.mu.Unlock()
+	peer.mu.Lock()
+	h, closed := peer.mu.handler, peer.mu.closed
+	peer.mu.Unlock()
+	if h == nil || closed {
+		return nil, fmt.Errorf("raftcluster: forward to %s: not serving", addr)
+	}
+	type result struct {
+		b   []byte
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		b, err := h(ctx, req)
+		ch <- result{b, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.b, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
