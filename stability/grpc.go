@@ -1,0 +1,246 @@
+package stability
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+)
+
+const (
+	serviceName    = "holeycow.stability.v1.Stability"
+	methodPreserve = "/" + serviceName + "/Preserve"
+	methodReset    = "/" + serviceName + "/Reset"
+	// grpcSlack leaves room for gRPC framing over MaxMessageSize.
+	grpcSlack = 1 << 10
+)
+
+// codec is the gRPC codec for this package's messages: the hand-written
+// binary encoding, no protobuf. A message that fails to decode fails its
+// RPC (gRPC answers codes.Internal) and is logged.
+type codec struct{ log *slog.Logger }
+
+func (codec) Name() string { return "holeycow-stability-v1" }
+
+func (codec) Marshal(v any) ([]byte, error) {
+	switch m := v.(type) {
+	case *PreserveRequest:
+		return m.MarshalBinary()
+	case *PreserveResponse:
+		return m.MarshalBinary()
+	case *ResetFrame:
+		return m.MarshalBinary()
+	}
+	return nil, fmt.Errorf("%w: cannot encode %T", ErrMalformed, v)
+}
+
+func (c codec) Unmarshal(data []byte, v any) (err error) {
+	switch m := v.(type) {
+	case *PreserveRequest:
+		var d *PreserveRequest
+		if d, err = DecodePreserveRequest(data); err == nil {
+			*m = *d
+		}
+	case *PreserveResponse:
+		var d *PreserveResponse
+		if d, err = DecodePreserveResponse(data); err == nil {
+			*m = *d
+		}
+	case *ResetFrame:
+		var d *ResetFrame
+		if d, err = DecodeResetFrame(data); err == nil {
+			*m = *d
+		}
+	default:
+		err = fmt.Errorf("%w: cannot decode into %T", ErrMalformed, v)
+	}
+	if err != nil {
+		c.log.Error("stability: bad message", "err", err, "bytes", len(data))
+	}
+	return err
+}
+
+// GRPCConfig configures the gRPC transport and server of one node.
+type GRPCConfig struct {
+	ID     string               // this node's ID, as in Cert
+	Cert   tls.Certificate      // this node's certificate (client and server auth)
+	CA     *x509.CertPool       // the cluster CA
+	Allow  func(id string) bool // server: which authenticated nodes may call (nil: any the CA vouches for)
+	Logger *slog.Logger
+}
+
+func (c *GRPCConfig) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
+// GRPCServer serves a Handler over gRPC with mutual TLS.
+//
+// Concurrency: safe for concurrent use.
+type GRPCServer struct {
+	s   *grpc.Server
+	h   Handler
+	log *slog.Logger
+}
+
+// NewGRPCServer returns a server for h; call Serve with a listener.
+func NewGRPCServer(cfg GRPCConfig, h Handler) (*GRPCServer, error) {
+	tc, err := ServerTLS(cfg.Cert, cfg.CA, cfg.Allow)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.logger().With("node", cfg.ID)
+	gs := &GRPCServer{h: h, log: log}
+	gs.s = grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(tc)),
+		grpc.ForceServerCodec(codec{log}),
+		grpc.MaxRecvMsgSize(MaxMessageSize+grpcSlack),
+		grpc.MaxSendMsgSize(MaxMessageSize+grpcSlack),
+	)
+	gs.s.RegisterService(&grpc.ServiceDesc{
+		ServiceName: serviceName,
+		HandlerType: (*any)(nil),
+		Methods:     []grpc.MethodDesc{{MethodName: "Preserve", Handler: gs.preserve}},
+		Streams:     []grpc.StreamDesc{{StreamName: "Reset", Handler: gs.reset, ServerStreams: true, ClientStreams: true}},
+	}, gs)
+	return gs, nil
+}
+
+// Serve serves on lis until Stop.
+func (s *GRPCServer) Serve(lis net.Listener) error { return s.s.Serve(lis) }
+
+// Stop closes the listeners and connections at once.
+func (s *GRPCServer) Stop() { s.s.Stop() }
+
+// peerID returns the authenticated node ID of the caller.
+func peerID(ctx context.Context) (string, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return "", errNoTLS
+	}
+	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok {
+		return "", errNoTLS
+	}
+	return NodeID(ti.State.PeerCertificates[0])
+}
+
+func (s *GRPCServer) preserve(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+	from, err := peerID(ctx)
+	if err != nil {
+		return nil, status.Error(codes.Unauthenticated, err.Error())
+	}
+	req := new(PreserveRequest)
+	if err := dec(req); err != nil {
+		s.log.Error("stability: bad request", "from", from, "err", err)
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return s.h.HandlePreserve(ctx, from, req), nil
+}
+
+func (s *GRPCServer) reset(_ any, stream grpc.ServerStream) error {
+	from, err := peerID(stream.Context())
+	if err != nil {
+		return status.Error(codes.Unauthenticated, err.Error())
+	}
+	return s.h.HandleReset(stream.Context(), from, grpcStream{stream})
+}
+
+type grpcStream struct {
+	s interface {
+		SendMsg(any) error
+		RecvMsg(any) error
+	}
+}
+
+func (g grpcStream) Send(f *ResetFrame) error { return g.s.SendMsg(f) }
+
+func (g grpcStream) Recv() (*ResetFrame, error) {
+	f := new(ResetFrame)
+	if err := g.s.RecvMsg(f); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// GRPCTransport dials peers over gRPC with mutual TLS.
+//
+// Concurrency: safe for concurrent use.
+type GRPCTransport struct {
+	cfg GRPCConfig
+	log *slog.Logger
+}
+
+var _ Transport = (*GRPCTransport)(nil)
+
+// NewGRPCTransport returns a transport that presents cfg.Cert.
+func NewGRPCTransport(cfg GRPCConfig) (*GRPCTransport, error) {
+	if err := validID(cfg.ID); err != nil {
+		return nil, fmt.Errorf("%w: ID: %v", ErrConfig, err)
+	}
+	if cfg.CA == nil || len(cfg.Cert.Certificate) == 0 {
+		return nil, fmt.Errorf("%w: certificate and CA required", ErrConfig)
+	}
+	return &GRPCTransport{cfg: cfg, log: cfg.logger().With("node", cfg.ID)}, nil
+}
+
+// Dial implements Transport. It connects lazily; the server must prove to
+// be p.ID.
+func (t *GRPCTransport) Dial(p Peer) (Conn, error) {
+	tc, err := ClientTLS(t.cfg.Cert, t.cfg.CA, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	cc, err := grpc.NewClient("passthrough:///"+p.Addr,
+		grpc.WithTransportCredentials(credentials.NewTLS(tc)),
+		// Reconnect quickly: a copier that restarts must be reachable again
+		// well within a lease, not after gRPC's default backoff (up to 2 min).
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: 20 * time.Second,
+		}),
+		grpc.WithDefaultCallOptions(
+			grpc.ForceCodec(codec{t.log}),
+			grpc.MaxCallRecvMsgSize(MaxMessageSize+grpcSlack),
+			grpc.MaxCallSendMsgSize(MaxMessageSize+grpcSlack),
+		),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("stability: dial %s at %s: %w", p.ID, p.Addr, err)
+	}
+	return &grpcConn{cc: cc}, nil
+}
+
+type grpcConn struct{ cc *grpc.ClientConn }
+
+func (c *grpcConn) Preserve(ctx context.Context, req *PreserveRequest) (*PreserveResponse, error) {
+	resp := new(PreserveResponse)
+	if err := c.cc.Invoke(ctx, methodPreserve, req, resp); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	return resp, nil
+}
+
+var resetStreamDesc = grpc.StreamDesc{StreamName: "Reset", ServerStreams: true, ClientStreams: true}
+
+func (c *grpcConn) Reset(ctx context.Context) (ResetStream, error) {
+	s, err := c.cc.NewStream(ctx, &resetStreamDesc, methodReset)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	return grpcStream{s}, nil
+}
+
+func (c *grpcConn) Close() error { return c.cc.Close() }
