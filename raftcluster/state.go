@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/holeycow/holeycow/cow"
 )
 
 // Suffrage is a member's Raft vote.
@@ -28,25 +30,16 @@ func (s Suffrage) String() string {
 	return fmt.Sprintf("Suffrage(%d)", uint8(s))
 }
 
-// Role is a member's storage role.
-type Role uint8
+// Role is a member's storage role: the same values as the cow view it
+// runs (cow.RoleWriter for the one member per epoch that writes shared
+// storage, cow.RoleCopier for members with a private overlay).
+type Role = cow.Role
 
+// The storage roles, as in package cow.
 const (
-	// RoleCopier members keep a private overlay over shared storage.
-	RoleCopier Role = iota + 1
-	// RoleWriter is the one member per epoch that writes shared storage.
-	RoleWriter
+	RoleCopier = cow.RoleCopier
+	RoleWriter = cow.RoleWriter
 )
-
-func (r Role) String() string {
-	switch r {
-	case RoleCopier:
-		return "copier"
-	case RoleWriter:
-		return "writer"
-	}
-	return fmt.Sprintf("Role(%d)", uint8(r))
-}
 
 // Member is one node as the replicated cluster state records it.
 type Member struct {
