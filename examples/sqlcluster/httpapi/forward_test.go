@@ -62,7 +62,7 @@ func TestServer_forward_toLeader(t *testing.T) {
 	fs := startServer(t, fb, Config{})
 
 	match(t, fs.mustOK(t, "POST", "/db/execute?transaction", `[`+strings.Trim(createFoo, "[]")+`, ["INSERT INTO foo(name, age) VALUES(?, ?)", "fiona", 20]]`),
-		`{"results": [{"rows_affected": 1}, {"last_insert_id": 1, "rows_affected": 1}]}`)
+		`{"results": [{}, {"last_insert_id": 1, "rows_affected": 1}]}`)
 	rs, err := leader.node.Query(context.Background(), []sqlnode.Statement{{SQL: "SELECT name FROM foo"}})
 	if err != nil || len(rs) != 1 || len(rs[0].Values) != 1 || rs[0].Values[0][0] != "fiona" {
 		t.Fatalf("the write did not land on the leader: %+v, %v", rs, err)

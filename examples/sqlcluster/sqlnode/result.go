@@ -152,6 +152,10 @@ func runOne(conn *sqlite3.Conn, stmt *sqlite3.Stmt, ps []Param, more, write bool
 	if err := bindParams(stmt, ps); err != nil {
 		return r, err
 	}
+	// changes() is left as it was by statements that change no row
+	// through INSERT, UPDATE or DELETE (DDL): the total tells them apart,
+	// so that DDL reports 0 rather than the previous statement's count.
+	total := conn.TotalChanges()
 	if nc := stmt.ColumnCount(); nc > 0 {
 		r.Columns = make([]string, nc)
 		r.Types = make([]string, nc)
@@ -180,7 +184,9 @@ func runOne(conn *sqlite3.Conn, stmt *sqlite3.Stmt, ps []Param, more, write bool
 		return r, err
 	}
 	if write && !stmt.ReadOnly() {
-		r.RowsAffected = conn.Changes()
+		if conn.TotalChanges() != total {
+			r.RowsAffected = conn.Changes()
+		}
 		r.LastInsertID = conn.LastInsertRowID()
 	}
 	return r, nil

@@ -21,6 +21,18 @@ import (
 // It fails with ExclusiveLocking, which leaves no room for other
 // connections.
 func (n *Node) ReadOnlyDB() (*sql.DB, error) {
+	c, err := n.ReadOnlyConnector()
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(c), nil
+}
+
+// ReadOnlyConnector returns the driver.Connector behind ReadOnlyDB, for a
+// caller that builds its own *sql.DB (a raft layer whose handle outlives
+// one Node when the database is reopened). The caller closes every
+// connection it made before closing the Node.
+func (n *Node) ReadOnlyConnector() (driver.Connector, error) {
 	if n.opts.ExclusiveLocking {
 		return nil, fmt.Errorf("sqlnode: ReadOnlyDB is unavailable with ExclusiveLocking; use Query")
 	}
@@ -34,7 +46,7 @@ func (n *Node) ReadOnlyDB() (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sql.OpenDB(&roConnector{inner: inner}), nil
+	return &roConnector{inner: inner}, nil
 }
 
 // roConnector makes read-only connections and wraps their errors.

@@ -1,0 +1,141 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
+	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
+	"github.com/holeycow/holeycow/raftcluster"
+)
+
+// Backend adapts a Node to httpapi.Backend, so that an HTTP server can
+// serve it. Requests that need the leader get an *httpapi.NotLeaderError
+// with the leader's API address (Config.APIAddrOf), which the server
+// forwards to.
+//
+// Concurrency: safe for concurrent use.
+type Backend struct{ n *Node }
+
+var _ httpapi.Backend = (*Backend)(nil)
+
+// Backend returns the node's httpapi.Backend.
+func (n *Node) Backend() *Backend { return &Backend{n: n} }
+
+func (b *Backend) apiAddrOf(id string) string {
+	if id == b.n.id {
+		return b.n.cfg.APIAddr
+	}
+	if b.n.cfg.APIAddrOf == nil || id == "" {
+		return ""
+	}
+	return b.n.cfg.APIAddrOf(id)
+}
+
+// mapErr turns this package's and raftcluster's errors into httpapi's.
+func (b *Backend) mapErr(err error) error {
+	var nl *raftcluster.NotLeaderError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &nl):
+		return &httpapi.NotLeaderError{LeaderHTTP: b.apiAddrOf(nl.LeaderID)}
+	case errors.Is(err, ErrClosed), errors.Is(err, ErrNotReady), errors.Is(err, raftcluster.ErrShutdown):
+		return fmt.Errorf("%w: %w", httpapi.ErrUnavailable, err)
+	case errors.Is(err, ErrBadLevel):
+		return fmt.Errorf("%w: %w", httpapi.ErrBadRequest, err)
+	}
+	return err
+}
+
+// Execute implements httpapi.Backend.
+func (b *Backend) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Response, error) {
+	r, err := b.n.Execute(ctx, req)
+	return r, b.mapErr(err)
+}
+
+// Query implements httpapi.Backend. Weak reads are served here after
+// waiting for the known commit index (they need not forward); strong
+// reads are linearizable reads.
+func (b *Backend) Query(ctx context.Context, level httpapi.Level, stmts []sqlnode.Statement) ([]sqlnode.Result, error) {
+	var l Level
+	switch level {
+	case httpapi.LevelNone:
+		l = LevelNone
+	case httpapi.LevelWeak:
+		l = LevelWeak
+	case httpapi.LevelLinearizable, httpapi.LevelStrong:
+		l = LevelLinearizable
+	default:
+		return nil, fmt.Errorf("%w: level %d", httpapi.ErrBadRequest, int(level))
+	}
+	rs, err := b.n.Query(ctx, l, stmts)
+	return rs, b.mapErr(err)
+}
+
+// Status implements httpapi.Backend.
+func (b *Backend) Status(ctx context.Context) (httpapi.Status, error) {
+	n := b.n
+	lid, laddr := n.raft.Leader()
+	state := "Follower"
+	if n.raft.IsLeader() {
+		state = "Leader"
+	}
+	if n.closed() {
+		state = "Shutdown"
+	}
+	st := n.Stats()
+	cs := n.raft.State()
+	return httpapi.Status{
+		NodeID: n.id, RaftAddr: n.raft.RaftAddr(), LeaderID: lid, LeaderRaftAddr: laddr, State: state,
+		Term: cs.Epoch, CommitIndex: n.raft.CommitIndex(), AppliedIndex: st.AppliedIndex,
+		Extra: map[string]any{
+			"writer": cs.Writer, "epoch": cs.Epoch, "db_index": st.DBIndex, "durable_index": st.Durable,
+			"overlay_bytes": st.OverlayBytes, "resets": st.Resets, "ready": st.Ready,
+		},
+	}, nil
+}
+
+// Nodes implements httpapi.Backend.
+func (b *Backend) Nodes(ctx context.Context) ([]httpapi.NodeInfo, error) {
+	lid, _ := b.n.raft.Leader()
+	var out []httpapi.NodeInfo
+	for _, m := range b.n.raft.State().Members {
+		out = append(out, httpapi.NodeInfo{
+			ID: m.ID, APIAddr: b.apiAddrOf(m.ID), Addr: m.RaftAddr, Voter: m.Suffrage == raftcluster.Voter,
+			Reachable: !m.Excluded, Leader: m.ID == lid,
+		})
+	}
+	return out, nil
+}
+
+// Ready implements httpapi.Backend.
+func (b *Backend) Ready(ctx context.Context) error {
+	if b.n.closed() {
+		return fmt.Errorf("%w: %w", httpapi.ErrUnavailable, ErrClosed)
+	}
+	if id, _ := b.n.raft.Leader(); id == "" {
+		return fmt.Errorf("%w: no leader known", httpapi.ErrUnavailable)
+	}
+	if !b.n.eng.ready() {
+		return fmt.Errorf("%w: %w", httpapi.ErrUnavailable, ErrNotReady)
+	}
+	return nil
+}
+
+// Join implements httpapi.Backend (leader only).
+func (b *Backend) Join(ctx context.Context, req httpapi.JoinRequest) error {
+	if !req.IsVoter() {
+		return fmt.Errorf("%w: members join as non-voters and are promoted by the leader; voter=false is not supported", errors.ErrUnsupported)
+	}
+	return b.mapErr(b.n.raft.Join(ctx, req.ID, req.Addr, ""))
+}
+
+// Remove implements httpapi.Backend (leader only).
+func (b *Backend) Remove(ctx context.Context, id string) error {
+	if _, ok := b.n.raft.State().Member(id); !ok {
+		return fmt.Errorf("%w: no member %q", httpapi.ErrNotFound, id)
+	}
+	return b.mapErr(b.n.raft.Remove(ctx, id))
+}

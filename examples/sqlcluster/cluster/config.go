@@ -1,0 +1,108 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/holeycow/holeycow/raftcluster"
+)
+
+// Level is a read consistency level.
+type Level int
+
+const (
+	// LevelNone reads this node's database as it is: fastest, possibly
+	// stale.
+	LevelNone Level = iota
+	// LevelWeak waits until this node has applied the commit index it
+	// knows (the leader's, as last heard), then reads here. It sees every
+	// write this node knew to be committed when the read began.
+	LevelWeak
+	// LevelLinearizable asks the leader for a read index (it confirms its
+	// leadership with a quorum), waits until this node has applied it,
+	// then reads here. It sees every write acknowledged before it began.
+	LevelLinearizable
+)
+
+var levelNames = [...]string{"none", "weak", "linearizable"}
+
+func (l Level) String() string {
+	if l < 0 || int(l) >= len(levelNames) {
+		return fmt.Sprintf("Level(%d)", int(l))
+	}
+	return levelNames[l]
+}
+
+// Config configures a Node.
+type Config struct {
+	// ID names the member: unique, stable.
+	ID string
+	// Transport carries Raft (raftcluster.NewTLSTransport). The node owns
+	// it and closes it.
+	Transport raftcluster.Transport
+	// DataDir holds the Raft log (BoltDB); ignored when Stores is set.
+	// One of the two is required.
+	DataDir string
+	Stores  *raftcluster.Stores
+	// Storage makes the member's storage (CowLocal, or a networked one).
+	Storage StorageFunc
+	// DBName is the database file on shared storage (default "main.db").
+	DBName string
+	// Timeouts for Raft and the writer lease (zero: LANTimeouts).
+	Timeouts raftcluster.Timeouts
+	// ResetThreshold: a copier whose overlay reaches it is reset by the
+	// leader (garbage collection). 0 means 256 MiB.
+	ResetThreshold int64
+	// DurableInterval is how often the writer records in the log how far
+	// the shared database is durable (which bounds log compaction on
+	// every node); default 1s.
+	DurableInterval time.Duration
+	// SnapshotThreshold and TrailingLogs tune Raft snapshots (see
+	// raftcluster.Config).
+	SnapshotThreshold, TrailingLogs uint64
+	// LeaderReadIndex, if set, obtains a read index from the leader for a
+	// linearizable read on a follower (an RPC in a real deployment; the
+	// in-process cluster calls the leader directly). Without it a
+	// linearizable read on a follower returns a *raftcluster.NotLeaderError.
+	LeaderReadIndex func(ctx context.Context, leaderID string) (uint64, error)
+	// APIAddr is this node's HTTP API base URL, reported by the
+	// httpapi.Backend methods; APIAddrOf maps other members' IDs to
+	// theirs (nil: unknown).
+	APIAddr   string
+	APIAddrOf func(id string) string
+	// Logger (nil discards).
+	Logger *slog.Logger
+}
+
+func (c *Config) fill() error {
+	if c.ID == "" {
+		return fmt.Errorf("cluster: Config.ID is empty")
+	}
+	if c.Transport == nil {
+		return fmt.Errorf("cluster: Config.Transport is nil")
+	}
+	if c.Storage == nil {
+		return fmt.Errorf("cluster: Config.Storage is nil")
+	}
+	if c.Stores == nil && c.DataDir == "" {
+		return fmt.Errorf("cluster: Config.DataDir or Config.Stores is required")
+	}
+	if c.DBName == "" {
+		c.DBName = "main.db"
+	}
+	if c.Timeouts == (raftcluster.Timeouts{}) {
+		c.Timeouts = raftcluster.LANTimeouts()
+	}
+	if c.ResetThreshold <= 0 {
+		c.ResetThreshold = 256 << 20
+	}
+	if c.DurableInterval <= 0 {
+		c.DurableInterval = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}

@@ -1,0 +1,115 @@
+// Package cluster is the library of the sqlcluster example: a replicated
+// SQL database whose data exists once, on shared storage. Each member is a
+// raftcluster.Node plus one SQLite database (examples/sqlitevfs) opened on
+// the member's cow view: the writer's view is the shared database itself,
+// a copier's keeps what it changes in a local overlay. Every member
+// applies every write, in log order, to its own view.
+//
+// # Usage
+//
+//	c, _ := cluster.StartLocal(ctx, cluster.LocalOptions{Nodes: 3}) // in-process members
+//	r, _ := c.Execute(ctx, sqlnode.Request{Statements: []sqlnode.Statement{
+//		{SQL: "INSERT INTO t(v) VALUES(?)", Params: []sqlnode.Param{{Value: "x"}}}}})
+//	rs, _ := c.Nodes()[1].Query(ctx, cluster.LevelLinearizable, stmts)
+//	db := c.Nodes()[2].ReadOnlyDB()  // database/sql, reads only
+//
+// A member of a cluster built by hand:
+//
+//	n, _ := cluster.New(cluster.Config{ID: "a", Transport: tlsTransport,
+//		DataDir: dir, Storage: storageFunc})
+//	n.Bootstrap(ctx)           // first member; the others: n.Join(ctx, leaderRaftAddr)
+//	resp, err := n.Execute(ctx, req) // on the leader
+//
+// What the caller must do:
+//
+//  1. Give every member a StorageFunc over the same shared directory
+//     (mounted with read-after-write coherence): Networked (stability over
+//     gRPC with mutual TLS, certificates naming each member's ID) for
+//     members in several processes or hosts, InProcess for members of one
+//     process.
+//  2. Bootstrap one member once; every other member Joins. A joining
+//     member copies no database: it opens the shared one and replays the
+//     log after the index stored in it.
+//  3. Send writes to the leader (Execute returns a
+//     *raftcluster.NotLeaderError naming it elsewhere). Treat an error
+//     wrapping raftcluster.ErrOutcomeUnknown as "may have committed":
+//     read back before retrying a write that is not idempotent.
+//  4. Read at the level needed: LevelNone (local, possibly stale),
+//     LevelWeak (waits for the commit index this member knows),
+//     LevelLinearizable (read index from the leader; set
+//     Config.LeaderReadIndex for followers).
+//  5. Compare ChecksumAt of several members only at the same index.
+//  6. Close members (Close, or Leave then Close) before exiting.
+//
+// # Writes
+//
+// Execute runs sqlnode.Prepare on the accepting member (random(),
+// 'now' and the like become literals; what cannot be made deterministic is
+// rejected), appends the command to the Raft log, and returns once a
+// quorum holds it and the leader has applied it. Every member applies it
+// in one SQLite transaction that also records the log index; all of a
+// request's statements commit or none do. SQL errors are results, the
+// same on every member.
+//
+// # Durability, and what a crash costs
+//
+// A write is acknowledged once the Raft log holds it on a quorum. The
+// writer's SQLite file on shared storage is the one physical copy of the
+// data; it uses a TRUNCATE journal with synchronous=FULL, so each commit
+// is synced before the writer answers. That is the fastest mode that
+// survives the crash tests here: WAL with synchronous=NORMAL would sync
+// only at checkpoints, but it needs locking_mode=EXCLUSIVE on this VFS,
+// which leaves no connection for readers or database/sql; NORMAL with a
+// rollback journal can corrupt the database in a crash (sqlnode's crash
+// test found it). A crash of the writer therefore costs no acknowledged
+// write and no database state: at worst the transaction in flight rolls
+// back from the journal, and the next writer replays it from the log after
+// the stored applied index. Raft's group commit batches the log appends of
+// concurrent writers; the database syncs once per entry.
+//
+// The writer records in the log, every Config.DurableInterval, how far
+// the shared database is durable ("durable markers"). Every member's
+// CompactableIndex follows these markers, so no member compacts an entry
+// that the shared database has not durably applied, and a Raft snapshot
+// holds the cluster state only, never a database.
+//
+// # Catch-up
+//
+// After a copier reset (garbage collection, RequestReset), a failover (the
+// deposed writer reopens as a copier), or a join, the member opens the
+// database from shared storage, reads the stored applied index and
+// replays the log after it (raftcluster.Node.ReadLog), holding off the
+// live entries meanwhile. Reads wait until it is done.
+//
+// # Caveats
+//
+//   - Storage is one seam (StorageFunc; DefaultStorage for Local):
+//     Networked runs raftcluster/netstorage, the stability protocol over
+//     gRPC with mutual TLS, and is the default; InProcess keeps the
+//     stabilizer in process.
+//   - raftcluster/cowlocal does not add a copier whose view is created
+//     after the writer handled its arrival (a member that joins, a deposed
+//     writer reopening as copier) to the writer's stabilizer, so the writer
+//     mutates under it unpreserved; InProcess creates copier views inside
+//     the writer's reset handshake instead. CowLocal is kept for
+//     comparison only.
+//   - raftcluster applies entries one at a time, so the database commits
+//     (and syncs) once per log entry; put several statements in one
+//     request to share a commit.
+//   - A copier compacts its Raft log only when a durable marker covers
+//     its applied index, i.e. after a quiet moment; under sustained load
+//     its log grows until then.
+//   - Local counts transport bytes through a proxy in front of each
+//     member, because raftcluster.NewTLSTransport opens its own listener;
+//     the member's real port is picked free and bound right away.
+//   - Execute's result is kept in process memory by the leader's apply;
+//     if the leader's database was reopening when the entry applied, the
+//     write is durable but Execute reports ErrOutcomeUnknown.
+//
+// # Concurrency
+//
+// Node, Local and Backend are safe for concurrent use. The application
+// callback runs on Raft's FSM goroutine; Open/Close of the database (from
+// the Storage) and checksums at an index serialize with it; reads run
+// concurrently with everything and wait while the database reopens.
+package cluster

@@ -1,0 +1,93 @@
+package cluster
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
+	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
+)
+
+// A copier's compaction bound follows the writer's durable markers: a
+// write is not compactable on a copier until a marker covers it, and on
+// the writer it is once applied (every commit is synced).
+func TestNode_compactable_followsDurableMarkers(t *testing.T) {
+	c := startTest(t, LocalOptions{Nodes: 3, DurableInterval: time.Hour})
+	ctx := testCtx(t, 30*time.Second)
+	r := mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(x)"))
+	w, _ := c.Writer(ctx)
+	if got := w.compactable(); got < r.Index {
+		t.Errorf("writer: compactable %d below its applied write %d", got, r.Index)
+	}
+	for _, n := range c.Nodes() {
+		if n == w {
+			continue
+		}
+		if err := n.Raft().WaitApplied(ctx, r.Index); err != nil {
+			t.Fatal(err)
+		}
+		if got := n.compactable(); got >= r.Index {
+			t.Errorf("%s: compactable %d before any marker covers write %d", n.ID(), got, r.Index)
+		}
+	}
+	d, err := w.Checkpoint(ctx)
+	if err != nil || d < r.Index {
+		t.Fatalf("checkpoint: %d %v", d, err)
+	}
+	for _, n := range c.Nodes() {
+		if err := c.waitFor(ctx, "marker applied", func() bool { return n.compactable() >= r.Index }); err != nil {
+			t.Errorf("%s: %v (compactable %d)", n.ID(), err, n.compactable())
+		}
+	}
+}
+
+func TestBackend_errorsAndLevels(t *testing.T) {
+	c := startTest(t, LocalOptions{Nodes: 2})
+	ctx := testCtx(t, 30*time.Second)
+	w, _ := c.Writer(ctx)
+	var f *Node
+	for _, n := range c.Nodes() {
+		if n != w {
+			f = n
+		}
+	}
+	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(x)"), stmt("INSERT OR REPLACE INTO t(rowid, x) VALUES(1, 1)"))
+	if l, err := c.Leader(ctx); err == nil {
+		r, err := l.Backend().Execute(ctx, req(stmt("SELECT count(*) FROM t")))
+		if err != nil || len(r.Results) != 1 || r.Results[0].Values[0][0] != int64(1) {
+			t.Errorf("execute through the leader's backend: %+v %v", r, err)
+		}
+	}
+	_, err := f.Backend().Execute(ctx, req(stmt("INSERT INTO t VALUES(2)")))
+	var nl *httpapi.NotLeaderError
+	if !errors.As(err, &nl) || !errors.Is(err, httpapi.ErrNotLeader) {
+		t.Errorf("execute on a follower: %v", err)
+	}
+	for _, l := range []httpapi.Level{httpapi.LevelNone, httpapi.LevelWeak, httpapi.LevelLinearizable, httpapi.LevelStrong} {
+		if l == httpapi.LevelNone {
+			c.waitFor(ctx, "follower applied", func() bool { return f.Stats().DBIndex >= w.Stats().DBIndex })
+		}
+		rs, err := f.Backend().Query(ctx, l, []sqlnode.Statement{{SQL: "SELECT count(*) FROM t"}})
+		if err != nil || rs[0].Values[0][0] != int64(1) {
+			t.Errorf("level %v: %+v %v", l, rs, err)
+		}
+	}
+	if _, err := f.Backend().Query(ctx, httpapi.Level(9), nil); !errors.Is(err, httpapi.ErrBadRequest) {
+		t.Errorf("bad level: %v", err)
+	}
+	if err := f.Backend().Ready(ctx); err != nil {
+		t.Errorf("ready: %v", err)
+	}
+	st, err := w.Backend().Status(ctx)
+	if err != nil || st.State != "Leader" || st.NodeID != w.ID() {
+		t.Errorf("status: %+v %v", st, err)
+	}
+	ns, err := f.Backend().Nodes(ctx)
+	if err != nil || len(ns) != 2 {
+		t.Errorf("nodes: %+v %v", ns, err)
+	}
+	if err := w.Backend().Remove(ctx, "nobody"); !errors.Is(err, httpapi.ErrNotFound) {
+		t.Errorf("remove unknown: %v", err)
+	}
+}

@@ -1,0 +1,553 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/holeycow/holeycow/cow"
+	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
+	"github.com/holeycow/holeycow/examples/sqlitevfs"
+	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/vfs"
+)
+
+// PageSize is the SQLite page size, and the cow block size, of every
+// database this package opens.
+const PageSize = 4096
+
+// recoverEvery bounds how often a broken engine tries to reopen itself
+// from the apply path.
+const recoverEvery = 500 * time.Millisecond
+
+// maxResults bounds the results kept for Execute callers.
+const maxResults = 4096
+
+// engine is a node's SQLite database on its current view, fed by the
+// Raft application callback, reopened (and caught up from the log) by the
+// Storage whenever the view changes.
+//
+// Concurrency: apply, Open, Close, checksumAt and the durable-index
+// computation serialize on mu (the apply lock). Readers go through
+// acquire, which takes rw shared; Open and Close take rw exclusively to
+// publish or withdraw the database, after taking mu (lock order mu, rw).
+type engine struct {
+	id     string
+	dbName string
+	log    *slog.Logger
+	node   func() *raftcluster.Node // nil until the raft node exists
+	ro     *roDB
+	// durable is fed with the index a durable marker proves.
+	onDurable func(uint64)
+
+	// mu is the apply lock; it guards the fields in it.
+	mu struct {
+		sync.Mutex
+		fsys       vfs.FS
+		db         *sqlnode.Node // open database (also while catching up)
+		vfsName    string
+		gen        uint64
+		stale      []string // registrations whose Unregister failed
+		lastSeen   uint64   // highest entry index handed to apply
+		lastSQL    uint64   // highest SQL entry index handed to apply
+		broken     error    // the last apply failed: reopen and catch up
+		lastTry    time.Time
+		pending    []*ckReq
+		closedOnce bool // shutdown: never open again
+	}
+
+	// rw guards db and readyCh.
+	rw      sync.RWMutex
+	db      *sqlnode.Node // published once caught up; nil otherwise
+	readyCh chan struct{} // closed when db is published
+	done    chan struct{} // closed at shutdown
+
+	// results holds the responses of entries applied while this node led,
+	// for Execute. resMu guards it.
+	resMu   sync.Mutex
+	results map[uint64]sqlnode.Response
+
+	reopens atomic.Int64 // opens after the first, for stats
+}
+
+type ckReq struct {
+	idx uint64
+	sum sqlnode.Checksum
+	err error
+	ok  chan struct{} // closed once served
+}
+
+func newEngine(id, dbName string, log *slog.Logger) *engine {
+	e := &engine{id: id, dbName: dbName, log: log, readyCh: make(chan struct{}), done: make(chan struct{}),
+		results: map[uint64]sqlnode.Response{}}
+	e.ro = newRoDB(e)
+	return e
+}
+
+var _ Engine = (*engine)(nil)
+
+// Open implements Engine: open the database on fsys, catch up from the
+// log, publish it.
+func (e *engine) Open(ctx context.Context, fsys vfs.FS) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.mu.closedOnce {
+		return ErrClosed
+	}
+	if e.mu.db != nil {
+		e.closeLocked()
+	}
+	e.mu.fsys = fsys
+	if e.mu.gen > 0 {
+		e.reopens.Add(1)
+	}
+	if err := e.openLocked(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// openLocked opens the database on e.mu.fsys and catches up.
+func (e *engine) openLocked(ctx context.Context) error {
+	e.retryUnregister()
+	e.mu.gen++
+	fresh := freshView(e.mu.fsys)
+	name := fmt.Sprintf("holeycow-%s-%d-%p", e.id, e.mu.gen, e)
+	if err := sqlitevfs.Register(name, e.mu.fsys, sqlitevfs.WithPageSize(PageSize)); err != nil {
+		return fmt.Errorf("cluster: %s: register vfs: %w", e.id, err)
+	}
+	db, err := sqlnode.Open(sqlnode.Options{VFS: name, Path: e.dbName, PageSize: PageSize, Logger: e.log})
+	if err != nil {
+		e.unregister(name)
+		return fmt.Errorf("cluster: %s: %w", e.id, err)
+	}
+	e.mu.db, e.mu.vfsName, e.mu.broken = db, name, nil
+	if err := e.catchUpLocked(ctx, fresh); err != nil {
+		e.mu.db = nil
+		db.Close()
+		e.unregister(name)
+		return fmt.Errorf("cluster: %s: catch up: %w", e.id, err)
+	}
+	e.rw.Lock()
+	e.db = db
+	close(e.readyCh)
+	e.rw.Unlock()
+	e.log.Debug("cluster: database open", "node", e.id, "applied", db.AppliedIndex())
+	return nil
+}
+
+// catchUpLocked replays the log from the index stored in the database up
+// to every entry already handed to apply.
+//
+// fresh says that the database is shared storage's as it is now (a
+// writer's view, or a copier's with an empty overlay). Such a database
+// reflects every entry that any node compacted away (compaction follows
+// the writer's durable markers), so a log that starts after its stored
+// index lost only entries that did not change it (markers, membership):
+// the replay starts at the log's first entry. A copier's own, older
+// database has no such guarantee: ErrCompacted stands, and the node must
+// reset.
+func (e *engine) catchUpLocked(ctx context.Context, fresh bool) error {
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rn := e.node()
+	if rn == nil {
+		// New is still wiring the node (the storage loop starts inside
+		// raftcluster.New): wait for it, briefly.
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for rn == nil {
+			select {
+			case <-wctx.Done():
+				return fmt.Errorf("%w: raft node not attached: %w", ErrNotReady, wctx.Err())
+			case <-e.done:
+				return ErrClosed
+			case <-t.C:
+			}
+			rn = e.node()
+		}
+	}
+	// apply for lastSeen has returned (we hold mu); let Raft record it.
+	if err := rn.WaitApplied(wctx, e.mu.lastSeen); err != nil {
+		return err
+	}
+	db := e.mu.db
+	from := db.AppliedIndex() + 1
+	if fresh {
+		from = firstLogIndex(rn, from)
+	}
+	return rn.ReadLog(from, func(index uint64, cmd []byte) error {
+		kind, payload, idx, err := decodeEntry(cmd)
+		if err != nil {
+			return nil // not ours: every node ignores it alike
+		}
+		if kind == kindDurable {
+			e.noteDurableLocked(index, idx)
+			return nil
+		}
+		resp, err := db.Apply(index, payload)
+		if err != nil {
+			return err
+		}
+		if !resp.Skipped {
+			e.keepResult(rn, index, resp) // an Execute may be waiting for it
+		}
+		return nil
+	})
+}
+
+// Close implements Engine: withdraw and close the database.
+func (e *engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	// Closed on purpose (the view changes): no recovery on the old view.
+	e.mu.fsys, e.mu.broken = nil, nil
+	return e.closeLocked()
+}
+
+// unpublish withdraws the database from readers (they wait).
+func (e *engine) unpublish() {
+	e.rw.Lock()
+	if e.db != nil {
+		e.db = nil
+		e.readyCh = make(chan struct{})
+	}
+	e.rw.Unlock()
+}
+
+func (e *engine) closeLocked() error {
+	e.unpublish()
+	db, name := e.mu.db, e.mu.vfsName
+	e.mu.db, e.mu.vfsName = nil, ""
+	if db == nil {
+		return nil
+	}
+	e.ro.drain(5 * time.Second)
+	err := db.Close()
+	if errors.Is(err, sqlnode.ErrClosed) {
+		err = nil
+	}
+	e.unregister(name)
+	return err
+}
+
+func (e *engine) unregister(name string) {
+	if err := sqlitevfs.Unregister(name); err != nil {
+		e.mu.stale = append(e.mu.stale, name)
+	}
+}
+
+func (e *engine) retryUnregister() {
+	var keep []string
+	for _, n := range e.mu.stale {
+		if err := sqlitevfs.Unregister(n); err != nil {
+			keep = append(keep, n)
+		}
+	}
+	e.mu.stale = keep
+}
+
+// shutdown closes the database for good.
+func (e *engine) shutdown() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.mu.closedOnce {
+		return nil
+	}
+	e.mu.closedOnce = true
+	close(e.done)
+	err := e.closeLocked()
+	e.ro.close()
+	e.retryUnregister()
+	for _, p := range e.mu.pending {
+		p.err = ErrClosed
+		close(p.ok)
+	}
+	e.mu.pending = nil
+	return err
+}
+
+// apply is the raftcluster ApplyFunc.
+func (e *engine) apply(index uint64, cmd []byte) []byte {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	// lastSeen moves once this entry is done: a catch-up that runs
+	// inside this call must not wait for Raft to record this entry.
+	defer func() { e.mu.lastSeen = index }()
+	kind, payload, idx, err := decodeEntry(cmd)
+	if err != nil {
+		e.log.Warn("cluster: ignoring entry", "node", e.id, "index", index, "err", err)
+		return nil
+	}
+	if kind == kindDurable {
+		e.noteDurableLocked(index, idx)
+		return respApplied
+	}
+	e.servePendingLocked(index)
+	e.mu.lastSQL = index
+	if e.mu.broken != nil && e.mu.fsys != nil {
+		if time.Since(e.mu.lastTry) < recoverEvery {
+			return respDeferred
+		}
+		e.mu.lastTry = time.Now()
+		// Reopen on the same view; the catch-up includes this entry's
+		// predecessors, and this entry follows.
+		e.closeLocked()
+		if err := e.openLocked(context.Background()); err != nil {
+			e.mu.broken = err
+			e.log.Warn("cluster: recovery failed", "node", e.id, "err", err)
+			return respDeferred
+		}
+	}
+	db := e.mu.db
+	if db == nil {
+		return respDeferred // caught up by the next Open
+	}
+	resp, err := db.Apply(index, payload)
+	if err != nil {
+		// The database now misses this entry: withdraw it from readers
+		// until a reopen has caught up.
+		e.unpublish()
+		e.mu.broken = err
+		e.mu.lastTry = time.Now()
+		e.log.Warn("cluster: apply failed; will reopen and catch up", "node", e.id, "index", index, "err", err)
+		return respDeferred
+	}
+	e.keepResult(e.node(), index, resp)
+	return respApplied
+}
+
+// keepResult keeps the response of the entry at index for Execute, if
+// this node leads (only the leader's Execute asks).
+func (e *engine) keepResult(rn *raftcluster.Node, index uint64, resp sqlnode.Response) {
+	if rn == nil || !rn.IsLeader() {
+		return
+	}
+	e.resMu.Lock()
+	defer e.resMu.Unlock()
+	if len(e.results) >= maxResults {
+		for k := range e.results {
+			if k+maxResults/2 < index {
+				delete(e.results, k)
+			}
+		}
+	}
+	e.results[index] = resp
+}
+
+// noteDurableLocked records a durable marker proposed at log index at
+// for index idx. If no SQL entry came between idx and the marker, the
+// shared database reflects every entry up to the marker itself.
+func (e *engine) noteDurableLocked(at, idx uint64) {
+	d := idx
+	if e.mu.lastSQL <= idx {
+		d = at
+	}
+	if e.onDurable != nil {
+		e.onDurable(d)
+	}
+}
+
+// takeResult returns (and forgets) the response of the entry at index.
+func (e *engine) takeResult(index uint64) (sqlnode.Response, bool) {
+	e.resMu.Lock()
+	defer e.resMu.Unlock()
+	r, ok := e.results[index]
+	delete(e.results, index)
+	return r, ok
+}
+
+// acquire waits until the database is published and returns it with its
+// release function.
+func (e *engine) acquire(ctx context.Context) (*sqlnode.Node, func(), error) {
+	for {
+		e.rw.RLock()
+		if e.db != nil {
+			return e.db, e.rw.RUnlock, nil
+		}
+		ch := e.readyCh
+		e.rw.RUnlock()
+		select {
+		case <-ch:
+		case <-e.done:
+			return nil, nil, ErrClosed
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
+		}
+	}
+}
+
+// ready reports whether the database is published.
+func (e *engine) ready() bool {
+	e.rw.RLock()
+	defer e.rw.RUnlock()
+	return e.db != nil
+}
+
+// isWriterView reports whether the database lives on a writer view (the
+// shared database itself).
+func (e *engine) isWriterViewLocked() bool {
+	r, ok := e.mu.fsys.(interface{ Role() cow.Role })
+	return ok && r.Role() == cow.RoleWriter
+}
+
+// durableIndex returns, on the writer, a log index such that the shared
+// database durably reflects every entry up to it (every commit is synced:
+// TRUNCATE journal with synchronous=FULL); ok is false elsewhere or while
+// the database is not current.
+func (e *engine) durableIndex() (uint64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.mu.db == nil || e.mu.broken != nil || !e.isWriterViewLocked() || !e.ready() {
+		return 0, false
+	}
+	rn := e.node()
+	if rn == nil {
+		return 0, false
+	}
+	// Every entry up to Raft's applied index has been handed to apply
+	// (we hold the apply lock) and applied, since the engine is current.
+	return max(rn.AppliedIndex(), e.mu.lastSeen), true
+}
+
+// servePendingLocked computes the checksums requested at indexes below
+// index, before the SQL entry at index changes the database.
+func (e *engine) servePendingLocked(index uint64) {
+	if len(e.mu.pending) == 0 {
+		return
+	}
+	keep := e.mu.pending[:0]
+	for _, p := range e.mu.pending {
+		if p.idx < index {
+			e.computeLocked(p)
+			continue
+		}
+		keep = append(keep, p)
+	}
+	e.mu.pending = keep
+}
+
+func (e *engine) computeLocked(p *ckReq) {
+	defer close(p.ok)
+	if e.mu.db == nil || e.mu.broken != nil || !e.ready() {
+		p.err = fmt.Errorf("%w: checksum at %d", ErrNotReady, p.idx)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sum, err := e.mu.db.Checksum(ctx)
+	sum.Index = p.idx
+	p.sum, p.err = sum, err
+}
+
+// checksumAt returns the logical checksum of the database as it is after
+// every entry up to index, and before any later one.
+func (e *engine) checksumAt(ctx context.Context, index uint64) (sqlnode.Checksum, error) {
+	rn := e.node()
+	if rn == nil {
+		return sqlnode.Checksum{}, ErrNotReady
+	}
+	if _, release, err := e.acquire(ctx); err != nil {
+		return sqlnode.Checksum{}, err
+	} else {
+		release()
+	}
+	p := &ckReq{idx: index, ok: make(chan struct{})}
+	e.mu.Lock()
+	if last := e.mu.lastSQL; last > index {
+		e.mu.Unlock()
+		return sqlnode.Checksum{}, fmt.Errorf("%w: asked %d, applied %d", ErrPassed, index, last)
+	}
+	if rn.AppliedIndex() >= index {
+		e.computeLocked(p)
+		e.mu.Unlock()
+		return p.sum, p.err
+	}
+	e.mu.pending = append(e.mu.pending, p)
+	e.mu.Unlock()
+	werr := rn.WaitApplied(ctx, index)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	select {
+	case <-p.ok:
+		return p.sum, p.err
+	default:
+	}
+	for i, q := range e.mu.pending {
+		if q == p {
+			e.mu.pending = append(e.mu.pending[:i], e.mu.pending[i+1:]...)
+			break
+		}
+	}
+	if werr != nil {
+		return sqlnode.Checksum{}, werr
+	}
+	e.computeLocked(p)
+	return p.sum, p.err
+}
+
+// appliedSQL returns the applied index stored in the open database (0 if
+// none is open).
+func (e *engine) appliedSQL() uint64 {
+	e.rw.RLock()
+	defer e.rw.RUnlock()
+	if e.db == nil {
+		return 0
+	}
+	return e.db.AppliedIndex()
+}
+
+// check verifies the open database's invariants.
+func (e *engine) check() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.mu.db == nil || e.mu.broken != nil {
+		return nil // closed, or waiting to be reopened: nothing to verify
+	}
+	if e.mu.broken == nil && e.mu.lastSQL > e.mu.db.AppliedIndex() && e.ready() {
+		return fmt.Errorf("cluster: %s: entry %d handed over but the database is at %d", e.id, e.mu.lastSQL, e.mu.db.AppliedIndex())
+	}
+	return e.mu.db.Check()
+}
+
+// freshView reports whether fsys shows shared storage as it is: a writer
+// view, or a copier view with an empty overlay.
+func freshView(fsys vfs.FS) bool {
+	v, ok := fsys.(*cow.View)
+	if !ok {
+		return false
+	}
+	st := v.Stats()
+	return v.Role() == cow.RoleWriter || st.OverlayFiles == 0 && st.OverlayBlocks == 0
+}
+
+// errProbe stops a probing ReadLog at its first entry.
+var errProbe = errors.New("probe")
+
+// firstLogIndex returns the smallest index >= from that the node's log
+// still holds (from itself if it is there; the applied index + 1 if
+// nothing from on is). ReadLog fails with ErrCompacted exactly below the
+// log's first index, so a binary search finds it.
+func firstLogIndex(rn *raftcluster.Node, from uint64) uint64 {
+	present := func(i uint64) bool {
+		err := rn.ReadLog(i, func(uint64, []byte) error { return errProbe })
+		return !errors.Is(err, raftcluster.ErrCompacted)
+	}
+	if present(from) {
+		return from
+	}
+	lo, hi := from, rn.AppliedIndex()+1 // lo absent; hi treated as present
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if present(mid) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi
+}

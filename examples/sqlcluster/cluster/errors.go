@@ -1,0 +1,29 @@
+package cluster
+
+import "errors"
+
+// Sentinel errors. Match them with errors.Is. Errors of the layers below
+// pass through wrapped: raftcluster.ErrNotLeader (Execute or a
+// linearizable read on a node that is not the leader; the error is a
+// *raftcluster.NotLeaderError naming the leader), raftcluster.ErrOutcomeUnknown
+// (a write that may or may not have committed), sqlnode.ErrRejected (SQL
+// that cannot be made deterministic), sqlnode.ErrReadOnly (a write through
+// the read-only *sql.DB).
+var (
+	// ErrClosed reports a call on a closed Node.
+	ErrClosed = errors.New("cluster: node is closed")
+	// ErrNotReady reports that the node's database is not open or is
+	// catching up (after a reset, a failover or a join), and the context
+	// ended before it was ready.
+	ErrNotReady = errors.New("cluster: database not ready")
+	// ErrPassed reports a ChecksumAt index that this node has already
+	// applied past: the state at that index is gone.
+	ErrPassed = errors.New("cluster: applied index already past the requested one")
+	// ErrBadLevel reports an unknown read consistency level.
+	ErrBadLevel = errors.New("cluster: unknown consistency level")
+	// ErrBadEntry reports a log entry that this package did not write.
+	ErrBadEntry = errors.New("cluster: malformed log entry")
+	// ErrNotCopier reports RequestReset on a node that is the writer (it
+	// has no overlay to drop).
+	ErrNotCopier = errors.New("cluster: only a copier can reset")
+)

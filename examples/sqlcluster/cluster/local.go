@@ -1,0 +1,579 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/holeycow/holeycow/cow"
+	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
+	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/vfs"
+)
+
+// LocalOptions configures an in-process cluster.
+type LocalOptions struct {
+	// Nodes started by StartLocal (default 3): n1 bootstraps, the others
+	// join.
+	Nodes int
+	// Dir holds shared storage (Dir/shared) and each member's Raft log
+	// (Dir/raft/ID); "" makes a temporary directory that Close removes.
+	Dir string
+	// Shared is the shared storage (nil: vfs.OS over Dir/shared). Tests
+	// use a vfs.NewMem to keep fsync latency out of their timing.
+	Shared vfs.FS
+	// MemRaft keeps Raft logs in memory instead of BoltDB (BoltDB trips
+	// the race detector's checkptr check).
+	MemRaft bool
+	// Timeouts (zero: raftcluster.LANTimeouts).
+	Timeouts raftcluster.Timeouts
+	// ResetThreshold, DurableInterval, SnapshotThreshold and TrailingLogs
+	// go to every member's Config.
+	ResetThreshold                  int64
+	DurableInterval                 time.Duration
+	SnapshotThreshold, TrailingLogs uint64
+	// Storage selects the members' storage (default DefaultStorage).
+	Storage StorageKind
+	// Lease is the stability copier lease of networked storage (default
+	// 2s).
+	Lease time.Duration
+	// Logger (nil discards).
+	Logger *slog.Logger
+}
+
+// Local is a cluster whose members all run in this process, on loopback
+// TCP with mutual TLS (certificates minted in memory), sharing one
+// directory as shared storage. Every byte between members goes through a
+// counting proxy (TransportBytes). It serves the demo, tests and
+// examples.
+//
+// Concurrency: safe for concurrent use.
+type Local struct {
+	opts    LocalOptions
+	dir     string
+	ownDir  bool
+	shared  vfs.FS
+	ca      *CA
+	storage StorageFunc
+	bytes   atomic.Int64
+
+	// mu guards the fields in it.
+	mu struct {
+		sync.Mutex
+		members map[string]*localMember
+		next    int
+	}
+}
+
+type localMember struct {
+	node  *Node
+	proxy *countingProxy
+	dead  bool
+}
+
+// StartLocal starts opts.Nodes members and waits until one is the writer.
+func StartLocal(ctx context.Context, opts LocalOptions) (*Local, error) {
+	if opts.Nodes <= 0 {
+		opts.Nodes = 3
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Timeouts == (raftcluster.Timeouts{}) {
+		opts.Timeouts = raftcluster.LANTimeouts()
+	}
+	c := &Local{opts: opts, dir: opts.Dir}
+	c.mu.members = map[string]*localMember{}
+	if c.dir == "" {
+		d, err := os.MkdirTemp("", "holeycow-sqlcluster-")
+		if err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		c.dir, c.ownDir = d, true
+	}
+	if err := os.MkdirAll(filepath.Join(c.dir, "shared"), 0o755); err != nil {
+		c.cleanup()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	c.shared = opts.Shared
+	if c.shared == nil {
+		c.shared = vfs.OS(filepath.Join(c.dir, "shared"))
+	}
+	ca, err := NewCA()
+	if err != nil {
+		c.cleanup()
+		return nil, err
+	}
+	c.ca = ca
+	if opts.Storage == StorageDefault {
+		c.opts.Storage = DefaultStorage
+	}
+	switch c.opts.Storage {
+	case StorageNetworked:
+		c.storage = Networked(c.shared, ca, NetOptions{Lease: opts.Lease, Bytes: &c.bytes, Logger: opts.Logger})
+	case StorageInProcess:
+		c.storage = InProcess(c.shared, cow.Options{BlockSize: PageSize})
+	default:
+		c.cleanup()
+		return nil, fmt.Errorf("cluster: unknown storage kind %d", int(opts.Storage))
+	}
+	first, err := c.startMember()
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := first.Bootstrap(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if _, err := c.Writer(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	for i := 1; i < opts.Nodes; i++ {
+		if _, err := c.AddNode(ctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Dir returns the cluster's directory; SharedDir the shared storage.
+func (c *Local) Dir() string       { return c.dir }
+func (c *Local) SharedDir() string { return filepath.Join(c.dir, "shared") }
+
+// startMember starts the next member (not yet part of the cluster).
+func (c *Local) startMember() (*Node, error) {
+	c.mu.Lock()
+	c.mu.next++
+	id := fmt.Sprintf("n%d", c.mu.next)
+	c.mu.Unlock()
+	conf, err := c.ca.TLSConfig(id)
+	if err != nil {
+		return nil, err
+	}
+	proxy, err := newCountingProxy(&c.bytes)
+	if err != nil {
+		return nil, err
+	}
+	var tr *raftcluster.TLSTransport
+	var bind string
+	for range 5 {
+		if bind, err = freeLoopbackAddr(); err != nil {
+			continue
+		}
+		if tr, err = raftcluster.NewTLSTransport(bind, proxy.Addr(), conf, c.opts.Timeouts.RPC, c.opts.Logger); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		proxy.Close()
+		return nil, err
+	}
+	proxy.start(bind)
+	cfg := Config{
+		ID: id, Transport: tr, Storage: c.storage, Timeouts: c.opts.Timeouts,
+		ResetThreshold: c.opts.ResetThreshold, DurableInterval: c.opts.DurableInterval,
+		SnapshotThreshold: c.opts.SnapshotThreshold, TrailingLogs: c.opts.TrailingLogs,
+		LeaderReadIndex: c.leaderReadIndex, Logger: c.opts.Logger,
+	}
+	if c.opts.MemRaft {
+		cfg.Stores = raftcluster.NewMemStores()
+	} else {
+		cfg.DataDir = filepath.Join(c.dir, "raft", id)
+	}
+	n, err := New(cfg)
+	if err != nil {
+		proxy.Close()
+		return nil, err
+	}
+	c.mu.Lock()
+	c.mu.members[id] = &localMember{node: n, proxy: proxy}
+	c.mu.Unlock()
+	return n, nil
+}
+
+// leaderReadIndex is every member's Config.LeaderReadIndex: in process,
+// the leader is called directly.
+func (c *Local) leaderReadIndex(ctx context.Context, id string) (uint64, error) {
+	n := c.Node(id)
+	if n == nil {
+		return 0, &raftcluster.NotLeaderError{Op: "read-index"}
+	}
+	return n.ReadIndex(ctx)
+}
+
+// AddNode starts a new member and has it join through the leader. It
+// returns once the member's database is open and caught up.
+func (c *Local) AddNode(ctx context.Context) (*Node, error) {
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := c.startMember()
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Join(ctx, leader.Raft().RaftAddr()); err != nil {
+		return nil, err
+	}
+	err = c.waitFor(ctx, "new member ready", func() bool {
+		st := n.Stats()
+		return st.Ready && n.Raft().CommitIndex() > 0 && st.AppliedIndex >= leader.Raft().CommitIndex()
+	})
+	return n, err
+}
+
+// Node returns the live member id, or nil.
+func (c *Local) Node(id string) *Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m := c.mu.members[id]; m != nil && !m.dead {
+		return m.node
+	}
+	return nil
+}
+
+// Nodes returns the live members, by ID.
+func (c *Local) Nodes() []*Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*Node
+	for _, m := range c.mu.members {
+		if !m.dead {
+			out = append(out, m.node)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return memberLess(out[i].ID(), out[j].ID()) })
+	return out
+}
+
+func memberLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}
+
+// Kill stops member id as a crash would, seen from the cluster: no Leave;
+// its connections are cut.
+func (c *Local) Kill(id string) error {
+	c.mu.Lock()
+	m := c.mu.members[id]
+	if m == nil || m.dead {
+		c.mu.Unlock()
+		return fmt.Errorf("cluster: no live member %q", id)
+	}
+	m.dead = true
+	c.mu.Unlock()
+	m.proxy.Close()
+	return m.node.Close()
+}
+
+// Remove has the leader remove a (dead) member from the cluster.
+func (c *Local) Remove(ctx context.Context, id string) error {
+	for {
+		l, err := c.Leader(ctx)
+		if err != nil {
+			return err
+		}
+		err = l.Raft().Remove(ctx, id)
+		if !errors.Is(err, raftcluster.ErrNotLeader) {
+			return err
+		}
+	}
+}
+
+func (c *Local) waitFor(ctx context.Context, what string, cond func() bool) error {
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: waiting for %s: %w", what, ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// Leader waits for a live member that leads.
+func (c *Local) Leader(ctx context.Context) (*Node, error) {
+	var l *Node
+	err := c.waitFor(ctx, "a leader", func() bool {
+		for _, n := range c.Nodes() {
+			if n.Raft().IsLeader() {
+				l = n
+				return true
+			}
+		}
+		return false
+	})
+	return l, err
+}
+
+// Writer waits for a live member that leads, is the writer of the newest
+// epoch and has its database open.
+func (c *Local) Writer(ctx context.Context) (*Node, error) {
+	var w *Node
+	err := c.waitFor(ctx, "a writer", func() bool {
+		for _, n := range c.Nodes() {
+			if d, ok := n.eng.durableIndex(); ok && d > 0 && n.Raft().IsLeader() {
+				w = n
+				return true
+			}
+		}
+		return false
+	})
+	return w, err
+}
+
+// Execute sends req to the leader, following leadership changes (it does
+// not retry a request whose outcome is unknown).
+func (c *Local) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Response, error) {
+	for {
+		l, err := c.Leader(ctx)
+		if err != nil {
+			return sqlnode.Response{}, err
+		}
+		r, err := l.Execute(ctx, req)
+		if errors.Is(err, raftcluster.ErrNotLeader) || errors.Is(err, ErrClosed) {
+			continue
+		}
+		return r, err
+	}
+}
+
+// TransportBytes returns the bytes carried between members so far (Raft,
+// forwarded requests and, with networked storage, stability; both
+// directions).
+func (c *Local) TransportBytes() int64 { return c.bytes.Load() }
+
+// SharedBytes returns the size of the files on shared storage.
+func (c *Local) SharedBytes() (int64, error) { return treeBytes(c.shared, ".", 0) }
+
+func treeBytes(fsys vfs.FS, dir string, depth int) (int64, error) {
+	if depth > 32 {
+		return 0, fmt.Errorf("cluster: shared storage nested too deep at %s", dir)
+	}
+	names, err := fsys.List(dir)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, name := range names {
+		p := name
+		if dir != "." {
+			p = dir + "/" + name
+		}
+		fi, err := fsys.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return 0, err
+		}
+		if fi.IsDir() {
+			n, err := treeBytes(fsys, p, depth+1)
+			if err != nil {
+				return 0, err
+			}
+			total += n
+			continue
+		}
+		total += fi.Size()
+	}
+	return total, nil
+}
+
+// Report is the outcome of Verify.
+type Report struct {
+	// Index is the log index at which the checksums were taken.
+	Index uint64
+	// Checksums by member ID.
+	Checksums map[string]sqlnode.Checksum
+	// Diverged lists the members whose checksum differs from the
+	// majority's (or that could not compute one).
+	Diverged []string
+	// Integrity is "ok", or the first failure of PRAGMA integrity_check.
+	Integrity string
+}
+
+// Verify runs PRAGMA integrity_check on every live member and compares
+// their logical checksums at one applied index (a linearizable read index
+// taken at the leader; run it when no writes are in flight, or a member
+// may already have passed it).
+func (c *Local) Verify(ctx context.Context) (Report, error) {
+	rep := Report{Checksums: map[string]sqlnode.Checksum{}, Integrity: "ok"}
+	l, err := c.Leader(ctx)
+	if err != nil {
+		return rep, err
+	}
+	idx, err := l.ReadIndex(ctx)
+	if err != nil {
+		return rep, err
+	}
+	rep.Index = idx
+	errs := map[string]error{}
+	for _, n := range c.Nodes() {
+		if rep.Integrity == "ok" {
+			rs, err := n.Query(ctx, LevelNone, []sqlnode.Statement{{SQL: "PRAGMA integrity_check"}})
+			switch {
+			case err != nil:
+				rep.Integrity = fmt.Sprintf("%s: %v", n.ID(), err)
+			case rs[0].Error != "":
+				rep.Integrity = fmt.Sprintf("%s: %s", n.ID(), rs[0].Error)
+			case len(rs[0].Values) != 1 || rs[0].Values[0][0] != "ok":
+				rep.Integrity = fmt.Sprintf("%s: %v", n.ID(), rs[0].Values)
+			}
+		}
+		sum, err := n.ChecksumAt(ctx, idx)
+		if err != nil {
+			errs[n.ID()] = err
+			continue
+		}
+		rep.Checksums[n.ID()] = sum
+	}
+	rep.Diverged = Diverged(rep.Checksums)
+	for id := range errs {
+		rep.Diverged = append(rep.Diverged, id)
+	}
+	slices.SortFunc(rep.Diverged, func(a, b string) int {
+		if memberLess(a, b) {
+			return -1
+		} else if a == b {
+			return 0
+		}
+		return 1
+	})
+	return rep, errors.Join(mapErrs(errs)...)
+}
+
+func mapErrs(m map[string]error) []error {
+	var out []error
+	for id, err := range m {
+		out = append(out, fmt.Errorf("%s: %w", id, err))
+	}
+	return out
+}
+
+// Diverged returns the IDs whose checksum differs from the most common
+// one (ties go to the smallest sum), or whose index differs from the
+// others'.
+func Diverged(sums map[string]sqlnode.Checksum) []string {
+	count := map[sqlnode.Checksum]int{}
+	for _, s := range sums {
+		count[s]++
+	}
+	var best sqlnode.Checksum
+	bestN := 0
+	for s, k := range count {
+		if k > bestN || k == bestN && s.String() < best.String() {
+			best, bestN = s, k
+		}
+	}
+	var out []string
+	for id, s := range sums {
+		if s != best {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Close stops every member and removes the directory if StartLocal made
+// it.
+func (c *Local) Close() error {
+	c.mu.Lock()
+	var ms []*localMember
+	for _, m := range c.mu.members {
+		if !m.dead {
+			m.dead = true
+			ms = append(ms, m)
+		}
+	}
+	c.mu.Unlock()
+	var errs []error
+	var wg sync.WaitGroup
+	var emu sync.Mutex
+	for _, m := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := m.node.Close()
+			m.proxy.Close()
+			if err != nil && !errors.Is(err, raftcluster.ErrShutdown) {
+				emu.Lock()
+				errs = append(errs, err)
+				emu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	c.cleanup()
+	return errors.Join(errs...)
+}
+
+func (c *Local) cleanup() {
+	if c.ownDir {
+		os.RemoveAll(c.dir)
+	}
+}
+
+// Compact has the writer record how far the shared database is durable,
+// then takes a Raft snapshot on the leader (which then compacts its log
+// down to TrailingLogs entries; a member that joins later gets the
+// snapshot, the cluster state only, and the entries after it) and, where
+// the durable index allows, on the other members.
+func (c *Local) Compact(ctx context.Context) error {
+	w, err := c.Writer(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Checkpoint(ctx); err != nil {
+		return err
+	}
+	if err := snapshot(ctx, w); err != nil {
+		return err
+	}
+	for _, n := range c.Nodes() {
+		if n != w {
+			snapshot(ctx, n) // best effort: deferred until the markers allow
+		}
+	}
+	return nil
+}
+
+func snapshot(ctx context.Context, n *Node) error {
+	err := n.Raft().Snapshot(ctx)
+	if err != nil && strings.Contains(err.Error(), "nothing new to snapshot") {
+		return nil
+	}
+	return err
+}
+
+// Check verifies every live member's invariants.
+func (c *Local) Check() error {
+	var errs []error
+	for _, n := range c.Nodes() {
+		if err := n.Check(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n.ID(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Storage returns the kind of storage the members use.
+func (c *Local) Storage() StorageKind { return c.opts.Storage }

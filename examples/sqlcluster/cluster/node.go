@@ -1,0 +1,379 @@
+package cluster
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/holeycow/holeycow/cow"
+	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
+	"github.com/holeycow/holeycow/raftcluster"
+)
+
+// Node is one member of a replicated SQL database: a raftcluster.Node
+// whose application commands are SQL requests, applied in log order to one
+// SQLite database opened on the member's cow view (the writer's view is
+// the shared database itself; a copier's keeps its changes in its
+// overlay).
+//
+// Concurrency: all methods are safe for concurrent use.
+type Node struct {
+	cfg   Config
+	id    string
+	raft  *raftcluster.Node
+	rptr  atomic.Pointer[raftcluster.Node]
+	eng   *engine
+	store Storage
+
+	resetReq   atomic.Bool
+	resets     atomic.Int64
+	durable    atomic.Uint64 // shared database durable up to this log index
+	lastMarker atomic.Uint64 // last durable marker this node proposed
+
+	done      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New starts a node. Call Bootstrap on the first member, and Join on the
+// others.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.fill(); err != nil {
+		if cfg.Transport != nil {
+			cfg.Transport.Close()
+		}
+		return nil, err
+	}
+	n := &Node{cfg: cfg, id: cfg.ID, done: make(chan struct{})}
+	n.eng = newEngine(cfg.ID, cfg.DBName, cfg.Logger)
+	n.eng.node = n.rptr.Load
+	n.eng.onDurable = func(d uint64) {
+		for {
+			cur := n.durable.Load()
+			if d <= cur || n.durable.CompareAndSwap(cur, d) {
+				return
+			}
+		}
+	}
+	st, err := cfg.Storage(cfg.ID, n.eng)
+	if err != nil {
+		cfg.Transport.Close()
+		return nil, fmt.Errorf("cluster: %s: storage: %w", cfg.ID, err)
+	}
+	n.store = st
+	rn, err := raftcluster.New(raftcluster.Config{
+		ID: cfg.ID, StabilityAddr: st.StabilityAddr(), Transport: cfg.Transport, DataDir: cfg.DataDir, Stores: cfg.Stores,
+		Timeouts: cfg.Timeouts, Logger: cfg.Logger, Apply: n.eng.apply,
+		CompactableIndex: n.compactable, Storage: (*nodeStorage)(n),
+		ResetThreshold: cfg.ResetThreshold, ReportInterval: 3 * cfg.Timeouts.Heartbeat,
+		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
+	})
+	if err != nil {
+		st.Close()
+		n.eng.shutdown()
+		return nil, fmt.Errorf("cluster: %s: %w", cfg.ID, err)
+	}
+	n.raft = rn
+	st.Attach(rn)
+	n.rptr.Store(rn)
+	n.wg.Add(1)
+	go n.durableLoop()
+	return n, nil
+}
+
+// ID returns the member's ID.
+func (n *Node) ID() string { return n.id }
+
+// Raft returns the underlying raftcluster node (membership, events, the
+// cluster state).
+func (n *Node) Raft() *raftcluster.Node { return n.raft }
+
+// Bootstrap makes this node a one-member cluster (first member only).
+func (n *Node) Bootstrap(ctx context.Context) error { return n.raft.Bootstrap(ctx) }
+
+// Join asks the cluster that a member at raftAddr belongs to to add this
+// node. The node copies no database: it opens the shared one once it is a
+// member, and replays the log after the index stored in it.
+func (n *Node) Join(ctx context.Context, raftAddr string) error {
+	return n.raft.RequestJoin(ctx, raftAddr)
+}
+
+// compactable is raftcluster's CompactableIndex: how far the shared
+// database is durable, as the writer last recorded it in the log (on the
+// writer itself, its own applied index, every commit being synced).
+func (n *Node) compactable() uint64 {
+	if d, ok := n.eng.durableIndex(); ok {
+		return max(d, n.durable.Load())
+	}
+	return n.durable.Load()
+}
+
+// durableLoop proposes durable markers on the writer.
+func (n *Node) durableLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.DurableInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Timeouts.DefaultOp)
+		n.Checkpoint(ctx)
+		cancel()
+	}
+}
+
+// Checkpoint (on the writer) records in the log how far the shared
+// database is durable, if that moved since the last marker, and returns
+// it. Log compaction on every node follows these markers. The writer does
+// it every DurableInterval; call it to compact sooner (tests).
+func (n *Node) Checkpoint(ctx context.Context) (uint64, error) {
+	if !n.raft.IsLeader() {
+		return 0, &raftcluster.NotLeaderError{Op: "checkpoint"}
+	}
+	d, ok := n.eng.durableIndex()
+	if !ok {
+		return 0, fmt.Errorf("%w: not the writer, or the database is catching up", ErrNotReady)
+	}
+	if d <= n.lastMarker.Load() {
+		return d, nil // nothing but our own marker since
+	}
+	idx, _, err := n.raft.Apply(ctx, encodeDurable(d))
+	if err != nil {
+		return 0, err
+	}
+	n.lastMarker.Store(idx)
+	return d, nil
+}
+
+// Execute runs req through the replicated log: Prepare rewrites what is
+// not deterministic (or rejects it), the leader appends it, and every node
+// applies it in log order, all statements in one transaction with the log
+// index. It returns once a quorum holds the entry and this node applied
+// it. SQL errors are in the Response (the same on every node), not in err.
+//
+// It must run on the leader (*raftcluster.NotLeaderError otherwise, naming
+// it). An error wrapping raftcluster.ErrOutcomeUnknown means the request
+// may or may not have committed.
+func (n *Node) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Response, error) {
+	if n.closed() {
+		return sqlnode.Response{}, ErrClosed
+	}
+	if !n.raft.IsLeader() {
+		id, addr := n.raft.Leader()
+		return sqlnode.Response{}, &raftcluster.NotLeaderError{Op: "execute", LeaderID: id, LeaderAddr: addr}
+	}
+	cmd, err := sqlnode.Prepare(req, sqlnode.Env{})
+	if err != nil {
+		return sqlnode.Response{}, err
+	}
+	idx, resp, err := n.raft.Apply(ctx, encodeSQL(cmd))
+	if err != nil {
+		return sqlnode.Response{}, err
+	}
+	if r, ok := n.eng.takeResult(idx); ok && string(resp) == string(respApplied) {
+		return r, nil
+	}
+	// The database was reopening when the entry applied here: its
+	// catch-up applies it (and keeps the result) before publishing the
+	// database again. Wait for that while this node leads, briefly.
+	wctx, cancel := context.WithTimeout(ctx, 4*n.cfg.Timeouts.Heartbeat)
+	defer cancel()
+	if _, release, err := n.eng.acquire(wctx); err == nil {
+		release()
+		if r, ok := n.eng.takeResult(idx); ok {
+			return r, nil
+		}
+	}
+	return sqlnode.Response{}, fmt.Errorf("%w: entry %d committed but its result is not available here (the database was reopening)", raftcluster.ErrOutcomeUnknown, idx)
+}
+
+// Query runs read-only statements on this node's database, in one read
+// transaction, at the given consistency level.
+func (n *Node) Query(ctx context.Context, level Level, stmts []sqlnode.Statement) ([]sqlnode.Result, error) {
+	if n.closed() {
+		return nil, ErrClosed
+	}
+	if err := n.waitLevel(ctx, level); err != nil {
+		return nil, err
+	}
+	db, release, err := n.eng.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return db.Query(ctx, stmts)
+}
+
+// waitLevel waits until a read at level may run here.
+func (n *Node) waitLevel(ctx context.Context, level Level) error {
+	var target uint64
+	switch level {
+	case LevelNone:
+		return nil
+	case LevelWeak:
+		target = n.raft.CommitIndex()
+	case LevelLinearizable:
+		idx, err := n.readIndex(ctx)
+		if err != nil {
+			return err
+		}
+		target = idx
+	default:
+		return fmt.Errorf("%w: %d", ErrBadLevel, int(level))
+	}
+	return n.raft.WaitApplied(ctx, target)
+}
+
+func (n *Node) readIndex(ctx context.Context) (uint64, error) {
+	if n.raft.IsLeader() {
+		return n.raft.ReadIndex(ctx)
+	}
+	id, addr := n.raft.Leader()
+	if n.cfg.LeaderReadIndex == nil || id == "" {
+		return 0, &raftcluster.NotLeaderError{Op: "read-index", LeaderID: id, LeaderAddr: addr}
+	}
+	return n.cfg.LeaderReadIndex(ctx, id)
+}
+
+// ReadIndex returns a linearizable read index (leader only); followers use
+// it through Config.LeaderReadIndex.
+func (n *Node) ReadIndex(ctx context.Context) (uint64, error) { return n.raft.ReadIndex(ctx) }
+
+// ReadOnlyDB returns a database/sql handle on this node's own database.
+// Reads see this node's applied state (level none); a write fails with an
+// error wrapping sqlnode.ErrReadOnly that points to Execute. The handle
+// survives resets and failovers (it reconnects to the reopened database).
+// It belongs to the Node: do not Close it; Close does.
+func (n *Node) ReadOnlyDB() *sql.DB { return n.eng.ro.db }
+
+// ChecksumAt returns the logical checksum of this node's database after
+// every entry up to log index idx and before any later one; it waits until
+// the node has applied idx. Checksums of different nodes at the same idx
+// must be equal. If this node already applied a write after idx, it
+// returns an error wrapping ErrPassed.
+func (n *Node) ChecksumAt(ctx context.Context, idx uint64) (sqlnode.Checksum, error) {
+	if n.closed() {
+		return sqlnode.Checksum{}, ErrClosed
+	}
+	return n.eng.checksumAt(ctx, idx)
+}
+
+// RequestReset asks for this copier's garbage collection: the node
+// reports an overlay at the reset threshold, the leader grants it the
+// reset slot, and the node closes its database, drops its overlay through
+// the writer's handshake, reopens on shared storage and replays the log
+// after the stored index. It returns at once; Stats().Resets counts
+// completed resets.
+func (n *Node) RequestReset() error {
+	if v, ok := n.store.(interface{ View() *cow.View }); ok {
+		if cv := v.View(); cv != nil && cv.Role() == cow.RoleWriter {
+			return ErrNotCopier
+		}
+	}
+	n.resetReq.Store(true)
+	return nil
+}
+
+// Stats describes the node.
+type Stats struct {
+	ID     string
+	Leader bool
+	Writer bool
+	// AppliedIndex is Raft's applied index; DBIndex the last SQL entry
+	// stored in the database; Durable how far the shared database is
+	// known to be durable (the compaction bound).
+	AppliedIndex, DBIndex, Durable uint64
+	// OverlayBytes is the copier overlay's size (0 on the writer).
+	OverlayBytes int64
+	// Resets counts completed copier resets; Reopens every reopening of
+	// the database (resets, failovers, recoveries).
+	Resets, Reopens int64
+	Ready           bool
+}
+
+// Stats returns the node's current figures.
+func (n *Node) Stats() Stats {
+	st := n.raft.State()
+	return Stats{
+		ID: n.id, Leader: n.raft.IsLeader(), Writer: st.Writer == n.id,
+		AppliedIndex: n.raft.AppliedIndex(), DBIndex: n.eng.appliedSQL(), Durable: n.durable.Load(),
+		OverlayBytes: n.store.OverlayBytes(), Resets: n.resets.Load(), Reopens: n.eng.reopens.Load(),
+		Ready: n.eng.ready(),
+	}
+}
+
+func (n *Node) closed() bool {
+	select {
+	case <-n.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close stops the node without leaving the cluster (see Leave): Raft
+// first (the node stops applying; a writer is fenced), then the database.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		close(n.done)
+		n.wg.Wait()
+		err := n.raft.Shutdown()
+		serr := n.store.Close()
+		n.closeErr = errors.Join(err, serr, n.eng.shutdown())
+	})
+	return n.closeErr
+}
+
+// Leave removes this node from the cluster; call Close afterwards.
+func (n *Node) Leave(ctx context.Context) error { return n.raft.Leave(ctx) }
+
+// Check verifies the node's invariants: Raft's, the storage's and the
+// database's.
+func (n *Node) Check() error {
+	return errors.Join(n.raft.Check(), n.store.Check(), n.eng.check())
+}
+
+// nodeStorage is the raftcluster.Storage the node hands to Raft: the
+// member's Storage, with RequestReset folded into OverlayBytes.
+type nodeStorage Node
+
+var _ raftcluster.Storage = (*nodeStorage)(nil)
+
+func (s *nodeStorage) BecomeWriter(ctx context.Context, epoch uint64) error {
+	return s.store.BecomeWriter(ctx, epoch)
+}
+
+func (s *nodeStorage) BecomeCopier(ctx context.Context, epoch uint64, w raftcluster.Member) error {
+	return s.store.BecomeCopier(ctx, epoch, w)
+}
+
+func (s *nodeStorage) SetCopiers(epoch, gen uint64, copiers []raftcluster.Member) {
+	s.store.SetCopiers(epoch, gen, copiers)
+}
+
+func (s *nodeStorage) Fence(epoch uint64) { s.store.Fence(epoch) }
+
+func (s *nodeStorage) Reset(ctx context.Context, epoch uint64, w raftcluster.Member) error {
+	if err := s.store.Reset(ctx, epoch, w); err != nil {
+		return err
+	}
+	s.resetReq.Store(false)
+	s.resets.Add(1)
+	return nil
+}
+
+func (s *nodeStorage) OverlayBytes() int64 {
+	b := s.store.OverlayBytes()
+	if s.resetReq.Load() {
+		b = max(b, s.cfg.ResetThreshold)
+	}
+	return b
+}

@@ -1,0 +1,174 @@
+package cluster
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// roDB is the node's read-only *sql.DB. Its connections come from the
+// database open at the time (sqlnode.ReadOnlyConnector); when the engine
+// closes the database (reset, failover), idle connections are dropped and
+// busy ones are refused at their next use, so that the database can
+// close, and the pool reconnects on the new view.
+//
+// Concurrency: safe for concurrent use.
+type roDB struct {
+	e  *engine
+	db *sql.DB
+
+	// mu guards the fields in it; cond signals live dropping.
+	mu struct {
+		sync.Mutex
+		gen  uint64 // bumped by drain: older connections are stale
+		live int    // open connections of gen
+		cond *sync.Cond
+	}
+}
+
+func newRoDB(e *engine) *roDB {
+	r := &roDB{e: e}
+	r.mu.cond = sync.NewCond(&r.mu.Mutex)
+	r.db = sql.OpenDB(roConnector{r})
+	return r
+}
+
+type roConnector struct{ r *roDB }
+
+func (c roConnector) Driver() driver.Driver { return roDriver{} }
+
+func (c roConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	db, release, err := c.r.e.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	conn, err := db.ReadOnlyConnector()
+	if err != nil {
+		return nil, err
+	}
+	// The engine cannot close db while we hold it (release): count the
+	// connection under the current generation before letting go.
+	dc, err := conn.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.r.mu.Lock()
+	gen := c.r.mu.gen
+	c.r.mu.live++
+	c.r.mu.Unlock()
+	return &roConn{inner: dc, r: c.r, gen: gen}, nil
+}
+
+type roDriver struct{}
+
+func (roDriver) Open(string) (driver.Conn, error) {
+	return nil, fmt.Errorf("cluster: open the read-only database through Node.ReadOnlyDB")
+}
+
+// drain makes every connection stale, closes the idle ones and waits up to
+// d for the busy ones to be returned. Called with the engine's apply lock
+// held, after the database was withdrawn (no new connection can start).
+func (r *roDB) drain(d time.Duration) {
+	r.mu.Lock()
+	r.mu.gen++
+	r.mu.Unlock()
+	r.db.SetMaxIdleConns(0) // closes idle connections (stale ones refuse reuse)
+	r.db.SetMaxIdleConns(2)
+	deadline := time.Now().Add(d)
+	t := time.AfterFunc(d, func() { r.mu.Lock(); r.mu.cond.Broadcast(); r.mu.Unlock() })
+	defer t.Stop()
+	r.mu.Lock()
+	for r.mu.live > 0 && time.Now().Before(deadline) {
+		r.mu.cond.Wait()
+	}
+	if r.mu.live > 0 {
+		r.e.log.Warn("cluster: read-only connections still busy while the database closes", "node", r.e.id, "busy", r.mu.live)
+	}
+	r.mu.Unlock()
+}
+
+func (r *roDB) close() { r.db.Close() }
+
+func (r *roDB) stale(gen uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return gen != r.mu.gen
+}
+
+// roConn forwards to the sqlnode connection, and refuses to be reused once
+// its database was withdrawn.
+type roConn struct {
+	inner driver.Conn
+	r     *roDB
+	gen   uint64
+	once  sync.Once
+}
+
+var (
+	_ driver.Conn               = (*roConn)(nil)
+	_ driver.ConnBeginTx        = (*roConn)(nil)
+	_ driver.ConnPrepareContext = (*roConn)(nil)
+	_ driver.ExecerContext      = (*roConn)(nil)
+	_ driver.NamedValueChecker  = (*roConn)(nil)
+	_ driver.SessionResetter    = (*roConn)(nil)
+	_ driver.Validator          = (*roConn)(nil)
+)
+
+func (c *roConn) Prepare(q string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), q)
+}
+
+func (c *roConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	if c.r.stale(c.gen) {
+		return nil, driver.ErrBadConn
+	}
+	return c.inner.(driver.ConnPrepareContext).PrepareContext(ctx, q)
+}
+
+func (c *roConn) Close() error {
+	err := c.inner.Close()
+	c.once.Do(func() {
+		c.r.mu.Lock()
+		c.r.mu.live--
+		c.r.mu.cond.Broadcast()
+		c.r.mu.Unlock()
+	})
+	return err
+}
+
+func (c *roConn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+func (c *roConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if c.r.stale(c.gen) {
+		return nil, driver.ErrBadConn
+	}
+	return c.inner.(driver.ConnBeginTx).BeginTx(ctx, opts)
+}
+
+func (c *roConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	if c.r.stale(c.gen) {
+		return nil, driver.ErrBadConn
+	}
+	return c.inner.(driver.ExecerContext).ExecContext(ctx, q, args)
+}
+
+func (c *roConn) CheckNamedValue(v *driver.NamedValue) error {
+	return c.inner.(driver.NamedValueChecker).CheckNamedValue(v)
+}
+
+func (c *roConn) ResetSession(ctx context.Context) error {
+	if c.r.stale(c.gen) {
+		return driver.ErrBadConn
+	}
+	return c.inner.(driver.SessionResetter).ResetSession(ctx)
+}
+
+func (c *roConn) IsValid() bool {
+	return !c.r.stale(c.gen) && c.inner.(driver.Validator).IsValid()
+}
