@@ -255,14 +255,58 @@ func (s *Storage) BecomeCopier(ctx context.Context, epoch uint64, writer raftclu
 	if v != nil && v.Role() == cow.RoleCopier {
 		return nil
 	}
-	c, err := s.newCopier()
-	if err != nil {
-		return err
-	}
 	s.mu.Lock()
 	s.mu.local, s.mu.copier, s.mu.gens = nil, nil, nil
 	s.mu.Unlock()
+	c, err := s.freshCopier(ctx, writer.ID)
+	if err != nil {
+		return err
+	}
 	return s.reopen(ctx, c)
+}
+
+// freshCopier makes a new, empty copier view for s. When writerID names
+// another member of the group that is the writer, the view is made inside
+// that writer's ResetCopier, so that it is a prefix of the writer's
+// mutations (invariant 5), and it joins the writer's Local before the
+// writer's mutations resume, so that the writer preserves for it before
+// its next mutation (invariant 2). SetCopiers alone would add it too late:
+// it runs when the writer applies a membership change, which can be before
+// this member's view exists.
+func (s *Storage) freshCopier(ctx context.Context, writerID string) (*cow.View, error) {
+	var w *Storage
+	if writerID != s.id {
+		w = s.g.member(writerID)
+	}
+	var wv *cow.View
+	var local *cow.Local
+	if w != nil {
+		w.mu.Lock()
+		wv, local = w.mu.view, w.mu.local
+		w.mu.Unlock()
+	}
+	if wv == nil || wv.Role() != cow.RoleWriter || local == nil {
+		return s.newCopier()
+	}
+	var nv *cow.View
+	err := wv.ResetCopier(ctx, func() error {
+		c, err := s.newCopier()
+		if err != nil {
+			return err
+		}
+		local.Add(c)
+		// Publish the view before the writer's mutations resume, so that
+		// a concurrent SetCopiers finds this view and not the old one.
+		s.mu.Lock()
+		s.mu.view = c
+		s.mu.Unlock()
+		nv = c
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cowlocal: %s: join writer %s: %w", s.id, writerID, err)
+	}
+	return nv, nil
 }
 
 // Fence implements raftcluster.Storage. The Guard already refuses; the
@@ -289,7 +333,7 @@ func (s *Storage) Reset(ctx context.Context, epoch uint64, writer raftcluster.Me
 		}
 	}
 	if v == nil || v.Role() != cow.RoleCopier || h == nil {
-		nv, err := s.newCopier()
+		nv, err := s.freshCopier(ctx, writer.ID)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package cowlocal_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -276,4 +277,51 @@ func TestStorage_cluster_resetKeepsEnginesConsistent(t *testing.T) {
 		}
 		t.Logf("resets: %v", resets)
 	})
+}
+
+// nopEngine is an engine that holds nothing: the test reads the views.
+type nopEngine struct{}
+
+func (nopEngine) Close() error                       { return nil }
+func (nopEngine) Open(context.Context, vfs.FS) error { return nil }
+
+// A member whose copier view is made after the writer's SetCopiers (a late
+// joiner, or a deposed writer reopening as a copier) must still be
+// preserved for: the writer's later overwrites stay invisible to it
+// (invariants 1 and 2).
+func TestStorage_BecomeCopier_afterSetCopiers(t *testing.T) {
+	ctx := context.Background()
+	shared := vfs.NewMem()
+	if err := vfs.WriteFile(shared, "log.txt", []byte("old!"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g := cowlocal.NewGroup(shared, cow.Options{BlockSize: 512})
+	w := g.Storage("w", nopEngine{})
+	if err := w.BecomeWriter(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	w.SetCopiers(1, 1, nil) // the membership as the writer applied it: no copiers yet
+	late := g.Storage("late", nopEngine{})
+	if err := late.BecomeCopier(ctx, 1, raftcluster.Member{ID: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := w.FS().Open("log.txt", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("new!"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, late.FS()); got != "old!" {
+		t.Fatalf("late copier reads %q after the writer's overwrite; want %q", got, "old!")
+	}
+	if got := readAll(t, w.FS()); got != "new!" {
+		t.Fatalf("writer reads %q; want %q", got, "new!")
+	}
+	if err := errors.Join(w.Check(), late.Check()); err != nil {
+		t.Fatal(err)
+	}
 }
