@@ -35,20 +35,20 @@
 //
 // The packages depend on each other in one direction:
 //
-//	vfs ← cow ← stability ← raftcluster ← examples
+//		vfs ← cow ← stability ← raftcluster ← examples
 //
-//   - vfs: the FS and File interfaces that engines and layers speak, with
-//     OS and memory implementations, fault injection (vfs/errorfs) and a
-//     conformance suite (vfs/vfstest).
-//   - cow: the writer and copier views over one shared FS. cow knows nothing
-//     of networks; it asks a Stabilizer to make regions stable.
-//   - stability: the protocol that carries stability rounds, resets, epochs
-//     and leases between processes, over mutual TLS. It knows nothing of
-//     Raft: it is told the epoch and who the copiers are.
-//   - raftcluster: membership, writer identity and epoch, replicated with
-//     hashicorp/raft, plus the application's own commands on the same log.
-//   - examples: engine adapters (examples/sqlitevfs for SQLite) and programs
-//     (examples/sqlcluster, a replicated SQL database).
+//	  - vfs: the FS and File interfaces that engines and layers speak, with
+//	    OS and memory implementations, fault injection (vfs/errorfs) and a
+//	    conformance suite (vfs/vfstest).
+//	  - cow: the writer and copier views over one shared FS. cow knows nothing
+//	    of networks; it asks a Stabilizer to make regions stable.
+//	  - stability: the protocol that carries stability rounds, resets, epochs
+//	    and leases between processes, over mutual TLS. It knows nothing of
+//	    Raft: it is told the epoch and who the copiers are.
+//	  - raftcluster: membership, writer identity and epoch, replicated with
+//	    hashicorp/raft, plus the application's own commands on the same log.
+//	  - examples: engine adapters (examples/sqlitevfs for SQLite) and programs
+//	    (examples/sqlcluster, a replicated SQL database).
 //
 // # Reading the source
 //

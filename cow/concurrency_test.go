@@ -14,17 +14,14 @@ import (
 	"time"
 
 	"github.com/holeycow/holeycow/vfs"
+	"github.com/holeycow/holeycow/vfs/vfstest"
 )
 
 var seedFlag = flag.Uint64("seed", 0, "seed for randomized tests (0: pick one and log it)")
 
+// testSeed returns the seed of a randomized test and logs it.
 func testSeed(t *testing.T) uint64 {
-	s := *seedFlag
-	if s == 0 {
-		s = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (rerun with -seed=%d)", s, s)
-	return s
+	return vfstest.Seed(t, *seedFlag)
 }
 
 // TestCopier_ReadAt_neverPostImage: many goroutines read a copier while

@@ -8,20 +8,17 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/holeycow/holeycow/vfs/vfstest"
 )
 
 var seedFlag = flag.Uint64("seed", 0, "seed for randomized tests (0 = time-based)")
 
+// testSeed returns the seed of a randomized test and logs it.
 func testSeed(t *testing.T) uint64 {
-	s := *seedFlag
-	if s == 0 {
-		s = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (rerun with -seed=%d)", s, s)
-	return s
+	return vfstest.Seed(t, *seedFlag)
 }
 
 func randomCommand(r *rand.Rand, st *State) command {

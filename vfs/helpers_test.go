@@ -10,22 +10,16 @@ import (
 	"path"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/holeycow/holeycow/vfs"
+	"github.com/holeycow/holeycow/vfs/vfstest"
 )
 
 var seedFlag = flag.Int64("seed", 0, "seed for the randomized tests (0 picks one from the clock)")
 
 // testSeed returns the seed of a randomized test and logs it.
 func testSeed(t testing.TB) int64 {
-	t.Helper()
-	s := *seedFlag
-	if s == 0 {
-		s = time.Now().UnixNano()
-	}
-	t.Logf("seed %d (rerun with -seed=%d)", s, s)
-	return s
+	return int64(vfstest.Seed(t, uint64(*seedFlag)))
 }
 
 // checker is an FS with a Check method.

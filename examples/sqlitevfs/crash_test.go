@@ -9,24 +9,19 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/holeycow/holeycow/examples/sqlitevfs"
 	"github.com/holeycow/holeycow/vfs"
 	"github.com/holeycow/holeycow/vfs/errorfs"
+	"github.com/holeycow/holeycow/vfs/vfstest"
 	"github.com/ncruces/go-sqlite3"
 )
 
 var seedFlag = flag.Int64("seed", 0, "seed of the randomized tests (0: from the clock)")
 
-// testSeed returns the seed to use, and logs it.
+// testSeed returns the seed of a randomized test and logs it.
 func testSeed(t testing.TB) int64 {
-	s := *seedFlag
-	if s == 0 {
-		s = time.Now().UnixNano()
-	}
-	t.Logf("seed %d (rerun with -seed=%d)", s, s)
-	return s
+	return int64(vfstest.Seed(t, uint64(*seedFlag)))
 }
 
 // crashRow is a row of the crash test's table in the model.

@@ -14,18 +14,14 @@ import (
 
 	"github.com/holeycow/holeycow/vfs"
 	"github.com/holeycow/holeycow/vfs/errorfs"
+	"github.com/holeycow/holeycow/vfs/vfstest"
 )
 
 var seedFlag = flag.Int64("seed", 0, "seed for randomized tests (0: pick one and log it)")
 
-// testSeed returns the seed for a randomized test and logs it.
+// testSeed returns the seed of a randomized test and logs it.
 func testSeed(t *testing.T) int64 {
-	seed := *seedFlag
-	if seed == 0 {
-		seed = time.Now().UnixNano()
-	}
-	t.Logf("seed %d (rerun with -seed %d)", seed, seed)
-	return seed
+	return int64(vfstest.Seed(t, uint64(*seedFlag)))
 }
 
 var anyOp = errorfs.Op{Kind: errorfs.OpWrite, Path: "f", Off: 0, Len: 1}

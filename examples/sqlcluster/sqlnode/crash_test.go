@@ -13,19 +13,14 @@ import (
 
 	"github.com/holeycow/holeycow/examples/sqlitevfs"
 	"github.com/holeycow/holeycow/vfs"
+	"github.com/holeycow/holeycow/vfs/vfstest"
 )
 
 var seedFlag = flag.Uint64("seed", 0, "seed for randomized tests (0: derive from the time)")
 
-// testSeed returns the seed to use, logging it so that a failure can be
-// reproduced with -seed.
+// testSeed returns the seed of a randomized test and logs it.
 func testSeed(t testing.TB) uint64 {
-	s := *seedFlag
-	if s == 0 {
-		s = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (rerun with -seed=%d)", s, s)
-	return s
+	return vfstest.Seed(t, *seedFlag)
 }
 
 var vfsNames atomic.Int64
