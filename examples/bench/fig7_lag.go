@@ -1,0 +1,58 @@
+//go:build !nocluster
+
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
+)
+
+// figLag measures figure 7: from the moment the leader acknowledges a
+// write (Execute returns) until a read on a copier, at consistency level
+// none (its own database as it is), returns the row.
+func figLag(e *env) error {
+	mark := e.mark()
+	defer e.closeTo(mark)
+	bc, err := e.startCluster("fig7-lag", 3, nil)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := e.withTimeout(2 * time.Minute)
+	defer cancel()
+	if _, err := bc.exec(ctx, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"); err != nil {
+		return err
+	}
+	c, err := bc.copier(ctx)
+	if err != nil {
+		return err
+	}
+	var ms []float64
+	for i := range e.sc.LagSamples {
+		if _, err := bc.exec(ctx, "INSERT INTO t(id, v) VALUES (?, 'x')", int64(i+1)); err != nil {
+			return err
+		}
+		d, err := poll(ctx, 10*time.Second, func() (bool, error) {
+			res, err := c.Query(ctx, cluster.LevelNone, []sqlnode.Statement{{SQL: "SELECT count(*) FROM t WHERE id = ?", Params: []sqlnode.Param{{Value: int64(i + 1)}}}})
+			if err != nil {
+				return false, err
+			}
+			if len(res) != 1 || res[0].Error != "" || len(res[0].Values) != 1 {
+				return false, fmt.Errorf("bench: unexpected result %+v", res)
+			}
+			n, _ := res[0].Values[0][0].(int64)
+			return n == 1, nil
+		})
+		if err != nil {
+			return err
+		}
+		ms = append(ms, float64(d.Microseconds())/1000)
+	}
+	e.rep.Set("lag_ms_p50", percentile(ms, 50))
+	e.rep.Set("lag_ms_p99", percentile(ms, 99))
+	e.rep.Detail("fig7: %d writes, copier %s; lag max %.2f ms", len(ms), c.ID(), percentile(ms, 100))
+	e.p.Printf("fig7: lag p50 %.2f ms, p99 %.2f ms", percentile(ms, 50), percentile(ms, 99))
+	return nil
+}
