@@ -65,6 +65,14 @@
 // (see DESIGN.md): a copier reads shared blocks that the writer wrote
 // before the last stability round and must see them as written.
 //
+// A writer caches the size of each shared file it writes or truncates, so
+// that a steady-state write asks shared storage for no size. This is why
+// caller rule 2 matters twice: a file grown or shrunk behind the writer's
+// back would make it plan later writes with a stale size and skip
+// preserving what they change. The cache is dropped on every other
+// mutation of the path, on any failed write or truncate, on Forget and on
+// Promote.
+//
 // # Concurrency
 //
 // View and its files are safe for concurrent use. A writer's reads go

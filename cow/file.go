@@ -153,7 +153,7 @@ func (f *file) Size() (int64, error) {
 	f.v.rmu.RLock()
 	defer f.v.rmu.RUnlock()
 	if f.v.role == RoleWriter {
-		return f.sh.Size()
+		return f.v.wSize(f)
 	}
 	return f.v.cSize(f)
 }

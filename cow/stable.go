@@ -99,6 +99,39 @@ func (s *stableSet) missing(regions []Region, bs int64) []Region {
 	return out
 }
 
+// covers reports whether every part of regions is stable, that is whether
+// missing would return nothing. It does not allocate.
+func (s *stableSet) covers(regions []Region, bs int64) bool {
+	for _, r := range regions {
+		sp := s.paths[r.Path]
+		if sp == nil {
+			return false
+		}
+		switch r.Kind {
+		case KindMeta:
+			if !sp.meta && !sp.file {
+				return false
+			}
+		case KindFile:
+			if !sp.file {
+				return false
+			}
+		case KindBlocks:
+			if sp.file {
+				continue
+			}
+			for idx, end := r.Off/bs, (r.Off+r.Len+bs-1)/bs; idx < end; idx++ {
+				if !sp.blocks.has(idx) {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // record adds regions to the set.
 func (s *stableSet) record(regions []Region, bs int64) {
 	for _, r := range regions {
@@ -178,7 +211,11 @@ func blockRegion(p string, from, to, bs int64) Region {
 // writeRegions is what a write of n > 0 bytes at off to a file of the given
 // size needs (DESIGN.md's table).
 func writeRegions(p string, off, n, size, bs int64) []Region {
-	var rs []Region
+	return appendWriteRegions(nil, p, off, n, size, bs)
+}
+
+// appendWriteRegions appends writeRegions(p, off, n, size, bs) to rs.
+func appendWriteRegions(rs []Region, p string, off, n, size, bs int64) []Region {
 	end := off + n
 	if off < size {
 		rs = append(rs, blockRegion(p, off, min(end, size), bs))
@@ -194,18 +231,23 @@ func writeRegions(p string, off, n, size, bs int64) []Region {
 
 // truncateRegions is what truncating a file of the given size to n needs.
 func truncateRegions(p string, size, n, bs int64) []Region {
+	return appendTruncateRegions(nil, p, size, n, bs)
+}
+
+// appendTruncateRegions appends truncateRegions(p, size, n, bs) to rs.
+func appendTruncateRegions(rs []Region, p string, size, n, bs int64) []Region {
 	switch {
 	case n == size:
-		return nil
+		return rs
 	case n == 0:
-		return []Region{{Kind: KindFile, Path: p}}
+		return append(rs, Region{Kind: KindFile, Path: p})
 	case n > size:
-		rs := []Region{{Kind: KindMeta, Path: p}}
+		rs = append(rs, Region{Kind: KindMeta, Path: p})
 		if size%bs != 0 {
 			rs = append(rs, blockRegion(p, size, size+1, bs))
 		}
 		return rs
 	default:
-		return []Region{{Kind: KindMeta, Path: p}, blockRegion(p, n, size, bs)}
+		return append(rs, Region{Kind: KindMeta, Path: p}, blockRegion(p, n, size, bs))
 	}
 }

@@ -36,6 +36,15 @@ type writer struct {
 		stable  stableSet
 		handles map[*file]struct{}  // open writer files, whose wpath follows renames
 		dirty   map[string]struct{} // directories with namespace changes since the last reset
+		// sizes caches the size of shared files by path, so that a write
+		// or truncate plans without a Size call. Only the writer mutates
+		// shared storage, always under this lock: write and truncate keep
+		// an entry exact, every other mutation (and any error) drops the
+		// entries it may touch. Check compares them with Size.
+		sizes map[string]int64
+		// scratch backs the regions of one open, write or truncate plan; they
+		// are not kept past the mutation.
+		scratch [3]Region
 	}
 }
 
@@ -45,6 +54,34 @@ func (w *writer) init(v *View) {
 	w.mu.stable.reset()
 	w.mu.handles = make(map[*file]struct{})
 	w.mu.dirty = make(map[string]struct{})
+	w.mu.sizes = make(map[string]int64)
+}
+
+// dropSizes drops the cached sizes of name and of every path under it.
+func (w *writer) dropSizes(name string) {
+	if name == "." {
+		clear(w.mu.sizes)
+		return
+	}
+	for p := range w.mu.sizes {
+		if p == name || (len(p) > len(name) && p[len(name)] == '/' && p[:len(name)] == name) {
+			delete(w.mu.sizes, p)
+		}
+	}
+}
+
+// sizeLocked returns the size of f's shared file, from the cache when it
+// holds f.wpath (which must not be empty).
+func (w *writer) sizeLocked(f *file) (int64, error) {
+	if size, ok := w.mu.sizes[f.wpath]; ok {
+		return size, nil
+	}
+	size, err := f.sh.Size()
+	if err != nil {
+		return 0, err
+	}
+	w.mu.sizes[f.wpath] = size
+	return size, nil
 }
 
 // stabilize is the batcher's call: one Stabilize for a batch. On success
@@ -94,7 +131,10 @@ func (v *View) mutate(op, name string, plan func() ([]Region, error), fn func() 
 			w.mu.Unlock()
 			return pathErr(op, name, err)
 		}
-		missing := w.mu.stable.missing(regions, v.bs)
+		var missing []Region
+		if !w.mu.stable.covers(regions, v.bs) {
+			missing = w.mu.stable.missing(regions, v.bs)
+		}
 		if len(missing) == 0 {
 			if g := w.mu.guard; g != nil {
 				if err := g(ctx); err != nil {
@@ -134,6 +174,9 @@ func (v *View) Forget() {
 func (w *writer) forgetLocked() {
 	w.mu.gen++
 	w.mu.stable.reset()
+	// A promotion starts and a failed one ends here: another writer may
+	// have changed shared storage meanwhile.
+	clear(w.mu.sizes)
 }
 
 // ResetCopier implements ResetHandshake: it waits for the mutation in
@@ -262,6 +305,15 @@ func (v *View) wOpen(name string, flag int, perm fs.FileMode) (vfs.File, error) 
 		if !mutating {
 			return nil, nil
 		}
+		// Everything the open could need, already stable (a journal
+		// reopened every commit): no need to stat.
+		all := append(v.w.mu.scratch[:0], Region{Kind: KindMeta, Path: name})
+		if flag&os.O_TRUNC != 0 {
+			all = append(all, Region{Kind: KindFile, Path: name})
+		}
+		if v.w.mu.stable.covers(all, v.bs) {
+			return nil, nil
+		}
 		fi, absent, err := v.statShared(name)
 		switch {
 		case err != nil:
@@ -278,6 +330,7 @@ func (v *View) wOpen(name string, flag int, perm fs.FileMode) (vfs.File, error) 
 		return nil, nil
 	}
 	open := func() error {
+		v.w.dropSizes(name) // O_TRUNC or O_CREATE may change it
 		sh, err := v.shared.Open(name, flag, perm)
 		if err != nil {
 			return err
@@ -317,6 +370,7 @@ func (v *View) wRemove(name string) error {
 		return []Region{{Kind: KindFile, Path: name}}, nil
 	}
 	return v.mutate("remove", name, plan, func() error {
+		v.w.dropSizes(name)
 		if err := v.shared.Remove(name); err != nil {
 			return err
 		}
@@ -364,6 +418,8 @@ func (v *View) wRename(oldname, newname string) error {
 		return rs, nil
 	}
 	return v.mutate("rename", oldname, plan, func() error {
+		v.w.dropSizes(oldname)
+		v.w.dropSizes(newname)
 		if err := v.shared.Rename(oldname, newname); err != nil {
 			return err
 		}
@@ -426,6 +482,7 @@ func (v *View) wLock(name string) (io.Closer, error) {
 	}
 	err := v.mutate("lock", name, plan, func() error {
 		var err error
+		v.w.dropSizes(name)
 		c, err = v.shared.Lock(name)
 		v.w.markDirty(name)
 		return err
@@ -443,18 +500,37 @@ func (v *View) wWriteAt(f *file, p []byte, off int64) (int, error) {
 		if f.wpath == "" {
 			return nil, nil
 		}
-		size, err := f.sh.Size()
+		size, err := v.w.sizeLocked(f)
 		if err != nil {
 			return nil, err
 		}
-		return writeRegions(f.wpath, off, int64(len(p)), size, v.bs), nil
+		return appendWriteRegions(v.w.mu.scratch[:0], f.wpath, off, int64(len(p)), size, v.bs), nil
 	}
 	err := v.mutate("write", f.name, plan, func() error {
 		var err error
 		n, err = f.sh.WriteAt(p, off)
+		if f.wpath == "" {
+			return err
+		}
+		if size, ok := v.w.mu.sizes[f.wpath]; ok && err == nil && n == len(p) {
+			v.w.mu.sizes[f.wpath] = max(size, off+int64(n))
+		} else {
+			delete(v.w.mu.sizes, f.wpath)
+		}
 		return err
 	})
 	return n, err
+}
+
+// wSize is the size of a writer file, from the writer's cache when it
+// can be.
+func (v *View) wSize(f *file) (int64, error) {
+	v.w.mu.Lock()
+	defer v.w.mu.Unlock()
+	if f.wpath == "" {
+		return f.sh.Size()
+	}
+	return v.w.sizeLocked(f)
 }
 
 // wTruncate truncates through a writer file.
@@ -463,13 +539,24 @@ func (v *View) wTruncate(f *file, size int64) error {
 		if f.wpath == "" {
 			return nil, nil
 		}
-		old, err := f.sh.Size()
+		old, err := v.w.sizeLocked(f)
 		if err != nil {
 			return nil, err
 		}
-		return truncateRegions(f.wpath, old, size, v.bs), nil
+		return appendTruncateRegions(v.w.mu.scratch[:0], f.wpath, old, size, v.bs), nil
 	}
-	return v.mutate("truncate", f.name, plan, func() error { return f.sh.Truncate(size) })
+	return v.mutate("truncate", f.name, plan, func() error {
+		err := f.sh.Truncate(size)
+		if f.wpath == "" {
+			return err
+		}
+		if err == nil {
+			v.w.mu.sizes[f.wpath] = size
+		} else {
+			delete(v.w.mu.sizes, f.wpath)
+		}
+		return err
+	})
 }
 
 // prefixes returns "a", "a/b", "a/b/c" for "a/b/c"; nothing for ".".
@@ -495,6 +582,15 @@ func (w *writer) check(bs int64) error {
 	for f := range w.mu.handles {
 		if f.sh == nil {
 			errs = append(errs, fmt.Errorf("cow: writer file %s has no shared file", f.name))
+			continue
+		}
+		if f.wpath == "" {
+			continue
+		}
+		if cached, ok := w.mu.sizes[f.wpath]; ok {
+			if size, err := f.sh.Size(); err == nil && size != cached {
+				errs = append(errs, fmt.Errorf("cow: writer caches size %d for %s, which has %d", cached, f.wpath, size))
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -504,8 +600,8 @@ func (w *writer) check(bs int64) error {
 func (w *writer) checkEmpty() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.mu.stable.n != 0 || len(w.mu.handles) != 0 {
-		return fmt.Errorf("cow: copier holds writer state (%d stable regions, %d files)", w.mu.stable.n, len(w.mu.handles))
+	if w.mu.stable.n != 0 || len(w.mu.handles) != 0 || len(w.mu.sizes) != 0 {
+		return fmt.Errorf("cow: copier holds writer state (%d stable regions, %d files, %d sizes)", w.mu.stable.n, len(w.mu.handles), len(w.mu.sizes))
 	}
 	return nil
 }
