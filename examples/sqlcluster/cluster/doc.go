@@ -105,11 +105,16 @@
 //   - Execute's result is kept in process memory by the leader's apply;
 //     if the leader's database was reopening when the entry applied, the
 //     write is durable but Execute reports ErrOutcomeUnknown.
+//   - An entry that fails to apply (shared storage refused a write, or the
+//     writer's lease lapsed under load) withdraws the database; a
+//     background loop reopens it on the same view and replays the log,
+//     every 500 ms until that succeeds, whether or not more entries come.
 //
 // # Concurrency
 //
 // Node, Local and Backend are safe for concurrent use. The application
 // callback runs on Raft's FSM goroutine; Open/Close of the database (from
-// the Storage) and checksums at an index serialize with it; reads run
-// concurrently with everything and wait while the database reopens.
+// the Storage), the recovery loop's reopenings and checksums at an index
+// serialize with it; reads run concurrently with everything and wait
+// while the database reopens.
 package cluster

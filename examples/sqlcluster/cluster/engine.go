@@ -31,8 +31,9 @@ const maxResults = 4096
 // Raft application callback, reopened (and caught up from the log) by the
 // Storage whenever the view changes.
 //
-// Concurrency: apply, Open, Close, checksumAt and the durable-index
-// computation serialize on mu (the apply lock). Readers go through
+// Concurrency: apply, Open, Close, checksumAt, the durable-index
+// computation and recoverLoop's reopenings serialize on mu (the apply
+// lock). Readers go through
 // acquire, which takes rw shared; Open and Close take rw exclusively to
 // publish or withdraw the database, after taking mu (lock order mu, rw).
 type engine struct {
@@ -66,6 +67,14 @@ type engine struct {
 	readyCh chan struct{} // closed when db is published
 	done    chan struct{} // closed at shutdown
 
+	// wake (capacity 1) nudges recoverLoop after an apply failed; loopWG
+	// tracks recoverLoop.
+	wake   chan struct{}
+	loopWG sync.WaitGroup
+	// life is canceled at shutdown (endLife): recoveries run under it.
+	life    context.Context
+	endLife context.CancelFunc
+
 	// results holds the responses of entries applied while this node led,
 	// for Execute. resMu guards it.
 	resMu   sync.Mutex
@@ -83,9 +92,82 @@ type ckReq struct {
 
 func newEngine(id, dbName string, log *slog.Logger) *engine {
 	e := &engine{id: id, dbName: dbName, log: log, readyCh: make(chan struct{}), done: make(chan struct{}),
-		results: map[uint64]sqlnode.Response{}}
+		wake: make(chan struct{}, 1), results: map[uint64]sqlnode.Response{}}
+	e.life, e.endLife = context.WithCancel(context.Background())
 	e.ro = newRoDB(e)
 	return e
+}
+
+// start runs the recovery loop until shutdown.
+func (e *engine) start() {
+	e.loopWG.Add(1)
+	go e.recoverLoop()
+}
+
+// markBrokenLocked records that the database misses an entry handed to
+// apply (err) and asks recoverLoop to reopen it.
+func (e *engine) markBrokenLocked(err error) {
+	e.mu.broken = err
+	e.mu.lastTry = time.Now()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// recoverLoop reopens (and catches up) a broken database on its view,
+// every recoverEvery until that succeeds, the view changes (Close or Open)
+// or the engine shuts down. Recovery must not wait for the next SQL entry
+// to reach apply: after a failed apply on the leader, the requests that
+// would bring one may themselves be waiting for the database (Execute's
+// result, readers in acquire, the writer's durable markers), or the load
+// may simply have stopped.
+func (e *engine) recoverLoop() {
+	defer e.loopWG.Done()
+	t := time.NewTimer(recoverEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.done:
+			return
+		case <-e.wake:
+		case <-t.C:
+		}
+		if next := e.tryRecover(); next > 0 {
+			t.Reset(next)
+		}
+	}
+}
+
+// tryRecover makes one recovery attempt if one is due, and returns when
+// to come back (0: nothing to do until the next wake).
+func (e *engine) tryRecover() time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.mu.closedOnce || e.mu.broken == nil || e.mu.fsys == nil {
+		return 0
+	}
+	if wait := recoverEvery - time.Since(e.mu.lastTry); wait > 0 {
+		return wait
+	}
+	if err := e.recoverLocked(); err != nil {
+		return recoverEvery
+	}
+	return 0
+}
+
+// recoverLocked reopens the database on the same view; the catch-up
+// replays every entry handed to apply so far. e.mu is held.
+func (e *engine) recoverLocked() error {
+	e.mu.lastTry = time.Now()
+	e.closeLocked()
+	if err := e.openLocked(e.life); err != nil {
+		e.mu.broken = err
+		e.log.Warn("cluster: recovery failed", "node", e.id, "err", err)
+		return err
+	}
+	e.reopens.Add(1)
+	return nil
 }
 
 var _ Engine = (*engine)(nil)
@@ -251,15 +333,16 @@ func (e *engine) retryUnregister() {
 	e.mu.stale = keep
 }
 
-// shutdown closes the database for good.
+// shutdown closes the database for good and waits for recoverLoop.
 func (e *engine) shutdown() error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.mu.closedOnce {
+		e.mu.Unlock()
 		return nil
 	}
 	e.mu.closedOnce = true
 	close(e.done)
+	e.endLife()
 	err := e.closeLocked()
 	e.ro.close()
 	e.retryUnregister()
@@ -268,6 +351,8 @@ func (e *engine) shutdown() error {
 		close(p.ok)
 	}
 	e.mu.pending = nil
+	e.mu.Unlock()
+	e.loopWG.Wait()
 	return err
 }
 
@@ -293,13 +378,9 @@ func (e *engine) apply(index uint64, cmd []byte) []byte {
 		if time.Since(e.mu.lastTry) < recoverEvery {
 			return respDeferred
 		}
-		e.mu.lastTry = time.Now()
 		// Reopen on the same view; the catch-up includes this entry's
 		// predecessors, and this entry follows.
-		e.closeLocked()
-		if err := e.openLocked(context.Background()); err != nil {
-			e.mu.broken = err
-			e.log.Warn("cluster: recovery failed", "node", e.id, "err", err)
+		if err := e.recoverLocked(); err != nil {
 			return respDeferred
 		}
 	}
@@ -312,8 +393,7 @@ func (e *engine) apply(index uint64, cmd []byte) []byte {
 		// The database now misses this entry: withdraw it from readers
 		// until a reopen has caught up.
 		e.unpublish()
-		e.mu.broken = err
-		e.mu.lastTry = time.Now()
+		e.markBrokenLocked(err)
 		e.log.Warn("cluster: apply failed; will reopen and catch up", "node", e.id, "index", index, "err", err)
 		return respDeferred
 	}

@@ -81,6 +81,7 @@ func New(cfg Config) (*Node, error) {
 	n.raft = rn
 	st.Attach(rn)
 	n.rptr.Store(rn)
+	n.eng.start()
 	n.wg.Add(1)
 	go n.durableLoop()
 	return n, nil

@@ -212,6 +212,16 @@ func (s *procStorage) BecomeWriter(ctx context.Context, epoch uint64) error {
 	}
 	g.mu.writer, g.mu.local, g.mu.inLocal = s, local, in
 	s.mu.Lock()
+	wv, open := s.mu.view, s.mu.open
+	s.mu.Unlock()
+	if !open {
+		// An earlier open on this view failed (BecomeWriter is called
+		// again after an error): the view stays, the engine must open.
+		if err := s.openEngine(ctx, wv); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
 	s.mu.gens = nil
 	s.mu.Unlock()
 	return nil
