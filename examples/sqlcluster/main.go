@@ -19,6 +19,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		os.Exit(serveMain(os.Args[2:]))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
 	defer cancel()
 	res, err := run(ctx, os.Stdout, demoOptions{Workload: 4 * time.Second, Accounts: 20, Clients: 4, FillerRows: 5000})

@@ -1,0 +1,278 @@
+package server
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults of the flags, for one node on this machine.
+const (
+	DefaultID       = "n1"
+	DefaultRaftAddr = "127.0.0.1:4002"
+	DefaultHTTPAddr = "127.0.0.1:4001"
+	// StabilityPortOffset: without -stability-addr, the stability endpoint
+	// listens on the Raft host at the Raft port plus this offset (4004 for
+	// the default Raft port 4002).
+	StabilityPortOffset = 2
+	// DefaultJoinTimeout bounds joining the cluster through -join.
+	DefaultJoinTimeout = 60 * time.Second
+	// DefaultShutdownTimeout bounds the graceful shutdown.
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
+// Config is a parsed command line: everything Run needs to start a node.
+// Paths are absolute and addresses validated once Parse returns it.
+type Config struct {
+	ID            string
+	DataDir       string   // -data: Raft state (raft/) and overlay scratch (scratch/)
+	SharedDir     string   // -shared: shared storage (db/ holds the database; cluster/ the auto CA and member directory)
+	RaftAddr      string   // host:port, routable
+	HTTPAddr      string   // host:port
+	StabilityAddr string   // host:port
+	Join          []string // base URLs of members to join through ("" = bootstrap)
+	JoinTimeout   time.Duration
+
+	// TLS: all three files or none. Without them, Raft and stability use
+	// certificates of an automatic CA kept in SharedDir/cluster (see doc.go)
+	// and HTTP is plaintext.
+	TLSCert, TLSKey, TLSCA string
+
+	AuthFile string // -auth: httpapi credentials file
+	LogLevel slog.Level
+
+	StabilityLease  time.Duration // -stability-lease (0: netstorage's default)
+	ShutdownTimeout time.Duration
+
+	// Debugging and testing.
+	MutationLog string // -mutation-log: append every shared-storage mutation, with its epoch
+	Debug       bool   // -debug: serve /debug/checksum
+
+	// LogOutput receives the logs (nil: stderr); not a flag.
+	LogOutput io.Writer
+}
+
+// TLS reports whether certificates were given on the command line.
+func (c *Config) TLS() bool { return c.TLSCert != "" }
+
+// APIAddr is the node's HTTP API base URL as other nodes and clients
+// reach it.
+func (c *Config) APIAddr() string {
+	if c.TLS() {
+		return "https://" + c.HTTPAddr
+	}
+	return "http://" + c.HTTPAddr
+}
+
+// Parse parses the arguments of the serve subcommand (without "serve").
+// Usage and errors go to out. It returns an error wrapping ErrUsage for a
+// malformed or inconsistent command line (flag.ErrHelp for -h). It creates
+// -data and -shared if they are missing (their parents must exist).
+func Parse(args []string, out io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: sqlcluster serve [flags]\n\n"+
+			"Runs one node of a replicated SQLite cluster on shared storage, with an\n"+
+			"rqlite-compatible HTTP API and Prometheus metrics at /metrics.\n\n"+
+			"  sqlcluster serve -id n1 -data d1 -shared sh\n"+
+			"  sqlcluster serve -id n2 -data d2 -shared sh -raft-addr 127.0.0.1:4012 -http-addr 127.0.0.1:4011 -join http://127.0.0.1:4001\n\n")
+		fs.PrintDefaults()
+	}
+	var join, logLevel string
+	fs.StringVar(&c.ID, "id", DefaultID, "node `ID`: unique and stable; with TLS, the ID in the certificate's URI SAN holeycow://node/ID")
+	fs.StringVar(&c.DataDir, "data", "", "node-local `dir` for Raft state and overlay scratch (default sqlcluster-ID); reuse it to restart the same member")
+	fs.StringVar(&c.SharedDir, "shared", "sqlcluster-shared", "shared storage `dir`, the same for every node (a shared mount with read-after-write coherence)")
+	fs.StringVar(&c.RaftAddr, "raft-addr", DefaultRaftAddr, "Raft `host:port` (bound and advertised: not 0.0.0.0)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", DefaultHTTPAddr, "HTTP API `host:port` (bound and advertised)")
+	fs.StringVar(&c.StabilityAddr, "stability-addr", "", "stability protocol `host:port` (default: Raft host, Raft port+"+strconv.Itoa(StabilityPortOffset)+")")
+	fs.StringVar(&join, "join", "", "comma-separated HTTP `URLs` of members to join through (none: bootstrap a new cluster); ignored when -data holds Raft state")
+	fs.DurationVar(&c.JoinTimeout, "join-timeout", DefaultJoinTimeout, "give up joining after this `duration`")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate `file` of this node (server and client auth; names the node in a URI SAN)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key `file` of -tls-cert")
+	fs.StringVar(&c.TLSCA, "tls-ca", "", "PEM CA `file` that signs every member's certificate")
+	fs.StringVar(&c.AuthFile, "auth", "", "rqlite-format credentials `file` for HTTP basic authentication (needs TLS)")
+	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.DurationVar(&c.StabilityLease, "stability-lease", 0, "copier lease of the stability protocol (default 2s); the same on every node")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "bound on the graceful shutdown")
+	fs.StringVar(&c.MutationLog, "mutation-log", "", "debug: append every mutation of shared storage, with its epoch, to `file`")
+	fs.BoolVar(&c.Debug, "debug", false, "debug: serve GET /debug/checksum?index=N (the database's logical checksum)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		return c, fmt.Errorf("%w: -log-level %q: want debug, info, warn or error", ErrUsage, logLevel)
+	}
+	if join != "" {
+		c.Join = strings.Split(join, ",")
+	}
+	if c.DataDir == "" {
+		c.DataDir = "sqlcluster-" + c.ID
+	}
+	return c, c.validate()
+}
+
+// validate checks the fields and makes the paths absolute. It creates
+// DataDir and SharedDir if they are missing.
+func (c *Config) validate() error {
+	if c.ID == "" || len(c.ID) > 128 || strings.ContainsAny(c.ID, "/\\ \t\n") {
+		return fmt.Errorf("%w: -id %q: want 1..128 characters, no slashes or spaces", ErrUsage, c.ID)
+	}
+	for _, a := range []struct {
+		flag string
+		v    *string
+	}{{"-raft-addr", &c.RaftAddr}, {"-http-addr", &c.HTTPAddr}} {
+		if err := checkAddr(a.flag, *a.v); err != nil {
+			return err
+		}
+	}
+	if c.StabilityAddr == "" {
+		host, port, _ := net.SplitHostPort(c.RaftAddr)
+		p, _ := strconv.Atoi(port)
+		if p == 0 || p+StabilityPortOffset > 65535 {
+			return fmt.Errorf("%w: -raft-addr %q: give -stability-addr (no default for this port)", ErrUsage, c.RaftAddr)
+		}
+		c.StabilityAddr = net.JoinHostPort(host, strconv.Itoa(p+StabilityPortOffset))
+	} else if err := checkAddr("-stability-addr", c.StabilityAddr); err != nil {
+		return err
+	}
+	if c.RaftAddr == c.HTTPAddr || c.RaftAddr == c.StabilityAddr || c.HTTPAddr == c.StabilityAddr {
+		return fmt.Errorf("%w: -raft-addr %s, -http-addr %s and -stability-addr %s must differ", ErrUsage, c.RaftAddr, c.HTTPAddr, c.StabilityAddr)
+	}
+	for i, j := range c.Join {
+		u, err := url.Parse(strings.TrimSpace(j))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%w: -join %q: want http://host:port or https://host:port", ErrUsage, j)
+		}
+		if u.Host == c.HTTPAddr {
+			return fmt.Errorf("%w: -join %q is this node's own -http-addr", ErrUsage, j)
+		}
+		c.Join[i] = strings.TrimRight(u.String(), "/")
+	}
+	if c.JoinTimeout <= 0 || c.ShutdownTimeout <= 0 || c.StabilityLease < 0 {
+		return fmt.Errorf("%w: -join-timeout and -shutdown-timeout must be positive, -stability-lease not negative", ErrUsage)
+	}
+	n := 0
+	for _, f := range []string{c.TLSCert, c.TLSKey, c.TLSCA} {
+		if f != "" {
+			n++
+		}
+	}
+	if n != 0 && n != 3 {
+		return fmt.Errorf("%w: -tls-cert, -tls-key and -tls-ca go together (got %d of 3)", ErrUsage, n)
+	}
+	if n == 3 {
+		for _, f := range []*string{&c.TLSCert, &c.TLSKey, &c.TLSCA} {
+			if err := existingFile(f); err != nil {
+				return err
+			}
+		}
+	}
+	if c.AuthFile != "" {
+		if !c.TLS() {
+			return fmt.Errorf("%w: -auth needs -tls-cert/-tls-key/-tls-ca: basic authentication over plain HTTP sends passwords in the clear", ErrUsage)
+		}
+		if err := existingFile(&c.AuthFile); err != nil {
+			return err
+		}
+	}
+	for _, p := range []*string{&c.DataDir, &c.SharedDir} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+		*p = filepath.Clean(abs)
+	}
+	if c.DataDir == c.SharedDir || strings.HasPrefix(c.DataDir, c.SharedDir+string(filepath.Separator)) ||
+		strings.HasPrefix(c.SharedDir, c.DataDir+string(filepath.Separator)) {
+		return fmt.Errorf("%w: -data %s and -shared %s must not contain each other", ErrUsage, c.DataDir, c.SharedDir)
+	}
+	if err := ensureDir("-data", c.DataDir); err != nil {
+		return err
+	}
+	if err := ensureDir("-shared", c.SharedDir); err != nil {
+		return err
+	}
+	if c.MutationLog != "" {
+		abs, err := filepath.Abs(c.MutationLog)
+		if err != nil {
+			return fmt.Errorf("%w: -mutation-log: %v", ErrUsage, err)
+		}
+		c.MutationLog = abs
+	}
+	return nil
+}
+
+// checkAddr accepts host:port with a literal or resolvable host that other
+// nodes can dial (not unspecified) and a port in 1..65535.
+func checkAddr(flag, a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("%w: %s %q: %v", ErrUsage, flag, a, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("%w: %s %q: port must be 1..65535", ErrUsage, flag, a)
+	}
+	if host == "" {
+		return fmt.Errorf("%w: %s %q: give a host other nodes can reach", ErrUsage, flag, a)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return fmt.Errorf("%w: %s %q: the address is advertised to other nodes and must not be unspecified", ErrUsage, flag, a)
+	}
+	return nil
+}
+
+func existingFile(p *string) error {
+	fi, err := os.Stat(*p)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("%w: %s is a directory, want a file", ErrUsage, *p)
+	}
+	abs, err := filepath.Abs(*p)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	*p = abs
+	return nil
+}
+
+// ensureDir creates dir (absolute) if missing; its parent must exist (a
+// typo should not create a directory tree).
+func ensureDir(flag, dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && !fi.IsDir():
+		return fmt.Errorf("%w: %s %s is not a directory", ErrUsage, flag, dir)
+	case err == nil:
+		return nil
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%w: %s: %v", ErrUsage, flag, err)
+	}
+	parent := filepath.Dir(dir)
+	if pfi, err := os.Stat(parent); err != nil || !pfi.IsDir() {
+		return fmt.Errorf("%w: %s %s: parent directory %s does not exist", ErrUsage, flag, dir, parent)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%w: %s: %v", ErrUsage, flag, err)
+	}
+	return nil
+}

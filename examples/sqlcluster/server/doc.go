@@ -1,0 +1,128 @@
+// Package server is the server mode of the sqlcluster example: one
+// process runs one node of a replicated SQLite database on shared
+// storage (cluster.Node over raftcluster and raftcluster/netstorage),
+// serves the rqlite-compatible HTTP API (httpapi) on it, exports
+// Prometheus metrics at /metrics and shuts down gracefully on SIGINT or
+// SIGTERM. "sqlcluster serve" is Main.
+//
+// # Usage
+//
+// Three nodes on one machine, sharing the directory sh:
+//
+//	sqlcluster serve -id n1 -data d1 -shared sh -raft-addr 127.0.0.1:4002 -http-addr 127.0.0.1:4001
+//	sqlcluster serve -id n2 -data d2 -shared sh -raft-addr 127.0.0.1:4012 -http-addr 127.0.0.1:4011 -join http://127.0.0.1:4001
+//	sqlcluster serve -id n3 -data d3 -shared sh -raft-addr 127.0.0.1:4022 -http-addr 127.0.0.1:4021 -join http://127.0.0.1:4001
+//	curl -XPOST 127.0.0.1:4011/db/execute -d '["CREATE TABLE t(v)", "INSERT INTO t VALUES(1)"]'
+//	curl '127.0.0.1:4021/db/query?q=SELECT+*+FROM+t&level=linearizable'
+//
+// From Go: cfg, err := server.Parse(args, os.Stderr); err = server.Run(ctx, cfg).
+//
+// Directories: -data holds the node's Raft state (raft/raft.db, snapshots)
+// and its copier overlay scratch (scratch/, emptied at start); -shared
+// holds the database (db/main.db, opened through vfs.OS) and cluster/:
+// the member directory (members/ID.json: each node's HTTP, Raft and
+// stability addresses, written at start) and, without TLS flags, the
+// automatic CA (ca.pem). The stability endpoint listens on -stability-addr,
+// by default the Raft host at the Raft port + 2.
+//
+// Start-up: a node whose -data holds Raft state restarts as the member it
+// was (no bootstrap, no join; -join is ignored): it catches up from the
+// log and, as a copier, joins the writer afresh (its overlay is gone). A
+// node without state and without -join bootstraps a new cluster; with
+// -join it POSTs {"id", "addr", "api_addr", "stability_addr"} to URL/join (httpapi forwards
+// it to the leader), retrying with backoff (0.1s doubling to 2s) through
+// the listed URLs until -join-timeout.
+//
+// Endpoints: httpapi's (/db/execute, /db/query, /db/request, /status,
+// /nodes, /readyz, /join, /remove, /metrics); with -debug also
+// GET /debug/checksum?index=N, the logical checksum of the node's
+// database at log index N (409 if it already applied a later write).
+//
+// Metrics (besides httpapi's holeycow_http_* and the Go and process
+// collectors), read from cluster.Node.Stats, the raftcluster state and
+// netstorage.Storage.Stats at each scrape: holeycow_raft_applied_index,
+// _raft_commit_index, _replication_lag_entries (commit minus applied),
+// _db_applied_index, _durable_index, _is_leader, _is_writer,
+// _writer_epoch, _writer_changes_total (failovers and other leadership
+// moves), _members, _members_excluded, _overlay_bytes,
+// _copier_resets_total, _db_reopens_total, _promotions_total,
+// _fresh_writer_views_total, _stability_resets_total,
+// _stability_joins_total, _exclusions_total (by this node as writer),
+// _stability_rounds_total, _stability_round_regions_total,
+// _stability_messages_total, _stability_heartbeats_total,
+// _stability_round_seconds{quantile="0.5"|"0.99"},
+// _stability_lease_lapses_total, _stability_preserved_regions_total,
+// _stability_stale_epoch_total.
+//
+// Logs: log/slog text records on stderr at -log-level; hashicorp/raft's
+// hclog goes through raftcluster's adapter into the same logger.
+//
+// # Security
+//
+// Raft and the stability protocol always run over mutual TLS 1.3; the
+// node's identity is its certificate's URI SAN holeycow://node/ID
+// (stability.NodeURI), which must match -id.
+//
+// With -tls-cert, -tls-key and -tls-ca the operator's certificates are
+// used for Raft, stability and HTTPS (and the CA to verify the leader when
+// forwarding and joining). -auth turns on HTTP basic authentication with
+// an rqlite-format credentials file and requires TLS.
+//
+// Without TLS flags (local use) the first node creates a per-cluster CA in
+// -shared/cluster/ca.pem, private key included, and every node mints its
+// own certificate from it at start; HTTP is plaintext. The trade-off:
+// anyone who can read the shared directory can mint a member certificate
+// and join Raft or the stability protocol, so the automatic CA protects
+// against nothing that access to the shared storage does not already give.
+// It is for demos and tests on one machine, not for a network shared with
+// others. The alternative, plaintext Raft and stability, is not offered:
+// neither raftcluster nor stability has a plaintext transport, and the
+// stability protocol needs authenticated node IDs.
+//
+// The caller (operator) must:
+//
+//  1. Give every node a unique, stable -id and its own -data; give all the
+//     same -shared (one directory, or a shared mount with read-after-write
+//     coherence across hosts).
+//  2. Start exactly one node without -join (the first, once); start the
+//     others with -join naming running members.
+//  3. Restart a node with its own -data to bring the same member back; to
+//     retire a node for good, DELETE /remove it first.
+//  4. Give -raft-addr, -http-addr and -stability-addr addresses other
+//     nodes can reach (they are advertised as given), and keep them when
+//     the node restarts (the replicated state records them).
+//  5. Use the same -stability-lease on every node.
+//  6. Outside a single machine, bring certificates (-tls-*) rather than
+//     the automatic CA.
+//
+// # Caveats
+//
+//   - cluster.Backend.Join records a member joined over HTTP without its
+//     stability address (httpapi's JoinRequest has no field for it); the
+//     node finds it in the member directory instead. Likewise the HTTP API
+//     addresses of other members (for forwarding and /nodes) come from the
+//     member directory, as the replicated state does not hold them.
+//   - With -auth, the joining node sends no credentials: the credentials
+//     file must give "*" the "join" permission (Raft's mutual TLS still
+//     keeps nodes without a certificate out).
+//   - A node counts as restarted when -data holds raft/raft.db. A node
+//     killed during its first join therefore does not join again when
+//     restarted: remove its -data first.
+//   - The copier overlay lives in -data/scratch and is dropped at every
+//     start: a restarted copier always rejoins the writer afresh.
+//   - -mutation-log records a mutation before attempting it, with the
+//     node's writer epoch at that time (netstorage's WriterEpoch, which
+//     turns non-zero only once BecomeWriter returned: a promotion's own
+//     writes are recorded with epoch 0). It is a debugging aid and costs a
+//     write system call per mutation.
+//   - The multi-process tests need Linux (they read /proc to see that a
+//     process is stopped).
+//
+// # Concurrency
+//
+// Run serves until its context is done; Parse and Main have no shared
+// state. Within Run, the HTTP server calls the node concurrently (every
+// cluster.Node and httpapi method is safe for concurrent use); the metrics
+// collector, the member directory and the mutation log are safe for
+// concurrent use.
+package server
