@@ -302,9 +302,22 @@ func TestServe_processes(t *testing.T) {
 			t.Errorf("writer %s: metric %s = %v (present %v)", w3.id, name, wm[name], present)
 		}
 	}
-	cm, err := c.metrics(w2)
-	if err != nil {
-		t.Fatal(err)
+	// The copier may still be reopening its database after its rejoin:
+	// wait, with a deadline, until its metrics show it caught up.
+	var cm map[string]float64
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var err error
+		if cm, err = c.metrics(w2); err != nil {
+			t.Fatal(err)
+		}
+		if cm["holeycow_db_applied_index"] >= float64(idx) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-time.After(50 * time.Millisecond): // poll interval, not a wait for a condition
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		}
 	}
 	for _, name := range []string{"holeycow_overlay_bytes", "holeycow_stability_lease_lapses_total",
 		"holeycow_exclusions_total", "holeycow_stability_messages_total", "holeycow_db_applied_index"} {
