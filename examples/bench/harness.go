@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/holeycow/holeycow/stability"
 )
 
 // Scale sizes every figure. quickScale must finish within 60 s on two
@@ -253,7 +255,7 @@ type env struct {
 	rep  *Report
 	p    *progress
 	seed uint64
-	ca   *certAuthority
+	ca   *stability.CA
 
 	closers []func() error
 	seq     int

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/holeycow/holeycow/stability"
 )
 
 func main() {
@@ -97,7 +99,7 @@ func run(ctx context.Context, sc Scale, dir string, seed uint64, progressTo io.W
 		return nil, err
 	}
 	defer os.RemoveAll(scratch)
-	ca, err := newCertAuthority()
+	ca, err := stability.NewCA("holeycow bench CA")
 	if err != nil {
 		return nil, err
 	}

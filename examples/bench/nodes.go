@@ -243,11 +243,11 @@ type hcGroup struct {
 
 // endpoint starts node id's gRPC server and transport.
 func (e *env) endpoint(id string) (*hcNode, error) {
-	cert, err := e.ca.nodeCert(id)
+	cert, err := e.ca.NodeCert(id)
 	if err != nil {
 		return nil, err
 	}
-	cfg := stability.GRPCConfig{ID: id, Cert: cert, CA: e.ca.pool}
+	cfg := stability.GRPCConfig{ID: id, Cert: cert, CA: e.ca.Pool}
 	n := &hcNode{id: id, mux: &stability.Mux{}}
 	n.tr, err = stability.NewGRPCTransport(cfg)
 	if err != nil {

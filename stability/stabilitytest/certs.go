@@ -1,59 +1,29 @@
 package stabilitytest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net/url"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/holeycow/holeycow/stability"
 )
 
-// CA is an in-memory certificate authority.
+// CA is an in-memory certificate authority for tests: stability.CA with
+// methods that fail tb instead of returning errors.
 //
 // Concurrency: safe for concurrent use.
 type CA struct {
-	Cert   *x509.Certificate
-	Pool   *x509.CertPool // holds Cert, for GRPCConfig.CA
-	key    *ecdsa.PrivateKey
-	serial atomic.Int64
+	*stability.CA
 }
 
 // NewCA mints a CA valid for a day. It fails tb on error.
 func NewCA(tb testing.TB) *CA {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := stability.NewCA("holeycow test CA")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "holeycow test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ca := &CA{Cert: cert, Pool: x509.NewCertPool(), key: key}
-	ca.Pool.AddCert(cert)
-	ca.serial.Store(1)
-	return ca
+	return &CA{ca}
 }
 
 // NodeCert mints a certificate for node id (URI SAN stability.NodeURI(id),
@@ -67,26 +37,9 @@ func (ca *CA) NodeCert(tb testing.TB, id string) tls.Certificate {
 // tests of identity checks (no URI, several, a foreign scheme).
 func (ca *CA) CertWithURIs(tb testing.TB, cn string, uris []*url.URL) tls.Certificate {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := ca.Issue(cn, uris)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(ca.serial.Add(1)),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		URIs:         uris,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	return c
 }
