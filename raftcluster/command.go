@@ -40,6 +40,7 @@ const (
 	kindResetStart                       // id, epoch
 	kindResetDone                        // id
 	kindSetVoter                         // id
+	kindSetNonvoter                      // id
 	kindMax
 )
 
@@ -65,6 +66,8 @@ func (k cmdKind) String() string {
 		return "ResetDone"
 	case kindSetVoter:
 		return "SetVoter"
+	case kindSetNonvoter:
+		return "SetNonvoter"
 	}
 	return fmt.Sprintf("cmdKind(%d)", uint8(k))
 }

@@ -20,6 +20,7 @@ func sampleCommands() []command {
 		{Kind: kindResetStart, ID: "n4", Epoch: 3},
 		{Kind: kindResetDone, ID: "n4"},
 		{Kind: kindSetVoter, ID: "n5"},
+		{Kind: kindSetNonvoter, ID: "n5"},
 	}
 }
 

@@ -127,9 +127,23 @@ type Config struct {
 	// Storage receives role changes (nil = none; the node still
 	// replicates and tracks the writer).
 	Storage Storage
-	// MaxVoters bounds the number of Raft voters (default 5). Members
-	// beyond it stay non-voters.
+	// MaxVoters bounds the number of live Raft voters (default 5).
+	// Members beyond it stay non-voters.
 	MaxVoters int
+	// DeadVoterAfter: the leader demotes a voter that it could not
+	// heartbeat for this long to non-voter, so that a dead member stops
+	// counting towards quorum (default 30*Heartbeat; negative = never).
+	// A live caught-up non-voter is promoted in its place first where
+	// there is one, and the leader never demotes below min(3, MaxVoters)
+	// voters otherwise. A demoted member that comes back is promoted
+	// again once it has reported in.
+	DeadVoterAfter time.Duration
+	// WriterPreferenceMargin: when the writer fails, the new Raft leader
+	// hands leadership to the live voter with the smallest reported
+	// overlay (the cheapest to promote) if that overlay is smaller than
+	// its own by at least this many bytes (default 1 MiB; negative =
+	// never hand over, the new leader always becomes the writer).
+	WriterPreferenceMargin int64
 	// ResetThreshold: a copier whose reported overlay reaches this many
 	// bytes is granted the reset slot (0 = never).
 	ResetThreshold int64
@@ -169,6 +183,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxVoters <= 0 {
 		c.MaxVoters = 5
+	}
+	if c.DeadVoterAfter == 0 {
+		c.DeadVoterAfter = 30 * c.Timeouts.Heartbeat
+	}
+	if c.WriterPreferenceMargin == 0 {
+		c.WriterPreferenceMargin = 1 << 20
 	}
 	if c.ReportInterval <= 0 {
 		c.ReportInterval = 10 * c.Timeouts.Heartbeat

@@ -49,28 +49,39 @@
 //
 // # Writer choice
 //
-// The writer is the Raft leader. Each time a node wins leadership it
-// commits SetWriter{itself, epoch+1} (the state machine accepts a
-// SetWriter only for exactly the next epoch, so each epoch has exactly one
-// writer on every node), and a writer that loses leadership is fenced.
-// This design was chosen over "leader appoints the smallest-overlay live
-// member" because it needs no second liveness mechanism: Raft's election
-// is the failure detector, a quorum's confirmation of the leader
-// (VerifyLeader) is the writer's lease, and
-// failover is automatic with Raft's own timing. The paper's suggestion to
-// prefer the member with the smallest overlay (cheapest to promote) is
-// honoured where it costs nothing: a leaving leader hands leadership to
-// the voter with the smallest reported overlay. The cost is that every
-// leadership change moves the writer, which is what a leader failure
-// requires anyway.
+// The writer is the Raft leader, and when the writer fails or leaves, the
+// new writer is the live member with the smallest overlay, as the paper
+// suggests (its promotion pushes the least data to shared storage):
+//
+//   - Raft's election is the failure detector: some voter wins leadership.
+//   - Before it takes an epoch, the new leader looks for the live voter
+//     (not excluded, heartbeats not failing, overlay reported) with the
+//     smallest reported overlay, leaving out the old writer. If that is
+//     another member, smaller than itself by at least
+//     Config.WriterPreferenceMargin (1 MiB), it hands Raft leadership to
+//     it (LeadershipTransferToServer), once per term; the candidate, now
+//     leader, finds itself the smallest and takes the epoch. If the
+//     hand-over fails (the candidate died too), the leader becomes the
+//     writer itself after one ElectionTimeout.
+//   - The leader commits SetWriter{itself, epoch+1}; the state machine
+//     accepts a SetWriter only for exactly the next epoch, so each epoch
+//     has exactly one writer on every node. A writer that loses
+//     leadership is fenced.
+//   - Leave hands leadership to the same smallest-overlay voter first.
+//
+// Only voters can lead, so only voters are candidates; with the default
+// MaxVoters (5) every member of a cluster of up to five is one. Keeping
+// writer = leader needs no second liveness mechanism: a quorum's
+// confirmation of the leader (VerifyLeader) is the writer's lease.
 //
 // # Fencing, leases and the remaining window
 //
 // Node.Guard (for cow.Options.Guard) passes only while this node is the
 // writer of the newest epoch it has applied, Storage.BecomeWriter has
 // returned for that epoch, it is the Raft leader, and its writer lease is
-// valid. The lease is renewed by raft.VerifyLeader every WriterLease/4: a
-// check that started at time s and was confirmed by a quorum keeps the
+// valid. The lease is renewed by raft.VerifyLeader every WriterLease/4,
+// on a goroutine of its own (slow leader duties never delay it): a check
+// that started at time s and was confirmed by a quorum keeps the
 // Guard open until s+WriterLease. A newer epoch can commit only through a
 // quorum that has moved to a newer term, so it commits after every
 // confirmation of the old leader, i.e. after s. The new writer waits
@@ -93,8 +104,13 @@
 // # Membership
 //
 // Members join as Raft non-voters; the leader promotes one at a time to
-// voter once it has reported in (it has applied its own join), up to
-// MaxVoters (5). Leave removes the member from the State and from Raft.
+// voter once it has reported in (it has applied its own join), while fewer
+// than MaxVoters (5) voters are live. A voter that the leader cannot
+// heartbeat for DeadVoterAfter (30 heartbeats) is demoted to non-voter, so
+// that quorum counts live members only: after a live non-voter was
+// promoted in its place, or while at least min(3, MaxVoters) voters
+// remain; it is promoted again once it is back and has reported in.
+// Leave removes the member from the State and from Raft.
 // Exclude (the stability layer's signal that a copier's lease lapsed; or
 // automatically after ExcludeAfter without heartbeats) is recorded in the
 // log with its epoch, so every node agrees whom the writer waits for
@@ -116,9 +132,9 @@
 //
 // Subscribe returns a Subscription with its own channel of typed Events
 // (WriterChanged, MemberJoined, MemberLeft, MemberExcluded,
-// MemberRejoined, MemberPromoted, ResetStarted, ResetDone). The current
-// state comes first, marked Initial. A full channel drops the event and
-// counts it (Dropped); Raft is never blocked.
+// MemberRejoined, MemberPromoted, MemberDemoted, ResetStarted,
+// ResetDone). The current state comes first, marked Initial. A full
+// channel drops the event and counts it (Dropped); Raft is never blocked.
 //
 // # Caveats
 //
@@ -130,8 +146,9 @@
 //     logical time. The TLS transport needs real sockets and real time;
 //     a few failover tests also run on real time to let the scheduler and
 //     the race detector interleave Raft's goroutines for real.
-//   - A dead voter stays a voter until removed (Remove); the leader does
-//     not demote or replace voters by itself.
+//   - Demotion never takes the voters below min(3, MaxVoters): of three
+//     voters, a dead one stays a voter until an operator removes it
+//     (Remove) or a non-voter can replace it.
 //   - State.History keeps the last 1024 writer terms.
 //
 // # Concurrency

@@ -77,6 +77,7 @@ type recStorage struct {
 	shared *sharedLog
 	node   atomic.Pointer[raftcluster.Node]
 
+	overlay atomic.Int64 // what OverlayBytes reports
 	stall   atomic.Bool
 	stalled chan struct{} // closed when the stall begins
 	unstall chan struct{} // closed by the test to end it
@@ -184,7 +185,7 @@ func (r *recStorage) OverlayBytes() int64 {
 		close(r.stalled)
 		<-r.unstall
 	}
-	return 0
+	return r.overlay.Load()
 }
 
 func (r *recStorage) Calls() []string {

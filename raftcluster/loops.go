@@ -39,9 +39,59 @@ func (n *Node) observeLoop() {
 				n.mu.Unlock()
 			}
 			n.wake(n.leaderWake)
+			n.wake(n.leaseWake)
 			n.wake(n.storageWake)
 		}
 	}
+}
+
+// leaseLoop renews the writer lease every WriterLease/4 while this node
+// leads. It runs apart from the leader loop, so that slow leader duties
+// (membership changes, exclusions) never delay a renewal.
+func (n *Node) leaseLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(max(n.cfg.Timeouts.WriterLease/4, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-n.leaseWake:
+		case <-t.C:
+		}
+		if n.raft.State() != raft.Leader {
+			continue
+		}
+		if err := n.renewLease(); err != nil {
+			n.log.Debug("raftcluster: renew writer lease", "err", err)
+		}
+	}
+}
+
+// renewLease asks a quorum to confirm this node's leadership: a
+// confirmation of a check that started at s keeps the writer's Guard open
+// until s+WriterLease. A check that takes longer than WriterLease is
+// abandoned (it could not extend the lease past now).
+func (n *Node) renewLease() error {
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.Timeouts.WriterLease)
+	defer cancel()
+	start := time.Now()
+	if err := n.await(ctx, n.raft.VerifyLeader()); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	if until := start.Add(n.cfg.Timeouts.WriterLease); until.After(n.mu.leaseUntil) {
+		n.mu.leaseUntil = until
+	}
+	n.mu.Unlock()
+	return nil
+}
+
+// leaseValid reports whether the writer lease runs now.
+func (n *Node) leaseValid() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return time.Now().Before(n.mu.leaseUntil)
 }
 
 // leaderLoop runs the leader's duties every WriterLease/4 and on wake-ups.
@@ -79,15 +129,14 @@ func (n *Node) leaderStep() {
 			return
 		}
 	}
-	// Writer lease: a quorum confirmed our leadership after start.
-	start := time.Now()
-	if err := n.await(ctx, n.raft.VerifyLeader()); err != nil {
-		n.log.Debug("raftcluster: verify leader", "err", err)
-		return
+	// Act only while a quorum recently confirmed our leadership (the
+	// lease loop keeps it fresh; at the start of a term, confirm here).
+	if !n.leaseValid() {
+		if err := n.renewLease(); err != nil {
+			n.log.Debug("raftcluster: verify leader", "err", err)
+			return
+		}
 	}
-	n.mu.Lock()
-	n.mu.leaseUntil = start.Add(n.cfg.Timeouts.WriterLease)
-	n.mu.Unlock()
 
 	st := n.State()
 	me, ok := st.Member(n.id)
@@ -102,6 +151,9 @@ func (n *Node) leaderStep() {
 	wt := n.mu.writerTerm
 	n.mu.Unlock()
 	if !me.Excluded && (st.Writer != n.id || wt != term) {
+		if st.Writer != n.id && n.handOver(ctx, st, me, term) {
+			return
+		}
 		if _, err := n.applyControl(ctx, command{Kind: kindSetWriter, ID: n.id, Epoch: st.Epoch + 1}); err != nil {
 			n.log.Warn("raftcluster: set writer", "err", err)
 			return
@@ -116,8 +168,72 @@ func (n *Node) leaderStep() {
 	n.grantReset(ctx, st)
 }
 
-// reconcileConfig makes Raft's configuration follow the cluster state
-// and promotes caught-up non-voters while there are fewer than MaxVoters.
+// handOver runs when this node won leadership and another member was the
+// writer (it failed, or lost leadership): if the live voter with the
+// smallest reported overlay, the cheapest member to promote, is not this
+// node and its overlay is smaller than this node's by at least
+// WriterPreferenceMargin, it hands Raft leadership to it; that member
+// then becomes the writer. It tries once per term and reports whether
+// leadership moved; if the transfer fails (the candidate died too), this
+// node becomes the writer itself.
+func (n *Node) handOver(ctx context.Context, st State, me Member, term uint64) bool {
+	if n.cfg.WriterPreferenceMargin < 0 {
+		return false
+	}
+	n.mu.Lock()
+	tried := n.mu.handOverTerm == term
+	n.mu.handOverTerm = term
+	n.mu.Unlock()
+	if tried {
+		return false
+	}
+	c, ok := n.preferredWriter(st, st.Writer)
+	if !ok || c.ID == n.id || me.OverlayBytes-c.OverlayBytes < n.cfg.WriterPreferenceMargin {
+		return false
+	}
+	n.log.Info("raftcluster: handing leadership to the member with the smallest overlay",
+		"to", c.ID, "overlay", c.OverlayBytes, "own", me.OverlayBytes)
+	if err := n.await(ctx, n.raft.LeadershipTransferToServer(raft.ServerID(c.ID), raft.ServerAddress(c.RaftAddr))); err != nil {
+		n.log.Warn("raftcluster: leadership hand-over failed; becoming the writer", "to", c.ID, "err", err)
+		return false
+	}
+	return true
+}
+
+// preferredWriter returns the live voter (not excluded, heartbeats not
+// failing, has reported its overlay) with the smallest reported overlay,
+// ties broken by ID, leaving out the members named in skip.
+func (n *Node) preferredWriter(st State, skip ...string) (Member, bool) {
+	cf := n.raft.GetConfiguration()
+	if cf.Error() != nil {
+		return Member{}, false
+	}
+	voters := map[string]bool{}
+	for _, s := range cf.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			voters[string(s.ID)] = true
+		}
+	}
+	n.mu.Lock()
+	failing := maps(n.mu.failing)
+	n.mu.Unlock()
+	var best Member
+	found := false
+	for _, m := range st.Members {
+		if !voters[m.ID] || m.Excluded || failing[m.ID] || slices.Contains(skip, m.ID) ||
+			(m.ReportedIndex == 0 && m.ID != n.id) {
+			continue
+		}
+		if !found || m.OverlayBytes < best.OverlayBytes {
+			best, found = m, true
+		}
+	}
+	return best, found
+}
+
+// reconcileConfig makes Raft's configuration follow the cluster state,
+// promotes caught-up non-voters while fewer than MaxVoters voters are
+// live, and demotes voters dead for DeadVoterAfter.
 func (n *Node) reconcileConfig(ctx context.Context, st State) {
 	n.memberOps.Lock()
 	defer n.memberOps.Unlock()
@@ -147,6 +263,11 @@ func (n *Node) reconcileConfig(ctx context.Context, st State) {
 			if _, err := n.applyControl(ctx, command{Kind: kindSetVoter, ID: m.ID}); err != nil {
 				return
 			}
+		case s.Suffrage != raft.Voter && m.Suffrage == Voter && m.ID != st.Writer:
+			// A demotion interrupted midway.
+			if _, err := n.applyControl(ctx, command{Kind: kindSetNonvoter, ID: m.ID}); err != nil {
+				return
+			}
 		}
 	}
 	for id := range servers {
@@ -156,25 +277,51 @@ func (n *Node) reconcileConfig(ctx context.Context, st State) {
 			}
 		}
 	}
-	if voters >= n.cfg.MaxVoters {
-		return
-	}
 	n.mu.Lock()
 	failing := maps(n.mu.failing)
-	n.mu.Unlock()
-	for _, m := range st.Members {
-		s, ok := servers[m.ID]
-		if !ok || s.Suffrage == raft.Voter || m.Excluded || failing[m.ID] || m.ReportedIndex < m.JoinIndex || m.ReportedIndex == 0 {
-			continue
+	var dead []string
+	if n.cfg.DeadVoterAfter > 0 {
+		now := time.Now()
+		for id, since := range n.mu.failing {
+			if s, ok := servers[id]; ok && s.Suffrage == raft.Voter && id != n.id && now.Sub(since) >= n.cfg.DeadVoterAfter {
+				dead = append(dead, id)
+			}
 		}
-		if err := n.await(ctx, n.raft.AddVoter(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr), 0, timeout)); err != nil {
-			n.log.Warn("raftcluster: promote", "member", m.ID, "err", err)
+	}
+	n.mu.Unlock()
+	slices.Sort(dead)
+	if voters-len(dead) < n.cfg.MaxVoters {
+		for _, m := range st.Members {
+			s, ok := servers[m.ID]
+			if !ok || s.Suffrage == raft.Voter || m.Excluded || failing[m.ID] || m.ReportedIndex < m.JoinIndex || m.ReportedIndex == 0 {
+				continue
+			}
+			if err := n.await(ctx, n.raft.AddVoter(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr), 0, timeout)); err != nil {
+				n.log.Warn("raftcluster: promote", "member", m.ID, "err", err)
+				return
+			}
+			if _, err := n.applyControl(ctx, command{Kind: kindSetVoter, ID: m.ID}); err != nil {
+				n.log.Warn("raftcluster: record promotion", "member", m.ID, "err", err)
+			}
+			return // one per step
+		}
+	}
+	// Demote a dead voter: quorum then counts live members only. Never
+	// below min(3, MaxVoters) voters (a replacement was promoted above
+	// where one was available).
+	if len(dead) > 0 && voters-1 >= min(3, n.cfg.MaxVoters) {
+		id := dead[0]
+		if id == st.Writer {
 			return
 		}
-		if _, err := n.applyControl(ctx, command{Kind: kindSetVoter, ID: m.ID}); err != nil {
-			n.log.Warn("raftcluster: record promotion", "member", m.ID, "err", err)
+		n.log.Warn("raftcluster: demoting unreachable voter", "member", id)
+		if err := n.await(ctx, n.raft.DemoteVoter(raft.ServerID(id), 0, timeout)); err != nil {
+			n.log.Warn("raftcluster: demote", "member", id, "err", err)
+			return
 		}
-		return // one per step
+		if _, err := n.applyControl(ctx, command{Kind: kindSetNonvoter, ID: id}); err != nil {
+			n.log.Warn("raftcluster: record demotion", "member", id, "err", err)
+		}
 	}
 }
 

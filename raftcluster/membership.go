@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/hashicorp/raft"
 )
@@ -129,7 +128,7 @@ func (n *Node) Remove(ctx context.Context, id string) error {
 // afterwards.
 func (n *Node) Leave(ctx context.Context) error {
 	if n.raft.State() == raft.Leader {
-		if target, ok := n.leaveTarget(); ok {
+		if target, ok := n.preferredWriter(n.State(), n.id); ok {
 			f := n.raft.LeadershipTransferToServer(raft.ServerID(target.ID), raft.ServerAddress(target.RaftAddr))
 			if err := n.await(ctx, f); err != nil {
 				n.log.Warn("raftcluster: leadership transfer before leave failed; removing self as leader", "err", err)
@@ -170,40 +169,6 @@ func (n *Node) waitLeaderKnown(ctx context.Context) error {
 		tm.Stop()
 	}
 	return fmt.Errorf("no leader known")
-}
-
-// leaveTarget picks the voter, other than this node, with the smallest
-// reported overlay.
-func (n *Node) leaveTarget() (Member, bool) {
-	st := n.State()
-	cf := n.raft.GetConfiguration()
-	if cf.Error() != nil {
-		return Member{}, false
-	}
-	voters := map[string]bool{}
-	for _, s := range cf.Configuration().Servers {
-		if s.Suffrage == raft.Voter {
-			voters[string(s.ID)] = true
-		}
-	}
-	var cands []Member
-	for _, m := range st.Members {
-		if m.ID != n.id && voters[m.ID] && !m.Excluded {
-			cands = append(cands, m)
-		}
-	}
-	if len(cands) == 0 {
-		return Member{}, false
-	}
-	return slices.MinFunc(cands, func(a, b Member) int {
-		if a.OverlayBytes != b.OverlayBytes {
-			if a.OverlayBytes < b.OverlayBytes {
-				return -1
-			}
-			return 1
-		}
-		return 0
-	}), true
 }
 
 // Exclude records that the writer no longer waits for member id in the

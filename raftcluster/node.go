@@ -21,9 +21,9 @@ import (
 // hands application commands to Config.Apply.
 //
 // Concurrency: all methods are safe for concurrent use. The node runs
-// three goroutines of its own: the leader loop (writer choice, promotion,
-// exclusion, reset grants, writer lease), the storage loop (calls Storage)
-// and the observation pump.
+// four goroutines of its own: the leader loop (writer choice, promotion,
+// demotion, exclusion, reset grants), the lease loop (writer lease), the
+// storage loop (calls Storage) and the observation pump.
 type Node struct {
 	cfg   Config
 	id    string
@@ -40,6 +40,7 @@ type Node struct {
 	obs     *raft.Observer
 
 	leaderWake  chan struct{} // cap 1
+	leaseWake   chan struct{} // cap 1
 	storageWake chan struct{} // cap 1
 	done        chan struct{}
 	ctx         context.Context // canceled by Shutdown
@@ -61,11 +62,12 @@ type Node struct {
 	// mu guards the fields in it.
 	mu struct {
 		sync.Mutex
-		leaseUntil time.Time            // writer lease (monotonic)
-		failing    map[string]time.Time // peer ID -> first failed heartbeat
-		writerTerm uint64               // term in which this leader committed its SetWriter
-		inflight   int                  // Raft futures awaited (see await)
-		idle       chan struct{}        // closed when inflight drops to 0 (Shutdown)
+		leaseUntil   time.Time            // writer lease (monotonic)
+		failing      map[string]time.Time // peer ID -> first failed heartbeat
+		writerTerm   uint64               // term in which this leader committed its SetWriter
+		handOverTerm uint64               // term in which this leader considered a hand-over
+		inflight     int                  // Raft futures awaited (see await)
+		idle         chan struct{}        // closed when inflight drops to 0 (Shutdown)
 	}
 }
 
@@ -79,7 +81,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, id: cfg.ID, addr: cfg.Transport.Addr(), log: cfg.Logger.With("node", cfg.ID),
 		hub: newHub(), trans: cfg.Transport, leaderWake: make(chan struct{}, 1),
-		storageWake: make(chan struct{}, 1), done: make(chan struct{})}
+		leaseWake: make(chan struct{}, 1), storageWake: make(chan struct{}, 1), done: make(chan struct{})}
 	n.mu.failing = make(map[string]time.Time)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.fsm = newFSM(cfg.Apply, cfg.CompactableIndex, n.hub)
@@ -133,9 +135,10 @@ func New(cfg Config) (*Node, error) {
 	r.RegisterObserver(n.obs)
 	cfg.Transport.serve(n.handleForward)
 
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.observeLoop()
 	go n.leaderLoop()
+	go n.leaseLoop()
 	go n.storageLoop()
 	return n, nil
 }

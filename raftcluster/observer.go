@@ -27,6 +27,10 @@ const (
 	EventResetStarted
 	// EventResetDone: Member finished its reset and released the slot.
 	EventResetDone
+	// EventMemberDemoted: Member, a voter that the leader could not reach
+	// for DeadVoterAfter, became a non-voter (it is promoted again once it
+	// is back and caught up).
+	EventMemberDemoted
 )
 
 func (k EventKind) String() string {
@@ -47,6 +51,8 @@ func (k EventKind) String() string {
 		return "ResetStarted"
 	case EventResetDone:
 		return "ResetDone"
+	case EventMemberDemoted:
+		return "MemberDemoted"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }

@@ -312,6 +312,15 @@ func (s *State) apply(index uint64, c command) ([]Event, error) {
 		}
 		m.Suffrage = Voter
 		return []Event{ev(EventMemberPromoted, *m)}, nil
+	case kindSetNonvoter:
+		if m.Suffrage == Nonvoter {
+			return nil, nil
+		}
+		if c.ID == s.Writer {
+			return reject("the writer cannot be demoted")
+		}
+		m.Suffrage = Nonvoter
+		return []Event{ev(EventMemberDemoted, *m)}, nil
 	}
 	return nil, fmt.Errorf("%w: kind %s is not a control command", ErrBadCommand, c.Kind)
 }

@@ -32,7 +32,7 @@ func randomCommand(r *rand.Rand, st *State) command {
 		epoch = uint64(r.IntN(5))
 	}
 	kinds := []cmdKind{kindAddMember, kindAddMember, kindRemoveMember, kindSetWriter, kindSetWriter, kindExclude,
-		kindRejoin, kindReportOverlay, kindResetStart, kindResetDone, kindSetVoter}
+		kindRejoin, kindReportOverlay, kindResetStart, kindResetDone, kindSetVoter, kindSetNonvoter}
 	k := kinds[r.IntN(len(kinds))]
 	addr := "addr-" + id
 	if r.IntN(10) == 0 {
