@@ -35,10 +35,10 @@ const (
 	kindRemoveMember                     // id
 	kindSetWriter                        // id, epoch
 	kindExclude                          // id, epoch
-	kindRejoin                           // id
+	kindRejoin                           // id, index of the Exclude it answers
 	kindReportOverlay                    // id, bytes, appliedIndex
 	kindResetStart                       // id, epoch
-	kindResetDone                        // id
+	kindResetDone                        // id, index of the ResetStart it answers
 	kindSetVoter                         // id
 	kindSetNonvoter                      // id
 	kindMax
@@ -110,6 +110,8 @@ func encodeCommand(c command) []byte {
 		putU(c.Epoch)
 	case kindReportOverlay:
 		putU(c.Bytes)
+		putU(c.Index)
+	case kindRejoin, kindResetDone:
 		putU(c.Index)
 	}
 	return b
@@ -187,6 +189,8 @@ func decodeCommand(b []byte) (command, error) {
 		c.Epoch = d.u()
 	case kindReportOverlay:
 		c.Bytes = d.u()
+		c.Index = d.u()
+	case kindRejoin, kindResetDone:
 		c.Index = d.u()
 	}
 	if d.err != nil {

@@ -141,7 +141,8 @@ type Config struct {
 	// WriterPreferenceMargin: when the writer fails, the new Raft leader
 	// hands leadership to the live voter with the smallest reported
 	// overlay (the cheapest to promote) if that overlay is smaller than
-	// its own by at least this many bytes (default 1 MiB; negative =
+	// its own by at least this many bytes and by at least a quarter
+	// (reported sizes lag by up to an eighth) (default 1 MiB; negative =
 	// never hand over, the new leader always becomes the writer).
 	WriterPreferenceMargin int64
 	// ResetThreshold: a copier whose reported overlay reaches this many

@@ -58,7 +58,8 @@
 //     (not excluded, heartbeats not failing, overlay reported) with the
 //     smallest reported overlay, leaving out the old writer. If that is
 //     another member, smaller than itself by at least
-//     Config.WriterPreferenceMargin (1 MiB), it hands Raft leadership to
+//     Config.WriterPreferenceMargin (1 MiB) and by a quarter (reports lag
+//     the real sizes by up to an eighth), it hands Raft leadership to
 //     it (LeadershipTransferToServer), once per term; the candidate, now
 //     leader, finds itself the smallest and takes the epoch. If the
 //     hand-over fails (the candidate died too), the leader becomes the

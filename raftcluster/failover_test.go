@@ -18,10 +18,20 @@ import (
 // a mutation only after its Guard passes, under one lock, so the log's
 // order is the order of the Guard checks. Invariant 7 says epochs in it
 // never go down and each epoch has one node.
+//
+// The lock is a channel, not a sync.Mutex: Guard may run a quorum round
+// while it is held, and a goroutine waiting on a channel is durably
+// blocked in a synctest bubble (the logical clock can advance), where one
+// waiting on a mutex is not.
 type sharedLog struct {
-	mu   sync.Mutex
+	sem  chan struct{} // cap 1; holds muts
 	muts []mutation
 }
+
+func newSharedLog() *sharedLog { return &sharedLog{sem: make(chan struct{}, 1)} }
+
+func (s *sharedLog) lock()   { s.sem <- struct{}{} }
+func (s *sharedLog) unlock() { <-s.sem }
 
 type mutation struct {
 	node  string
@@ -29,8 +39,8 @@ type mutation struct {
 }
 
 func (s *sharedLog) try(node string, epoch uint64, guard func(context.Context) error) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	if guard(context.Background()) != nil {
 		return false
 	}
@@ -39,8 +49,8 @@ func (s *sharedLog) try(node string, epoch uint64, guard func(context.Context) e
 }
 
 func (s *sharedLog) check() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	owner := map[uint64]string{}
 	var last uint64
 	for i, m := range s.muts {
@@ -57,8 +67,8 @@ func (s *sharedLog) check() error {
 }
 
 func (s *sharedLog) epochs() []uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	var out []uint64
 	for _, m := range s.muts {
 		if len(out) == 0 || out[len(out)-1] != m.epoch {
@@ -216,7 +226,7 @@ func withShared(opts clustertest.Options, shared *sharedLog, stores map[string]*
 }
 
 func newSharedCluster(t *testing.T, opts clustertest.Options) (*clustertest.Cluster, *sharedLog, map[string]*recStorage) {
-	shared := &sharedLog{}
+	shared := newSharedLog()
 	stores := map[string]*recStorage{}
 	var c *clustertest.Cluster
 	t.Cleanup(func() {
@@ -414,9 +424,9 @@ func testNode_Guard_leaseFencesStalledWriterBody(t *testing.T) {
 			return false
 		})
 		// Let the deposed writer's loop keep trying for a while.
-		shared.mu.Lock()
+		shared.lock()
 		n := len(shared.muts)
-		shared.mu.Unlock()
+		shared.unlock()
 		_ = clustertest.Poll(300*time.Millisecond, func() bool { return false })
 		if err := shared.check(); err != nil {
 			t.Fatalf("round %d: %v", round, err)

@@ -153,19 +153,8 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.applied.Store(st.Index)
 	close(f.mu.appliedCh)
 	f.mu.appliedCh = make(chan struct{})
-	// Tell subscribers what changed, as events of the restored index.
-	for _, m := range st.Members {
-		if _, ok := old.Member(m.ID); !ok {
-			f.hub.publish(Event{Kind: EventMemberJoined, Index: st.Index, Epoch: st.Epoch, Member: m})
-		}
-	}
-	for _, m := range old.Members {
-		if _, ok := st.Member(m.ID); !ok {
-			f.hub.publish(Event{Kind: EventMemberLeft, Index: st.Index, Epoch: st.Epoch, Member: m})
-		}
-	}
-	if w, ok := st.Member(st.Writer); ok && (st.Epoch != old.Epoch || st.Writer != old.Writer) {
-		f.hub.publish(Event{Kind: EventWriterChanged, Index: st.Index, Epoch: st.Epoch, Member: w})
+	for _, ev := range restoreEvents(old, st) {
+		f.hub.publish(ev)
 	}
 	f.mu.Unlock()
 	f.poke()
@@ -221,4 +210,51 @@ func (f *fsm) writer() (string, uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.mu.st.Writer, f.mu.st.Epoch
+}
+
+// restoreEvents tells subscribers what changed between old and st when a
+// snapshot replaces the state, as events of the restored index: members
+// that left or joined, exclusions and rejoins, promotions and demotions,
+// the reset slot, the writer.
+func restoreEvents(old, st State) []Event {
+	var out []Event
+	ev := func(k EventKind, m Member) {
+		out = append(out, Event{Kind: k, Index: st.Index, Epoch: st.Epoch, Member: m})
+	}
+	for _, m := range old.Members {
+		if _, ok := st.Member(m.ID); !ok {
+			ev(EventMemberLeft, m)
+		}
+	}
+	for _, m := range st.Members {
+		o, had := old.Member(m.ID)
+		if !had {
+			ev(EventMemberJoined, m)
+			o = Member{Suffrage: Nonvoter}
+		}
+		switch {
+		case m.Excluded && (!o.Excluded || o.ExcludedIndex != m.ExcludedIndex):
+			ev(EventMemberExcluded, m)
+		case !m.Excluded && o.Excluded:
+			ev(EventMemberRejoined, m)
+		}
+		switch {
+		case m.Suffrage == Voter && o.Suffrage != Voter:
+			ev(EventMemberPromoted, m)
+		case m.Suffrage != Voter && o.Suffrage == Voter:
+			ev(EventMemberDemoted, m)
+		}
+	}
+	if old.Resetting != "" && (old.Resetting != st.Resetting || old.ResettingIndex != st.ResettingIndex) {
+		if m, ok := st.Member(old.Resetting); ok && !m.Excluded {
+			ev(EventResetDone, m)
+		}
+	}
+	if r, ok := st.Member(st.Resetting); ok && (old.Resetting != st.Resetting || old.ResettingIndex != st.ResettingIndex) {
+		ev(EventResetStarted, r)
+	}
+	if w, ok := st.Member(st.Writer); ok && (st.Epoch != old.Epoch || st.Writer != old.Writer) {
+		ev(EventWriterChanged, w)
+	}
+	return out
 }

@@ -62,7 +62,7 @@ func (n *Node) leaseLoop() {
 		if n.raft.State() != raft.Leader {
 			continue
 		}
-		if err := n.renewLease(); err != nil {
+		if err := n.renewLease(n.ctx); err != nil {
 			n.log.Debug("raftcluster: renew writer lease", "err", err)
 		}
 	}
@@ -71,9 +71,10 @@ func (n *Node) leaseLoop() {
 // renewLease asks a quorum to confirm this node's leadership: a
 // confirmation of a check that started at s keeps the writer's Guard open
 // until s+WriterLease. A check that takes longer than WriterLease is
-// abandoned (it could not extend the lease past now).
-func (n *Node) renewLease() error {
-	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.Timeouts.WriterLease)
+// abandoned (it could not extend the lease past now), as is one whose ctx
+// ends.
+func (n *Node) renewLease(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeouts.WriterLease)
 	defer cancel()
 	start := time.Now()
 	if err := n.await(ctx, n.raft.VerifyLeader()); err != nil {
@@ -132,7 +133,7 @@ func (n *Node) leaderStep() {
 	// Act only while a quorum recently confirmed our leadership (the
 	// lease loop keeps it fresh; at the start of a term, confirm here).
 	if !n.leaseValid() {
-		if err := n.renewLease(); err != nil {
+		if err := n.renewLease(ctx); err != nil {
 			n.log.Debug("raftcluster: verify leader", "err", err)
 			return
 		}
@@ -172,7 +173,7 @@ func (n *Node) leaderStep() {
 // writer (it failed, or lost leadership): if the live voter with the
 // smallest reported overlay, the cheapest member to promote, is not this
 // node and its overlay is smaller than this node's by at least
-// WriterPreferenceMargin, it hands Raft leadership to it; that member
+// WriterPreferenceMargin and by a quarter, it hands Raft leadership to it; that member
 // then becomes the writer. It tries once per term and reports whether
 // leadership moved; if the transfer fails (the candidate died too), this
 // node becomes the writer itself.
@@ -188,7 +189,9 @@ func (n *Node) handOver(ctx context.Context, st State, me Member, term uint64) b
 		return false
 	}
 	c, ok := n.preferredWriter(st, st.Writer)
-	if !ok || c.ID == n.id || me.OverlayBytes-c.OverlayBytes < n.cfg.WriterPreferenceMargin {
+	// Reports lag the real sizes by up to an eighth (see report), so a
+	// hand-over needs the candidate smaller by a quarter as well.
+	if !ok || c.ID == n.id || me.OverlayBytes-c.OverlayBytes < n.cfg.WriterPreferenceMargin || c.OverlayBytes > me.OverlayBytes/4*3 {
 		return false
 	}
 	n.log.Info("raftcluster: handing leadership to the member with the smallest overlay",
@@ -215,7 +218,7 @@ func (n *Node) preferredWriter(st State, skip ...string) (Member, bool) {
 		}
 	}
 	n.mu.Lock()
-	failing := maps(n.mu.failing)
+	failing := idSet(n.mu.failing)
 	n.mu.Unlock()
 	var best Member
 	found := false
@@ -278,7 +281,7 @@ func (n *Node) reconcileConfig(ctx context.Context, st State) {
 		}
 	}
 	n.mu.Lock()
-	failing := maps(n.mu.failing)
+	failing := idSet(n.mu.failing)
 	var dead []string
 	if n.cfg.DeadVoterAfter > 0 {
 		now := time.Now()
@@ -325,7 +328,7 @@ func (n *Node) reconcileConfig(ctx context.Context, st State) {
 	}
 }
 
-func maps(m map[string]time.Time) map[string]bool {
+func idSet(m map[string]time.Time) map[string]bool {
 	out := make(map[string]bool, len(m))
 	for k := range m {
 		out[k] = true
@@ -368,7 +371,7 @@ func (n *Node) grantReset(ctx context.Context, st State) {
 		return
 	}
 	n.mu.Lock()
-	failing := maps(n.mu.failing)
+	failing := idSet(n.mu.failing)
 	n.mu.Unlock()
 	var best *Member
 	for i, m := range st.Members {
@@ -420,7 +423,7 @@ type storageState struct {
 	copiersKey   [2]uint64 // (epoch, generation) last passed to SetCopiers
 	copierKey    copierKey // last BecomeCopier
 	lastReport   time.Time
-	resetFor     [2]uint64 // (generation, join index) for which Reset succeeded
+	resetFor     [3]uint64 // (generation, join index, cause index) for which Reset succeeded
 	becameWriter uint64    // epoch for which BecomeWriter returned nil
 	reportedGen  uint64
 	timer        *time.Timer
@@ -478,10 +481,17 @@ func (n *Node) storageStep(s *storageState) {
 	case st.Writer != n.id:
 		w, _ := st.Member(st.Writer)
 		if me.Excluded || st.Resetting == n.id {
-			// Reset once per member generation: the generation moves
-			// when ResetDone/Rejoin applies, and until this node sees
-			// that it only retries the report.
-			key := [2]uint64{me.Generation, me.JoinIndex}
+			// Reset once per exclusion or reset grant (named by its log
+			// index) and member generation: the generation moves when
+			// ResetDone/Rejoin applies, and until this node sees that
+			// it only retries the report, which names the same index (a
+			// retry that arrives after a newer exclusion or grant is
+			// rejected, and the member resets again for that one).
+			cause := st.ResettingIndex
+			if me.Excluded {
+				cause = me.ExcludedIndex
+			}
+			key := [3]uint64{me.Generation, me.JoinIndex, cause}
 			if s.resetFor != key {
 				if store != nil {
 					if err := store.Reset(n.ctx, st.Epoch, w); err != nil {
@@ -495,7 +505,7 @@ func (n *Node) storageStep(s *storageState) {
 			if me.Excluded {
 				kind = kindRejoin
 			}
-			if err := n.toLeader(ctx, command{Kind: kind, ID: n.id}); err != nil {
+			if err := n.toLeader(ctx, command{Kind: kind, ID: n.id, Index: cause}); err != nil {
 				if errors.Is(err, ErrRejected) {
 					return // already recorded; wait for the entry to apply here
 				}

@@ -31,10 +31,33 @@ func (n *Node) Join(ctx context.Context, id, raftAddr, stabilityAddr string) err
 
 // RequestJoin asks the cluster that a member at via belongs to to add this
 // node (via may be any member: redirects to the leader are followed). It
-// returns once the leader has added it.
+// returns once the leader has added it. While the cluster has no leader
+// (an election is running) it retries every Heartbeat/2 until ctx ends
+// (ctx without a deadline: Timeouts.DefaultOp).
 func (n *Node) RequestJoin(ctx context.Context, via string) error {
 	c := command{Kind: kindAddMember, ID: n.id, RaftAddr: n.addr, StabilityAddr: n.cfg.StabilityAddr}
-	return opErr("request-join", n.forwardTo(ctx, via, c))
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.Timeouts.DefaultOp)
+		defer cancel()
+	}
+	for {
+		err := n.forwardTo(ctx, via, c)
+		var nl *NotLeaderError
+		if !errors.As(err, &nl) || nl.LeaderAddr != "" {
+			return opErr("request-join", err)
+		}
+		t := newTimer(n.cfg.Timeouts.Heartbeat / 2)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return opErr("request-join", errors.Join(err, ctx.Err()))
+		case <-n.done:
+			t.Stop()
+			return opErr("request-join", ErrShutdown)
+		}
+	}
 }
 
 // forwardTo sends c to addr and follows NotLeader redirects.

@@ -397,7 +397,12 @@ func (n *Node) Snapshot(ctx context.Context) error {
 // committed epoch, the fence delay has passed since that epoch applied
 // here (Storage.BecomeWriter is called right after), this node is the
 // Raft leader and its writer lease (a quorum confirmed its
-// leadership less than WriterLease ago) is valid. It does no I/O.
+// leadership less than WriterLease ago) is valid. While the lease runs
+// (the lease loop renews it every WriterLease/4) it does no I/O; when the
+// lease has lapsed but this node still leads and writes, it runs one
+// quorum round itself (bounded by WriterLease and ctx) and passes if
+// that renews the lease, so that a slow round on a loaded machine delays
+// a mutation instead of failing it.
 //
 // The result is a plain func so that it assigns to cow.Guard (and
 // cow.Options.Guard) without raftcluster depending on cow's
@@ -415,11 +420,17 @@ func (n *Node) Guard() func(ctx context.Context) error {
 		if n.raft.State() != raft.Leader {
 			return &OpError{Op: "guard", Err: fmt.Errorf("%w: not the leader", ErrFenced)}
 		}
-		n.mu.Lock()
-		until := n.mu.leaseUntil
-		n.mu.Unlock()
-		if !time.Now().Before(until) {
+		if n.leaseValid() {
+			return nil
+		}
+		// Still the leader and the writer, but the lease lapsed (a slow
+		// quorum round on a loaded machine): renew it once rather than
+		// fail the mutation, then check everything again.
+		if err := n.renewLease(ctx); err != nil || !n.leaseValid() {
 			return &OpError{Op: "guard", Err: fmt.Errorf("%w: writer lease lapsed", ErrFenced)}
+		}
+		if w, epoch := n.fsm.writer(); w != n.id || epoch != e || n.writerEpoch.Load() != e || n.raft.State() != raft.Leader {
+			return &OpError{Op: "guard", Err: fmt.Errorf("%w: epoch %d superseded by %d (%s)", ErrFenced, e, epoch, w)}
 		}
 		return nil
 	}

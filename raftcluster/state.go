@@ -50,7 +50,7 @@ type Member struct {
 	Role          Role
 	// Generation is the cluster generation at which this member last
 	// started from a fresh view of shared storage (joined, rejoined after
-	// exclusion, or finished a reset). The writer's stable set for this
+	// exclusion, finished a reset, or stepped down as writer). The writer's stable set for this
 	// member is valid only within one generation.
 	Generation uint64
 	// OverlayBytes is the member's last reported overlay size, and
@@ -58,10 +58,13 @@ type Member struct {
 	OverlayBytes  int64
 	ReportedIndex uint64
 	// Excluded is set when the writer stopped waiting for this member (in
-	// ExcludedEpoch). The member must reset and rejoin before it serves
-	// reads again.
+	// ExcludedEpoch, by the entry at ExcludedIndex). The member must reset
+	// and rejoin before it serves reads again; its Rejoin names
+	// ExcludedIndex, so a Rejoin that answers an earlier exclusion (sent
+	// again after the member was excluded anew) is rejected.
 	Excluded      bool
 	ExcludedEpoch uint64
+	ExcludedIndex uint64
 	// JoinIndex is the log index of the entry that added the member.
 	JoinIndex uint64
 }
@@ -89,8 +92,12 @@ type State struct {
 	// Generation grows whenever the set of copiers that the writer must
 	// wait for changes (join, leave, exclusion, rejoin, reset done).
 	Generation uint64
-	// Resetting is the member holding the cluster's single reset slot.
-	Resetting string
+	// Resetting is the member holding the cluster's single reset slot,
+	// granted by the entry at ResettingIndex; its ResetDone names that
+	// index, so a late ResetDone of an earlier grant cannot free a later
+	// one.
+	Resetting      string
+	ResettingIndex uint64
 	// Members sorted by ID.
 	Members []Member
 	// History of writer terms, oldest first, at most maxHistory long.
@@ -181,6 +188,14 @@ func (s *State) Check() error {
 	if len(s.History) > maxHistory {
 		errs = append(errs, fmt.Errorf("history has %d terms, max %d", len(s.History), maxHistory))
 	}
+	if (s.Resetting == "") != (s.ResettingIndex == 0) {
+		errs = append(errs, fmt.Errorf("reset slot holder %q with grant index %d", s.Resetting, s.ResettingIndex))
+	}
+	for _, m := range s.Members {
+		if m.Excluded != (m.ExcludedIndex != 0) {
+			errs = append(errs, fmt.Errorf("member %q excluded=%v with exclusion index %d", m.ID, m.Excluded, m.ExcludedIndex))
+		}
+	}
 	if s.Resetting != "" {
 		if m := s.member(s.Resetting); m == nil || m.Excluded || m.ID == s.Writer {
 			errs = append(errs, fmt.Errorf("reset slot held by %q, which is not a live copier", s.Resetting))
@@ -222,7 +237,7 @@ func (s *State) apply(index uint64, c command) ([]Event, error) {
 			s.Writer = ""
 		}
 		if s.Resetting == c.ID {
-			s.Resetting = ""
+			s.Resetting, s.ResettingIndex = "", 0
 		}
 		s.Generation++
 		return []Event{ev(EventMemberLeft, old)}, nil
@@ -245,7 +260,7 @@ func (s *State) apply(index uint64, c command) ([]Event, error) {
 		m.Role = RoleWriter
 		s.Writer, s.Epoch = c.ID, c.Epoch
 		if s.Resetting == c.ID {
-			s.Resetting = ""
+			s.Resetting, s.ResettingIndex = "", 0
 		}
 		s.Generation++
 		s.History = append(s.History, WriterTerm{Epoch: c.Epoch, ID: c.ID, Index: index})
@@ -263,9 +278,9 @@ func (s *State) apply(index uint64, c command) ([]Event, error) {
 		if m.Excluded {
 			return nil, nil
 		}
-		m.Excluded, m.ExcludedEpoch = true, c.Epoch
+		m.Excluded, m.ExcludedEpoch, m.ExcludedIndex = true, c.Epoch, index
 		if s.Resetting == c.ID {
-			s.Resetting = ""
+			s.Resetting, s.ResettingIndex = "", 0
 		}
 		s.Generation++
 		return []Event{ev(EventMemberExcluded, *m)}, nil
@@ -273,7 +288,10 @@ func (s *State) apply(index uint64, c command) ([]Event, error) {
 		if !m.Excluded {
 			return reject("not excluded")
 		}
-		m.Excluded, m.ExcludedEpoch = false, 0
+		if c.Index != m.ExcludedIndex {
+			return reject("answers the exclusion at index %d, not the current one at %d", c.Index, m.ExcludedIndex)
+		}
+		m.Excluded, m.ExcludedEpoch, m.ExcludedIndex = false, 0, 0
 		s.Generation++
 		m.Generation = s.Generation
 		m.OverlayBytes = 0
@@ -295,13 +313,16 @@ func (s *State) apply(index uint64, c command) ([]Event, error) {
 		if c.ID == s.Writer || m.Excluded {
 			return reject("only a live copier can reset")
 		}
-		s.Resetting = c.ID
+		s.Resetting, s.ResettingIndex = c.ID, index
 		return []Event{ev(EventResetStarted, *m)}, nil
 	case kindResetDone:
 		if s.Resetting != c.ID {
 			return reject("does not hold the reset slot (%q does)", s.Resetting)
 		}
-		s.Resetting = ""
+		if c.Index != s.ResettingIndex {
+			return reject("answers the reset grant at index %d, not the current one at %d", c.Index, s.ResettingIndex)
+		}
+		s.Resetting, s.ResettingIndex = "", 0
 		s.Generation++
 		m.Generation = s.Generation
 		m.OverlayBytes = 0

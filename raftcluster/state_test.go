@@ -2,6 +2,7 @@ package raftcluster
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,8 +39,18 @@ func randomCommand(r *rand.Rand, st *State) command {
 	if r.IntN(10) == 0 {
 		addr = "other"
 	}
+	index := uint64(r.IntN(100))
+	if r.IntN(2) == 0 {
+		// Rejoin and ResetDone name the exclusion or grant they answer.
+		switch m := st.member(id); {
+		case k == kindRejoin && m != nil:
+			index = m.ExcludedIndex
+		case k == kindResetDone:
+			index = st.ResettingIndex
+		}
+	}
 	return command{Kind: k, ID: id, RaftAddr: addr, StabilityAddr: "s-" + id, Epoch: epoch,
-		Bytes: uint64(r.IntN(1 << 20)), Index: uint64(r.IntN(100))}
+		Bytes: uint64(r.IntN(1 << 20)), Index: index}
 }
 
 // TestState_apply_randomInvariants applies random commands and checks,
@@ -169,7 +180,7 @@ func TestFSM_SnapshotRestore_roundTrip(t *testing.T) {
 		ev := <-sub.C()
 		kinds = append(kinds, fmt.Sprint(ev.Kind, ":", ev.Member.ID))
 	}
-	if fmt.Sprint(kinds) != "[MemberJoined:a MemberJoined:b WriterChanged:a]" {
+	if fmt.Sprint(kinds) != "[MemberJoined:a MemberJoined:b MemberExcluded:b WriterChanged:a]" {
 		t.Fatalf("restore events %v", kinds)
 	}
 	// Corrupt snapshots are refused.
@@ -189,5 +200,74 @@ func TestFSM_Snapshot_deferredUntilDurable(t *testing.T) {
 	durable = 1
 	if _, err := f.Snapshot(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestState_apply_staleRejoinRejected: a Rejoin names the exclusion it
+// answers; one resent after the member was excluded anew must not clear
+// the new exclusion (the member has not reset for it). Likewise for
+// ResetDone and the reset grant.
+func TestState_apply_staleRejoinRejected(t *testing.T) {
+	var st State
+	must := func(i uint64, c command) {
+		t.Helper()
+		if _, err := st.apply(i, c); err != nil {
+			t.Fatalf("index %d %s: %v", i, c.Kind, err)
+		}
+	}
+	must(1, command{Kind: kindAddMember, ID: "w", RaftAddr: "w"})
+	must(2, command{Kind: kindSetWriter, ID: "w", Epoch: 1})
+	must(3, command{Kind: kindAddMember, ID: "c", RaftAddr: "c"})
+	must(4, command{Kind: kindExclude, ID: "c", Epoch: 1})
+	must(5, command{Kind: kindRejoin, ID: "c", Index: 4})
+	must(6, command{Kind: kindExclude, ID: "c", Epoch: 1})
+	if _, err := st.apply(7, command{Kind: kindRejoin, ID: "c", Index: 4}); !errors.Is(err, ErrRejected) {
+		t.Fatalf("stale rejoin: %v, want ErrRejected", err)
+	}
+	if m, _ := st.Member("c"); !m.Excluded || m.ExcludedIndex != 6 {
+		t.Fatalf("after a stale rejoin: %+v", m)
+	}
+	must(8, command{Kind: kindRejoin, ID: "c", Index: 6})
+	must(9, command{Kind: kindResetStart, ID: "c", Epoch: 1})
+	must(10, command{Kind: kindResetDone, ID: "c", Index: 9})
+	must(11, command{Kind: kindResetStart, ID: "c", Epoch: 1})
+	if _, err := st.apply(12, command{Kind: kindResetDone, ID: "c", Index: 9}); !errors.Is(err, ErrRejected) {
+		t.Fatalf("stale reset done: %v, want ErrRejected", err)
+	}
+	if st.Resetting != "c" || st.ResettingIndex != 11 {
+		t.Fatalf("after a stale reset done: slot %q at %d", st.Resetting, st.ResettingIndex)
+	}
+	if err := st.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFSM_restoreEvents_diff: a snapshot that replaces a non-empty state
+// tells subscribers every change: left, joined, excluded, rejoined,
+// promoted, demoted, reset done and started, writer changed.
+func TestFSM_restoreEvents_diff(t *testing.T) {
+	old := State{Index: 10, Writer: "a", Epoch: 1, Resetting: "c", ResettingIndex: 9, Members: []Member{
+		{ID: "a", Suffrage: Voter, Role: RoleWriter},
+		{ID: "b", Suffrage: Voter, Role: RoleCopier, Excluded: true, ExcludedEpoch: 1, ExcludedIndex: 8},
+		{ID: "c", Suffrage: Nonvoter, Role: RoleCopier},
+		{ID: "x", Suffrage: Nonvoter, Role: RoleCopier},
+	}}
+	st := State{Index: 20, Writer: "c", Epoch: 2, Resetting: "d", ResettingIndex: 19, Members: []Member{
+		{ID: "a", Suffrage: Nonvoter, Role: RoleCopier},
+		{ID: "b", Suffrage: Voter, Role: RoleCopier},
+		{ID: "c", Suffrage: Voter, Role: RoleWriter},
+		{ID: "d", Suffrage: Nonvoter, Role: RoleCopier},
+	}}
+	var got []string
+	for _, ev := range restoreEvents(old, st) {
+		if ev.Index != 20 || ev.Epoch != 2 {
+			t.Fatalf("event %v not of the restored index/epoch", ev)
+		}
+		got = append(got, ev.Kind.String()+":"+ev.Member.ID)
+	}
+	want := []string{"MemberLeft:x", "MemberDemoted:a", "MemberRejoined:b", "MemberPromoted:c",
+		"MemberJoined:d", "ResetDone:c", "ResetStarted:d", "WriterChanged:c"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("events %v\nwant   %v", got, want)
 	}
 }

@@ -192,6 +192,16 @@ func (c *Cluster) start(id string) *Member {
 	return m
 }
 
+// Start starts a new member without joining it to the cluster (the test
+// joins it, e.g. with RequestJoin).
+func (c *Cluster) Start(id string) *Member {
+	c.T.Helper()
+	if m := c.members[id]; m != nil {
+		c.T.Fatalf("start %s: already a member slot", id)
+	}
+	return c.start(id)
+}
+
 // Add starts a new member and joins it through the current leader.
 func (c *Cluster) Add(id string) *Member {
 	c.T.Helper()

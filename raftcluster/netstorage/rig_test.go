@@ -52,7 +52,8 @@ type rig struct {
 	engines  map[string]*engine
 	storages map[string]*netstorage.Storage
 	nodes    map[string]*raftcluster.Node
-	killed   []*engine // engines of killed incarnations, for their failures
+	killed   []*engine      // engines of killed incarnations, for their failures
+	inReset  map[string]int // Storage.Reset calls in progress, by member
 	next     int
 }
 
@@ -69,6 +70,9 @@ type rigOptions struct {
 	// grpc, if set, carries stability over gRPC with mutual TLS instead of
 	// the MemNetwork.
 	grpc *grpcNet
+	// beforeApply, if set, runs on member id's FSM goroutine before each
+	// application command reaches its engine (it may block it).
+	beforeApply func(id string, index uint64)
 }
 
 // recStorage records each BecomeWriter as the beginning of its epoch, and
@@ -92,14 +96,29 @@ func (s recStorage) BecomeCopier(ctx context.Context, epoch uint64, w raftcluste
 
 func (s recStorage) Reset(ctx context.Context, epoch uint64, w raftcluster.Member) error {
 	s.r.engine(s.id).markLo()
+	s.r.mu.Lock()
+	s.r.inReset[s.id]++
+	s.r.mu.Unlock()
+	defer func() {
+		s.r.mu.Lock()
+		s.r.inReset[s.id]--
+		s.r.mu.Unlock()
+	}()
 	return s.Storage.Reset(ctx, epoch, w)
+}
+
+// resetting reports whether member id's node is inside Storage.Reset.
+func (r *rig) resetting(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inReset[id] > 0
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
 	t.Helper()
 	r := &rig{t: t, shared: vfs.NewMem(), rec: &recorder{}, snet: stability.NewMemNetwork(o.seed),
 		lease: cmp.Or(o.lease, 3*time.Second), opts: o, engines: map[string]*engine{}, storages: map[string]*netstorage.Storage{},
-		nodes: map[string]*raftcluster.Node{}}
+		nodes: map[string]*raftcluster.Node{}, inReset: map[string]int{}}
 	// Registered before the cluster's own cleanup, so it runs after the
 	// nodes have shut down.
 	t.Cleanup(r.closeAll)
@@ -112,9 +131,15 @@ func newRig(t testing.TB, o rigOptions) *rig {
 			if o.grpc != nil {
 				cfg.StabilityAddr = o.grpc.addr(cfg.ID)
 			}
-			e := r.engine(cfg.ID)
+			id, e := cfg.ID, r.engine(cfg.ID)
 			rec := cfg.Apply
-			cfg.Apply = func(i uint64, cmd []byte) []byte { e.Apply(i, cmd); return rec(i, cmd) }
+			cfg.Apply = func(i uint64, cmd []byte) []byte {
+				if o.beforeApply != nil {
+					o.beforeApply(id, i)
+				}
+				e.Apply(i, cmd)
+				return rec(i, cmd)
+			}
 		},
 		OnStart: func(id string, n *raftcluster.Node) {
 			r.mu.Lock()
@@ -347,6 +372,11 @@ func (r *rig) settle(stage string) string {
 		}
 		return true
 	}); err != nil {
+		for _, n := range r.c.Live() {
+			st := n.State()
+			r.t.Logf("%s: applied %d, epoch %d, writer %s, generation %d, members %+v; storage %+v",
+				n.ID(), n.AppliedIndex(), st.Epoch, st.Writer, st.Generation, st.Members, r.storage(n.ID()).Stats())
+		}
 		r.t.Fatalf("%s: engines do not agree: %v (%s)", stage, err, last)
 	}
 	return w

@@ -46,7 +46,7 @@ type Config struct {
 	// One of the two is required.
 	DataDir string
 	Stores  *raftcluster.Stores
-	// Storage makes the member's storage (CowLocal, or a networked one).
+	// Storage makes the member's storage (InProcess, or Networked).
 	Storage StorageFunc
 	// DBName is the database file on shared storage (default "main.db").
 	DBName string

@@ -26,7 +26,8 @@
 //     (mounted with read-after-write coherence): Networked (stability over
 //     gRPC with mutual TLS, certificates naming each member's ID) for
 //     members in several processes or hosts, InProcess for members of one
-//     process.
+//     process (or a StorageFunc of its own over raftcluster/netstorage,
+//     whose stability endpoint ServeStability serves).
 //  2. Bootstrap one member once; every other member Joins. A joining
 //     member copies no database: it opens the shared one and replays the
 //     log after the index stored in it.
@@ -87,12 +88,9 @@
 //     Networked runs raftcluster/netstorage, the stability protocol over
 //     gRPC with mutual TLS, and is the default; InProcess keeps the
 //     stabilizer in process.
-//   - raftcluster/cowlocal does not add a copier whose view is created
-//     after the writer handled its arrival (a member that joins, a deposed
-//     writer reopening as copier) to the writer's stabilizer, so the writer
-//     mutates under it unpreserved; InProcess creates copier views inside
-//     the writer's reset handshake instead. CowLocal is kept for
-//     comparison only.
+//   - InProcess is raftcluster/cowlocal with the group's role changes run
+//     one at a time: cowlocal alone lets a copier view made while another
+//     member becomes the writer miss the writer's stabilizer.
 //   - raftcluster applies entries one at a time, so the database commits
 //     (and syncs) once per log entry; put several statements in one
 //     request to share a commit.

@@ -1,10 +1,8 @@
 package cluster
 
 import (
-	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/raftcluster/cowlocal"
-	"github.com/holeycow/holeycow/vfs"
 )
 
 // Storage is what a Node needs from its storage layer: a
@@ -31,19 +29,6 @@ type Engine = cowlocal.Engine
 
 // StorageFunc makes member id's Storage, driving eng.
 type StorageFunc func(id string, eng Engine) (Storage, error)
-
-// CowLocal returns a StorageFunc over raftcluster/cowlocal (see the
-// package's Caveats: prefer InProcess).
-func CowLocal(shared vfs.FS, opts cow.Options) StorageFunc {
-	g := cowlocal.NewGroup(shared, opts)
-	return func(id string, eng Engine) (Storage, error) { return cowlocalStorage{g.Storage(id, eng)}, nil }
-}
-
-type cowlocalStorage struct{ *cowlocal.Storage }
-
-func (s cowlocalStorage) Attach(n *raftcluster.Node) { s.SetGuard(n.Guard()) }
-func (s cowlocalStorage) StabilityAddr() string      { return "" }
-func (s cowlocalStorage) Close() error               { return nil }
 
 // StorageKind selects the storage of a Local cluster.
 type StorageKind int

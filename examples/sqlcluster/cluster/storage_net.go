@@ -69,10 +69,6 @@ func Networked(shared vfs.FS, ca *CA, o NetOptions) StorageFunc {
 		if err != nil {
 			return nil, err
 		}
-		srv, err := stability.NewGRPCServer(gc, st.Handler())
-		if err != nil {
-			return nil, err
-		}
 		bind := o.Bind
 		if bind == "" {
 			bind = "127.0.0.1:0"
@@ -85,12 +81,31 @@ func Networked(shared vfs.FS, ca *CA, o NetOptions) StorageFunc {
 		if o.Bytes != nil {
 			l = &countingListener{Listener: ln, n: o.Bytes}
 		}
-		done := make(chan struct{})
-		go func() { defer close(done); srv.Serve(l) }()
-		return &netStorage{Storage: st, srv: srv, addr: ln.Addr().String(), served: done}, nil
+		ns, err := ServeStability(st, gc, l, ln.Addr().String())
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		return ns, nil
 	}
 }
 
+// ServeStability serves st's stability endpoint (a gRPC server with
+// mutual TLS, configured by gc) on ln, and returns st as the member's
+// Storage, advertising addr as its stability address. Its Close closes st,
+// then stops the server (which closes ln). On error, ln is the caller's
+// to close.
+func ServeStability(st *netstorage.Storage, gc stability.GRPCConfig, ln net.Listener, addr string) (Storage, error) {
+	srv, err := stability.NewGRPCServer(gc, st.Handler())
+	if err != nil {
+		return nil, err
+	}
+	ns := &netStorage{Storage: st, srv: srv, addr: addr, served: make(chan struct{})}
+	go func() { defer close(ns.served); srv.Serve(ln) }()
+	return ns, nil
+}
+
+// netStorage is a netstorage.Storage with its stability endpoint.
 type netStorage struct {
 	*netstorage.Storage
 	srv    *stability.GRPCServer

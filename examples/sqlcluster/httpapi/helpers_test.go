@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -106,23 +105,6 @@ func (ts *testServer) mustOK(t testing.TB, method, path, body string) string {
 		t.Fatalf("%s %s %s: status %d, body %s", method, path, body, code, out)
 	}
 	return out
-}
-
-// jsonEqual compares two JSON documents semantically.
-func jsonEqual(t testing.TB, got, want string) {
-	t.Helper()
-	var g, w any
-	if err := json.Unmarshal([]byte(got), &g); err != nil {
-		t.Fatalf("response is not JSON: %v\n%s", err, got)
-	}
-	if err := json.Unmarshal([]byte(want), &w); err != nil {
-		t.Fatalf("fixture is not JSON: %v\n%s", err, want)
-	}
-	gb, _ := json.Marshal(g)
-	wb, _ := json.Marshal(w)
-	if !bytes.Equal(gb, wb) {
-		t.Errorf("JSON differs\n got: %s\nwant: %s", gb, wb)
-	}
 }
 
 // responseRecorder is a minimal http.ResponseWriter for calling

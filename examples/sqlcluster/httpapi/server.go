@@ -336,8 +336,23 @@ func (s *Server) execute(ctx context.Context, stmts []sqlnode.Statement, tx bool
 	return idx, out, nil
 }
 
-// respondDB writes the response of a /db request.
-func (s *Server) respondDB(w http.ResponseWriter, req dbRequest, start time.Time, idx uint64, rs []sqlnode.Result, wrote bool) {
+// serveDB serves a /db request: it decodes it, runs it under the
+// request's context, and writes the response or the error. run reports
+// whether the statements went through the log (then idx is the entry's
+// index).
+func (s *Server) serveDB(w http.ResponseWriter, r *http.Request, run func(ctx context.Context, req dbRequest) (idx uint64, rs []sqlnode.Result, wrote bool, err error)) {
+	req, ok := s.decodeDB(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := s.context(r, req.opts)
+	defer cancel()
+	start := time.Now()
+	idx, rs, wrote, err := run(ctx, req)
+	if err != nil {
+		s.backendError(w, r, req.opts, req.body, err)
+		return
+	}
 	out := response{Results: encodeResults(rs, req.opts)}
 	if req.opts.timings {
 		out.Time = time.Since(start).Seconds()
@@ -351,67 +366,35 @@ func (s *Server) respondDB(w http.ResponseWriter, req dbRequest, start time.Time
 	writeJSON(w, http.StatusOK, out, req.opts.pretty)
 }
 
-func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
-	req, ok := s.decodeDB(w, r)
-	if !ok {
-		return
-	}
-	ctx, cancel := s.context(r, req.opts)
-	defer cancel()
-	start := time.Now()
+func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) { s.serveDB(w, r, s.runExecute) }
+func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request)   { s.serveDB(w, r, s.runQuery) }
+
+// handleRequest serves /db/request, reads and writes mixed (runRequest).
+func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) { s.serveDB(w, r, s.runRequest) }
+
+// runExecute runs a request's statements through the log.
+func (s *Server) runExecute(ctx context.Context, req dbRequest) (uint64, []sqlnode.Result, bool, error) {
 	idx, rs, err := s.execute(ctx, req.stmts, req.opts.transaction)
-	if err != nil {
-		s.backendError(w, r, req.opts, req.body, err)
-		return
-	}
-	s.respondDB(w, req, start, idx, rs, true)
+	return idx, rs, true, err
 }
 
-func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
-	req, ok := s.decodeDB(w, r)
-	if !ok {
-		return
-	}
-	ctx, cancel := s.context(r, req.opts)
-	defer cancel()
-	start := time.Now()
+// runQuery runs a request's statements as a read at the requested level.
+func (s *Server) runQuery(ctx context.Context, req dbRequest) (uint64, []sqlnode.Result, bool, error) {
 	rs, err := s.cfg.Backend.Query(ctx, req.opts.level, req.stmts)
-	if err != nil {
-		s.backendError(w, r, req.opts, req.body, err)
-		return
-	}
-	s.respondDB(w, req, start, 0, rs, false)
+	return 0, rs, false, err
 }
 
-// handleRequest serves /db/request, reads and writes mixed. It first
-// runs the statements as a read at the requested level; if that succeeds
-// they were all reads, and that is the answer. If any statement failed
-// (it writes, or it has an error that may hide later writes), the request
-// goes through the log instead, where reads and writes both run, in order.
-// A failing read thus costs a log entry.
-func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) {
-	req, ok := s.decodeDB(w, r)
-	if !ok {
-		return
-	}
-	ctx, cancel := s.context(r, req.opts)
-	defer cancel()
-	start := time.Now()
+// runRequest first runs the statements as a read at the requested level;
+// if that succeeds they were all reads, and that is the answer. If any
+// statement failed (it writes, or it has an error that may hide later
+// writes), the request goes through the log instead, where reads and
+// writes both run, in order. A failing read thus costs a log entry.
+func (s *Server) runRequest(ctx context.Context, req dbRequest) (uint64, []sqlnode.Result, bool, error) {
 	rs, err := s.cfg.Backend.Query(ctx, req.opts.level, req.stmts)
-	if err != nil {
-		s.backendError(w, r, req.opts, req.body, err)
-		return
+	if err != nil || !slices.ContainsFunc(rs, func(x sqlnode.Result) bool { return x.Error != "" }) {
+		return 0, rs, false, err
 	}
-	if !slices.ContainsFunc(rs, func(x sqlnode.Result) bool { return x.Error != "" }) {
-		s.respondDB(w, req, start, 0, rs, false)
-		return
-	}
-	idx, rs, err := s.execute(ctx, req.stmts, req.opts.transaction)
-	if err != nil {
-		s.backendError(w, r, req.opts, req.body, err)
-		return
-	}
-	s.respondDB(w, req, start, idx, rs, true)
+	return s.runExecute(ctx, req)
 }
 
 // statusJSON is GET /status, laid out as rqlite's.

@@ -64,31 +64,6 @@ func Main(args []string, stderr io.Writer) int {
 	return 0
 }
 
-// netStore is this server's cluster.Storage: a netstorage.Storage whose
-// stability endpoint (a gRPC server with mutual TLS) serves on the
-// -stability-addr listener, stopped by Close after the storage.
-type netStore struct {
-	*netstorage.Storage
-	srv    *stability.GRPCServer
-	addr   string
-	served chan struct{}
-}
-
-var _ cluster.Storage = (*netStore)(nil)
-
-func (s *netStore) Attach(n *raftcluster.Node) { s.SetNode(n) }
-func (s *netStore) StabilityAddr() string      { return s.addr }
-
-func (s *netStore) Close() error {
-	err := s.Storage.Close()
-	s.srv.Stop()
-	<-s.served
-	if errors.Is(err, netstorage.ErrClosed) {
-		err = nil
-	}
-	return err
-}
-
 // Run starts the node cfg describes, serves its HTTP API, bootstraps or
 // joins the cluster (unless DataDir holds Raft state: then the member
 // restarts as itself), and runs until ctx is done; then it shuts down
@@ -197,12 +172,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		if err != nil {
 			return nil, err
 		}
-		srv, err := stability.NewGRPCServer(gcfg, st.Handler())
+		ns, err := cluster.ServeStability(st, gcfg, stabLn, cfg.StabilityAddr)
 		if err != nil {
 			return nil, err
 		}
-		ns := &netStore{Storage: st, srv: srv, addr: cfg.StabilityAddr, served: make(chan struct{})}
-		go func() { defer close(ns.served); srv.Serve(stabLn) }()
 		storePtr.Store(st)
 		return ns, nil
 	}
