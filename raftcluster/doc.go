@@ -91,6 +91,11 @@
 // by less than MaxDrift. This does not rely on election timeouts, so a
 // follower that restarts and votes at once cannot break it.
 //
+// A Guard check that finds the lease lapsed while this node still leads
+// and writes (a slow quorum round on a loaded machine) runs one round
+// itself before it answers, so that the mutation waits rather than fails;
+// Node.LeaseStats counts these renewals and the refusals.
+//
 // The window that remains: Guard is checked before a mutation batch, not
 // during it. A writer that passes Guard and then stalls (GC pause, SIGSTOP,
 // a slow disk or NFS server) for longer than the rest of its lease can

@@ -25,6 +25,9 @@ func TestNode_Guard_renewsLapsedLease(t *testing.T) {
 				t.Fatalf("check %d: guard of a healthy writer after its lease lapsed: %v", i, err)
 			}
 		}
+		if s := n.LeaseStats(); s.GuardRenewals < 20 || s.Renewals < 20 || s.GuardRefusals != 0 {
+			t.Fatalf("lease stats after 20 renewals in Guard: %+v", s)
+		}
 		c.Pause(w)
 		// Let every quorum round that started before the isolation run
 		// out (logical time: the bubble's clock jumps).
@@ -32,6 +35,9 @@ func TestNode_Guard_renewsLapsedLease(t *testing.T) {
 		raftcluster.ExpireWriterLease(n)
 		if err := n.Guard()(ctxT(t, time.Second)); !errors.Is(err, raftcluster.ErrFenced) {
 			t.Fatalf("guard of an isolated writer after its lease lapsed: %v, want ErrFenced", err)
+		}
+		if s := n.LeaseStats(); s.GuardRefusals == 0 || s.Failures == 0 {
+			t.Fatalf("lease stats after a refusal: %+v", s)
 		}
 		c.Heal()
 	})

@@ -78,8 +78,10 @@ func (n *Node) renewLease(ctx context.Context) error {
 	defer cancel()
 	start := time.Now()
 	if err := n.await(ctx, n.raft.VerifyLeader()); err != nil {
+		n.lease.failures.Add(1)
 		return err
 	}
+	n.lease.renewals.Add(1)
 	n.mu.Lock()
 	if until := start.Add(n.cfg.Timeouts.WriterLease); until.After(n.mu.leaseUntil) {
 		n.mu.leaseUntil = until

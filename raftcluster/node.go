@@ -58,6 +58,10 @@ type Node struct {
 	// barrierTerm is the Raft term in which this node, as leader, last
 	// completed a barrier (its FSM then holds every committed entry).
 	barrierTerm atomic.Uint64
+	// lease counts writer-lease activity (LeaseStats).
+	lease struct {
+		renewals, failures, guardRenewals, guardRefusals atomic.Int64
+	}
 
 	// mu guards the fields in it.
 	mu struct {
@@ -427,13 +431,34 @@ func (n *Node) Guard() func(ctx context.Context) error {
 		// quorum round on a loaded machine): renew it once rather than
 		// fail the mutation, then check everything again.
 		if err := n.renewLease(ctx); err != nil || !n.leaseValid() {
+			n.lease.guardRefusals.Add(1)
 			return &OpError{Op: "guard", Err: fmt.Errorf("%w: writer lease lapsed", ErrFenced)}
 		}
+		n.lease.guardRenewals.Add(1)
 		if w, epoch := n.fsm.writer(); w != n.id || epoch != e || n.writerEpoch.Load() != e || n.raft.State() != raft.Leader {
 			return &OpError{Op: "guard", Err: fmt.Errorf("%w: epoch %d superseded by %d (%s)", ErrFenced, e, epoch, w)}
 		}
 		return nil
 	}
+}
+
+// LeaseStats counts this node's writer-lease activity since it started.
+type LeaseStats struct {
+	// Renewals and Failures count quorum rounds (VerifyLeader) that did
+	// and did not renew the lease, from every caller.
+	Renewals, Failures int64
+	// GuardRenewals counts Guard checks that found the lease lapsed and
+	// renewed it themselves; GuardRefusals those that could not, and so
+	// refused a mutation for a lapsed lease. On a healthy cluster both
+	// stay near zero; a growing GuardRefusals says WriterLease is too
+	// short for this machine's load.
+	GuardRenewals, GuardRefusals int64
+}
+
+// LeaseStats returns the writer-lease counters.
+func (n *Node) LeaseStats() LeaseStats {
+	return LeaseStats{Renewals: n.lease.renewals.Load(), Failures: n.lease.failures.Load(),
+		GuardRenewals: n.lease.guardRenewals.Load(), GuardRefusals: n.lease.guardRefusals.Load()}
 }
 
 func (n *Node) isShut() bool {

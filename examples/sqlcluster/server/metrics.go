@@ -48,11 +48,13 @@ var (
 	dLapses       = desc("stability_lease_lapses_total", "Times this copier's lease lapsed and its view was invalidated (current copier role).")
 	dPreserved    = desc("stability_preserved_regions_total", "Regions this copier preserved (current copier role).")
 	dStale        = desc("stability_stale_epoch_total", "Stability requests refused or refusals received for a stale epoch (current role).")
+	dLeaseRenew   = desc("writer_lease_guard_renewals_total", "Mutations that found the writer lease lapsed and renewed it first (a slow quorum round).")
+	dLeaseRefuse  = desc("writer_lease_guard_refusals_total", "Mutations refused because the writer lease lapsed and could not be renewed.")
 )
 
 var allDescs = []*prometheus.Desc{dAppliedIndex, dCommitIndex, dLag, dDBIndex, dDurable, dLeader, dWriter,
 	dEpoch, dFailovers, dExcludedNow, dMembers, dOverlay, dResets, dReopens, dPromotions, dFresh, dStoreResets, dJoins, dExclusions,
-	dRounds, dRoundRegions, dMessages, dHeartbeats, dRoundLatency, dLapses, dPreserved, dStale}
+	dRounds, dRoundRegions, dMessages, dHeartbeats, dRoundLatency, dLapses, dPreserved, dStale, dLeaseRenew, dLeaseRefuse}
 
 var _ prometheus.Collector = (*collector)(nil)
 
@@ -100,6 +102,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	g(dOverlay, float64(ns.OverlayBytes))
 	ctr(dResets, ns.Resets)
 	ctr(dReopens, ns.Reopens)
+	ls := rn.LeaseStats()
+	ctr(dLeaseRenew, ls.GuardRenewals)
+	ctr(dLeaseRefuse, ls.GuardRefusals)
 	ss := c.store.Stats()
 	ctr(dPromotions, ss.Promotions)
 	ctr(dFresh, ss.FreshWriters)
