@@ -120,6 +120,10 @@ type Config struct {
 	// Apply is the application's state machine (nil = application
 	// commands are committed but not applied anywhere).
 	Apply ApplyFunc
+	// ApplyBatch, if set instead of Apply, receives runs of consecutive
+	// application commands in one call, so that the application can
+	// commit them together (group commit under concurrent writers).
+	ApplyBatch ApplyBatchFunc
 	// CompactableIndex, if set, returns the highest log index that the
 	// application has made durable on shared storage. Raft snapshots (and
 	// so log compaction) are deferred until it reaches the applied index.
@@ -165,6 +169,9 @@ type Config struct {
 func (c *Config) validate() error {
 	if c.ID == "" || len(c.ID) > maxStringLen {
 		return fmt.Errorf("%w: ID must be 1..%d bytes", ErrInvalidConfig, maxStringLen)
+	}
+	if c.Apply != nil && c.ApplyBatch != nil {
+		return fmt.Errorf("%w: set Apply or ApplyBatch, not both", ErrInvalidConfig)
 	}
 	if c.Transport == nil {
 		return fmt.Errorf("%w: Transport is required", ErrInvalidConfig)

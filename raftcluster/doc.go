@@ -7,8 +7,11 @@
 // generation, last reported overlay size, exclusion), the writer's ID and
 // epoch, the holder of the single reset slot, and the history of writer
 // terms. Application commands travel on the same log: every node hands
-// each one, with its log index, to Config.Apply in log order. Raft
-// snapshots contain the State only, never a database.
+// each one, with its log index, to Config.Apply in log order. With
+// Config.ApplyBatch instead, runs of consecutive application commands
+// arrive in one call, so the application can commit them together (group
+// commit: concurrent writers share its fsyncs). Raft snapshots contain
+// the State only, never a database.
 //
 // # Usage
 //
@@ -159,8 +162,9 @@
 //
 // # Concurrency
 //
-// Node's methods are safe for concurrent use. ApplyFunc runs on Raft's FSM
-// goroutine and must not call back into the Node's Raft operations.
+// Node's methods are safe for concurrent use. ApplyFunc and
+// ApplyBatchFunc run on Raft's FSM goroutine and must not call back into
+// the Node's Raft operations.
 // Storage methods are called from one goroutine, never concurrently.
 // Subscriptions are safe for concurrent use.
 package raftcluster

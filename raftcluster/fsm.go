@@ -20,6 +20,21 @@ import (
 // not call Node.Apply, Barrier or ReadIndex (that would deadlock).
 type ApplyFunc func(index uint64, cmd []byte) []byte
 
+// Entry is one application command with its log index.
+type Entry struct {
+	Index uint64
+	Cmd   []byte
+}
+
+// ApplyBatchFunc is ApplyFunc for a run of consecutive application
+// commands (group commit): entries are in log order, without gaps between
+// them other than cluster entries, and the result holds one response per
+// entry (missing ones are nil). The same contract as ApplyFunc holds for
+// each entry. Raft hands over at most MaxAppendEntries (64) entries at a
+// time; a run stops at every cluster command, which is applied between
+// two calls.
+type ApplyBatchFunc func(entries []Entry) [][]byte
+
 // appResult is the FSM response to an application command.
 type appResult struct{ resp []byte }
 
@@ -30,6 +45,7 @@ type appResult struct{ resp []byte }
 // goroutine; state, waitApplied and subscribe are safe for concurrent use.
 type fsm struct {
 	app              ApplyFunc
+	appBatch         ApplyBatchFunc // if set, used instead of app
 	compactableIndex func() uint64
 	hub              *hub
 	onChange         func() // called after every control change (set before Raft starts)
@@ -44,12 +60,13 @@ type fsm struct {
 }
 
 var (
+	_ raft.BatchingFSM = (*fsm)(nil)
 	_ raft.FSM         = (*fsm)(nil)
 	_ raft.FSMSnapshot = (*fsmSnapshot)(nil)
 )
 
-func newFSM(app ApplyFunc, compactable func() uint64, h *hub) *fsm {
-	f := &fsm{app: app, compactableIndex: compactable, hub: h}
+func newFSM(app ApplyFunc, batch ApplyBatchFunc, compactable func() uint64, h *hub) *fsm {
+	f := &fsm{app: app, appBatch: batch, compactableIndex: compactable, hub: h}
 	f.mu.appliedCh = make(chan struct{})
 	return f
 }
@@ -87,6 +104,46 @@ func (f *fsm) Apply(l *raft.Log) any {
 	f.mu.Unlock()
 	f.poke()
 	return err
+}
+
+// ApplyBatch implements raft.BatchingFSM: runs of application commands
+// go to appBatch in one call (or to app one by one), cluster commands are
+// applied one at a time between them, other log types are skipped.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	var run []Entry
+	var at []int // positions in logs of run's entries
+	flush := func() {
+		if len(run) == 0 {
+			return
+		}
+		resps := f.appBatch(run)
+		for j, i := range at {
+			var r []byte
+			if j < len(resps) {
+				r = resps[j]
+			}
+			out[i] = appResult{resp: r}
+		}
+		f.advance(run[len(run)-1].Index)
+		run, at = run[:0], at[:0]
+	}
+	for i, l := range logs {
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		if f.appBatch != nil {
+			if c, err := decodeCommand(l.Data); err == nil && c.Kind == kindApp {
+				run = append(run, Entry{Index: l.Index, Cmd: c.App})
+				at = append(at, i)
+				continue
+			}
+		}
+		flush()
+		out[i] = f.Apply(l)
+	}
+	flush()
+	return out
 }
 
 func (f *fsm) advance(index uint64) {

@@ -88,7 +88,7 @@ func New(cfg Config) (*Node, error) {
 		leaseWake: make(chan struct{}, 1), storageWake: make(chan struct{}, 1), done: make(chan struct{})}
 	n.mu.failing = make(map[string]time.Time)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.fsm = newFSM(cfg.Apply, cfg.CompactableIndex, n.hub)
+	n.fsm = newFSM(cfg.Apply, cfg.ApplyBatch, cfg.CompactableIndex, n.hub)
 	n.fsm.onChange = func() { n.wake(n.leaderWake); n.wake(n.storageWake) }
 
 	stores := cfg.Stores

@@ -408,7 +408,7 @@ func (h *modelHarness) newFSM() *fsm {
 	return newFSM(func(index uint64, cmd []byte) []byte {
 		h.appIndices = append(h.appIndices, index)
 		return slices.Clone(cmd)
-	}, nil, newHub())
+	}, nil, nil, newHub())
 }
 
 func newModelHarness(stats map[string]int) *modelHarness {

@@ -131,7 +131,7 @@ func (s *memSink) Close() error  { return nil }
 
 func TestFSM_SnapshotRestore_roundTrip(t *testing.T) {
 	var applied []uint64
-	f := newFSM(func(index uint64, cmd []byte) []byte { applied = append(applied, index); return nil }, nil, newHub())
+	f := newFSM(func(index uint64, cmd []byte) []byte { applied = append(applied, index); return nil }, nil, nil, newHub())
 	cmds := []command{
 		{Kind: kindAddMember, ID: "a", RaftAddr: "ra", StabilityAddr: "sa"},
 		{Kind: kindAddMember, ID: "b", RaftAddr: "rb", StabilityAddr: "sb"},
@@ -162,7 +162,7 @@ func TestFSM_SnapshotRestore_roundTrip(t *testing.T) {
 	if sink.Len() > 4096 {
 		t.Fatalf("snapshot of a tiny state is %d bytes", sink.Len())
 	}
-	g := newFSM(nil, nil, newHub())
+	g := newFSM(nil, nil, nil, newHub())
 	sub := g.subscribe(16)
 	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
 		t.Fatal(err)
@@ -185,14 +185,14 @@ func TestFSM_SnapshotRestore_roundTrip(t *testing.T) {
 	}
 	// Corrupt snapshots are refused.
 	bad := bytes.Replace(sink.Bytes(), []byte(`"Epoch":2`), []byte(`"Epoch":7`), 1)
-	if err := newFSM(nil, nil, newHub()).Restore(io.NopCloser(bytes.NewReader(bad))); err == nil {
+	if err := newFSM(nil, nil, nil, newHub()).Restore(io.NopCloser(bytes.NewReader(bad))); err == nil {
 		t.Fatal("restored a state whose history does not end at its epoch")
 	}
 }
 
 func TestFSM_Snapshot_deferredUntilDurable(t *testing.T) {
 	durable := uint64(0)
-	f := newFSM(nil, func() uint64 { return durable }, newHub())
+	f := newFSM(nil, nil, func() uint64 { return durable }, newHub())
 	f.Apply(&raft.Log{Index: 1, Data: encodeApp([]byte("x"))})
 	if _, err := f.Snapshot(); err == nil {
 		t.Fatal("snapshot taken past the durable index")
@@ -269,5 +269,55 @@ func TestFSM_restoreEvents_diff(t *testing.T) {
 		"MemberJoined:d", "ResetDone:c", "ResetStarted:d", "WriterChanged:c"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("events %v\nwant   %v", got, want)
+	}
+}
+
+// TestFSM_ApplyBatch_runsAndOrder: a Raft batch mixing application and
+// cluster commands (and other log types) reaches ApplyBatchFunc as runs of
+// consecutive application commands, with cluster commands applied in
+// between, every response in its place, and the applied index advanced.
+func TestFSM_ApplyBatch_runsAndOrder(t *testing.T) {
+	var order []string
+	f := newFSM(nil, func(es []Entry) [][]byte {
+		var rs [][]byte
+		var idx []uint64
+		for _, e := range es {
+			idx = append(idx, e.Index)
+			rs = append(rs, append([]byte("r:"), e.Cmd...))
+		}
+		order = append(order, fmt.Sprint("app", idx))
+		return rs
+	}, nil, newHub())
+	logs := []*raft.Log{
+		{Index: 1, Type: raft.LogCommand, Data: encodeCommand(command{Kind: kindAddMember, ID: "a", RaftAddr: "a"})},
+		{Index: 2, Type: raft.LogCommand, Data: encodeApp([]byte("x"))},
+		{Index: 3, Type: raft.LogCommand, Data: encodeApp([]byte("y"))},
+		{Index: 4, Type: raft.LogConfiguration},
+		{Index: 5, Type: raft.LogCommand, Data: encodeApp([]byte("z"))},
+		{Index: 6, Type: raft.LogCommand, Data: encodeCommand(command{Kind: kindSetWriter, ID: "a", Epoch: 1})},
+		{Index: 7, Type: raft.LogCommand, Data: encodeApp([]byte("w"))},
+		{Index: 8, Type: raft.LogCommand, Data: []byte{99}},
+	}
+	out := f.ApplyBatch(logs)
+	if len(out) != len(logs) {
+		t.Fatalf("%d responses for %d logs", len(out), len(logs))
+	}
+	if got := fmt.Sprint(order); got != "[app[2 3 5] app[7]]" {
+		t.Fatalf("runs %s", got)
+	}
+	for i, want := range map[int]string{1: "r:x", 2: "r:y", 4: "r:z", 6: "r:w"} {
+		if r, ok := out[i].(appResult); !ok || string(r.resp) != want {
+			t.Fatalf("response %d = %#v, want %s", i, out[i], want)
+		}
+	}
+	if out[0] != nil || out[5] != nil || out[3] != nil {
+		t.Fatalf("cluster/config responses %#v %#v %#v", out[0], out[3], out[5])
+	}
+	if err, ok := out[7].(error); !ok || !errors.Is(err, ErrBadCommand) {
+		t.Fatalf("bad entry response %#v", out[7])
+	}
+	st := f.state()
+	if st.Writer != "a" || st.Epoch != 1 || f.applied.Load() != 8 {
+		t.Fatalf("state writer %q epoch %d applied %d", st.Writer, st.Epoch, f.applied.Load())
 	}
 }
