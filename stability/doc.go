@@ -85,6 +85,8 @@
 // dialed, the server accepts only client certificates from the cluster CA
 // whose ID its Allow function admits, and a request whose claimed sender
 // differs from the authenticated one is refused (CodeIdentity).
+// CA mints a cluster CA and node certificates (NodeCert, IssueWithOptions
+// for more host names); PEM and LoadCA keep it in a file across restarts.
 // Package stabilitytest mints a CA and node certificates for tests.
 //
 // # Usage

@@ -2,7 +2,10 @@ package stability_test
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
+	"net/url"
+	"time"
 
 	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/stability"
@@ -62,4 +65,34 @@ func Example() {
 	c, _ := vfs.ReadFile(view, "db")
 	fmt.Printf("writer reads %s, copier reads %s, rounds %d\n", w, c, coord.Stats().Rounds)
 	// Output: writer reads v2, copier reads v1, rounds 1
+}
+
+// A CA kept in a file across restarts: minted once for ten years, written
+// out with PEM, read back with LoadCA at each start to issue the node's
+// certificate for the host names it listens on.
+func ExampleLoadCA() {
+	ca, err := stability.NewCAWithOptions("cluster CA", stability.CAOptions{Validity: 10 * 365 * 24 * time.Hour})
+	if err != nil {
+		panic(err)
+	}
+	certPEM, keyPEM, err := ca.PEM()
+	if err != nil {
+		panic(err)
+	}
+	file := append(certPEM, keyPEM...) // what a node would write to ca.pem (mode 0600)
+
+	// At a later start: the same bytes serve for both arguments.
+	loaded, err := stability.LoadCA(file, file)
+	if err != nil {
+		panic(err)
+	}
+	cert, err := loaded.IssueWithOptions("n1", []*url.URL{stability.NodeURI("n1")},
+		stability.IssueOptions{Hosts: []string{"db1.example"}, Validity: 30 * 24 * time.Hour})
+	if err != nil {
+		panic(err)
+	}
+	id, _ := stability.NodeID(cert.Leaf)
+	_, err = cert.Leaf.Verify(x509.VerifyOptions{Roots: ca.Pool, DNSName: "db1.example"})
+	fmt.Printf("node %s, names %v, verifies against the original CA: %v\n", id, cert.Leaf.DNSNames, err == nil)
+	// Output: node n1, names [localhost db1.example], verifies against the original CA: true
 }

@@ -1,20 +1,15 @@
 package server
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/holeycow/holeycow/stability"
@@ -64,132 +59,75 @@ func loadIdentity(c *Config) (*identity, error) {
 
 // autoCA is the per-cluster CA kept in the shared directory when no TLS
 // flags are given (see doc.go, Security).
-type autoCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
+type autoCA struct{ *stability.CA }
 
-const autoCAFile = "ca.pem" // in SharedDir/cluster: CA certificate and key
+const (
+	autoCAFile     = "ca.pem" // in SharedDir/cluster: CA certificate and key, mode 0600
+	autoCAValidity = 10 * 365 * 24 * time.Hour
+	// nodeValidity is that of the certificate a node mints at each start:
+	// as long as the CA's (Issue caps it there), so that a node that stays
+	// up for months keeps handshaking. It adds no exposure: whoever can
+	// read ca.pem can mint certificates anyway.
+	nodeValidity = autoCAValidity
+)
 
 // loadOrCreateAutoCA returns the CA in dir/ca.pem, creating it if absent.
 // Concurrent creators agree: each writes a candidate and links it into
 // place; the one link that succeeds wins and every node reads it back.
 func loadOrCreateAutoCA(dir string) (*autoCA, error) {
 	path := filepath.Join(dir, autoCAFile)
-	if ca, err := readAutoCA(path); err == nil || !errors.Is(err, os.ErrNotExist) {
+	if ca, err := readAutoCA(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return ca, err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := stability.NewCAWithOptions("holeycow sqlcluster automatic CA", stability.CAOptions{Validity: autoCAValidity})
 	if err != nil {
-		return nil, fmt.Errorf("server: CA key: %w", err)
+		return nil, fmt.Errorf("server: CA: %w", err)
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	certPEM, keyPEM, err := ca.PEM()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("server: CA: %w", err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "holeycow sqlcluster automatic CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(10 * 365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, fmt.Errorf("server: CA certificate: %w", err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	data := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})...)
-	tmp, err := os.CreateTemp(dir, ".ca-*.pem")
+	tmp, err := os.CreateTemp(dir, ".ca-*.pem") // mode 0600
 	if err != nil {
 		return nil, fmt.Errorf("server: CA: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
+	if _, err := tmp.Write(slices.Concat(certPEM, keyPEM)); err != nil {
 		tmp.Close()
 		return nil, fmt.Errorf("server: CA: %w", err)
 	}
 	if err := errors.Join(tmp.Sync(), tmp.Close()); err != nil {
 		return nil, fmt.Errorf("server: CA: %w", err)
 	}
-	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("server: CA: %w", err)
 	}
 	return readAutoCA(path)
 }
 
+// readAutoCA reads dir/ca.pem; an absent file is an error wrapping
+// fs.ErrNotExist.
 func readAutoCA(path string) (*autoCA, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	ca := &autoCA{}
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		switch b.Type {
-		case "CERTIFICATE":
-			ca.cert, err = x509.ParseCertificate(b.Bytes)
-		case "EC PRIVATE KEY":
-			ca.key, err = x509.ParseECPrivateKey(b.Bytes)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("server: CA %s: %w", path, err)
-		}
+	ca, err := stability.LoadCA(data, data)
+	if err != nil {
+		return nil, fmt.Errorf("server: CA %s: %w", path, err)
 	}
-	if ca.cert == nil || ca.key == nil {
-		return nil, fmt.Errorf("server: CA %s: want a certificate and an EC private key", path)
-	}
-	return ca, nil
+	return &autoCA{ca}, nil
 }
 
 // issue mints this node's certificate: CN and URI SAN name the node,
-// usable as TLS server and client, for loopback and the given hosts.
+// usable as TLS server and client, for loopback and the given hosts (empty
+// ones, from addresses without a host, are skipped).
 func (ca *autoCA) issue(id string, hosts ...string) (*identity, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	hosts = slices.DeleteFunc(slices.Clone(hosts), func(h string) bool { return h == "" })
+	cert, err := ca.IssueWithOptions(id, []*url.URL{stability.NodeURI(id)},
+		stability.IssueOptions{Hosts: hosts, Validity: nodeValidity})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("server: %w", err)
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: id},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(30 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		URIs:         []*url.URL{stability.NodeURI(id)},
-	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else if h != "" {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		return nil, fmt.Errorf("server: certificate for %s: %w", id, err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
-	return &identity{cert: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool: pool}, nil
+	return &identity{cert: cert, pool: ca.Pool}, nil
 }
