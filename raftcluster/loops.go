@@ -49,6 +49,16 @@ func (n *Node) observeLoop() {
 // leads. It runs apart from the leader loop, so that slow leader duties
 // (membership changes, exclusions) never delay a renewal.
 func (n *Node) leaseLoop() {
+	n.whileLeader(n.leaseWake, func() {
+		if err := n.renewLease(n.ctx); err != nil {
+			n.log.Debug("raftcluster: renew writer lease", "err", err)
+		}
+	})
+}
+
+// whileLeader runs step every WriterLease/4 and on each wake-up while
+// this node is the Raft leader, until Shutdown.
+func (n *Node) whileLeader(wake <-chan struct{}, step func()) {
 	defer n.wg.Done()
 	t := time.NewTicker(max(n.cfg.Timeouts.WriterLease/4, time.Millisecond))
 	defer t.Stop()
@@ -56,14 +66,11 @@ func (n *Node) leaseLoop() {
 		select {
 		case <-n.done:
 			return
-		case <-n.leaseWake:
+		case <-wake:
 		case <-t.C:
 		}
-		if n.raft.State() != raft.Leader {
-			continue
-		}
-		if err := n.renewLease(n.ctx); err != nil {
-			n.log.Debug("raftcluster: renew writer lease", "err", err)
+		if n.raft.State() == raft.Leader {
+			step()
 		}
 	}
 }
@@ -98,23 +105,7 @@ func (n *Node) leaseValid() bool {
 }
 
 // leaderLoop runs the leader's duties every WriterLease/4 and on wake-ups.
-func (n *Node) leaderLoop() {
-	defer n.wg.Done()
-	t := time.NewTicker(max(n.cfg.Timeouts.WriterLease/4, time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-n.done:
-			return
-		case <-n.leaderWake:
-		case <-t.C:
-		}
-		if n.raft.State() != raft.Leader {
-			continue
-		}
-		n.leaderStep()
-	}
-}
+func (n *Node) leaderLoop() { n.whileLeader(n.leaderWake, n.leaderStep) }
 
 func (n *Node) stepCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(n.ctx, 5*n.cfg.Timeouts.Heartbeat)
