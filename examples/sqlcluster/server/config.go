@@ -56,6 +56,10 @@ type Config struct {
 	// Debugging and testing.
 	MutationLog string // -mutation-log: append every shared-storage mutation, with its epoch
 	Debug       bool   // -debug: serve /debug/checksum
+	// LeaveOnExit (-leave): on shutdown, leave the cluster first (a writer
+	// hands its role to the member with the smallest overlay) and remove
+	// this node's Raft state, so that -data can only join anew.
+	LeaveOnExit bool
 
 	// LogOutput receives the logs (nil: stderr); not a flag.
 	LogOutput io.Writer
@@ -106,6 +110,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.DurationVar(&c.StabilityLease, "stability-lease", 0, "copier lease of the stability protocol (default 2s); the same on every node")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "bound on the graceful shutdown")
 	fs.StringVar(&c.MutationLog, "mutation-log", "", "debug: append every mutation of shared storage, with its epoch, to `file`")
+	fs.BoolVar(&c.LeaveOnExit, "leave", false, "on SIGINT/SIGTERM, leave the cluster before stopping (decommission); without it the node stays a member and restarts from -data")
 	fs.BoolVar(&c.Debug, "debug", false, "debug: serve GET /debug/checksum?index=N (the database's logical checksum)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -33,6 +33,12 @@
 // it to the leader), retrying with backoff (0.1s doubling to 2s) through
 // the listed URLs until -join-timeout.
 //
+// Shutdown: SIGINT or SIGTERM stops HTTP, then the node, then the
+// stability endpoint; the node stays a member and restarts from -data.
+// With -leave it first leaves the cluster (a writer hands its role to the
+// member with the smallest overlay), then removes its Raft state: use it
+// to decommission a node; -data can then only join anew.
+//
 // Endpoints: httpapi's (/db/execute, /db/query, /db/request, /status,
 // /nodes, /readyz, /join, /remove, /metrics); with -debug also
 // GET /debug/checksum?index=N, the logical checksum of the node's
@@ -52,7 +58,8 @@
 // _stability_messages_total, _stability_heartbeats_total,
 // _stability_round_seconds{quantile="0.5"|"0.99"},
 // _stability_lease_lapses_total, _stability_preserved_regions_total,
-// _stability_stale_epoch_total.
+// _stability_stale_epoch_total, _writer_lease_guard_renewals_total,
+// _writer_lease_guard_refusals_total.
 //
 // Logs: log/slog text records on stderr at -log-level; hashicorp/raft's
 // hclog goes through raftcluster's adapter into the same logger.

@@ -68,8 +68,8 @@ func Main(args []string, stderr io.Writer) int {
 // joins the cluster (unless DataDir holds Raft state: then the member
 // restarts as itself), and runs until ctx is done; then it shuts down
 // gracefully (HTTP first, then the node, then the stability endpoint) and
-// returns. It does not leave the cluster: restarted with the same
-// DataDir, the node comes back as the same member.
+// returns. It does not leave the cluster unless cfg.LeaveOnExit:
+// restarted with the same DataDir, the node comes back as the same member.
 func Run(ctx context.Context, cfg Config) (err error) {
 	out := cfg.LogOutput
 	if out == nil {
@@ -80,7 +80,14 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	nlog := log.With("node", cfg.ID)
 	defer func() { nlog.Info("stopped", "err", err) }() // after the closers
-	var closers []func() error                          // run in reverse order on the way out
+	var left bool                                       // -leave: this node left the cluster; forget its Raft state
+	raftPath := filepath.Join(cfg.DataDir, raftDir)
+	defer func() { // after the closers
+		if left {
+			err = errors.Join(err, os.RemoveAll(raftPath))
+		}
+	}()
+	var closers []func() error // run in reverse order on the way out
 	defer func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			err = errors.Join(err, closers[i]())
@@ -125,7 +132,6 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		closers = append(closers, ml.Close)
 		shared = withMutationLog(shared, ml)
 	}
-	raftPath := filepath.Join(cfg.DataDir, raftDir)
 	_, statErr := os.Stat(filepath.Join(raftPath, raftDBFile))
 	restarted := statErr == nil
 	scratch := filepath.Join(cfg.DataDir, scratchDir)
@@ -260,6 +266,16 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	select {
 	case <-ctx.Done():
 		nlog.Info("shutting down")
+		if !cfg.LeaveOnExit {
+			return nil
+		}
+		lctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := node.Leave(lctx); err != nil {
+			return fmt.Errorf("server: leave: %w", err)
+		}
+		nlog.Info("left the cluster")
+		left = true
 		return nil
 	case err := <-serveErr:
 		return fmt.Errorf("server: http: %w", err)

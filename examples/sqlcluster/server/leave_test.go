@@ -1,0 +1,91 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// nodeIDs returns the IDs that p's GET /nodes?nonvoters lists.
+func (c *procCluster) nodeIDs(p *proc) ([]string, error) {
+	resp, err := c.client.Get(p.url() + "/nodes?nonvoters")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("nodes: %s", resp.Status)
+	}
+	var m map[string]json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// TestServe_leaveOnExit: a node started with -leave that gets SIGTERM —
+// here the writer — hands its role over, leaves the cluster, exits 0 and
+// forgets its Raft state; the others keep serving writes as a two-member
+// cluster.
+func TestServe_leaveOnExit(t *testing.T) {
+	c := newProcCluster(t)
+	n1 := c.add("n1", "-leave")
+	n2, n3 := c.add("n2"), c.add("n3")
+	c.start(n1, "")
+	c.start(n2, n1.url())
+	c.start(n3, n1.url())
+	all := []*proc{n1, n2, n3}
+	c.waitFor(30*time.Second, "three members", func() error {
+		ids, err := c.nodeIDs(n2)
+		if err == nil && len(ids) != 3 {
+			err = fmt.Errorf("members %v", ids)
+		}
+		return err
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.post(ctx, n2, "/db/execute", "CREATE TABLE kv(k TEXT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := c.writer(1, all...)
+	if w != n1 {
+		t.Fatalf("writer %s, want the bootstrapping n1", w.id)
+	}
+	c.signal(n1, syscall.SIGTERM)
+	select {
+	case <-n1.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("n1 did not exit within 30s of SIGTERM")
+	}
+	if code := n1.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("n1 exit code %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(n1.data, "raft")); !os.IsNotExist(err) {
+		t.Fatalf("n1's Raft state after leaving: %v", err)
+	}
+	rest := []*proc{n2, n3}
+	c.waitFor(30*time.Second, "n1 gone from the membership", func() error {
+		ids, err := c.nodeIDs(n2)
+		if err == nil && (len(ids) != 2 || ids[0] != "n2" || ids[1] != "n3") {
+			err = fmt.Errorf("members %v", ids)
+		}
+		return err
+	})
+	w2, _ := c.writer(2, rest...)
+	ack := acked{}
+	for i := range 5 {
+		c.write(rest, i, fmt.Sprintf("after-leave-%d", i), ack)
+	}
+	c.checkAcked(w2, "linearizable", ack)
+}
