@@ -97,11 +97,15 @@ var dummy = sha256.Sum256([]byte("holeycow"))
 
 // authorize checks that r may use an endpoint needing perms: nil, or the
 // status (401 or 403) and why not. A nil *Credentials allows everything.
-func (c *Credentials) authorize(r *http.Request, perms []string) (int, error) {
+// A client whose TLS certificate the server verified also gets peer.
+func (c *Credentials) authorize(r *http.Request, perms, peer []string) (int, error) {
 	if c == nil {
 		return 0, nil
 	}
 	granted := c.any
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+		granted = append(slices.Clip(granted), peer...)
+	}
 	name, pass, ok := r.BasicAuth()
 	if ok {
 		u, known := c.users[name]
@@ -113,7 +117,7 @@ func (c *Credentials) authorize(r *http.Request, perms []string) (int, error) {
 		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || !known {
 			return http.StatusUnauthorized, fmt.Errorf("httpapi: wrong username or password")
 		}
-		granted = append(slices.Clip(u.perms), c.any...)
+		granted = append(slices.Clip(u.perms), granted...)
 	}
 	for _, p := range perms {
 		if !slices.Contains(granted, p) && !slices.Contains(granted, PermAll) {

@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +18,30 @@ const usersJSON = `[
 	{"username": "reader", "password": "r", "perms": ["query", "backup"]},
 	{"username": "*", "perms": ["status", "ready"]}
 ]`
+
+// TestCredentials_authorize_peerCertificate: a client whose TLS
+// certificate the server verified gets the peer permissions, and only it.
+func TestCredentials_authorize_peerCertificate(t *testing.T) {
+	creds, err := LoadCredentials(strings.NewReader(usersJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/join", nil)
+	if status, _ := creds.authorize(req, []string{PermJoin}, []string{PermJoin}); status != http.StatusUnauthorized {
+		t.Fatalf("join without a certificate: %d, want 401", status)
+	}
+	req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{{}}}
+	if status, _ := creds.authorize(req, []string{PermJoin}, []string{PermJoin}); status != http.StatusUnauthorized {
+		t.Fatalf("join with an unverified certificate: %d, want 401", status)
+	}
+	req.TLS.VerifiedChains = [][]*x509.Certificate{{{}}}
+	if status, err := creds.authorize(req, []string{PermJoin}, []string{PermJoin}); status != 0 {
+		t.Fatalf("join with a verified certificate: %d %v", status, err)
+	}
+	if status, _ := creds.authorize(req, []string{PermExecute}, []string{PermJoin}); status != http.StatusUnauthorized {
+		t.Fatalf("execute with a verified certificate: %d, want 401", status)
+	}
+}
 
 func TestCredentials_authorize(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "users.json")

@@ -51,6 +51,12 @@ type Config struct {
 	// Credentials, if not nil, turns on HTTP basic authentication and
 	// per-endpoint permissions (see Credentials).
 	Credentials *Credentials
+	// PeerPerms are granted, with Credentials set, to a client that
+	// presents a TLS client certificate the server verified (its
+	// tls.Config sets ClientAuth to tls.VerifyClientCertIfGiven and
+	// ClientCAs to the cluster's CA): PermJoin lets members join with
+	// their cluster certificate instead of a password.
+	PeerPerms []string
 	// Transport carries forwarded requests; nil means
 	// http.DefaultTransport.
 	Transport http.RoundTripper
@@ -157,7 +163,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(rec, http.StatusMethodNotAllowed, errorBody{Error: fmt.Sprintf("httpapi: method %s not allowed on %s", r.Method, r.URL.Path)}, false)
 		return
 	}
-	if status, err := s.cfg.Credentials.authorize(r, rt.perms); err != nil {
+	if status, err := s.cfg.Credentials.authorize(r, rt.perms, s.cfg.PeerPerms); err != nil {
 		if status == http.StatusUnauthorized {
 			rec.Header().Set("WWW-Authenticate", `Basic realm="holeycow"`)
 		}

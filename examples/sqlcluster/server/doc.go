@@ -73,7 +73,15 @@
 // With -tls-cert, -tls-key and -tls-ca the operator's certificates are
 // used for Raft, stability and HTTPS (and the CA to verify the leader when
 // forwarding and joining). -auth turns on HTTP basic authentication with
-// an rqlite-format credentials file and requires TLS.
+// an rqlite-format credentials file and requires TLS. Members present
+// their certificate to each other's HTTP API (verified against the CA):
+// it grants the "join" permission, so joining needs no password and "*"
+// need not be allowed to join.
+//
+// A node counts as restarted when -data holds raft/raft.db and the marker
+// file "member", written once it bootstrapped or joined. Raft state
+// without the marker (the node was killed during its first join) is
+// removed at start and the node bootstraps or joins afresh.
 //
 // Without TLS flags (local use) the first node creates a per-cluster CA in
 // -shared/cluster/ca.pem, private key included, and every node mints its
@@ -94,7 +102,8 @@
 //  2. Start exactly one node without -join (the first, once); start the
 //     others with -join naming running members.
 //  3. Restart a node with its own -data to bring the same member back; to
-//     retire a node for good, DELETE /remove it first.
+//     retire a node for good, stop it with -leave set, or DELETE /remove
+//     it.
 //  4. Give -raft-addr, -http-addr and -stability-addr addresses other
 //     nodes can reach (they are advertised as given), and keep them when
 //     the node restarts (the replicated state records them).
@@ -109,12 +118,6 @@
 //     node finds it in the member directory instead. Likewise the HTTP API
 //     addresses of other members (for forwarding and /nodes) come from the
 //     member directory, as the replicated state does not hold them.
-//   - With -auth, the joining node sends no credentials: the credentials
-//     file must give "*" the "join" permission (Raft's mutual TLS still
-//     keeps nodes without a certificate out).
-//   - A node counts as restarted when -data holds raft/raft.db. A node
-//     killed during its first join therefore does not join again when
-//     restarted: remove its -data first.
 //   - The copier overlay lives in -data/scratch and is dropped at every
 //     start: a restarted copier always rejoins the writer afresh.
 //   - -mutation-log records a mutation before attempting it, with the

@@ -89,3 +89,40 @@ func TestServe_leaveOnExit(t *testing.T) {
 	}
 	c.checkAcked(w2, "linearizable", ack)
 }
+
+// TestServe_killedDuringFirstJoin: Raft state without the member marker
+// (a node killed during its first join) is discarded at start, and the
+// node joins afresh instead of restarting as a member it never became.
+func TestServe_killedDuringFirstJoin(t *testing.T) {
+	c := newProcCluster(t)
+	n1, n2 := c.add("n1"), c.add("n2")
+	c.start(n1, "")
+	// What a kill in the middle of n2's first join leaves: a Raft
+	// database, no marker.
+	if err := os.MkdirAll(filepath.Join(n2.data, "raft"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(n2.data, "raft", "raft.db"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.start(n2, n1.url())
+	c.waitFor(30*time.Second, "two members", func() error {
+		ids, err := c.nodeIDs(n1)
+		if err == nil && len(ids) != 2 {
+			err = fmt.Errorf("members %v", ids)
+		}
+		return err
+	})
+	if _, err := os.Stat(filepath.Join(n2.data, "member")); err != nil {
+		t.Fatalf("member marker after joining: %v", err)
+	}
+	// Restarted now, it is a member: no join needed.
+	c.signal(n2, syscall.SIGTERM)
+	select {
+	case <-n2.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("n2 did not exit within 30s of SIGTERM")
+	}
+	c.start(n2, "")
+	c.writer(1, n1, n2)
+}

@@ -38,6 +38,7 @@ const (
 	raftDir          = "raft"              // DataDir/raft: raft.db and snapshots
 	scratchDir       = "scratch"           // DataDir/scratch: copier overlays
 	raftDBFile       = "raft.db"           // in DataDir/raft
+	memberFile       = "member"            // in DataDir: written once the node has bootstrapped or joined
 	dbName           = "main.db"           // in SharedDir/db
 	readyLine        = "sqlcluster: ready" // logged once the node serves and is a member
 )
@@ -84,7 +85,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	raftPath := filepath.Join(cfg.DataDir, raftDir)
 	defer func() { // after the closers
 		if left {
-			err = errors.Join(err, os.RemoveAll(raftPath))
+			err = errors.Join(err, os.Remove(filepath.Join(cfg.DataDir, memberFile)), os.RemoveAll(raftPath))
 		}
 	}()
 	var closers []func() error // run in reverse order on the way out
@@ -132,8 +133,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		closers = append(closers, ml.Close)
 		shared = withMutationLog(shared, ml)
 	}
-	_, statErr := os.Stat(filepath.Join(raftPath, raftDBFile))
-	restarted := statErr == nil
+	restarted, err := memberBefore(cfg.DataDir, raftPath, nlog)
+	if err != nil {
+		return err
+	}
 	scratch := filepath.Join(cfg.DataDir, scratchDir)
 	if err := os.RemoveAll(scratch); err != nil {
 		return fmt.Errorf("server: -data: %w", err)
@@ -201,11 +204,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			return err
 		}
 	}
-	clientTLS := &tls.Config{RootCAs: id.pool, MinVersion: tls.VersionTLS12}
+	// The node's certificate authenticates it to other members' HTTP API
+	// (joins, forwarded requests): with -auth, it stands for PermJoin.
+	clientTLS := &tls.Config{RootCAs: id.pool, Certificates: []tls.Certificate{id.cert}, MinVersion: tls.VersionTLS12}
 	fwd := http.DefaultTransport.(*http.Transport).Clone()
 	fwd.TLSClientConfig = clientTLS
 	api, err := httpapi.New(httpapi.Config{Backend: node.Backend(), Logger: nlog.With("component", "http"),
-		Credentials: creds, Transport: fwd})
+		Credentials: creds, PeerPerms: []string{httpapi.PermJoin}, Transport: fwd})
 	if err != nil {
 		return err
 	}
@@ -226,7 +231,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		defer wg.Done()
 		var err error
 		if cfg.TLS() {
-			hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{id.cert}, MinVersion: tls.VersionTLS12}
+			hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{id.cert}, MinVersion: tls.VersionTLS12,
+				ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: id.pool}
 			err = hs.ServeTLS(httpLn, "", "")
 		} else {
 			err = hs.Serve(httpLn)
@@ -258,6 +264,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 	default:
 		if err := join(ctx, &cfg, clientTLS, nlog); err != nil {
+			return err
+		}
+	}
+	if !restarted {
+		if err := markMember(cfg.DataDir); err != nil {
 			return err
 		}
 	}
@@ -398,4 +409,34 @@ func ignoreClosed(f func() error) func() error {
 		}
 		return nil
 	}
+}
+
+// memberBefore reports whether the node in dataDir was a member before: it
+// bootstrapped or joined and wrote the member marker. Raft state without
+// the marker is what a node killed during its first bootstrap or join
+// leaves: it is removed, so that the node starts afresh.
+func memberBefore(dataDir, raftPath string, log *slog.Logger) (bool, error) {
+	_, rerr := os.Stat(filepath.Join(raftPath, raftDBFile))
+	_, merr := os.Stat(filepath.Join(dataDir, memberFile))
+	switch {
+	case rerr == nil && merr == nil:
+		return true, nil
+	case rerr == nil:
+		log.Warn("Raft state from an unfinished first bootstrap or join; starting afresh", "dir", raftPath)
+		if err := os.RemoveAll(raftPath); err != nil {
+			return false, fmt.Errorf("server: -data: %w", err)
+		}
+	case merr == nil:
+		return false, fmt.Errorf("server: -data %s: member marker without Raft state (%s missing): restore it or use a new -data", dataDir, filepath.Join(raftDir, raftDBFile))
+	}
+	return false, nil
+}
+
+// markMember records in dataDir that the node bootstrapped or joined.
+func markMember(dataDir string) error {
+	p := filepath.Join(dataDir, memberFile)
+	if err := os.WriteFile(p, []byte("bootstrapped or joined; remove the whole -data directory to start this node afresh\n"), 0o600); err != nil {
+		return fmt.Errorf("server: -data: %w", err)
+	}
+	return nil
 }

@@ -80,7 +80,7 @@ func TestServe_tls(t *testing.T) {
 	caFile, pool := testPKI(t, pki, "n1", "n2")
 	auth := filepath.Join(pki, "users.json")
 	if err := os.WriteFile(auth, []byte(`[{"username":"bob","password":"secret","perms":["all"]},
-		{"username":"*","perms":["ready","status","join"]}]`), 0o600); err != nil {
+		{"username":"*","perms":["ready","status"]}]`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c.client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
@@ -115,6 +115,15 @@ func TestServe_tls(t *testing.T) {
 	}
 	if code := write(n2, "bob", "secret"); code != http.StatusOK {
 		t.Errorf("write as bob through n2: %d, want 200", code)
+	}
+	// n2 joined with its certificate ("*" may not join); a client
+	// without one may not.
+	jreq, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, n1.url()+"/join",
+		strings.NewReader(`{"id": "intruder", "addr": "127.0.0.1:1"}`))
+	if resp, err := c.client.Do(jreq); err != nil {
+		t.Error(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("anonymous join: %d, want 401", resp.StatusCode)
 	}
 	if _, err := http.Get(n1.url() + "/readyz"); err == nil {
 		t.Errorf("a client without the CA accepted n1's certificate")
