@@ -9,6 +9,36 @@ import (
 
 const benchFileSize = 256 * 4096
 
+// loopWrite4K writes the file's 256 blocks in turn for b.N iterations,
+// syncing every round to bound the Mem's record of unsynced writes.
+func loopWrite4K(b *testing.B, f vfs.File) {
+	buf := make([]byte, 4096)
+	b.SetBytes(4096)
+	i := 0
+	for b.Loop() {
+		if _, err := f.WriteAt(buf, int64(i%256)*4096); err != nil {
+			b.Fatal(err)
+		}
+		i++
+		if i%256 == 0 {
+			must(b, f.Sync())
+		}
+	}
+}
+
+// loopRead4K reads the file's 256 blocks in turn for b.N iterations.
+func loopRead4K(b *testing.B, f vfs.File) {
+	buf := make([]byte, 4096)
+	b.SetBytes(4096)
+	i := 0
+	for b.Loop() {
+		if _, err := f.ReadAt(buf, int64(i%256)*4096); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
 func benchShared(b *testing.B) *vfs.MemFS {
 	shared := vfs.NewMem()
 	must(b, vfs.WriteFile(shared, "f", make([]byte, benchFileSize), 0o644))
@@ -20,18 +50,7 @@ func BenchmarkMem_WriteAt4K(b *testing.B) {
 	f, err := benchShared(b).Open("f", os.O_RDWR, 0)
 	must(b, err)
 	defer f.Close()
-	buf := make([]byte, 4096)
-	b.SetBytes(4096)
-	i := 0
-	for b.Loop() {
-		if _, err := f.WriteAt(buf, int64(i%256)*4096); err != nil {
-			b.Fatal(err)
-		}
-		i++
-		if i%256 == 0 {
-			must(b, f.Sync()) // bound the Mem's record of unsynced writes
-		}
-	}
+	loopWrite4K(b, f)
 }
 
 // BenchmarkWriter_WriteAt4K_Steady writes blocks that are already stable:
@@ -51,17 +70,7 @@ func BenchmarkWriter_WriteAt4K_Steady(b *testing.B) {
 		must(b, err)
 	}
 	calls := w.Stats().StabilizeCalls
-	b.SetBytes(4096)
-	i := 0
-	for b.Loop() {
-		if _, err := f.WriteAt(buf, int64(i%256)*4096); err != nil {
-			b.Fatal(err)
-		}
-		i++
-		if i%256 == 0 {
-			must(b, f.Sync()) // bound the Mem's record of unsynced writes
-		}
-	}
+	loopWrite4K(b, f)
 	if w.Stats().StabilizeCalls != calls {
 		b.Fatal("steady-state writes needed stability rounds")
 	}
@@ -72,15 +81,7 @@ func BenchmarkMem_ReadAt4K(b *testing.B) {
 	f, err := benchShared(b).Open("f", os.O_RDONLY, 0)
 	must(b, err)
 	defer f.Close()
-	buf := make([]byte, 4096)
-	b.SetBytes(4096)
-	i := 0
-	for b.Loop() {
-		if _, err := f.ReadAt(buf, int64(i%256)*4096); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
+	loopRead4K(b, f)
 }
 
 func benchCopierRead(b *testing.B, overlaid bool, store Store) {
@@ -102,14 +103,7 @@ func benchCopierRead(b *testing.B, overlaid bool, store Store) {
 		must(b, err)
 		must(b, f.Truncate(benchFileSize))
 	}
-	b.SetBytes(4096)
-	i := 0
-	for b.Loop() {
-		if _, err := f.ReadAt(buf, int64(i%256)*4096); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
+	loopRead4K(b, f)
 }
 
 // BenchmarkCopier_ReadAt4K_Hit reads blocks held in the overlay.
