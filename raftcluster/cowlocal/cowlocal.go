@@ -27,17 +27,28 @@ type Group struct {
 	shared vfs.FS
 	opts   cow.Options
 
-	// mu guards members.
+	// turn is held while a member changes its view or becomes the
+	// writer (see roleChange): a one-slot semaphore rather than a mutex,
+	// so that a wait for it ends with its ctx.
+	turn chan struct{}
+
+	// mu guards members and writer. A Storage's mu may be held when it
+	// is taken, never the other way round.
 	mu struct {
 		sync.Mutex
 		members map[string]*Storage
+		// writer is the member that became the writer last, until it
+		// becomes a copier: the one member that may still mutate shared
+		// storage (an earlier writer's Guard closed before it became the
+		// writer). Set and cleared in roleChange.
+		writer *Storage
 	}
 }
 
 // NewGroup returns a group over shared; opts (block size, logger) apply to
 // every view (Store and Guard are per member and ignored here).
 func NewGroup(shared vfs.FS, opts cow.Options) *Group {
-	g := &Group{shared: shared, opts: opts}
+	g := &Group{shared: shared, opts: opts, turn: make(chan struct{}, 1)}
 	g.mu.members = make(map[string]*Storage)
 	return g
 }
@@ -50,6 +61,58 @@ func (g *Group) Storage(id string, eng Engine) *Storage {
 	g.mu.members[id] = s
 	g.mu.Unlock()
 	return s
+}
+
+// roleChange runs f, the view change of a role change, while no other
+// member of the group runs one. A member becoming the writer gathers the
+// copier views and installs its stabilizer over them in one turn; a
+// member making a copier view joins the writer's stabilizer, or finds no
+// writer, and publishes the view in one turn. So a copier view is either
+// gathered or joins the writer itself: none is made between the two and
+// missed (invariant 2).
+func (g *Group) roleChange(ctx context.Context, id string, f func() error) error {
+	select {
+	case g.turn <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("cowlocal: %s: wait for the group's role changes: %w", id, context.Cause(ctx))
+	}
+	defer func() { <-g.turn }()
+	return f()
+}
+
+// writerView returns the view and the Local of the group's writer other
+// than s, if there is one.
+func (g *Group) writerView(s *Storage) (*cow.View, *cow.Local) {
+	g.mu.Lock()
+	w := g.mu.writer
+	g.mu.Unlock()
+	if w == nil || w == s {
+		return nil, nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.mu.view, w.mu.local
+}
+
+// setWriter records s as the group's writer (writer true), or that s is
+// not (false). s.mu is held, so that Check sees the two agree.
+func (g *Group) setWriter(s *Storage, writer bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case writer:
+		g.mu.writer = s
+	case g.mu.writer == s:
+		g.mu.writer = nil
+	}
+}
+
+// isWriter reports whether s is the group's writer (no other member
+// became the writer since s did).
+func (g *Group) isWriter(s *Storage) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.mu.writer == s
 }
 
 func (g *Group) member(id string) *Storage {
@@ -117,26 +180,31 @@ func (s *Storage) copierView() *cow.View {
 	return nil
 }
 
-func (s *Storage) newCopier() (*cow.View, error) {
-	o := s.g.opts
-	o.Guard, o.Store = nil, nil
-	return cow.NewCopier(s.g.shared, o)
-}
-
-// reopen closes the engine, installs v and opens the engine on it.
-func (s *Storage) reopen(ctx context.Context, v *cow.View) error {
+// closeEngine closes the engine if it is open. After a failed Close the
+// engine counts as closed.
+func (s *Storage) closeEngine() error {
 	s.mu.Lock()
 	open := s.mu.open
 	s.mu.open = false
 	s.mu.Unlock()
-	if open {
-		if err := s.eng.Close(); err != nil {
-			return fmt.Errorf("cowlocal: %s: close engine: %w", s.id, err)
-		}
+	if !open {
+		return nil
 	}
+	if err := s.eng.Close(); err != nil {
+		return fmt.Errorf("cowlocal: %s: close engine: %w", s.id, err)
+	}
+	return nil
+}
+
+// ensureOpen opens the engine on the current view unless it is open
+// (a role change whose Open failed opens it when the node calls again).
+func (s *Storage) ensureOpen(ctx context.Context) error {
 	s.mu.Lock()
-	s.mu.view = v
+	v, open := s.mu.view, s.mu.open
 	s.mu.Unlock()
+	if open || v == nil {
+		return nil
+	}
 	if err := s.eng.Open(ctx, v); err != nil {
 		return fmt.Errorf("cowlocal: %s: open engine: %w", s.id, err)
 	}
@@ -148,8 +216,28 @@ func (s *Storage) reopen(ctx context.Context, v *cow.View) error {
 
 // BecomeWriter implements raftcluster.Storage: a copier view is promoted
 // through a Local over every other member's copier view; a member with no
-// view yet opens a writer view.
+// view yet makes a writer view; a writer view (the same leader in a new
+// epoch) gets a new Local. Then the engine is opened unless it is.
 func (s *Storage) BecomeWriter(ctx context.Context, epoch uint64) error {
+	if v := s.View(); v != nil && v.Role() == cow.RoleWriter && !s.g.isWriter(s) {
+		// Deposed and elected again without becoming a copier between
+		// (the node lagged behind the log): another member wrote since,
+		// so this view's caches and the engine opened on it are stale.
+		// Start afresh on a new writer view.
+		return s.reopen(ctx, func() error {
+			s.mu.Lock()
+			s.mu.view, s.mu.local = nil, nil
+			s.mu.Unlock()
+			return s.becomeWriter(ctx)
+		})
+	}
+	if err := s.g.roleChange(ctx, s.id, func() error { return s.becomeWriter(ctx) }); err != nil {
+		return err
+	}
+	return s.ensureOpen(ctx)
+}
+
+func (s *Storage) becomeWriter(ctx context.Context) error {
 	local := cow.NewLocal()
 	for _, p := range s.others() {
 		local.Add(p)
@@ -158,16 +246,14 @@ func (s *Storage) BecomeWriter(ctx context.Context, epoch uint64) error {
 	v, guard := s.mu.view, s.mu.guard
 	s.mu.Unlock()
 	switch {
-	case v == nil:
+	case v == nil: // the engine is closed: it has never been opened
 		o := s.g.opts
 		o.Guard, o.Store = guard, nil
 		w, err := cow.NewWriter(s.g.shared, local, o)
 		if err != nil {
-			return err
+			return fmt.Errorf("cowlocal: %s: %w", s.id, err)
 		}
-		if err := s.reopen(ctx, w); err != nil {
-			return err
-		}
+		v = w
 	case v.Role() == cow.RoleCopier:
 		if err := v.Promote(ctx, local); err != nil {
 			return fmt.Errorf("cowlocal: %s: promote: %w", s.id, err)
@@ -178,8 +264,9 @@ func (s *Storage) BecomeWriter(ctx context.Context, epoch uint64) error {
 		v.Forget()
 	}
 	s.mu.Lock()
-	s.mu.local = local
-	s.mu.gens = nil
+	s.mu.view, s.mu.local = v, local
+	s.mu.copier, s.mu.gens = nil, nil
+	s.g.setWriter(s, true)
 	s.mu.Unlock()
 	return nil
 }
@@ -246,67 +333,67 @@ func (s *Storage) SetCopiers(epoch, generation uint64, copiers []raftcluster.Mem
 }
 
 // BecomeCopier implements raftcluster.Storage: a member that was the
-// writer reopens its engine on a fresh copier view; a member with no view
-// yet opens one; a copier keeps its view.
+// writer closes its engine and reopens it on a fresh copier view; a member
+// with no view yet opens one; a copier keeps its view (and opens the
+// engine on it unless it is open).
 func (s *Storage) BecomeCopier(ctx context.Context, epoch uint64, writer raftcluster.Member) error {
-	s.mu.Lock()
-	v := s.mu.view
-	s.mu.Unlock()
-	if v != nil && v.Role() == cow.RoleCopier {
-		return nil
+	if v := s.View(); v != nil && v.Role() == cow.RoleCopier {
+		return s.ensureOpen(ctx)
 	}
-	s.mu.Lock()
-	s.mu.local, s.mu.copier, s.mu.gens = nil, nil, nil
-	s.mu.Unlock()
-	c, err := s.freshCopier(ctx, writer.ID)
-	if err != nil {
-		return err
-	}
-	return s.reopen(ctx, c)
+	return s.reopen(ctx, func() error { return s.freshCopier(ctx) })
 }
 
-// freshCopier makes a new, empty copier view for s. When writerID names
-// another member of the group that is the writer, the view is made inside
-// that writer's ResetCopier, so that it is a prefix of the writer's
-// mutations (invariant 5), and it joins the writer's Local before the
-// writer's mutations resume, so that the writer preserves for it before
-// its next mutation (invariant 2). SetCopiers alone would add it too late:
-// it runs when the writer applies a membership change, which can be before
-// this member's view exists.
-func (s *Storage) freshCopier(ctx context.Context, writerID string) (*cow.View, error) {
-	var w *Storage
-	if writerID != s.id {
-		w = s.g.member(writerID)
+// reopen closes the engine, runs the view change f in the group's
+// roleChange and opens the engine on the view.
+func (s *Storage) reopen(ctx context.Context, f func() error) error {
+	if err := s.closeEngine(); err != nil {
+		return err
 	}
-	var wv *cow.View
-	var local *cow.Local
-	if w != nil {
-		w.mu.Lock()
-		wv, local = w.mu.view, w.mu.local
-		w.mu.Unlock()
+	if err := s.g.roleChange(ctx, s.id, f); err != nil {
+		return err
 	}
-	if wv == nil || wv.Role() != cow.RoleWriter || local == nil {
-		return s.newCopier()
-	}
-	var nv *cow.View
-	err := wv.ResetCopier(ctx, func() error {
-		c, err := s.newCopier()
+	return s.ensureOpen(ctx)
+}
+
+// freshCopier makes a new, empty copier view and publishes it as s's
+// view; the engine must be closed, and the caller in the group's
+// roleChange. When another member of the group is the writer, the view is
+// made inside that writer's ResetCopier, so that it is a prefix of the
+// writer's mutations (invariant 5), and it joins the writer's Local before
+// the writer's mutations resume, so that the writer preserves for it
+// before its next mutation (invariant 2). SetCopiers alone would add it
+// too late: it runs when the writer applies a membership change, which
+// can be before this member's view exists. The writer is the group's, not
+// the one the node names: a node that lags behind the log names a writer
+// that no longer mutates.
+func (s *Storage) freshCopier(ctx context.Context) error {
+	wv, local := s.g.writerView(s)
+	publish := func() error {
+		o := s.g.opts
+		o.Guard, o.Store = nil, nil
+		c, err := cow.NewCopier(s.g.shared, o)
 		if err != nil {
-			return err
+			return fmt.Errorf("cowlocal: %s: %w", s.id, err)
 		}
-		local.Add(c)
-		// Publish the view before the writer's mutations resume, so that
-		// a concurrent SetCopiers finds this view and not the old one.
+		if local != nil {
+			local.Add(c)
+		}
 		s.mu.Lock()
 		s.mu.view = c
+		s.mu.local, s.mu.copier, s.mu.gens = nil, nil, nil
+		s.g.setWriter(s, false)
 		s.mu.Unlock()
-		nv = c
 		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cowlocal: %s: join writer %s: %w", s.id, writerID, err)
 	}
-	return nv, nil
+	if wv == nil || local == nil {
+		return publish()
+	}
+	// Publish the view before the writer's mutations resume, so that a
+	// concurrent SetCopiers finds this view and not the old one.
+	if err := wv.ResetCopier(ctx, publish); err != nil {
+		return fmt.Errorf("cowlocal: %s: join the writer: %w", s.id, err)
+	}
+	return nil
 }
 
 // Fence implements raftcluster.Storage. The Guard already refuses; the
@@ -314,35 +401,27 @@ func (s *Storage) freshCopier(ctx context.Context, writerID string) (*cow.View, 
 func (s *Storage) Fence(epoch uint64) {}
 
 // Reset implements raftcluster.Storage: close the engine, drop the overlay
-// through the writer's ResetCopier (or start a fresh copier view when the
-// writer is not in this group), reopen.
+// through the group writer's ResetCopier (or start a fresh copier view
+// when there is no writer in the group or the view is not a copier's),
+// reopen. The view joins the writer's Local (again: SetCopiers removed an
+// excluded copier's).
 func (s *Storage) Reset(ctx context.Context, epoch uint64, writer raftcluster.Member) error {
-	s.mu.Lock()
-	v, open := s.mu.view, s.mu.open
-	s.mu.open = false
-	s.mu.Unlock()
-	if open {
-		if err := s.eng.Close(); err != nil {
-			return fmt.Errorf("cowlocal: %s: close engine: %w", s.id, err)
-		}
+	return s.reopen(ctx, func() error { return s.reset(ctx) })
+}
+
+func (s *Storage) reset(ctx context.Context) error {
+	wv, local := s.g.writerView(s)
+	v := s.View()
+	if wv == nil || local == nil || v == nil || v.Role() != cow.RoleCopier {
+		return s.freshCopier(ctx)
 	}
-	var h cow.ResetHandshake
-	if w := s.g.member(writer.ID); w != nil && writer.ID != s.id {
-		if wv := w.View(); wv != nil && wv.Role() == cow.RoleWriter {
-			h = wv
-		}
-	}
-	if v == nil || v.Role() != cow.RoleCopier || h == nil {
-		nv, err := s.freshCopier(ctx, writer.ID)
-		if err != nil {
-			return err
-		}
-		return s.reopen(ctx, nv)
-	}
-	if err := v.Reset(ctx, h); err != nil {
+	// Added before the handshake, the view is preserved for from the
+	// point the handshake makes it a prefix of the writer's mutations.
+	local.Add(v)
+	if err := v.Reset(ctx, wv); err != nil {
 		return fmt.Errorf("cowlocal: %s: %w", s.id, err)
 	}
-	return s.reopen(ctx, v)
+	return nil
 }
 
 // OverlayBytes implements raftcluster.Storage.
@@ -354,11 +433,33 @@ func (s *Storage) OverlayBytes() int64 {
 	return v.Stats().OverlayBytes
 }
 
-// Check verifies the view's invariants.
+// Check verifies the view's invariants and, unless a role change of the
+// group is in flight, the member's role: a writer view has a Local, a
+// copier view has none, and the group's writer is a writer.
 func (s *Storage) Check() error {
-	v := s.View()
-	if v == nil {
-		return nil
+	var err error
+	select {
+	case s.g.turn <- struct{}{}:
+		err = s.checkRole()
+		<-s.g.turn
+	default:
 	}
-	return errors.Join(v.Check())
+	if v := s.View(); v != nil {
+		err = errors.Join(err, v.Check())
+	}
+	return err
+}
+
+func (s *Storage) checkRole() error {
+	s.mu.Lock()
+	v, local := s.mu.view, s.mu.local
+	s.g.mu.Lock()
+	groupWriter := s.g.mu.writer == s
+	s.g.mu.Unlock()
+	s.mu.Unlock()
+	writer := v != nil && v.Role() == cow.RoleWriter
+	if writer != (local != nil) || groupWriter && !writer {
+		return fmt.Errorf("cowlocal: %s: writer view %v, a Local %v, the group's writer %v", s.id, writer, local != nil, groupWriter)
+	}
+	return nil
 }

@@ -29,10 +29,22 @@
 //     joins, rejoins or resets makes the writer Forget all of it.
 //   - A deposed writer's view cannot become a copier in place: the engine
 //     is closed and reopened on a fresh copier view.
+//   - A new copier view joins the group's writer (the member that became
+//     the writer last), not the writer its node names: a node that lags
+//     behind the log names one that no longer mutates.
+//   - A role change whose engine fails to open returns the error and
+//     keeps the view it reached; when the node calls it again, it opens
+//     the engine on that view.
 //
 // # Concurrency
 //
-// A Storage's Storage methods are called by its node from one goroutine;
-// FS, Stats and Check are safe for concurrent use. A Group is safe for
-// concurrent use.
+// A Storage's raftcluster.Storage methods are called by its node from one
+// goroutine; FS, View, SetGuard, OverlayBytes and Check are safe for
+// concurrent use. A Group is safe for concurrent use. The role changes of
+// a group's members (BecomeWriter, BecomeCopier, Reset) take turns: each
+// holds the group's turn while it changes its view (gathering the copier
+// views and installing its Local, for a writer; making and publishing
+// the view, for a copier), never while its engine closes or opens, so
+// that no copier view is made unseen by a writer becoming one. A role
+// change waiting for its turn gives up when its ctx ends.
 package cowlocal
