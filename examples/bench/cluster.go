@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,6 +71,59 @@ func (e *env) startCluster(name string, n int, tune func(*cluster.LocalOptions))
 		}
 	})
 	return bc, nil
+}
+
+// figureCluster starts a figure's 3-member cluster, with a context that
+// ends after d, and runs schema on it. done cancels the context and closes
+// the cluster.
+func (e *env) figureCluster(name string, d time.Duration, schema string) (bc *benchCluster, ctx context.Context, done func(), err error) {
+	mark := e.mark()
+	if bc, err = e.startCluster(name, 3, nil); err != nil {
+		e.closeTo(mark)
+		return nil, nil, nil, err
+	}
+	ctx, cancel := e.withTimeout(d)
+	done = func() {
+		cancel()
+		e.closeTo(mark)
+	}
+	if _, err := bc.exec(ctx, schema); err != nil {
+		done()
+		return nil, nil, nil, err
+	}
+	return bc, ctx, done, nil
+}
+
+// clients runs fn(0) ... fn(n-1) on the given number of goroutines, each
+// taking the next i, until every i is done, ctx ends or fn fails; it
+// returns fn's errors.
+func clients(ctx context.Context, clients, n int, fn func(i int) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, clients)
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) || ctx.Err() != nil {
+					return
+				}
+				if err := fn(int(i)); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	var errs []error
+	for err := range errc {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // raftBytes returns the bytes held in every member's Raft directory

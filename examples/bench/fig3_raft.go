@@ -3,9 +3,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -74,38 +72,19 @@ func figRaftIO(e *env) error {
 	if err != nil {
 		return err
 	}
-	const clients = 8
-	var next, done atomic.Int64
-	var wg sync.WaitGroup
-	errc := make(chan error, clients)
+	const nClients = 8
+	var done atomic.Int64
 	t0 := time.Now()
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) || ctx.Err() != nil {
-					return
-				}
-				_, err := bc.execReq(ctx, insert(int(i)))
-				if err != nil {
-					errc <- err
-					return
-				}
-				if d := done.Add(1); d%5000 == 0 {
-					e.p.Printf("fig3: %d/%d replicated inserts", d, n)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errc)
-	var errs []error
-	for err := range errc {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
+	err = clients(ctx, nClients, n, func(i int) error {
+		if _, err := bc.execReq(ctx, insert(i)); err != nil {
+			return err
+		}
+		if d := done.Add(1); d%5000 == 0 {
+			e.p.Printf("fig3: %d/%d replicated inserts", d, n)
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	elapsed := time.Since(t0)
@@ -135,7 +114,7 @@ func figRaftIO(e *env) error {
 	e.rep.Set("raft_log_bytes_per_write", float64(dRaft)/3/float64(n))
 	e.rep.Set("write_amplification", float64(dRaft+sideIO.Bytes)/float64(logical))
 	e.rep.Detail("fig3 cluster: %d replicated inserts of 100 B in %.1fs (%d clients): Raft directories grew %d B over 3 voters (BoltDB file growth); the engine (sqlnode, one entry per transaction) wrote %d B to the database's storage in %d syncs; logical %d B",
-		n, elapsed.Seconds(), clients, dRaft, sideIO.Bytes, sideIO.Syncs, logical)
+		n, elapsed.Seconds(), nClients, dRaft, sideIO.Bytes, sideIO.Syncs, logical)
 	note := "Raft: BoltDB growth in the cluster; database: the same engine and commands on a counting FS"
 	if n != 66000 {
 		note = fmt.Sprintf("%d inserts (scaled down from 66k); %s", n, note)

@@ -13,17 +13,11 @@ import (
 // removed and a fresh one added, so that every kill starts from three
 // voters.
 func figFailover(e *env) error {
-	mark := e.mark()
-	defer e.closeTo(mark)
-	bc, err := e.startCluster("fig5-failover", 3, nil)
+	bc, ctx, done, err := e.figureCluster("fig5-failover", 5*time.Minute, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)")
 	if err != nil {
 		return err
 	}
-	ctx, cancel := e.withTimeout(5 * time.Minute)
-	defer cancel()
-	if _, err := bc.exec(ctx, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"); err != nil {
-		return err
-	}
+	defer done()
 	var ms []float64
 	if err := bc.waitVoters(ctx, 3, 30*time.Second); err != nil {
 		return fmt.Errorf("bench: waiting for 3 voters: %w", err)

@@ -14,17 +14,11 @@ import (
 // is compacted, then a member is added; it opens the shared database and
 // replays the log from the index stored in it.
 func figJoin(e *env) error {
-	mark := e.mark()
-	defer e.closeTo(mark)
-	bc, err := e.startCluster("fig6-join", 3, nil)
+	bc, ctx, done, err := e.figureCluster("fig6-join", 4*time.Minute, "CREATE TABLE big(id INTEGER PRIMARY KEY, v BLOB)")
 	if err != nil {
 		return err
 	}
-	ctx, cancel := e.withTimeout(4 * time.Minute)
-	defer cancel()
-	if _, err := bc.exec(ctx, "CREATE TABLE big(id INTEGER PRIMARY KEY, v BLOB)"); err != nil {
-		return err
-	}
+	defer done()
 	keys := map[int64]string{10 << 20: "join_bytes_10mib", 100 << 20: "join_bytes_100mib", 1 << 30: "join_bytes_1gib"}
 	var measured []string
 	for _, size := range e.sc.JoinSizes {

@@ -14,17 +14,11 @@ import (
 // write (Execute returns) until a read on a copier, at consistency level
 // none (its own database as it is), returns the row.
 func figLag(e *env) error {
-	mark := e.mark()
-	defer e.closeTo(mark)
-	bc, err := e.startCluster("fig7-lag", 3, nil)
+	bc, ctx, done, err := e.figureCluster("fig7-lag", 2*time.Minute, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)")
 	if err != nil {
 		return err
 	}
-	ctx, cancel := e.withTimeout(2 * time.Minute)
-	defer cancel()
-	if _, err := bc.exec(ctx, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"); err != nil {
-		return err
-	}
+	defer done()
 	c, err := bc.copier(ctx)
 	if err != nil {
 		return err

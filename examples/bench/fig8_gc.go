@@ -12,17 +12,11 @@ import (
 // caught up (Stats().Resets counts it), while the overlay holds the
 // writes of the rounds before.
 func figGC(e *env) error {
-	mark := e.mark()
-	defer e.closeTo(mark)
-	bc, err := e.startCluster("fig8-gc", 3, nil)
+	bc, ctx, done, err := e.figureCluster("fig8-gc", 3*time.Minute, "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)")
 	if err != nil {
 		return err
 	}
-	ctx, cancel := e.withTimeout(3 * time.Minute)
-	defer cancel()
-	if _, err := bc.exec(ctx, "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)"); err != nil {
-		return err
-	}
+	defer done()
 	var ms []float64
 	var overlays []float64
 	id := int64(0)

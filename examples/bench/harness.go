@@ -47,6 +47,10 @@ type Scale struct {
 	JoinSizes  []int64
 	LagSamples int
 	GCRounds   int
+
+	// Figure 9.
+	GroupRounds  int // interleaved group-commit/one-by-one rounds
+	GroupInserts int // single-row inserts per mode per round
 }
 
 func fullScale() Scale {
@@ -55,6 +59,7 @@ func fullScale() Scale {
 		Inserts: 20000, RaftInserts: 66000,
 		TPCCCheckpoints: []int{1000, 10000, 50000}, Warehouses: 2, Items: 10000, CustPerDistrict: 300,
 		Kills: 12, JoinSizes: []int64{10 << 20, 100 << 20, 1 << 30}, LagSamples: 400, GCRounds: 5,
+		GroupRounds: 5, GroupInserts: 2000,
 	}
 }
 
@@ -64,6 +69,7 @@ func quickScale() Scale {
 		Inserts: 2000, RaftInserts: 2000,
 		TPCCCheckpoints: []int{1000, 10000}, Warehouses: 1, Items: 5000, CustPerDistrict: 100,
 		Kills: 10, JoinSizes: []int64{10 << 20, 100 << 20}, LagSamples: 100, GCRounds: 3,
+		GroupRounds: 3, GroupInserts: 300,
 	}
 }
 
@@ -75,6 +81,7 @@ func tinyScale() Scale {
 		Inserts: 150, RaftInserts: 100,
 		TPCCCheckpoints: []int{20, 60}, Warehouses: 1, Items: 200, CustPerDistrict: 10,
 		Kills: 2, JoinSizes: []int64{1 << 20}, LagSamples: 10, GCRounds: 1,
+		GroupRounds: 1, GroupInserts: 64,
 	}
 }
 
@@ -113,6 +120,7 @@ var metrics = []metric{
 	{7, "lag_ms_p50", "replication lag, write acked → visible on a copier, p50 (ms)", "", nil},
 	{7, "lag_ms_p99", "replication lag p99 (ms)", "", nil},
 	{8, "gc_ms", "GC: copier reset and catch-up (ms)", "", nil},
+	{9, "group_commit_ratio", "cluster inserts/s, 16 writers, group commit ÷ one entry per transaction", "", nil},
 }
 
 func atLeast(x float64) func(float64) bool { return func(v float64) bool { return v >= x } }

@@ -65,8 +65,19 @@
 // test found it). A crash of the writer therefore costs no acknowledged
 // write and no database state: at worst the transaction in flight rolls
 // back from the journal, and the next writer replays it from the log after
-// the stored applied index. Raft's group commit batches the log appends of
-// concurrent writers; the database syncs once per entry.
+// the stored applied index.
+//
+// Group commit: Raft batches the log appends of concurrent writers, and
+// hands the entries that commit together to every member in one call
+// (raftcluster.Config.ApplyBatch); the member applies each run of
+// consecutive SQL entries in one SQLite transaction, each entry in a
+// savepoint of its own (one entry's SQL error rolls back that entry only)
+// and its index recorded in the same transaction, so the database syncs once
+// per run, not once per entry. Each Execute still gets its own entry's
+// result. If the run's transaction fails (I/O), none of it is applied and
+// the reopening's catch-up replays it, as for a single entry.
+// Node.SetGroupCommit(false) applies one entry per transaction (the
+// baseline examples/bench compares against).
 //
 // The writer records in the log, every Config.DurableInterval, how far
 // the shared database is durable ("durable markers"). Every member's
@@ -88,12 +99,11 @@
 //     Networked runs raftcluster/netstorage, the stability protocol over
 //     gRPC with mutual TLS, and is the default; InProcess keeps the
 //     stabilizer in process.
-//   - InProcess is raftcluster/cowlocal with the group's role changes run
-//     one at a time: cowlocal alone lets a copier view made while another
-//     member becomes the writer miss the writer's stabilizer.
-//   - raftcluster applies entries one at a time, so the database commits
-//     (and syncs) once per log entry; put several statements in one
-//     request to share a commit.
+//   - InProcess is raftcluster/cowlocal (every member in this process).
+//   - Group commit only shares a commit between requests that Raft
+//     commits together (concurrent writers); a lone client still waits
+//     for one sync per request: put several statements in one request to
+//     share a commit.
 //   - A copier compacts its Raft log only when a durable marker covers
 //     its applied index, i.e. after a quiet moment; under sustained load
 //     its log grows until then.
@@ -111,7 +121,7 @@
 // # Concurrency
 //
 // Node, Local and Backend are safe for concurrent use. The application
-// callback runs on Raft's FSM goroutine; Open/Close of the database (from
+// callback (a batch of entries at a time) runs on Raft's FSM goroutine; Open/Close of the database (from
 // the Storage), the recovery loop's reopenings and checksums at an index
 // serialize with it; reads run concurrently with everything and wait
 // while the database reopens.

@@ -31,7 +31,7 @@ const maxResults = 4096
 // Raft application callback, reopened (and caught up from the log) by the
 // Storage whenever the view changes.
 //
-// Concurrency: apply, Open, Close, checksumAt, the durable-index
+// Concurrency: applyBatch, Open, Close, checksumAt, the durable-index
 // computation and recoverLoop's reopenings serialize on mu (the apply
 // lock). Readers go through
 // acquire, which takes rw shared; Open and Close take rw exclusively to
@@ -53,8 +53,8 @@ type engine struct {
 		vfsName    string
 		gen        uint64
 		stale      []string // registrations whose Unregister failed
-		lastSeen   uint64   // highest entry index handed to apply
-		lastSQL    uint64   // highest SQL entry index handed to apply
+		lastSeen   uint64   // highest entry index handed to applyBatch (set once the call is done)
+		lastSQL    uint64   // highest SQL entry index handed to applyBatch
 		broken     error    // the last apply failed: reopen and catch up
 		lastTry    time.Time
 		pending    []*ckReq
@@ -81,6 +81,12 @@ type engine struct {
 	results map[uint64]sqlnode.Response
 
 	reopens atomic.Int64 // opens after the first, for stats
+	// Group commit figures of the apply path (catch-ups not counted):
+	// transactions, the SQL entries in them, the largest; the
+	// transactions that failed and the entries in those.
+	batches, batchEntries, maxBatch, applyFailures, failedEntries atomic.Int64
+	// oneByOne turns group commit off: one transaction per SQL entry.
+	oneByOne atomic.Bool
 }
 
 type ckReq struct {
@@ -253,7 +259,7 @@ func (e *engine) catchUpLocked(ctx context.Context, fresh bool) error {
 			rn = e.node()
 		}
 	}
-	// apply for lastSeen has returned (we hold mu); let Raft record it.
+	// applyBatch for lastSeen has returned (we hold mu); let Raft record it.
 	if err := rn.WaitApplied(wctx, e.mu.lastSeen); err != nil {
 		return err
 	}
@@ -356,49 +362,135 @@ func (e *engine) shutdown() error {
 	return err
 }
 
-// apply is the raftcluster ApplyFunc.
-func (e *engine) apply(index uint64, cmd []byte) []byte {
+// maxRun bounds the SQL entries applied in one transaction. Raft hands
+// over at most 64 entries per call; this only caps what it may grow to.
+const maxRun = 64
+
+// applyBatch is the raftcluster ApplyBatchFunc. It handles each entry in
+// log order, as follows, but hands each run of consecutive SQL entries to
+// the database in one transaction (sqlnode.Node.ApplyBatch: group commit,
+// one sync for the run):
+//
+//   - an entry that does not decode is ignored (nil response), alike on
+//     every node;
+//   - a durable marker first flushes the SQL run before it, then is
+//     noted (respApplied);
+//   - a SQL entry first serves the checksums requested below its index
+//     (flushing the run before it if one is asked for), then, if the
+//     database is broken, reopens it when due, but only if no SQL entry of
+//     this batch came before (the catch-up replays what Raft has recorded,
+//     which excludes this batch); an entry not applied now gets
+//     respDeferred (the catch-up of the next opening applies it);
+//   - if the run's transaction fails, none of it is applied: the database
+//     is withdrawn and marked broken, and each entry of the run gets
+//     respDeferred, as a failed entry always did; the reopening's
+//     catch-up replays them all;
+//   - each applied entry's result is kept for Execute (keepResult).
+func (e *engine) applyBatch(entries []raftcluster.Entry) [][]byte {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	// lastSeen moves once this entry is done: a catch-up that runs
-	// inside this call must not wait for Raft to record this entry.
-	defer func() { e.mu.lastSeen = index }()
-	kind, payload, idx, err := decodeEntry(cmd)
-	if err != nil {
-		e.log.Warn("cluster: ignoring entry", "node", e.id, "index", index, "err", err)
+	if len(entries) == 0 {
 		return nil
 	}
-	if kind == kindDurable {
-		e.noteDurableLocked(index, idx)
-		return respApplied
+	// lastSeen moves once the batch is done: a catch-up that runs inside
+	// this call must not wait for Raft to record this batch's entries
+	// (Raft records them after the call returns).
+	defer func() { e.mu.lastSeen = entries[len(entries)-1].Index }()
+	r := &applyRun{e: e, out: make([][]byte, len(entries)), mayRecover: true, max: maxRun}
+	if e.oneByOne.Load() {
+		r.max = 1
 	}
-	e.servePendingLocked(index)
+	for i, en := range entries {
+		kind, payload, idx, err := decodeEntry(en.Cmd)
+		switch {
+		case err != nil:
+			e.log.Warn("cluster: ignoring entry", "node", e.id, "index", en.Index, "err", err)
+		case kind == kindDurable:
+			r.flush()
+			e.noteDurableLocked(en.Index, idx)
+			r.out[i] = respApplied
+		default:
+			r.sql(i, en.Index, payload)
+		}
+	}
+	r.flush()
+	return r.out
+}
+
+// applyRun is one applyBatch call's state: the SQL entries collected for
+// the next transaction and the responses so far. It runs under e.mu.
+type applyRun struct {
+	e          *engine
+	out        [][]byte        // one response per entry of the batch
+	run        []sqlnode.Entry // SQL entries not yet applied
+	at         []int           // their positions in out
+	mayRecover bool            // no SQL entry of this batch handled yet
+	max        int             // flush when run holds this many
+}
+
+// sql handles the SQL entry at position i of the batch.
+func (r *applyRun) sql(i int, index uint64, payload []byte) {
+	e := r.e
+	if e.pendingBeforeLocked(index) {
+		r.flush() // the checksum must see every entry before index
+		e.servePendingLocked(index)
+	}
 	e.mu.lastSQL = index
+	mayRecover := r.mayRecover
+	r.mayRecover = false
+	r.out[i] = respDeferred
 	if e.mu.broken != nil && e.mu.fsys != nil {
-		if time.Since(e.mu.lastTry) < recoverEvery {
-			return respDeferred
+		if !mayRecover || time.Since(e.mu.lastTry) < recoverEvery {
+			return
 		}
 		// Reopen on the same view; the catch-up includes this entry's
 		// predecessors, and this entry follows.
 		if err := e.recoverLocked(); err != nil {
-			return respDeferred
+			return
 		}
 	}
-	db := e.mu.db
-	if db == nil {
-		return respDeferred // caught up by the next Open
+	if e.mu.db == nil {
+		return // caught up by the next Open
 	}
-	resp, err := db.Apply(index, payload)
+	r.run = append(r.run, sqlnode.Entry{Index: index, Command: payload})
+	r.at = append(r.at, i)
+	if len(r.run) >= r.max {
+		r.flush()
+	}
+}
+
+// flush applies the collected SQL entries in one transaction.
+func (r *applyRun) flush() {
+	if len(r.run) == 0 {
+		return
+	}
+	e := r.e
+	defer func() { r.run, r.at = r.run[:0], r.at[:0] }()
+	e.batches.Add(1)
+	e.batchEntries.Add(int64(len(r.run)))
+	for n := int64(len(r.run)); ; {
+		m := e.maxBatch.Load()
+		if n <= m || e.maxBatch.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	resps, err := e.mu.db.ApplyBatch(r.run)
 	if err != nil {
-		// The database now misses this entry: withdraw it from readers
-		// until a reopen has caught up.
+		// The database now misses these entries: withdraw it from readers
+		// until a reopening has caught up.
+		e.applyFailures.Add(1)
+		e.failedEntries.Add(int64(len(r.run)))
 		e.unpublish()
 		e.markBrokenLocked(err)
-		e.log.Warn("cluster: apply failed; will reopen and catch up", "node", e.id, "index", index, "err", err)
-		return respDeferred
+		e.log.Warn("cluster: apply failed; will reopen and catch up", "node", e.id,
+			"first", r.run[0].Index, "last", r.run[len(r.run)-1].Index, "err", err)
+		return // every entry of the run stays respDeferred
 	}
-	e.keepResult(e.node(), index, resp)
-	return respApplied
+	rn := e.node()
+	for j, i := range r.at {
+		e.keepResult(rn, r.run[j].Index, resps[j])
+		r.out[i] = respApplied
+	}
 }
 
 // keepResult keeps the response of the entry at index for Execute, if
@@ -492,6 +584,17 @@ func (e *engine) durableIndex() (uint64, bool) {
 	// Every entry up to Raft's applied index has been handed to apply
 	// (we hold the apply lock) and applied, since the engine is current.
 	return max(rn.AppliedIndex(), e.mu.lastSeen), true
+}
+
+// pendingBeforeLocked reports whether a checksum is requested at an index
+// below index.
+func (e *engine) pendingBeforeLocked(index uint64) bool {
+	for _, p := range e.mu.pending {
+		if p.idx < index {
+			return true
+		}
+	}
+	return false
 }
 
 // servePendingLocked computes the checksums requested at indexes below

@@ -68,7 +68,7 @@ func New(cfg Config) (*Node, error) {
 	n.store = st
 	rn, err := raftcluster.New(raftcluster.Config{
 		ID: cfg.ID, StabilityAddr: st.StabilityAddr(), Transport: cfg.Transport, DataDir: cfg.DataDir, Stores: cfg.Stores,
-		Timeouts: cfg.Timeouts, Logger: cfg.Logger, Apply: n.eng.apply,
+		Timeouts: cfg.Timeouts, Logger: cfg.Logger, ApplyBatch: n.eng.applyBatch,
 		CompactableIndex: n.compactable, Storage: (*nodeStorage)(n),
 		ResetThreshold: cfg.ResetThreshold, ReportInterval: 3 * cfg.Timeouts.Heartbeat,
 		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
@@ -298,6 +298,13 @@ type Stats struct {
 	// the database (resets, failovers, recoveries).
 	Resets, Reopens int64
 	Ready           bool
+	// Group commit: ApplyBatches counts the database transactions that
+	// applied live entries (catch-ups aside), ApplyBatchEntries the SQL
+	// entries in them, MaxApplyBatch the largest; ApplyFailures the
+	// transactions that failed (I/O: the database then reopened and
+	// replayed them), ApplyFailedEntries the entries in those.
+	ApplyBatches, ApplyBatchEntries, MaxApplyBatch int64
+	ApplyFailures, ApplyFailedEntries              int64
 }
 
 // Stats returns the node's current figures.
@@ -307,9 +314,18 @@ func (n *Node) Stats() Stats {
 		ID: n.id, Leader: n.raft.IsLeader(), Writer: st.Writer == n.id,
 		AppliedIndex: n.raft.AppliedIndex(), DBIndex: n.eng.appliedSQL(), Durable: n.durable.Load(),
 		OverlayBytes: n.store.OverlayBytes(), Resets: n.resets.Load(), Reopens: n.eng.reopens.Load(),
-		Ready: n.eng.ready(),
+		Ready: n.eng.ready(), ApplyBatches: n.eng.batches.Load(), ApplyBatchEntries: n.eng.batchEntries.Load(),
+		MaxApplyBatch: n.eng.maxBatch.Load(), ApplyFailures: n.eng.applyFailures.Load(), ApplyFailedEntries: n.eng.failedEntries.Load(),
 	}
 }
+
+// SetGroupCommit turns group commit on (the default) or off on this
+// member. On, the runs of consecutive SQL entries that Raft hands over
+// together are applied in one database transaction (one sync); off, every
+// entry gets a transaction of its own. Either way every entry is applied
+// alike, in log order, so members may differ in this setting; it exists
+// to measure the baseline (examples/bench).
+func (n *Node) SetGroupCommit(on bool) { n.eng.oneByOne.Store(!on) }
 
 func (n *Node) closed() bool {
 	select {
