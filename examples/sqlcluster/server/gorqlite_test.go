@@ -21,6 +21,14 @@ func TestServe_gorqlite(t *testing.T) {
 	c.start(n3, n1.url())
 	all := []*proc{n1, n2, n3}
 	lead, _ := c.writer(1, all...)
+	// Members join as non-voters; gorqlite's Peers lists voters.
+	c.waitFor(30*time.Second, "three voters", func() error {
+		ids, err := c.voterIDs(lead)
+		if err == nil && len(ids) != 3 {
+			err = fmt.Errorf("voters %v", ids)
+		}
+		return err
+	})
 
 	var via *proc
 	for _, p := range all {

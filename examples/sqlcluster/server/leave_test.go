@@ -12,9 +12,14 @@ import (
 	"time"
 )
 
-// nodeIDs returns the IDs that p's GET /nodes?nonvoters lists.
-func (c *procCluster) nodeIDs(p *proc) ([]string, error) {
-	resp, err := c.client.Get(p.url() + "/nodes?nonvoters")
+// nodeIDs returns the IDs that p's GET /nodes?nonvoters lists; voterIDs
+// those of GET /nodes (voters only).
+func (c *procCluster) nodeIDs(p *proc) ([]string, error) { return c.listNodes(p, "/nodes?nonvoters") }
+
+func (c *procCluster) voterIDs(p *proc) ([]string, error) { return c.listNodes(p, "/nodes") }
+
+func (c *procCluster) listNodes(p *proc, path string) ([]string, error) {
+	resp, err := c.client.Get(p.url() + path)
 	if err != nil {
 		return nil, err
 	}
