@@ -29,6 +29,38 @@ type benchCluster struct {
 	retried atomic.Int64 // requests sent again after an unknown outcome
 }
 
+// settle waits, up to d, until every member has applied the leader's
+// commit index and serves its database (no catch-up or reopening under
+// way).
+func (bc *benchCluster) settle(ctx context.Context, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		l, err := bc.Leader(ctx)
+		if err != nil {
+			return err
+		}
+		commit, quiet := l.Raft().CommitIndex(), true
+		for _, n := range bc.Nodes() {
+			if st := n.Stats(); st.AppliedIndex < commit || !st.Ready {
+				quiet = false
+			}
+		}
+		if quiet {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bench: members not caught up after %v", d)
+		}
+		t := time.NewTimer(10 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+}
+
 // startCluster starts a cluster of n members in a fresh directory.
 func (e *env) startCluster(name string, n int, tune func(*cluster.LocalOptions)) (*benchCluster, error) {
 	dir, err := e.subdir(name)

@@ -41,6 +41,11 @@ func figJoin(e *env) error {
 		if err := bc.Compact(ctx); err != nil {
 			return fmt.Errorf("bench: compact: %w", err)
 		}
+		// Measure the join alone: wait until no member is still catching
+		// up or reopening after the fill (its traffic is not the join's).
+		if err := bc.settle(ctx, 20*time.Second); err != nil {
+			return err
+		}
 		before := bc.TransportBytes()
 		t0 := time.Now()
 		n, err := bc.AddNode(ctx)

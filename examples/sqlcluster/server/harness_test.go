@@ -209,6 +209,21 @@ func (c *procCluster) signal(p *proc, sig syscall.Signal) {
 	}
 }
 
+// terminate sends p SIGTERM and waits (up to 30s) for a graceful exit
+// with status 0.
+func (c *procCluster) terminate(p *proc) {
+	c.t.Helper()
+	c.signal(p, syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		c.t.Fatalf("%s did not exit within 30s of SIGTERM", p.id)
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		c.t.Fatalf("%s exit status after SIGTERM: %d", p.id, code)
+	}
+}
+
 // errStop ends waitFor at once.
 type errStop struct{ error }
 

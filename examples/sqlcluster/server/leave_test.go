@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -67,15 +66,7 @@ func TestServe_leaveOnExit(t *testing.T) {
 	if w != n1 {
 		t.Fatalf("writer %s, want the bootstrapping n1", w.id)
 	}
-	c.signal(n1, syscall.SIGTERM)
-	select {
-	case <-n1.exited:
-	case <-time.After(30 * time.Second):
-		t.Fatal("n1 did not exit within 30s of SIGTERM")
-	}
-	if code := n1.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("n1 exit code %d", code)
-	}
+	c.terminate(n1)
 	if _, err := os.Stat(filepath.Join(n1.data, "raft")); !os.IsNotExist(err) {
 		t.Fatalf("n1's Raft state after leaving: %v", err)
 	}
@@ -122,12 +113,7 @@ func TestServe_killedDuringFirstJoin(t *testing.T) {
 		t.Fatalf("member marker after joining: %v", err)
 	}
 	// Restarted now, it is a member: no join needed.
-	c.signal(n2, syscall.SIGTERM)
-	select {
-	case <-n2.exited:
-	case <-time.After(30 * time.Second):
-		t.Fatal("n2 did not exit within 30s of SIGTERM")
-	}
+	c.terminate(n2)
 	c.start(n2, "")
 	c.writer(1, n1, n2)
 }

@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -131,15 +130,7 @@ func TestServe_tls(t *testing.T) {
 
 	// SIGTERM: a graceful shutdown, exit status 0; the node restarts
 	// from its -data as the same member.
-	c.signal(n2, syscall.SIGTERM)
-	select {
-	case <-n2.exited:
-	case <-time.After(20 * time.Second):
-		t.Fatal("n2 did not exit within 20s of SIGTERM")
-	}
-	if code := n2.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("n2 exit status after SIGTERM: %d", code)
-	}
+	c.terminate(n2)
 	c.start(n2, "")
 	if code := write(n2, "bob", "secret"); code != http.StatusOK {
 		t.Errorf("write as bob through the restarted n2: %d, want 200", code)
