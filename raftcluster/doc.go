@@ -148,7 +148,8 @@
 // # Caveats
 //
 //   - raft-boltdb v1 stores through boltdb/bolt, which trips the race
-//     detector's checkptr check; disk-store tests run without -race.
+//     detector's checkptr check on every commit; under -race the
+//     disk-store restart test runs in a child `go test` built without it.
 //   - hashicorp/raft works inside a testing/synctest bubble with the
 //     in-memory transport (its timers and goroutines all live in the
 //     bubble and Shutdown joins them), so clustertest-based tests run on
