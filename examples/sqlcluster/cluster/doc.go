@@ -38,7 +38,11 @@
 //  4. Read at the level needed: LevelNone (local, possibly stale),
 //     LevelWeak (waits for the commit index this member knows),
 //     LevelLinearizable (read index from the leader; set
-//     Config.LeaderReadIndex for followers).
+//     Config.LeaderReadIndex for followers). The writer's database is
+//     shared storage itself: it serves reads only while its writer Guard
+//     passes, checked before and after each Query (a deposed writer
+//     answers ErrNotReady, go to another member). ReadOnlyDB does not
+//     check it: on the writer, prefer Query.
 //  5. Compare ChecksumAt of several members only at the same index.
 //  6. Close members (Close, or Leave then Close) before exiting.
 //

@@ -64,6 +64,7 @@ type engine struct {
 	// rw guards db and readyCh.
 	rw      sync.RWMutex
 	db      *sqlnode.Node // published once caught up; nil otherwise
+	view    vfs.FS        // the view db lives on (set with db)
 	readyCh chan struct{} // closed when db is published
 	done    chan struct{} // closed at shutdown
 
@@ -221,7 +222,7 @@ func (e *engine) openLocked(ctx context.Context) error {
 		return fmt.Errorf("cluster: %s: catch up: %w", e.id, err)
 	}
 	e.rw.Lock()
-	e.db = db
+	e.db, e.view = db, e.mu.fsys
 	close(e.readyCh)
 	e.rw.Unlock()
 	e.log.Debug("cluster: database open", "node", e.id, "applied", db.AppliedIndex())
@@ -536,19 +537,29 @@ func (e *engine) takeResult(index uint64) (sqlnode.Response, bool) {
 // acquire waits until the database is published and returns it with its
 // release function.
 func (e *engine) acquire(ctx context.Context) (*sqlnode.Node, func(), error) {
+	db, _, release, err := e.acquireView(ctx)
+	return db, release, err
+}
+
+// acquireView is acquire that also tells whether the database lives on a
+// writer view, i.e. reads shared storage directly (the view's role can
+// change in place from copier to writer while the database stays open,
+// so it is read now, not at open).
+func (e *engine) acquireView(ctx context.Context) (db *sqlnode.Node, onWriter bool, release func(), err error) {
 	for {
 		e.rw.RLock()
 		if e.db != nil {
-			return e.db, e.rw.RUnlock, nil
+			r, ok := e.view.(interface{ Role() cow.Role })
+			return e.db, ok && r.Role() == cow.RoleWriter, e.rw.RUnlock, nil
 		}
 		ch := e.readyCh
 		e.rw.RUnlock()
 		select {
 		case <-ch:
 		case <-e.done:
-			return nil, nil, ErrClosed
+			return nil, false, nil, ErrClosed
 		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
+			return nil, false, nil, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
 		}
 	}
 }

@@ -1,0 +1,52 @@
+package cluster
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
+	"github.com/holeycow/holeycow/raftcluster"
+)
+
+// TestNode_Query_deposedWriterRefuses: the writer's database is shared
+// storage itself. Once the writer can no longer prove it is the writer
+// (here it lost its quorum; in a partition a successor may already be
+// mutating), its LevelNone reads are refused instead of reading shared
+// storage that another writer may be changing. A copier's reads stay
+// served from its own snapshot.
+func TestNode_Query_deposedWriterRefuses(t *testing.T) {
+	c := startTest(t, LocalOptions{Nodes: 3})
+	ctx := testCtx(t, 60*time.Second)
+	mustExec(t, ctx, c, stmt("CREATE TABLE t(v)"), stmt("INSERT INTO t VALUES (1)"))
+	w, err := c.Writer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := queryInt(t, ctx, w, LevelNone, "SELECT count(*) FROM t"); got != 1 {
+		t.Fatalf("writer reads %d rows", got)
+	}
+	var copier *Node
+	for _, n := range c.Nodes() {
+		if n != w {
+			copier = n
+		}
+	}
+	if got := queryInt(t, ctx, copier, LevelNone, "SELECT count(*) FROM t"); got != 1 {
+		t.Fatalf("copier reads %d rows", got)
+	}
+	for _, n := range c.Nodes() {
+		if n != w {
+			if err := c.Kill(n.ID()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := c.waitFor(ctx, "the writer to step down without a quorum", func() bool { return !w.Raft().IsLeader() }); err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.Query(ctx, LevelNone, []sqlnode.Statement{stmt("SELECT count(*) FROM t")})
+	if !errors.Is(err, ErrNotReady) || !errors.Is(err, raftcluster.ErrFenced) {
+		t.Fatalf("deposed writer's read: %v, want ErrNotReady and ErrFenced", err)
+	}
+}
