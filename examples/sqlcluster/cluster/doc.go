@@ -41,8 +41,9 @@
 //     Config.LeaderReadIndex for followers). The writer's database is
 //     shared storage itself: it serves reads only while its writer Guard
 //     passes, checked before and after each Query (a deposed writer
-//     answers ErrNotReady, go to another member). ReadOnlyDB does not
-//     check it: on the writer, prefer Query.
+//     answers ErrNotReady, go to another member). ReadOnlyDB checks it
+//     when each statement or transaction starts, not while its rows
+//     stream: on the writer, prefer Query for long reads.
 //  5. Compare ChecksumAt of several members only at the same index.
 //  6. Close members (Close, or Leave then Close) before exiting.
 //

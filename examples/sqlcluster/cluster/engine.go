@@ -541,27 +541,58 @@ func (e *engine) acquire(ctx context.Context) (*sqlnode.Node, func(), error) {
 	return db, release, err
 }
 
-// acquireView is acquire that also tells whether the database lives on a
-// writer view, i.e. reads shared storage directly (the view's role can
-// change in place from copier to writer while the database stays open,
-// so it is read now, not at open).
-func (e *engine) acquireView(ctx context.Context) (db *sqlnode.Node, onWriter bool, release func(), err error) {
+// acquireView is acquire that also returns the view the database lives
+// on (for guardView).
+func (e *engine) acquireView(ctx context.Context) (db *sqlnode.Node, view vfs.FS, release func(), err error) {
 	for {
 		e.rw.RLock()
 		if e.db != nil {
-			r, ok := e.view.(interface{ Role() cow.Role })
-			return e.db, ok && r.Role() == cow.RoleWriter, e.rw.RUnlock, nil
+			return e.db, e.view, e.rw.RUnlock, nil
 		}
 		ch := e.readyCh
 		e.rw.RUnlock()
 		select {
 		case <-ch:
 		case <-e.done:
-			return nil, false, nil, ErrClosed
+			return nil, nil, nil, ErrClosed
 		case <-ctx.Done():
-			return nil, false, nil, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
+			return nil, nil, nil, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
 		}
 	}
+}
+
+// publishedView returns the view the published database lives on (nil
+// while none is published).
+func (e *engine) publishedView() vfs.FS {
+	e.rw.RLock()
+	defer e.rw.RUnlock()
+	if e.db == nil {
+		return nil
+	}
+	return e.view
+}
+
+// guardView lets a read of the database on view proceed: always on a
+// copier view (its own snapshot); on a writer view, which is shared
+// storage itself, only while this node's writer Guard passes. A deposed
+// writer that has not yet heard of its successor must not read what the
+// successor may be changing. Readers check before and after they read: the
+// successor mutates only once this node's lease has run out, so a Guard
+// that still passes after the read covers the whole read. (The view's role
+// can change in place from copier to writer, so it is read each time.)
+func (e *engine) guardView(ctx context.Context, view vfs.FS) error {
+	r, ok := view.(interface{ Role() cow.Role })
+	if !ok || r.Role() != cow.RoleWriter {
+		return nil
+	}
+	rn := e.node()
+	if rn == nil {
+		return ErrNotReady
+	}
+	if err := rn.Guard()(ctx); err != nil {
+		return fmt.Errorf("%w: a writer view reads only while it is the writer: %w", ErrNotReady, err)
+	}
+	return nil
 }
 
 // ready reports whether the database is published.

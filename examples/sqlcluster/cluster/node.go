@@ -205,31 +205,20 @@ func (n *Node) Query(ctx context.Context, level Level, stmts []sqlnode.Statement
 	if err := n.waitLevel(ctx, level); err != nil {
 		return nil, err
 	}
-	db, onWriter, release, err := n.eng.acquireView(ctx)
+	db, view, release, err := n.eng.acquireView(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	if !onWriter {
-		return db.Query(ctx, stmts)
-	}
-	// On a writer view the database is shared storage itself, which only
-	// this node may change while it is the writer. A deposed writer that
-	// has not yet heard of its successor (partitioned) must not read
-	// while the successor mutates: read only while the writer's Guard
-	// passes, before and after (the successor mutates only once this
-	// node's lease has run out, so a Guard that still passes after the
-	// read covers the whole read).
-	guard := n.raft.Guard()
-	if err := guard(ctx); err != nil {
-		return nil, fmt.Errorf("%w: a writer view reads only while it is the writer: %w", ErrNotReady, err)
+	if err := n.eng.guardView(ctx, view); err != nil {
+		return nil, err
 	}
 	rs, err := db.Query(ctx, stmts)
 	if err != nil {
 		return nil, err
 	}
-	if err := guard(ctx); err != nil {
-		return nil, fmt.Errorf("%w: a writer view reads only while it is the writer: %w", ErrNotReady, err)
+	if err := n.eng.guardView(ctx, view); err != nil {
+		return nil, err
 	}
 	return rs, nil
 }

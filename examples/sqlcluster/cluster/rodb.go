@@ -126,7 +126,57 @@ func (c *roConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, err
 	if c.r.stale(c.gen) {
 		return nil, driver.ErrBadConn
 	}
-	return c.inner.(driver.ConnPrepareContext).PrepareContext(ctx, q)
+	if err := c.guard(ctx); err != nil {
+		return nil, err
+	}
+	st, err := c.inner.(driver.ConnPrepareContext).PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return &roStmt{Stmt: st, c: c}, nil
+}
+
+// guard refuses a statement or transaction that would start reading a
+// writer view while this node cannot prove it is the writer (see
+// engine.guardView). It is checked when a statement starts, not while its
+// rows stream: on the writer, Node.Query (checked before and after) is the
+// safer read.
+func (c *roConn) guard(ctx context.Context) error {
+	return c.r.e.guardView(ctx, c.r.e.publishedView())
+}
+
+// roStmt checks the writer Guard before each execution of a prepared
+// statement (it may be reused long after it was prepared).
+type roStmt struct {
+	driver.Stmt
+	c *roConn
+}
+
+var (
+	_ driver.StmtQueryContext  = (*roStmt)(nil)
+	_ driver.StmtExecContext   = (*roStmt)(nil)
+	_ driver.NamedValueChecker = (*roStmt)(nil)
+)
+
+func (s *roStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	if err := s.c.guard(ctx); err != nil {
+		return nil, err
+	}
+	return s.Stmt.(driver.StmtQueryContext).QueryContext(ctx, args)
+}
+
+func (s *roStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	if err := s.c.guard(ctx); err != nil {
+		return nil, err
+	}
+	return s.Stmt.(driver.StmtExecContext).ExecContext(ctx, args)
+}
+
+func (s *roStmt) CheckNamedValue(v *driver.NamedValue) error {
+	if nc, ok := s.Stmt.(driver.NamedValueChecker); ok {
+		return nc.CheckNamedValue(v)
+	}
+	return s.c.CheckNamedValue(v)
 }
 
 func (c *roConn) Close() error {
@@ -148,12 +198,18 @@ func (c *roConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx,
 	if c.r.stale(c.gen) {
 		return nil, driver.ErrBadConn
 	}
+	if err := c.guard(ctx); err != nil {
+		return nil, err
+	}
 	return c.inner.(driver.ConnBeginTx).BeginTx(ctx, opts)
 }
 
 func (c *roConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
 	if c.r.stale(c.gen) {
 		return nil, driver.ErrBadConn
+	}
+	if err := c.guard(ctx); err != nil {
+		return nil, err
 	}
 	return c.inner.(driver.ExecerContext).ExecContext(ctx, q, args)
 }

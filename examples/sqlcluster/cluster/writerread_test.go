@@ -26,6 +26,15 @@ func TestNode_Query_deposedWriterRefuses(t *testing.T) {
 	if got := queryInt(t, ctx, w, LevelNone, "SELECT count(*) FROM t"); got != 1 {
 		t.Fatalf("writer reads %d rows", got)
 	}
+	var n int
+	prepared, err := w.ReadOnlyDB().PrepareContext(ctx, "SELECT count(*) FROM t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prepared.Close()
+	if err := prepared.QueryRowContext(ctx).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("writer's database/sql reads %d rows, %v", n, err)
+	}
 	var copier *Node
 	for _, n := range c.Nodes() {
 		if n != w {
@@ -48,5 +57,13 @@ func TestNode_Query_deposedWriterRefuses(t *testing.T) {
 	_, err = w.Query(ctx, LevelNone, []sqlnode.Statement{stmt("SELECT count(*) FROM t")})
 	if !errors.Is(err, ErrNotReady) || !errors.Is(err, raftcluster.ErrFenced) {
 		t.Fatalf("deposed writer's read: %v, want ErrNotReady and ErrFenced", err)
+	}
+	// database/sql: a statement prepared while it was the writer, and a
+	// new one, are refused too.
+	if err := prepared.QueryRowContext(ctx).Scan(&n); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("deposed writer's prepared read: %v, want ErrNotReady", err)
+	}
+	if err := w.ReadOnlyDB().QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&n); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("deposed writer's database/sql read: %v, want ErrNotReady", err)
 	}
 }
