@@ -89,12 +89,22 @@ func (e *env) startCluster(name string, n int, tune func(*cluster.LocalOptions))
 		// Close in the background: a cluster that does not stop must not
 		// stop the run (its goroutines then leak until the program ends).
 		t0 := time.Now()
+		var lease raftcluster.LeaseStats // read before Close: the nodes go away
+		for _, n := range bc.Nodes() {
+			ls := n.Raft().LeaseStats()
+			lease.Failures += ls.Failures
+			lease.GuardRenewals += ls.GuardRenewals
+			lease.GuardRefusals += ls.GuardRefusals
+		}
 		done := make(chan error, 1)
 		go func() { done <- bc.Local.Close() }()
 		select {
 		case err := <-done:
 			if u, r := bc.unknown.Load(), bc.retried.Load(); u+r > 0 {
 				e.rep.Detail("%s: %d requests committed but reported ErrOutcomeUnknown (leader's database reopening), counted as written; %d resent idempotently after leadership was lost while committing", name, u, r)
+			}
+			if lease.Failures+lease.GuardRenewals+lease.GuardRefusals > 0 {
+				e.rep.Detail("%s: writer lease (live members): %d quorum rounds failed, %d mutations renewed a lapsed lease first, %d refused for a lapsed lease", name, lease.Failures, lease.GuardRenewals, lease.GuardRefusals)
 			}
 			e.p.Printf("%s: cluster closed in %v", name, time.Since(t0).Round(time.Millisecond))
 			return err
