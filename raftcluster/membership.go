@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -202,4 +204,98 @@ func (n *Node) Exclude(ctx context.Context, id string) error {
 	_, epoch := n.fsm.writer()
 	_, err := n.applyControl(ctx, command{Kind: kindExclude, ID: id, Epoch: epoch})
 	return opErr("exclude", err)
+}
+
+// reconcileConfig makes Raft's configuration follow the cluster state,
+// promotes caught-up non-voters while fewer than MaxVoters voters are
+// live, and demotes voters dead for DeadVoterAfter.
+func (n *Node) reconcileConfig(ctx context.Context, st State) {
+	n.memberOps.Lock()
+	defer n.memberOps.Unlock()
+	st = n.State() // re-read under the lock
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return
+	}
+	servers := map[string]raft.Server{}
+	voters := 0
+	for _, s := range cf.Configuration().Servers {
+		servers[string(s.ID)] = s
+		if s.Suffrage == raft.Voter {
+			voters++
+		}
+	}
+	timeout := n.ctxTimeout(ctx)
+	for _, m := range st.Members {
+		s, ok := servers[m.ID]
+		switch {
+		case !ok:
+			// Recorded but not in Raft (a join interrupted midway).
+			if err := n.await(ctx, n.raft.AddNonvoter(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr), 0, timeout)); err != nil {
+				return
+			}
+		case s.Suffrage == raft.Voter && m.Suffrage != Voter:
+			if _, err := n.applyControl(ctx, command{Kind: kindSetVoter, ID: m.ID}); err != nil {
+				return
+			}
+		case s.Suffrage != raft.Voter && m.Suffrage == Voter && m.ID != st.Writer:
+			// A demotion interrupted midway.
+			if _, err := n.applyControl(ctx, command{Kind: kindSetNonvoter, ID: m.ID}); err != nil {
+				return
+			}
+		}
+	}
+	for id := range servers {
+		if _, ok := st.Member(id); !ok && id != n.id {
+			if err := n.await(ctx, n.raft.RemoveServer(raft.ServerID(id), 0, timeout)); err != nil {
+				return
+			}
+		}
+	}
+	n.mu.Lock()
+	failing := idSet(n.mu.failing)
+	var dead []string
+	if n.cfg.DeadVoterAfter > 0 {
+		now := time.Now()
+		for id, since := range n.mu.failing {
+			if s, ok := servers[id]; ok && s.Suffrage == raft.Voter && id != n.id && now.Sub(since) >= n.cfg.DeadVoterAfter {
+				dead = append(dead, id)
+			}
+		}
+	}
+	n.mu.Unlock()
+	slices.Sort(dead)
+	if voters-len(dead) < n.cfg.MaxVoters {
+		for _, m := range st.Members {
+			s, ok := servers[m.ID]
+			if !ok || s.Suffrage == raft.Voter || m.Excluded || failing[m.ID] || m.ReportedIndex < m.JoinIndex || m.ReportedIndex == 0 {
+				continue
+			}
+			if err := n.await(ctx, n.raft.AddVoter(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr), 0, timeout)); err != nil {
+				n.log.Warn("raftcluster: promote", "member", m.ID, "err", err)
+				return
+			}
+			if _, err := n.applyControl(ctx, command{Kind: kindSetVoter, ID: m.ID}); err != nil {
+				n.log.Warn("raftcluster: record promotion", "member", m.ID, "err", err)
+			}
+			return // one per step
+		}
+	}
+	// Demote a dead voter: quorum then counts live members only. Never
+	// below min(3, MaxVoters) voters (a replacement was promoted above
+	// where one was available).
+	if len(dead) > 0 && voters-1 >= min(3, n.cfg.MaxVoters) {
+		id := dead[0]
+		if id == st.Writer {
+			return
+		}
+		n.log.Warn("raftcluster: demoting unreachable voter", "member", id)
+		if err := n.await(ctx, n.raft.DemoteVoter(raft.ServerID(id), 0, timeout)); err != nil {
+			n.log.Warn("raftcluster: demote", "member", id, "err", err)
+			return
+		}
+		if _, err := n.applyControl(ctx, command{Kind: kindSetNonvoter, ID: id}); err != nil {
+			n.log.Warn("raftcluster: record demotion", "member", id, "err", err)
+		}
+	}
 }

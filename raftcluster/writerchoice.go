@@ -1,0 +1,76 @@
+package raftcluster
+
+import (
+	"context"
+	"slices"
+
+	"github.com/hashicorp/raft"
+)
+
+// Writer choice on failover: the new leader hands leadership to the live
+// voter with the smallest overlay (see doc.go, Writer choice).
+
+// handOver runs when this node won leadership and another member was the
+// writer (it failed, or lost leadership): if the live voter with the
+// smallest reported overlay, the cheapest member to promote, is not this
+// node and its overlay is smaller than this node's by at least
+// WriterPreferenceMargin and by a quarter, it hands Raft leadership to it; that member
+// then becomes the writer. It tries once per term and reports whether
+// leadership moved; if the transfer fails (the candidate died too), this
+// node becomes the writer itself.
+func (n *Node) handOver(ctx context.Context, st State, me Member, term uint64) bool {
+	if n.cfg.WriterPreferenceMargin < 0 {
+		return false
+	}
+	n.mu.Lock()
+	tried := n.mu.handOverTerm == term
+	n.mu.handOverTerm = term
+	n.mu.Unlock()
+	if tried {
+		return false
+	}
+	c, ok := n.preferredWriter(st, st.Writer)
+	// Reports lag the real sizes by up to an eighth (see report), so a
+	// hand-over needs the candidate smaller by a quarter as well.
+	if !ok || c.ID == n.id || me.OverlayBytes-c.OverlayBytes < n.cfg.WriterPreferenceMargin || c.OverlayBytes > me.OverlayBytes/4*3 {
+		return false
+	}
+	n.log.Info("raftcluster: handing leadership to the member with the smallest overlay",
+		"to", c.ID, "overlay", c.OverlayBytes, "own", me.OverlayBytes)
+	if err := n.await(ctx, n.raft.LeadershipTransferToServer(raft.ServerID(c.ID), raft.ServerAddress(c.RaftAddr))); err != nil {
+		n.log.Warn("raftcluster: leadership hand-over failed; becoming the writer", "to", c.ID, "err", err)
+		return false
+	}
+	return true
+}
+
+// preferredWriter returns the live voter (not excluded, heartbeats not
+// failing, has reported its overlay) with the smallest reported overlay,
+// ties broken by ID, leaving out the members named in skip.
+func (n *Node) preferredWriter(st State, skip ...string) (Member, bool) {
+	cf := n.raft.GetConfiguration()
+	if cf.Error() != nil {
+		return Member{}, false
+	}
+	voters := map[string]bool{}
+	for _, s := range cf.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			voters[string(s.ID)] = true
+		}
+	}
+	n.mu.Lock()
+	failing := idSet(n.mu.failing)
+	n.mu.Unlock()
+	var best Member
+	found := false
+	for _, m := range st.Members {
+		if !voters[m.ID] || m.Excluded || failing[m.ID] || slices.Contains(skip, m.ID) ||
+			(m.ReportedIndex == 0 && m.ID != n.id) {
+			continue
+		}
+		if !found || m.OverlayBytes < best.OverlayBytes {
+			best, found = m, true
+		}
+	}
+	return best, found
+}
