@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -439,4 +440,31 @@ func (c *procCluster) metrics(p *proc) (map[string]float64, error) {
 		out[f[0]] = v
 	}
 	return out, nil
+}
+
+// nodeIDs returns the IDs that p's GET /nodes?nonvoters lists; voterIDs
+// those of GET /nodes (voters only).
+func (c *procCluster) nodeIDs(p *proc) ([]string, error) { return c.listNodes(p, "/nodes?nonvoters") }
+
+func (c *procCluster) voterIDs(p *proc) ([]string, error) { return c.listNodes(p, "/nodes") }
+
+func (c *procCluster) listNodes(p *proc, path string) ([]string, error) {
+	resp, err := c.client.Get(p.url() + path)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("nodes: %s", resp.Status)
+	}
+	var m map[string]json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, nil
 }

@@ -2,41 +2,12 @@ package server_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"testing"
 	"time"
 )
-
-// nodeIDs returns the IDs that p's GET /nodes?nonvoters lists; voterIDs
-// those of GET /nodes (voters only).
-func (c *procCluster) nodeIDs(p *proc) ([]string, error) { return c.listNodes(p, "/nodes?nonvoters") }
-
-func (c *procCluster) voterIDs(p *proc) ([]string, error) { return c.listNodes(p, "/nodes") }
-
-func (c *procCluster) listNodes(p *proc, path string) ([]string, error) {
-	resp, err := c.client.Get(p.url() + path)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return nil, fmt.Errorf("nodes: %s", resp.Status)
-	}
-	var m map[string]json.RawMessage
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-		return nil, err
-	}
-	var ids []string
-	for id := range m {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids, nil
-}
 
 // TestServe_leaveOnExit: a node started with -leave that gets SIGTERM —
 // here the writer — hands its role over, leaves the cluster, exits 0 and
