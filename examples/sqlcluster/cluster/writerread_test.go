@@ -66,4 +66,10 @@ func TestNode_Query_deposedWriterRefuses(t *testing.T) {
 	if err := w.ReadOnlyDB().QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&n); !errors.Is(err, ErrNotReady) {
 		t.Fatalf("deposed writer's database/sql read: %v, want ErrNotReady", err)
 	}
+	if tx, err := w.ReadOnlyDB().BeginTx(ctx, nil); !errors.Is(err, ErrNotReady) {
+		if tx != nil {
+			tx.Rollback()
+		}
+		t.Fatalf("deposed writer's database/sql transaction: %v, want ErrNotReady", err)
+	}
 }
