@@ -89,5 +89,7 @@ type ResetHandshake interface {
 //
 // The writer calls Guard with its mutation lock held, right before each
 // mutation (so no other mutation can slip in between): Guard must be quick
-// and must not call back into the view.
+// and must not call back into the view. It may block briefly (raftcluster's
+// renews a lapsed lease with one quorum round, at most WriterLease); the
+// view's other mutations wait meanwhile.
 type Guard func(ctx context.Context) error
