@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/prometheus/client_golang/prometheus"
@@ -240,14 +241,20 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// fail writes err as a JSON error with its status.
+// fail writes err as a JSON error with its status; the client gets it
+// without file paths (clientMessage), the log gets it whole.
 func (s *Server) fail(w http.ResponseWriter, err error, pretty bool) {
-	body := errorBody{Error: err.Error()}
+	status := statusOf(err)
+	msg, redacted := clientMessage(err, status)
+	if redacted || status >= 500 {
+		s.log.Warn("httpapi: request failed", "status", status, "err", err)
+	}
+	body := errorBody{Error: msg}
 	var nl *NotLeaderError
 	if errors.As(err, &nl) {
 		body.Leader = nl.LeaderHTTP
 	}
-	writeJSON(w, statusOf(err), body, pretty)
+	writeJSON(w, status, body, pretty)
 }
 
 // readBody reads the whole body, at most MaxBodyBytes.
@@ -291,6 +298,10 @@ func (s *Server) decodeDB(w http.ResponseWriter, r *http.Request) (dbRequest, bo
 		qs := r.URL.Query()["q"]
 		if len(qs) != 1 || strings.TrimSpace(qs[0]) == "" {
 			s.fail(w, badRequest("GET %s needs exactly one non-empty q= parameter", r.URL.Path), req.opts.pretty)
+			return req, false
+		}
+		if !utf8.ValidString(qs[0]) {
+			s.fail(w, badRequest("q= is not valid UTF-8"), req.opts.pretty)
 			return req, false
 		}
 		req.stmts = []sqlnode.Statement{{SQL: qs[0]}}
@@ -520,8 +531,12 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if err := s.cfg.Backend.Ready(ctx); err != nil {
+		msg, redacted := clientMessage(err, http.StatusServiceUnavailable)
+		if redacted {
+			s.log.Warn("httpapi: not ready", "err", err)
+		}
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "[+]node ok\n[-]not ready: %v\n", err)
+		fmt.Fprintf(w, "[+]node ok\n[-]not ready: %s\n", msg)
 		return
 	}
 	io.WriteString(w, "[+]node ok\n[+]leader ok\n[+]store ok\n")
@@ -536,6 +551,9 @@ func (s *Server) decodeObject(w http.ResponseWriter, r *http.Request, v any) ([]
 	body = []byte(strings.TrimSpace(string(body)))
 	if len(body) == 0 || body[0] != '{' {
 		return nil, badRequest("body is not a JSON object")
+	}
+	if err := checkText(body); err != nil {
+		return nil, err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return nil, badRequest("malformed JSON: %v", err)
