@@ -115,7 +115,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 
 	dbDir := filepath.Join(cfg.SharedDir, sharedDBDir)
-	if err := os.MkdirAll(dbDir, 0o755); err != nil {
+	// Private, as the database in it is (issue 16); an older node made it
+	// 0755.
+	if err := os.MkdirAll(dbDir, 0o700); err != nil {
+		return fmt.Errorf("server: -shared: %w", err)
+	}
+	if err := os.Chmod(dbDir, 0o700); err != nil {
 		return fmt.Errorf("server: -shared: %w", err)
 	}
 	var shared vfs.FS = vfs.OS(dbDir)
