@@ -370,7 +370,7 @@ func (s *Server) serveDB(w http.ResponseWriter, r *http.Request, run func(ctx co
 		s.backendError(w, r, req.opts, req.body, err)
 		return
 	}
-	out := response{Results: encodeResults(rs, req.opts)}
+	var out response
 	if req.opts.timings {
 		out.Time = time.Since(start).Seconds()
 	}
@@ -380,7 +380,7 @@ func (s *Server) serveDB(w http.ResponseWriter, r *http.Request, run func(ctx co
 	if wrote && req.opts.queue {
 		out.SequenceNumber = &idx
 	}
-	writeJSON(w, http.StatusOK, out, req.opts.pretty)
+	writeResults(w, out, rs, req.opts)
 }
 
 func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) { s.serveDB(w, r, s.runExecute) }
