@@ -64,6 +64,8 @@ type Config struct {
 	// DisableForwarding makes a node that is not the leader answer 503
 	// with the leader's address instead of forwarding.
 	DisableForwarding bool
+	// Limits bound each request's work (result sizes, statements).
+	Limits Limits
 }
 
 // Server is the HTTP API of one node. It is an http.Handler.
@@ -96,6 +98,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Transport == nil {
 		cfg.Transport = http.DefaultTransport
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, start: time.Now()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -168,6 +171,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if status == http.StatusUnauthorized {
 			rec.Header().Set("WWW-Authenticate", `Basic realm="holeycow"`)
 		}
+		// Do not keep a connection that failed to authenticate.
+		rec.Header().Set("Connection", "close")
 		writeJSON(rec, status, errorBody{Error: err.Error()}, false)
 		return
 	}
@@ -223,7 +228,7 @@ func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
 // statusOf maps an error to its HTTP status (see Backend).
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, ErrBadRequest), errors.Is(err, sqlnode.ErrRejected):
+	case errors.Is(err, ErrBadRequest), errors.Is(err, sqlnode.ErrRejected), errors.Is(err, sqlnode.ErrResultTooLarge):
 		return http.StatusBadRequest
 	case errors.Is(err, sqlnode.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
@@ -275,6 +280,9 @@ func (s *Server) context(r *http.Request, o options) (context.Context, context.C
 	if o.timeout > 0 {
 		d = o.timeout
 	}
+	if h := headerTimeout(r); h > 0 && h < d {
+		d = h // forwarded: answer before the forwarding node gives up
+	}
 	return context.WithTimeout(r.Context(), d)
 }
 
@@ -310,6 +318,9 @@ func (s *Server) decodeDB(w http.ResponseWriter, r *http.Request) (dbRequest, bo
 	if req.body, err = s.readBody(w, r); err == nil {
 		req.stmts, err = DecodeStatements(req.body)
 	}
+	if err == nil {
+		err = s.checkStatements(len(req.stmts))
+	}
 	if err != nil {
 		s.fail(w, err, req.opts.pretty)
 		return req, false
@@ -323,7 +334,11 @@ func (s *Server) decodeDB(w http.ResponseWriter, r *http.Request) (dbRequest, bo
 // failing one does not stop the others. If the Backend fails after some
 // statements committed, the rest get an error Result rather than the
 // request an error status, so that a client does not retry the committed
-// ones.
+// ones: "not executed" for those that did not commit, "outcome unknown"
+// for the one whose Execute failed in a way that leaves it open. Near the
+// deadline (stopEarly) no further statement starts, so that the answer
+// saying which committed is sent before the client, or a forwarding
+// node, gives up.
 func (s *Server) execute(ctx context.Context, stmts []sqlnode.Statement, tx bool) (uint64, []sqlnode.Result, error) {
 	if tx || len(stmts) == 1 {
 		resp, err := s.cfg.Backend.Execute(ctx, sqlnode.Request{Statements: stmts})
@@ -336,14 +351,27 @@ func (s *Server) execute(ctx context.Context, stmts []sqlnode.Statement, tx bool
 	}
 	var idx uint64
 	var out []sqlnode.Result
+	start := time.Now()
 	for i, st := range stmts {
+		if stopEarly(ctx, i, time.Since(start)) {
+			for range stmts[i:] {
+				out = append(out, sqlnode.Result{Error: "httpapi: not executed: the request's timeout was near; send the statements not executed again"})
+			}
+			return idx, out, nil
+		}
 		resp, err := s.cfg.Backend.Execute(ctx, sqlnode.Request{Statements: []sqlnode.Statement{st}})
 		if err != nil {
 			if i == 0 {
 				return 0, nil, err
 			}
-			for range stmts[i:] {
-				out = append(out, sqlnode.Result{Error: "httpapi: not executed: " + err.Error()})
+			msg, _ := clientMessage(err, statusOf(err))
+			if notCommitted(err) {
+				out = append(out, sqlnode.Result{Error: "httpapi: not executed: " + msg})
+			} else {
+				out = append(out, sqlnode.Result{Error: "httpapi: outcome unknown (it may have committed): " + msg})
+			}
+			for range stmts[i+1:] {
+				out = append(out, sqlnode.Result{Error: "httpapi: not executed: " + msg})
 			}
 			return idx, out, nil
 		}
@@ -364,6 +392,7 @@ func (s *Server) serveDB(w http.ResponseWriter, r *http.Request, run func(ctx co
 	}
 	ctx, cancel := s.context(r, req.opts)
 	defer cancel()
+	extendWrite(w, req.opts)
 	start := time.Now()
 	idx, rs, wrote, err := run(ctx, req)
 	if err != nil {
@@ -397,7 +426,7 @@ func (s *Server) runExecute(ctx context.Context, req dbRequest) (uint64, []sqlno
 
 // runQuery runs a request's statements as a read at the requested level.
 func (s *Server) runQuery(ctx context.Context, req dbRequest) (uint64, []sqlnode.Result, bool, error) {
-	rs, err := s.cfg.Backend.Query(ctx, req.opts.level, req.stmts)
+	rs, err := s.cfg.Backend.Query(s.limitReads(ctx), req.opts.level, req.stmts)
 	return 0, rs, false, err
 }
 
@@ -407,7 +436,7 @@ func (s *Server) runQuery(ctx context.Context, req dbRequest) (uint64, []sqlnode
 // writes), the request goes through the log instead, where reads and
 // writes both run, in order. A failing read thus costs a log entry.
 func (s *Server) runRequest(ctx context.Context, req dbRequest) (uint64, []sqlnode.Result, bool, error) {
-	rs, err := s.cfg.Backend.Query(ctx, req.opts.level, req.stmts)
+	rs, err := s.cfg.Backend.Query(s.limitReads(ctx), req.opts.level, req.stmts)
 	if err != nil || !slices.ContainsFunc(rs, func(x sqlnode.Result) bool { return x.Error != "" }) {
 		return 0, rs, false, err
 	}
