@@ -161,11 +161,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("server: -stability-addr: %w", err)
 	}
 	closers = append(closers, ignoreClosed(stabLn.Close))
-	tr, err := raftcluster.NewTLSTransport(cfg.RaftAddr, cfg.RaftAddr, id.raftTLS(), 0, log)
+	tr, err := raftcluster.NewTLSTransportWithLimits(cfg.RaftAddr, cfg.RaftAddr, id.raftTLS(), 0, log, cfg.RaftConns)
 	if err != nil {
 		return fmt.Errorf("server: -raft-addr: %w", err)
 	}
-	gcfg := stability.GRPCConfig{ID: cfg.ID, Cert: id.cert, CA: id.pool, Logger: log}
+	gcfg := stability.GRPCConfig{ID: cfg.ID, Cert: id.cert, CA: id.pool, Logger: log, Limits: cfg.StabilityConns}
 	gtr, err := stability.NewGRPCTransport(gcfg)
 	if err != nil {
 		tr.Close()
@@ -215,7 +215,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	fwd := http.DefaultTransport.(*http.Transport).Clone()
 	fwd.TLSClientConfig = clientTLS
 	api, err := httpapi.New(httpapi.Config{Backend: node.Backend(), Logger: nlog.With("component", "http"),
-		Credentials: creds, PeerPerms: []string{httpapi.PermJoin}, Transport: fwd})
+		Credentials: creds, PeerPerms: []string{httpapi.PermJoin}, Transport: fwd, Limits: cfg.Requests})
 	if err != nil {
 		return err
 	}
@@ -227,8 +227,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		mux.HandleFunc("GET /debug/checksum", checksumHandler(node))
 	}
 	mux.Handle("/", api)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(nlog.Handler(), slog.LevelWarn)}
+	hs := &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(nlog.Handler(), slog.LevelWarn)}
+	httpLimited := httpapi.ApplyConnLimits(hs, httpLn, cfg.HTTPConns)
 	serveErr := make(chan error, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -238,9 +238,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		if cfg.TLS() {
 			hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{id.cert}, MinVersion: tls.VersionTLS12,
 				ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: id.pool}
-			err = hs.ServeTLS(httpLn, "", "")
+			err = hs.ServeTLS(httpLimited, "", "")
 		} else {
-			err = hs.Serve(httpLn)
+			err = hs.Serve(httpLimited)
 		}
 		if !errors.Is(err, http.ErrServerClosed) {
 			serveErr <- err

@@ -1,0 +1,139 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// floodClosed opens n TCP connections to addr that send nothing (or, with
+// request, one HTTP request each and then nothing), and fails unless the
+// server closes every one within 5s of the flood's end.
+func floodClosed(t *testing.T, addr string, n int, request bool, during func()) {
+	t.Helper()
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		if request && i%2 == 0 {
+			fmt.Fprintf(c, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+		}
+	}
+	during()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err := io.Copy(io.Discard, c) // until the server closes
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				errs <- fmt.Errorf("%s: connection %d still open after 5s", addr, i)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestServe_limits runs one node with small limits (issue 16, items 8, 9
+// and 12) and checks: the database and its directory are private; a read
+// beyond -max-result-rows fails with 400; text that is not UTF-8 and
+// integers beyond int64 are refused; floods of idle connections on the
+// HTTP, Raft and stability ports are closed after their timeouts while the
+// node keeps answering.
+func TestServe_limits(t *testing.T) {
+	c := newProcCluster(t)
+	n1 := c.add("n1", "-http-idle-timeout", "300ms", "-http-read-header-timeout", "300ms", "-http-max-conns", "16",
+		"-max-result-rows", "5", "-handshake-timeout", "300ms", "-raft-max-conns", "8", "-stability-max-conns", "8")
+	c.start(n1, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.post(ctx, n1, "/db/execute", "CREATE TABLE t(x)",
+		"WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 6) INSERT INTO t SELECT i FROM c"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Private files.
+	dbDir := filepath.Join(c.shared, "db")
+	for p, want := range map[string]os.FileMode{dbDir: 0o700, filepath.Join(dbDir, "main.db"): 0o600} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got&0o077 != 0 || got&want != want {
+			t.Errorf("%s: mode %v, want %v", p, got, want)
+		}
+	}
+
+	// Result limits, and values that would be stored changed.
+	for _, tc := range []struct{ path, body, want string }{
+		{"/db/query?q=" + url.QueryEscape("SELECT x FROM t"), "", "result too large"},
+		{"/db/execute", "[[\"INSERT INTO t VALUES(?)\", \"a\xffb\"]]", "UTF-8"},
+		{"/db/execute", `[["INSERT INTO t VALUES(?)", 18446744073709551615]]`, "64-bit range"},
+	} {
+		method, body := http.MethodGet, io.Reader(nil)
+		if tc.body != "" {
+			method, body = http.MethodPost, bytes.NewReader([]byte(tc.body))
+		}
+		req, _ := http.NewRequestWithContext(ctx, method, n1.url()+tc.path, body)
+		resp, err := c.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), tc.want) {
+			t.Errorf("%s: %s %s", tc.path, resp.Status, b)
+		}
+	}
+	if rs, err := c.post(ctx, n1, "/db/query", "SELECT count(*) FROM t"); err != nil || fmt.Sprint(rs[0].Values) != "[[6]]" {
+		t.Fatalf("after the refusals: %v, %v", rs, err)
+	}
+
+	ready := func() {
+		t.Helper()
+		cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		for range 3 {
+			resp, err := cl.Get(n1.url() + "/readyz")
+			if err != nil {
+				t.Fatalf("during a flood: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("during a flood: %s", resp.Status)
+			}
+		}
+	}
+	floodClosed(t, n1.http, 48, true, ready)
+	floodClosed(t, n1.raft, 24, false, ready)
+	floodClosed(t, n1.stab, 24, false, ready)
+	// Still a working node: a write goes through Raft and the log.
+	if _, err := c.post(ctx, n1, "/db/execute", "INSERT INTO t VALUES(7)"); err != nil {
+		t.Fatal(err)
+	}
+}
