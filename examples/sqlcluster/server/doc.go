@@ -94,6 +94,15 @@
 // neither raftcluster nor stability has a plaintext transport, and the
 // stability protocol needs authenticated node IDs.
 //
+// Every listener is bounded (README "Security" lists the defaults): the
+// HTTP API by read-header, read, write and idle timeouts and a connection
+// cap (-http-*), the Raft and stability ports by a handshake timeout and a
+// connection cap (-handshake-timeout, -raft-max-conns,
+// -stability-max-conns; stability also by -stability-max-streams and
+// -stability-idle-timeout), and requests by -max-result-rows,
+// -max-result-bytes and -max-statements. At a cap, a new connection
+// closes the oldest idle or unauthenticated one.
+//
 // The caller (operator) must:
 //
 //  1. Give every node a unique, stable -id and its own -data; give all the
