@@ -1,13 +1,11 @@
 package stability_test
 
 import (
-	"errors"
-	"fmt"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/holeycow/holeycow/internal/connlimit/connlimittest"
 	"github.com/holeycow/holeycow/stability"
 	"github.com/holeycow/holeycow/stability/stabilitytest"
 )
@@ -32,45 +30,13 @@ func TestGRPCServer_halfOpenFlood(t *testing.T) {
 	t.Cleanup(srv.Stop)
 	addr := lis.Addr().String()
 
-	var conns []net.Conn
-	defer func() {
-		for _, c := range conns {
-			c.Close()
+	connlimittest.Flood(t, addr, flood, false, 5*time.Second, func() {
+		// A member's RPC goes through while the flood lasts.
+		if resp, err := preserveOnce(t, transport(t, ca, "w", ca, ca.Pool), stability.Peer{ID: "c1", Addr: addr}, "w"); err != nil || resp.Code != stability.CodeOK {
+			t.Fatalf("during the flood: %+v, %v", resp, err)
 		}
-	}()
-	for range flood {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
+		if open, evicted, _ := srv.ConnStats(); open > maxConns || evicted == 0 {
+			t.Fatalf("%d open, %d evicted", open, evicted)
 		}
-		conns = append(conns, c)
-	}
-	// A member's RPC goes through while the flood lasts.
-	if resp, err := preserveOnce(t, transport(t, ca, "w", ca, ca.Pool), stability.Peer{ID: "c1", Addr: addr}, "w"); err != nil || resp.Code != stability.CodeOK {
-		t.Fatalf("during the flood: %+v, %v", resp, err)
-	}
-	if open, evicted, _ := srv.ConnStats(); open > maxConns || evicted == 0 {
-		t.Fatalf("%d open, %d evicted", open, evicted)
-	}
-	var wg sync.WaitGroup
-	errs := make(chan error, flood)
-	start := time.Now()
-	for i, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			_, err := c.Read(make([]byte, 1))
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				errs <- fmt.Errorf("half-open connection %d still open after 5s", i)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	t.Logf("flood closed within %v", time.Since(start))
+	})
 }

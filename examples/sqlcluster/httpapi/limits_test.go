@@ -9,12 +9,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/internal/connlimit"
+	"github.com/holeycow/holeycow/internal/connlimit/connlimittest"
 )
 
 // TestServer_resultLimits: a read whose result exceeds Limits fails with
@@ -197,63 +197,25 @@ func TestApplyConnLimits_flood(t *testing.T) {
 	t.Cleanup(func() { hs.Close() })
 	base := "http://" + raw.Addr().String()
 
-	var conns []net.Conn
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	for i := range flood {
-		c, err := net.Dial("tcp", raw.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-		if i%2 == 0 { // one request, then idle with keep-alive
-			fmt.Fprintf(c, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
-		}
-	}
-	// The server answers a new client at once, flood or not.
+	// The server answers a new client at once, flood or not; every flood
+	// connection ends closed by the server: evicted, or timed out (header
+	// or idle timeout, 300ms).
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	for range 5 {
-		resp, err := client.Get(base + "/readyz")
-		if err != nil {
-			t.Fatalf("during the flood: %v (stats %+v)", err, cl.Stats())
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("during the flood: %s", resp.Status)
-		}
-	}
-	if st := cl.Stats(); st.Open > maxConns || st.Evicted == 0 {
-		t.Fatalf("stats during the flood: %+v", st)
-	}
-	// Every flood connection ends closed by the server: evicted, or
-	// timed out (header or idle timeout, 300ms).
-	var wg sync.WaitGroup
-	errs := make(chan error, flood)
-	for i, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			buf := make([]byte, 4096)
-			for { // bounded by the deadline
-				if _, err := c.Read(buf); err != nil {
-					var ne net.Error
-					if errors.As(err, &ne) && ne.Timeout() {
-						errs <- fmt.Errorf("flood connection %d still open after 5s", i)
-					}
-					return
-				}
+	connlimittest.Flood(t, raw.Addr().String(), flood, true, 5*time.Second, func() {
+		for range 5 {
+			resp, err := client.Get(base + "/readyz")
+			if err != nil {
+				t.Fatalf("during the flood: %v (stats %+v)", err, cl.Stats())
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("during the flood: %s", resp.Status)
+			}
+		}
+		if st := cl.Stats(); st.Open > maxConns || st.Evicted == 0 {
+			t.Fatalf("stats during the flood: %+v", st)
+		}
+	})
 	// The server closed them all: their places are free (but for the
 	// last request's connection, which it may be closing).
 	if st := cl.Stats(); st.Open > 1 {

@@ -3,62 +3,18 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-)
 
-// floodClosed opens n TCP connections to addr that send nothing (or, with
-// request, one HTTP request each and then nothing), and fails unless the
-// server closes every one within 5s of the flood's end.
-func floodClosed(t *testing.T, addr string, n int, request bool, during func()) {
-	t.Helper()
-	var conns []net.Conn
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	for i := range n {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-		if request && i%2 == 0 {
-			fmt.Fprintf(c, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
-		}
-	}
-	during()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			_, err := io.Copy(io.Discard, c) // until the server closes
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				errs <- fmt.Errorf("%s: connection %d still open after 5s", addr, i)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-}
+	"github.com/holeycow/holeycow/internal/connlimit/connlimittest"
+)
 
 // TestServe_limits runs one node with small limits (issue 16, items 8, 9
 // and 12) and checks: the database and its directory are private; a read
@@ -129,9 +85,9 @@ func TestServe_limits(t *testing.T) {
 			}
 		}
 	}
-	floodClosed(t, n1.http, 48, true, ready)
-	floodClosed(t, n1.raft, 24, false, ready)
-	floodClosed(t, n1.stab, 24, false, ready)
+	connlimittest.Flood(t, n1.http, 48, true, 5*time.Second, ready)
+	connlimittest.Flood(t, n1.raft, 24, false, 5*time.Second, ready)
+	connlimittest.Flood(t, n1.stab, 24, false, 5*time.Second, ready)
 	// Still a working node: a write goes through Raft and the log.
 	if _, err := c.post(ctx, n1, "/db/execute", "INSERT INTO t VALUES(7)"); err != nil {
 		t.Fatal(err)
