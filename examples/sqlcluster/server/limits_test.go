@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,7 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
+	"github.com/holeycow/holeycow/examples/sqlcluster/server"
 	"github.com/holeycow/holeycow/internal/connlimit/connlimittest"
+	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/stability"
 )
 
 // TestServe_limits runs one node with small limits (issue 16, items 8, 9
@@ -91,5 +96,37 @@ func TestServe_limits(t *testing.T) {
 	// Still a working node: a write goes through Raft and the log.
 	if _, err := c.post(ctx, n1, "/db/execute", "INSERT INTO t VALUES(7)"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestParse_limits: the limit flags reach Config; their defaults are the
+// packages' defaults; bad values are usage errors.
+func TestParse_limits(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"-data", filepath.Join(dir, "d"), "-shared", filepath.Join(dir, "s")}
+	c, err := server.Parse(base, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPConns.IdleTimeout != httpapi.DefaultIdleTimeout || c.HTTPConns.MaxConns != httpapi.DefaultMaxConns ||
+		c.Requests.MaxResultRows != httpapi.DefaultMaxResultRows || c.RaftConns.MaxConns != raftcluster.DefaultMaxConns ||
+		c.StabilityConns.MaxConcurrentStreams != stability.DefaultMaxConcurrentStreams {
+		t.Errorf("defaults: %+v %+v %+v %+v", c.HTTPConns, c.Requests, c.RaftConns, c.StabilityConns)
+	}
+	c, err = server.Parse(append(base, "-http-read-timeout", "7s", "-http-max-conns", "-1", "-max-result-bytes", "100",
+		"-max-statements", "9", "-handshake-timeout", "2s", "-raft-max-conns", "5", "-stability-max-conns", "6",
+		"-stability-max-streams", "3", "-stability-idle-timeout", "-1s"), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPConns.ReadTimeout != 7*time.Second || c.HTTPConns.MaxConns != -1 || c.Requests.MaxResultBytes != 100 ||
+		c.Requests.MaxStatements != 9 || c.RaftConns != (raftcluster.TLSLimits{HandshakeTimeout: 2 * time.Second, MaxConns: 5}) ||
+		c.StabilityConns != (stability.GRPCLimits{HandshakeTimeout: 2 * time.Second, MaxConns: 6, MaxConcurrentStreams: 3, IdleTimeout: -time.Second}) {
+		t.Errorf("set: %+v %+v %+v %+v", c.HTTPConns, c.Requests, c.RaftConns, c.StabilityConns)
+	}
+	for _, bad := range [][]string{{"-handshake-timeout", "-1s"}, {"-stability-max-streams", "0"}, {"-max-statements", "x"}} {
+		if _, err := server.Parse(append(base, bad...), &bytes.Buffer{}); !errors.Is(err, server.ErrUsage) {
+			t.Errorf("%v: %v", bad, err)
+		}
 	}
 }
