@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -220,5 +221,29 @@ func TestApplyConnLimits_flood(t *testing.T) {
 	// last request's connection, which it may be closing).
 	if st := cl.Stats(); st.Open > 1 {
 		t.Errorf("open connections after the flood: %+v", st)
+	}
+}
+
+// TestServer_forward_leaderSilent: a leader that does not answer within
+// the timeout makes the forwarding node answer 504, saying that writes may
+// have committed, rather than 503 "forwarding failed" (which invites a
+// blind retry); the leader was told to take less time than that.
+func TestServer_forward_leaderSilent(t *testing.T) {
+	release := make(chan struct{})
+	got := make(chan string, 1)
+	leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get(TimeoutHeader)
+		<-release
+	}))
+	defer leader.Close()
+	defer close(release)
+	fs := startServer(t, newFollower(newTestLocal(t, "n2"), leader.URL), Config{})
+	code, body := fs.do(t, "POST", "/db/execute?timeout=300ms", `["INSERT INTO t VALUES(1)"]`)
+	if code != http.StatusGatewayTimeout || !strings.Contains(body, "may have committed") {
+		t.Fatalf("%d %s", code, body)
+	}
+	d, err := time.ParseDuration(<-got)
+	if err != nil || d <= 0 || d >= 300*time.Millisecond {
+		t.Errorf("%s to the leader: %v, %v", TimeoutHeader, d, err)
 	}
 }
