@@ -99,13 +99,13 @@ func TestServer_forward_timeoutSaysWhatCommitted(t *testing.T) {
 	ls := startServer(t, &slowLocal{Local: leader, delay: 10 * time.Millisecond}, Config{})
 	fs := startServer(t, newFollower(newTestLocal(t, "n2"), ls.URL), Config{})
 	ls.mustOK(t, "POST", "/db/execute", `["CREATE TABLE t(x)"]`)
-	const n = 300 // 3s of work for a 600ms timeout
+	const n = 400 // 4s of work for a 1.5s timeout
 	stmts := make([]string, n)
 	for i := range stmts {
 		stmts[i] = fmt.Sprintf(`"INSERT INTO t VALUES(%d)"`, i)
 	}
 	start := time.Now()
-	body := fs.mustOK(t, "POST", "/db/execute?timeout=600ms", "["+strings.Join(stmts, ",")+"]")
+	body := fs.mustOK(t, "POST", "/db/execute?timeout=1500ms", "["+strings.Join(stmts, ",")+"]")
 	took := time.Since(start)
 	var resp struct {
 		Results []struct {
@@ -119,28 +119,30 @@ func TestServer_forward_timeoutSaysWhatCommitted(t *testing.T) {
 	if len(resp.Results) != n {
 		t.Fatalf("%d results for %d statements", len(resp.Results), n)
 	}
-	executed, notExecuted := 0, 0
+	// Executed ones, then at most one whose outcome is unknown (a
+	// statement slower than the estimate, on a loaded machine), then
+	// those not executed.
+	executed, unknown, notExecuted := 0, 0, 0
 	for i, r := range resp.Results {
 		switch {
-		case r.Error == "" && r.RowsAffected == 1:
-			if notExecuted > 0 {
-				t.Fatalf("statement %d executed after one that was not", i)
-			}
+		case r.Error == "" && r.RowsAffected == 1 && unknown+notExecuted == 0:
 			executed++
+		case strings.Contains(r.Error, "outcome unknown") && unknown+notExecuted == 0:
+			unknown++
 		case strings.Contains(r.Error, "not executed"):
 			notExecuted++
 		default:
-			t.Fatalf("statement %d: %+v", i, r)
+			t.Fatalf("statement %d out of order: %+v", i, r)
 		}
 	}
 	rs, err := leader.node.Query(context.Background(), []sqlnode.Statement{{SQL: "SELECT count(*) FROM t"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := rs[0].Values[0][0].(int64); got != int64(executed) || executed == 0 || notExecuted == 0 {
-		t.Fatalf("%d rows committed, %d statements reported executed, %d not (in %v)", got, executed, notExecuted, took)
+	if got := rs[0].Values[0][0].(int64); got < int64(executed) || got > int64(executed+unknown) || executed == 0 || notExecuted == 0 {
+		t.Fatalf("%d rows committed; %d statements reported executed, %d unknown, %d not (in %v)", got, executed, unknown, notExecuted, took)
 	}
-	t.Logf("%d executed, %d not executed, answered in %v", executed, notExecuted, took)
+	t.Logf("%d executed, %d unknown, %d not executed, answered in %v", executed, unknown, notExecuted, took)
 }
 
 // TestServer_unauthorizedClosesConnection: a request that fails to
