@@ -59,7 +59,9 @@
 // _stability_round_seconds{quantile="0.5"|"0.99"},
 // _stability_lease_lapses_total, _stability_preserved_regions_total,
 // _stability_stale_epoch_total, _writer_lease_guard_renewals_total,
-// _writer_lease_guard_refusals_total.
+// _writer_lease_guard_refusals_total. The connection caps of the HTTP and
+// Raft listeners: holeycow_conns_open, _conns_evicted_total and
+// _conns_rejected_total, each with listener="http"|"raft".
 //
 // Logs: log/slog text records on stderr at -log-level; hashicorp/raft's
 // hclog goes through raftcluster's adapter into the same logger.

@@ -93,7 +93,21 @@ func TestServe_limits(t *testing.T) {
 	connlimittest.Flood(t, n1.http, 48, true, 5*time.Second, ready)
 	connlimittest.Flood(t, n1.raft, 24, false, 5*time.Second, ready)
 	connlimittest.Flood(t, n1.stab, 24, false, 5*time.Second, ready)
-	// Still a working node: a write goes through Raft and the log.
+	// The floods show in the metrics.
+	resp, err := c.client.Get(n1.url() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, l := range []string{"http", "raft"} {
+		prefix := `holeycow_conns_evicted_total{listener="` + l + `"} `
+		i := strings.Index(string(b), prefix)
+		if i < 0 || strings.HasPrefix(string(b[i+len(prefix):]), "0\n") {
+			t.Errorf("no evictions on %s in the metrics:\n%s", l, b)
+		}
+	}
+		// Still a working node: a write goes through Raft and the log.
 	if _, err := c.post(ctx, n1, "/db/execute", "INSERT INTO t VALUES(7)"); err != nil {
 		t.Fatal(err)
 	}

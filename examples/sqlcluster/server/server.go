@@ -24,6 +24,7 @@ import (
 	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
+	"github.com/holeycow/holeycow/internal/connlimit"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/raftcluster/netstorage"
 	"github.com/holeycow/holeycow/stability"
@@ -229,6 +230,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	mux.Handle("/", api)
 	hs := &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(nlog.Handler(), slog.LevelWarn)}
 	httpLimited := httpapi.ApplyConnLimits(hs, httpLn, cfg.HTTPConns)
+	httpCapped, _ := httpLimited.(*connlimit.Listener)
+	if err := api.Registry().Register(&connCollector{http: httpCapped, raft: tr}); err != nil {
+		return err
+	}
 	serveErr := make(chan error, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
