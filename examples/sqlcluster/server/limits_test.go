@@ -107,7 +107,7 @@ func TestServe_limits(t *testing.T) {
 			t.Errorf("no evictions on %s in the metrics:\n%s", l, b)
 		}
 	}
-		// Still a working node: a write goes through Raft and the log.
+	// Still a working node: a write goes through Raft and the log.
 	if _, err := c.post(ctx, n1, "/db/execute", "INSERT INTO t VALUES(7)"); err != nil {
 		t.Fatal(err)
 	}
