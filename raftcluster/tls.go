@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/holeycow/holeycow/internal/connlimit"
 )
 
 // Connection kinds: the first byte a dialer writes after the TLS handshake.
@@ -21,9 +22,26 @@ const (
 	connForward = 'F'
 	// maxForwardSize bounds a forwarded request or reply.
 	maxForwardSize = 1 << 20
-	// handshakeTimeout bounds the TLS handshake and the kind byte.
-	handshakeTimeout = 10 * time.Second
+	// DefaultHandshakeTimeout bounds the TLS handshake and the kind byte
+	// of an accepted connection, and the I/O of a forwarded request.
+	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultMaxConns caps the connections a TLSTransport keeps open.
+	DefaultMaxConns = 256
 )
+
+// TLSLimits bound the connections a TLSTransport accepts. Zero fields take
+// the defaults; a negative MaxConns means no cap.
+type TLSLimits struct {
+	// HandshakeTimeout bounds an accepted connection's TLS handshake and
+	// kind byte (a connection that stays silent is closed then), and a
+	// forwarded request's I/O.
+	HandshakeTimeout time.Duration
+	// MaxConns caps the open connections, Raft's and forwarded requests'
+	// together. At the cap, a new connection closes the oldest one still
+	// in its handshake (not yet authenticated); if none is, the new one is
+	// closed.
+	MaxConns int
+}
 
 // TLSTransport carries Raft over TCP with mutual TLS 1.3, and the
 // forwarded control requests over the same listener (one TLS connection per
@@ -31,7 +49,8 @@ const (
 //
 // Concurrency: safe for concurrent use.
 type TLSTransport struct {
-	ln        net.Listener
+	ln        *connlimit.Listener
+	handshake time.Duration
 	advertise net.Addr
 	server    *tls.Config
 	client    *tls.Config
@@ -57,6 +76,21 @@ type TLSTransport struct {
 // 1.3 and requires and verifies client certificates. rpcTimeout bounds
 // each Raft RPC's I/O (0 = 10s).
 func NewTLSTransport(bind, advertise string, conf *tls.Config, rpcTimeout time.Duration, logger *slog.Logger) (*TLSTransport, error) {
+	return NewTLSTransportWithLimits(bind, advertise, conf, rpcTimeout, logger, TLSLimits{})
+}
+
+// NewTLSTransportWithLimits is NewTLSTransport with the connection limits
+// lim.
+func NewTLSTransportWithLimits(bind, advertise string, conf *tls.Config, rpcTimeout time.Duration, logger *slog.Logger, lim TLSLimits) (*TLSTransport, error) {
+	if lim.HandshakeTimeout <= 0 {
+		lim.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	switch {
+	case lim.MaxConns == 0:
+		lim.MaxConns = DefaultMaxConns
+	case lim.MaxConns < 0:
+		lim.MaxConns = 0
+	}
 	if conf == nil || (len(conf.Certificates) == 0 && conf.GetCertificate == nil) {
 		return nil, fmt.Errorf("%w: TLS config needs a certificate", ErrInvalidConfig)
 	}
@@ -96,7 +130,7 @@ func NewTLSTransport(bind, advertise string, conf *tls.Config, rpcTimeout time.D
 		}
 		adv = a
 	}
-	t := &TLSTransport{ln: ln, advertise: adv, server: server, client: client, log: logger,
+	t := &TLSTransport{ln: connlimit.New(ln, lim.MaxConns), handshake: lim.HandshakeTimeout, advertise: adv, server: server, client: client, log: logger,
 		raftConns: make(chan net.Conn), done: make(chan struct{})}
 	t.nt = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  (*tlsStream)(t),
@@ -130,6 +164,13 @@ func (t *TLSTransport) Close() error {
 
 func (t *TLSTransport) raftTransport() raft.Transport { return t.nt }
 
+// ConnStats reports the transport's open connections and those it closed
+// to stay under TLSLimits.MaxConns.
+func (t *TLSTransport) ConnStats() (open int, evicted, rejected uint64) {
+	st := t.ln.Stats()
+	return st.Open, st.Evicted, st.Rejected
+}
+
 func (t *TLSTransport) serve(h forwardHandler) {
 	t.mu.Lock()
 	t.mu.handler = h
@@ -154,14 +195,14 @@ func (t *TLSTransport) acceptLoop() {
 			return
 		}
 		t.wg.Add(1)
-		go t.handshake(c)
+		go t.accepted(c)
 	}
 }
 
-func (t *TLSTransport) handshake(raw net.Conn) {
+func (t *TLSTransport) accepted(raw net.Conn) {
 	defer t.wg.Done()
 	c := tls.Server(raw, t.server)
-	c.SetDeadline(time.Now().Add(handshakeTimeout))
+	c.SetDeadline(time.Now().Add(t.handshake))
 	var kind [1]byte
 	if err := c.Handshake(); err != nil {
 		t.log.Debug("raftcluster: TLS handshake failed", "remote", raw.RemoteAddr(), "err", err)
@@ -173,6 +214,9 @@ func (t *TLSTransport) handshake(raw net.Conn) {
 		return
 	}
 	c.SetDeadline(time.Time{})
+	if lc := connlimit.Of(raw); lc != nil {
+		lc.SetEvictable(false) // authenticated: a member's
+	}
 	switch kind[0] {
 	case connRaft:
 		select {
@@ -189,7 +233,7 @@ func (t *TLSTransport) handshake(raw net.Conn) {
 
 func (t *TLSTransport) serveForward(c net.Conn) {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(handshakeTimeout))
+	c.SetDeadline(time.Now().Add(t.handshake))
 	req, err := readFrame(c)
 	if err != nil {
 		return
@@ -201,14 +245,14 @@ func (t *TLSTransport) serveForward(c net.Conn) {
 	if h == nil {
 		reply = encodeReply(fmt.Errorf("%w: not serving", ErrShutdown))
 	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), t.handshake)
 		reply, err = h(ctx, req)
 		cancel()
 		if err != nil {
 			reply = encodeReply(err)
 		}
 	}
-	c.SetDeadline(time.Now().Add(handshakeTimeout))
+	c.SetDeadline(time.Now().Add(t.handshake))
 	writeFrame(c, reply)
 }
 

@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
+
+	"github.com/holeycow/holeycow/internal/connlimit"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
@@ -77,6 +81,56 @@ type GRPCConfig struct {
 	CA     *x509.CertPool       // the cluster CA
 	Allow  func(id string) bool // server: which authenticated nodes may call (nil: any the CA vouches for)
 	Logger *slog.Logger
+	// Limits bound the server's connections.
+	Limits GRPCLimits
+}
+
+// Defaults of GRPCLimits.
+const (
+	DefaultHandshakeTimeout     = 5 * time.Second
+	DefaultMaxConns             = 256
+	DefaultMaxConcurrentStreams = 64
+	DefaultIdleTimeout          = 5 * time.Minute
+)
+
+// GRPCLimits bound the connections a GRPCServer accepts. Zero fields take
+// the defaults; a negative MaxConns or IdleTimeout means no bound.
+type GRPCLimits struct {
+	// HandshakeTimeout bounds a new connection's TLS and HTTP/2
+	// handshakes: a connection still silent then is closed (gRPC's own
+	// default is 120s).
+	HandshakeTimeout time.Duration
+	// MaxConns caps the open connections. At the cap, a new connection
+	// closes the oldest one still in its handshake (not yet
+	// authenticated); if none is, the new one is closed.
+	MaxConns int
+	// MaxConcurrentStreams bounds the RPCs in flight on one connection.
+	MaxConcurrentStreams uint32
+	// IdleTimeout closes a connection without RPCs for that long (the
+	// client reconnects on its next call).
+	IdleTimeout time.Duration
+}
+
+func (l GRPCLimits) withDefaults() GRPCLimits {
+	if l.HandshakeTimeout <= 0 {
+		l.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	switch {
+	case l.MaxConns == 0:
+		l.MaxConns = DefaultMaxConns
+	case l.MaxConns < 0:
+		l.MaxConns = 0
+	}
+	if l.MaxConcurrentStreams == 0 {
+		l.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
+	switch {
+	case l.IdleTimeout == 0:
+		l.IdleTimeout = DefaultIdleTimeout
+	case l.IdleTimeout < 0:
+		l.IdleTimeout = 0 // keepalive: infinity
+	}
+	return l
 }
 
 func (c *GRPCConfig) logger() *slog.Logger {
@@ -93,6 +147,12 @@ type GRPCServer struct {
 	s   *grpc.Server
 	h   Handler
 	log *slog.Logger
+	lim GRPCLimits
+
+	mu struct {
+		sync.Mutex
+		lns []*connlimit.Listener // those Serve wrapped
+	}
 }
 
 // NewGRPCServer returns a server for h; call Serve with a listener.
@@ -102,12 +162,23 @@ func NewGRPCServer(cfg GRPCConfig, h Handler) (*GRPCServer, error) {
 		return nil, err
 	}
 	log := cfg.logger().With("node", cfg.ID)
-	gs := &GRPCServer{h: h, log: log}
+	lim := cfg.Limits.withDefaults()
+	gs := &GRPCServer{h: h, log: log, lim: lim}
+	kp := keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}
+	if lim.IdleTimeout > 0 {
+		kp.MaxConnectionIdle = lim.IdleTimeout
+	}
 	gs.s = grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(tc)),
+		grpc.Creds(markingCreds{credentials.NewTLS(tc)}),
 		grpc.ForceServerCodec(codec{log}),
 		grpc.MaxRecvMsgSize(MaxMessageSize+grpcSlack),
 		grpc.MaxSendMsgSize(MaxMessageSize+grpcSlack),
+		grpc.ConnectionTimeout(lim.HandshakeTimeout),
+		grpc.MaxConcurrentStreams(lim.MaxConcurrentStreams),
+		grpc.KeepaliveParams(kp),
+		// Clients send no keepalive pings; one that pings more than every
+		// 10s is told to go away.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	gs.s.RegisterService(&grpc.ServiceDesc{
 		ServiceName: serviceName,
@@ -118,8 +189,46 @@ func NewGRPCServer(cfg GRPCConfig, h Handler) (*GRPCServer, error) {
 	return gs, nil
 }
 
-// Serve serves on lis until Stop.
-func (s *GRPCServer) Serve(lis net.Listener) error { return s.s.Serve(lis) }
+// Serve serves on lis, capped at the Limits' MaxConns, until Stop.
+func (s *GRPCServer) Serve(lis net.Listener) error {
+	ln := connlimit.New(lis, s.lim.MaxConns)
+	s.mu.Lock()
+	s.mu.lns = append(s.mu.lns, ln)
+	s.mu.Unlock()
+	return s.s.Serve(ln)
+}
+
+// ConnStats reports the open connections of the listeners Serve serves,
+// and those closed to stay under the Limits' MaxConns.
+func (s *GRPCServer) ConnStats() (open int, evicted, rejected uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ln := range s.mu.lns {
+		st := ln.Stats()
+		open, evicted, rejected = open+st.Open, evicted+st.Evicted, rejected+st.Rejected
+	}
+	return open, evicted, rejected
+}
+
+// markingCreds marks a connection authenticated once its TLS handshake
+// succeeds, so that the connection cap no longer evicts it.
+type markingCreds struct {
+	credentials.TransportCredentials
+}
+
+func (m markingCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	c, ai, err := m.TransportCredentials.ServerHandshake(raw)
+	if err == nil {
+		if lc := connlimit.Of(raw); lc != nil {
+			lc.SetEvictable(false)
+		}
+	}
+	return c, ai, err
+}
+
+func (m markingCreds) Clone() credentials.TransportCredentials {
+	return markingCreds{m.TransportCredentials.Clone()}
+}
 
 // Stop closes the listeners and connections at once.
 func (s *GRPCServer) Stop() { s.s.Stop() }

@@ -142,6 +142,10 @@ func (r *registration) closed() {
 	r.mu.Unlock()
 }
 
+// fileMode is the mode of the files the VFS creates (databases, journals):
+// private to their owner, as database files hold the data.
+const fileMode = 0o600
+
 func (r *registration) openFS(name string, fname *sqlvfs.Filename, flags sqlvfs.OpenFlag) (sqlvfs.File, sqlvfs.OpenFlag, error) {
 	n, err := cleanName("open", name)
 	if err != nil {
@@ -155,7 +159,7 @@ func (r *registration) openFS(name string, fname *sqlvfs.Filename, flags sqlvfs.
 	var vf vfs.File
 	created := false
 	if create && flags&sqlvfs.OPEN_EXCLUSIVE != 0 {
-		vf, err = r.fsys.Open(n, mode|os.O_CREATE|os.O_EXCL, 0o644)
+		vf, err = r.fsys.Open(n, mode|os.O_CREATE|os.O_EXCL, fileMode)
 		created = err == nil
 	} else {
 		// Open an existing file without O_CREATE: on a cow writer view,
@@ -163,7 +167,7 @@ func (r *registration) openFS(name string, fname *sqlvfs.Filename, flags sqlvfs.
 		// passes OPEN_CREATE on every open of a database or journal.
 		vf, err = r.fsys.Open(n, mode, 0)
 		if create && errors.Is(err, fs.ErrNotExist) {
-			vf, err = r.fsys.Open(n, mode|os.O_CREATE, 0o644)
+			vf, err = r.fsys.Open(n, mode|os.O_CREATE, fileMode)
 			created = err == nil
 		}
 		if err != nil && mode == os.O_RDWR && (errors.Is(err, vfs.ErrReadOnly) || errors.Is(err, fs.ErrPermission)) {

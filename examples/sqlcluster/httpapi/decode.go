@@ -3,12 +3,14 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 )
@@ -21,10 +23,13 @@ import (
 //	["SQL", {"name": v, ...}]             named parameters (:name, @name, $name)
 //
 // where parameters are JSON strings, numbers, booleans (as 1 and 0) or
-// null. A number without a fraction or exponent that fits in 64 bits is an
-// integer, any other a float. Anything else (an empty list, a number or
-// null as a statement, nested arrays, objects as positional parameters,
-// trailing data) gets an error wrapping ErrBadRequest. It never panics.
+// null. A number without a fraction or exponent is an integer and must fit
+// in 64 bits; one with a fraction or exponent is a float. Anything else (an
+// empty list, a number or null as a statement, nested arrays, objects as
+// positional parameters, trailing data, an integer beyond int64, a string
+// that is not valid UTF-8 or holds an unpaired surrogate escape) gets an
+// error wrapping ErrBadRequest rather than being stored changed. It never
+// panics.
 func DecodeStatements(body []byte) ([]sqlnode.Statement, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
@@ -32,6 +37,9 @@ func DecodeStatements(body []byte) ([]sqlnode.Statement, error) {
 	}
 	if body[0] != '[' {
 		return nil, badRequest("body is not a JSON array of statements")
+	}
+	if err := checkText(body); err != nil {
+		return nil, err
 	}
 	var elems []json.RawMessage
 	if err := json.Unmarshal(body, &elems); err != nil {
@@ -59,9 +67,9 @@ func trimPrefix(err error) string {
 func decodeStatement(e json.RawMessage) (sqlnode.Statement, error) {
 	switch e[0] {
 	case '"':
-		var s string
-		if err := json.Unmarshal(e, &s); err != nil {
-			return sqlnode.Statement{}, badRequest("%v", err)
+		s, err := decodeString(e)
+		if err != nil {
+			return sqlnode.Statement{}, err
 		}
 		return sqlnode.Statement{SQL: s}, nil
 	case '[':
@@ -76,8 +84,9 @@ func decodeStatement(e json.RawMessage) (sqlnode.Statement, error) {
 		return sqlnode.Statement{}, badRequest("an array statement must start with the SQL string")
 	}
 	var st sqlnode.Statement
-	if err := json.Unmarshal(parts[0], &st.SQL); err != nil {
-		return sqlnode.Statement{}, badRequest("%v", err)
+	var err error
+	if st.SQL, err = decodeString(parts[0]); err != nil {
+		return sqlnode.Statement{}, err
 	}
 	args := parts[1:]
 	if len(args) == 1 && args[0][0] == '{' {
@@ -112,6 +121,80 @@ func decodeStatement(e json.RawMessage) (sqlnode.Statement, error) {
 	return st, nil
 }
 
+// decodeString decodes a JSON string (checkText has checked its text).
+func decodeString(raw json.RawMessage) (string, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", badRequest("%v", err)
+	}
+	return s, nil
+}
+
+// checkText refuses JSON text that encoding/json would change silently:
+// bytes that are not UTF-8, and \u escapes of unpaired UTF-16 surrogates,
+// which it decodes as U+FFFD. Backslashes occur only in JSON strings, so
+// the whole text can be scanned at once.
+func checkText(b []byte) error {
+	if !utf8.Valid(b) {
+		i := 0
+		for i < len(b) {
+			r, n := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && n == 1 {
+				break
+			}
+			i += n
+		}
+		return badRequest("invalid UTF-8 at byte %d: strings must be UTF-8 (send binary data as a hex blob literal)", i)
+	}
+	pendingHigh := false // the previous escape was a high surrogate
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			if pendingHigh {
+				return badRequest("unpaired UTF-16 surrogate escape before byte %d", i)
+			}
+			continue
+		}
+		if i+1 >= len(b) {
+			break // malformed: json.Unmarshal says so
+		}
+		if b[i+1] != 'u' {
+			if pendingHigh {
+				return badRequest("unpaired UTF-16 surrogate escape before byte %d", i)
+			}
+			i++ // skip the escaped character (it may be a backslash)
+			continue
+		}
+		if i+6 > len(b) {
+			break
+		}
+		v, err := strconv.ParseUint(string(b[i+2:i+6]), 16, 16)
+		if err != nil {
+			break
+		}
+		switch {
+		case v >= 0xD800 && v < 0xDC00:
+			if pendingHigh {
+				return badRequest("unpaired UTF-16 surrogate escape at byte %d", i)
+			}
+			pendingHigh = true
+		case v >= 0xDC00 && v < 0xE000:
+			if !pendingHigh {
+				return badRequest("unpaired UTF-16 surrogate escape at byte %d", i)
+			}
+			pendingHigh = false
+		default:
+			if pendingHigh {
+				return badRequest("unpaired UTF-16 surrogate escape at byte %d", i)
+			}
+		}
+		i += 5
+	}
+	if pendingHigh {
+		return badRequest("unpaired UTF-16 surrogate escape at the end")
+	}
+	return nil
+}
+
 // decodeValue decodes one JSON scalar as a parameter value: nil, int64,
 // float64 or string.
 func decodeValue(raw json.RawMessage) (any, error) {
@@ -128,9 +211,9 @@ func decodeValue(raw json.RawMessage) (any, error) {
 		}
 		return int64(0), nil
 	case '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, badRequest("%v", err)
+		s, err := decodeString(raw)
+		if err != nil {
+			return nil, err
 		}
 		return s, nil
 	case '[', '{':
@@ -138,8 +221,13 @@ func decodeValue(raw json.RawMessage) (any, error) {
 	}
 	s := string(raw)
 	if !strings.ContainsAny(s, ".eE") {
-		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+		i, err := strconv.ParseInt(s, 10, 64)
+		if err == nil {
 			return i, nil
+		}
+		if errors.Is(err, strconv.ErrRange) {
+			// A float would silently round it: say so instead.
+			return nil, badRequest("integer %.40s out of the 64-bit range (send it as a string or as a float such as 1e19)", s)
 		}
 	}
 	f, err := strconv.ParseFloat(s, 64)

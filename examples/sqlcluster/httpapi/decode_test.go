@@ -30,11 +30,14 @@ func TestDecodeStatements_valid(t *testing.T) {
 			SQL: "INSERT INTO t VALUES(:b, :a)", Params: []sqlnode.Param{{Name: "a", Value: "z"}, {Name: "b", Value: int64(2)}},
 		}}},
 		{`[["SELECT ?", 9223372036854775807]]`, []sqlnode.Statement{{SQL: "SELECT ?", Params: []sqlnode.Param{{Value: int64(math.MaxInt64)}}}}},
-		{`[["SELECT ?", 9223372036854775808]]`, []sqlnode.Statement{{SQL: "SELECT ?", Params: []sqlnode.Param{{Value: 9223372036854775808.0}}}}},
+		{`[["SELECT ?", -9223372036854775808]]`, []sqlnode.Statement{{SQL: "SELECT ?", Params: []sqlnode.Param{{Value: int64(math.MinInt64)}}}}},
+		{`[["SELECT ?", 9223372036854775808.0]]`, []sqlnode.Statement{{SQL: "SELECT ?", Params: []sqlnode.Param{{Value: 9223372036854775808.0}}}}},
+		{`[["SELECT ?", 1e19]]`, []sqlnode.Statement{{SQL: "SELECT ?", Params: []sqlnode.Param{{Value: 1e19}}}}},
 		{`[["SELECT ?", 1e3]]`, []sqlnode.Statement{{SQL: "SELECT ?", Params: []sqlnode.Param{{Value: 1000.0}}}}},
 		{`[["SELECT 1"]]`, []sqlnode.Statement{{SQL: "SELECT 1"}}},
 		{`[["SELECT :a", {}]]`, []sqlnode.Statement{{SQL: "SELECT :a"}}},
-		{`["\ud800"]`, []sqlnode.Statement{{SQL: "\ufffd"}}}, // lone surrogate: replaced, still UTF-8
+		{`["\ud83d\ude00 \ufffd \\ud800", ["SELECT ?", "é\u00e9\uFFFD"]]`, []sqlnode.Statement{
+			{SQL: "\U0001F600 \ufffd \\ud800"}, {SQL: "SELECT ?", Params: []sqlnode.Param{{Value: "éé\ufffd"}}}}},
 	} {
 		got, err := DecodeStatements([]byte(tc.body))
 		if err != nil {
@@ -58,6 +61,14 @@ var badBodies = []string{
 	`[["SELECT :a", {"a": [1]}]]`, `[["SELECT :a", {"a": {"b": 1}}]]`, `[["SELECT :a", {"": 1}]]`,
 	`[["SELECT ?", 1e999]]`, `[["SELECT ?", -1e400]]`, `[["SELECT ?", 01]]`, `[["SELECT ?", NaN]]`,
 	`["SELECT 1"` + strings.Repeat(" ", 10) + `}`, "[\"SELECT \x00\xff\"]x",
+	// Values that would be stored changed (issue 16): an integer beyond
+	// int64 (it became a float) and text that is not UTF-8 (it became
+	// U+FFFD), in the SQL, a parameter or a parameter's name.
+	`[["SELECT ?", 9223372036854775808]]`, `[["SELECT ?", -9223372036854775809]]`,
+	`[["SELECT :a", {"a": 18446744073709551616}]]`,
+	"[[\"SELECT ?\", \"a\xffb\"]]", "[\"SELECT '\xc3'\"]", "[[\"SELECT :a\", {\"\xfe\": 1}]]",
+	`[["SELECT ?", "\ud800"]]`, `["SELECT '\udc00'"]`, `[["SELECT ?", "\ud800x"]]`, `[["SELECT ?", "\ud800\u0041"]]`,
+	`[["SELECT :a", {"\udfff": 1}]]`,
 }
 
 func TestDecodeStatements_invalid(t *testing.T) {

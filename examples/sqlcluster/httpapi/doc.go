@@ -38,7 +38,25 @@
 // (non-deterministic SQL it cannot rewrite, transaction control) 400; all
 // with a JSON body {"error": "..."}. Backend errors map as Backend
 // documents: 503 for no leader (with "leader" in the body), 504 for a
-// timeout.
+// timeout. Values that would be stored changed are refused with 400: text
+// that is not UTF-8 (or escapes an unpaired surrogate), integers beyond
+// int64. Error texts reach clients without file paths (a 500 without
+// details); the log has them whole.
+//
+// # Limits
+//
+// Config.Limits bounds each request: a read whose result exceeds
+// MaxResultRows or MaxResultBytes fails with 400 and no rows (the rows are
+// counted as SQLite steps, before they take memory); a request with more
+// than MaxStatements statements gets 413. Responses of the /db endpoints
+// are streamed (but with ?pretty), not built whole in memory. A request
+// without ?transaction that nears its timeout starts no further statement
+// and answers which statements committed ("not executed" for the others);
+// a forwarding node gives the leader a tenth less time than it waits
+// itself (TimeoutHeader), so that this answer gets back in time.
+// ApplyConnLimits sets an http.Server's timeouts and caps its connections
+// (ConnLimits). A request that fails authentication gets its connection
+// closed.
 //
 // A node that is not the leader forwards what needs the leader (writes,
 // reads above level none, join, remove) to the leader's HTTP address, as
@@ -62,6 +80,8 @@
 //     sends passwords in the clear.
 //  5. Register its own metrics on Server.Registry (or Config.Registry),
 //     under names other than holeycow_http_*.
+//  6. Serve through ApplyConnLimits (or set equivalent timeouts on its
+//     http.Server): without them net/http keeps idle connections forever.
 //
 // # Caveats
 //
@@ -70,8 +90,12 @@
 //     each is its own log entry (sqlnode applies a request all or
 //     nothing), so other writes can come between them. gorqlite sends
 //     ?transaction by default. If the Backend fails after some statements
-//     committed, the rest get an error result and the status stays 200,
-//     so that a retry does not repeat the committed ones.
+//     committed, the rest get an error result ("not executed", or
+//     "outcome unknown" for the one whose outcome the error leaves open)
+//     and the status stays 200, so that a retry does not repeat the
+//     committed ones.
+//   - Result limits bound reads (/db/query, and /db/request while it
+//     reads); rows returned by statements of /db/execute are not bounded.
 //   - /db/request first runs the statements as a read; if any fails
 //     (because it writes, or for any SQL error, which could hide a later
 //     write) the whole request goes through the log instead. A failing

@@ -2,11 +2,13 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"time"
 )
 
 // backendError answers a request whose Backend call failed: a
@@ -50,6 +52,10 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, o options, body
 	}
 	ctx, cancel := s.context(r, o)
 	defer cancel()
+	var leaderTimeout time.Duration
+	if dl, ok := ctx.Deadline(); ok {
+		leaderTimeout = forwardTimeout(time.Until(dl))
+	}
 	out := r.Clone(ctx)
 	out.Body = io.NopCloser(bytes.NewReader(body))
 	out.ContentLength = int64(len(body))
@@ -59,10 +65,20 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, o options, body
 			pr.SetURL(target)
 			pr.SetXForwarded()
 			pr.Out.Header.Set(ForwardedHeader, "1")
+			if leaderTimeout > 0 {
+				pr.Out.Header.Set(TimeoutHeader, formatTimeout(leaderTimeout))
+			}
 		},
 		Transport: s.cfg.Transport,
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			s.log.Warn("httpapi: forwarding to the leader failed", "leader", nl.LeaderHTTP, "err", err)
+			if errors.Is(err, context.DeadlineExceeded) {
+				// The leader got the request and did not answer in time:
+				// what it did is not known here.
+				writeJSON(w, http.StatusGatewayTimeout, errorBody{Error: "httpapi: the leader did not answer within the timeout; " +
+					"writes may have committed: read before sending them again", Leader: nl.LeaderHTTP}, o.pretty)
+				return
+			}
 			writeJSON(w, http.StatusServiceUnavailable,
 				errorBody{Error: "httpapi: forwarding to the leader failed: " + err.Error(), Leader: nl.LeaderHTTP}, o.pretty)
 		},

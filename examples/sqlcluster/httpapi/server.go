@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,8 @@ type Config struct {
 	// DisableForwarding makes a node that is not the leader answer 503
 	// with the leader's address instead of forwarding.
 	DisableForwarding bool
+	// Limits bound each request's work (result sizes, statements).
+	Limits Limits
 }
 
 // Server is the HTTP API of one node. It is an http.Handler.
@@ -95,6 +98,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Transport == nil {
 		cfg.Transport = http.DefaultTransport
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, start: time.Now()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -167,6 +171,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if status == http.StatusUnauthorized {
 			rec.Header().Set("WWW-Authenticate", `Basic realm="holeycow"`)
 		}
+		// Do not keep a connection that failed to authenticate.
+		rec.Header().Set("Connection", "close")
 		writeJSON(rec, status, errorBody{Error: err.Error()}, false)
 		return
 	}
@@ -222,7 +228,7 @@ func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
 // statusOf maps an error to its HTTP status (see Backend).
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, ErrBadRequest), errors.Is(err, sqlnode.ErrRejected):
+	case errors.Is(err, ErrBadRequest), errors.Is(err, sqlnode.ErrRejected), errors.Is(err, sqlnode.ErrResultTooLarge):
 		return http.StatusBadRequest
 	case errors.Is(err, sqlnode.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
@@ -240,14 +246,20 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// fail writes err as a JSON error with its status.
+// fail writes err as a JSON error with its status; the client gets it
+// without file paths (clientMessage), the log gets it whole.
 func (s *Server) fail(w http.ResponseWriter, err error, pretty bool) {
-	body := errorBody{Error: err.Error()}
+	status := statusOf(err)
+	msg, redacted := clientMessage(err, status)
+	if redacted || status >= 500 {
+		s.log.Warn("httpapi: request failed", "status", status, "err", err)
+	}
+	body := errorBody{Error: msg}
 	var nl *NotLeaderError
 	if errors.As(err, &nl) {
 		body.Leader = nl.LeaderHTTP
 	}
-	writeJSON(w, statusOf(err), body, pretty)
+	writeJSON(w, status, body, pretty)
 }
 
 // readBody reads the whole body, at most MaxBodyBytes.
@@ -267,6 +279,9 @@ func (s *Server) context(r *http.Request, o options) (context.Context, context.C
 	d := s.cfg.Timeout
 	if o.timeout > 0 {
 		d = o.timeout
+	}
+	if h := headerTimeout(r); h > 0 && h < d {
+		d = h // forwarded: answer before the forwarding node gives up
 	}
 	return context.WithTimeout(r.Context(), d)
 }
@@ -293,11 +308,18 @@ func (s *Server) decodeDB(w http.ResponseWriter, r *http.Request) (dbRequest, bo
 			s.fail(w, badRequest("GET %s needs exactly one non-empty q= parameter", r.URL.Path), req.opts.pretty)
 			return req, false
 		}
+		if !utf8.ValidString(qs[0]) {
+			s.fail(w, badRequest("q= is not valid UTF-8"), req.opts.pretty)
+			return req, false
+		}
 		req.stmts = []sqlnode.Statement{{SQL: qs[0]}}
 		return req, true
 	}
 	if req.body, err = s.readBody(w, r); err == nil {
 		req.stmts, err = DecodeStatements(req.body)
+	}
+	if err == nil {
+		err = s.checkStatements(len(req.stmts))
 	}
 	if err != nil {
 		s.fail(w, err, req.opts.pretty)
@@ -312,7 +334,11 @@ func (s *Server) decodeDB(w http.ResponseWriter, r *http.Request) (dbRequest, bo
 // failing one does not stop the others. If the Backend fails after some
 // statements committed, the rest get an error Result rather than the
 // request an error status, so that a client does not retry the committed
-// ones.
+// ones: "not executed" for those that did not commit, "outcome unknown"
+// for the one whose Execute failed in a way that leaves it open. Near the
+// deadline (stopEarly) no further statement starts, so that the answer
+// saying which committed is sent before the client, or a forwarding
+// node, gives up.
 func (s *Server) execute(ctx context.Context, stmts []sqlnode.Statement, tx bool) (uint64, []sqlnode.Result, error) {
 	if tx || len(stmts) == 1 {
 		resp, err := s.cfg.Backend.Execute(ctx, sqlnode.Request{Statements: stmts})
@@ -325,14 +351,27 @@ func (s *Server) execute(ctx context.Context, stmts []sqlnode.Statement, tx bool
 	}
 	var idx uint64
 	var out []sqlnode.Result
+	start := time.Now()
 	for i, st := range stmts {
+		if stopEarly(ctx, i, time.Since(start)) {
+			for range stmts[i:] {
+				out = append(out, sqlnode.Result{Error: "httpapi: not executed: the request's timeout was near; send the statements not executed again"})
+			}
+			return idx, out, nil
+		}
 		resp, err := s.cfg.Backend.Execute(ctx, sqlnode.Request{Statements: []sqlnode.Statement{st}})
 		if err != nil {
 			if i == 0 {
 				return 0, nil, err
 			}
-			for range stmts[i:] {
-				out = append(out, sqlnode.Result{Error: "httpapi: not executed: " + err.Error()})
+			msg, _ := clientMessage(err, statusOf(err))
+			if notCommitted(err) {
+				out = append(out, sqlnode.Result{Error: "httpapi: not executed: " + msg})
+			} else {
+				out = append(out, sqlnode.Result{Error: "httpapi: outcome unknown (it may have committed): " + msg})
+			}
+			for range stmts[i+1:] {
+				out = append(out, sqlnode.Result{Error: "httpapi: not executed: " + msg})
 			}
 			return idx, out, nil
 		}
@@ -353,13 +392,14 @@ func (s *Server) serveDB(w http.ResponseWriter, r *http.Request, run func(ctx co
 	}
 	ctx, cancel := s.context(r, req.opts)
 	defer cancel()
+	extendWrite(w, req.opts)
 	start := time.Now()
 	idx, rs, wrote, err := run(ctx, req)
 	if err != nil {
 		s.backendError(w, r, req.opts, req.body, err)
 		return
 	}
-	out := response{Results: encodeResults(rs, req.opts)}
+	var out response
 	if req.opts.timings {
 		out.Time = time.Since(start).Seconds()
 	}
@@ -369,7 +409,7 @@ func (s *Server) serveDB(w http.ResponseWriter, r *http.Request, run func(ctx co
 	if wrote && req.opts.queue {
 		out.SequenceNumber = &idx
 	}
-	writeJSON(w, http.StatusOK, out, req.opts.pretty)
+	writeResults(w, out, rs, req.opts)
 }
 
 func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) { s.serveDB(w, r, s.runExecute) }
@@ -386,7 +426,7 @@ func (s *Server) runExecute(ctx context.Context, req dbRequest) (uint64, []sqlno
 
 // runQuery runs a request's statements as a read at the requested level.
 func (s *Server) runQuery(ctx context.Context, req dbRequest) (uint64, []sqlnode.Result, bool, error) {
-	rs, err := s.cfg.Backend.Query(ctx, req.opts.level, req.stmts)
+	rs, err := s.cfg.Backend.Query(s.limitReads(ctx), req.opts.level, req.stmts)
 	return 0, rs, false, err
 }
 
@@ -396,7 +436,7 @@ func (s *Server) runQuery(ctx context.Context, req dbRequest) (uint64, []sqlnode
 // writes), the request goes through the log instead, where reads and
 // writes both run, in order. A failing read thus costs a log entry.
 func (s *Server) runRequest(ctx context.Context, req dbRequest) (uint64, []sqlnode.Result, bool, error) {
-	rs, err := s.cfg.Backend.Query(ctx, req.opts.level, req.stmts)
+	rs, err := s.cfg.Backend.Query(s.limitReads(ctx), req.opts.level, req.stmts)
 	if err != nil || !slices.ContainsFunc(rs, func(x sqlnode.Result) bool { return x.Error != "" }) {
 		return 0, rs, false, err
 	}
@@ -520,8 +560,12 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if err := s.cfg.Backend.Ready(ctx); err != nil {
+		msg, redacted := clientMessage(err, http.StatusServiceUnavailable)
+		if redacted {
+			s.log.Warn("httpapi: not ready", "err", err)
+		}
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "[+]node ok\n[-]not ready: %v\n", err)
+		fmt.Fprintf(w, "[+]node ok\n[-]not ready: %s\n", msg)
 		return
 	}
 	io.WriteString(w, "[+]node ok\n[+]leader ok\n[+]store ok\n")
@@ -536,6 +580,9 @@ func (s *Server) decodeObject(w http.ResponseWriter, r *http.Request, v any) ([]
 	body = []byte(strings.TrimSpace(string(body)))
 	if len(body) == 0 || body[0] != '{' {
 		return nil, badRequest("body is not a JSON object")
+	}
+	if err := checkText(body); err != nil {
+		return nil, err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return nil, badRequest("malformed JSON: %v", err)

@@ -13,6 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
+	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/stability"
 )
 
 // Defaults of the flags, for one node on this machine.
@@ -52,6 +56,13 @@ type Config struct {
 
 	StabilityLease  time.Duration // -stability-lease (0: netstorage's default)
 	ShutdownTimeout time.Duration
+
+	// Limits of work and connections; zero fields take the packages'
+	// defaults, negative ones mean no bound (see their flags).
+	HTTPConns      httpapi.ConnLimits    // -http-*-timeout, -http-max-conns
+	Requests       httpapi.Limits        // -max-result-rows, -max-result-bytes, -max-statements
+	RaftConns      raftcluster.TLSLimits // -handshake-timeout, -raft-max-conns
+	StabilityConns stability.GRPCLimits  // -handshake-timeout, -stability-max-conns, -stability-max-streams, -stability-idle-timeout
 
 	// Debugging and testing.
 	MutationLog string // -mutation-log: append every shared-storage mutation, with its epoch
@@ -94,6 +105,8 @@ func Parse(args []string, out io.Writer) (Config, error) {
 		fs.PrintDefaults()
 	}
 	var join, logLevel string
+	var handshake time.Duration
+	var maxStreams uint
 	fs.StringVar(&c.ID, "id", DefaultID, "node `ID`: unique and stable; with TLS, the ID in the certificate's URI SAN holeycow://node/ID")
 	fs.StringVar(&c.DataDir, "data", "", "node-local `dir` for Raft state and overlay scratch (default sqlcluster-ID); reuse it to restart the same member")
 	fs.StringVar(&c.SharedDir, "shared", "sqlcluster-shared", "shared storage `dir`, the same for every node (a shared mount with read-after-write coherence)")
@@ -111,6 +124,20 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "bound on the graceful shutdown")
 	fs.StringVar(&c.MutationLog, "mutation-log", "", "debug: append every mutation of shared storage, with its epoch, to `file`")
 	fs.BoolVar(&c.LeaveOnExit, "leave", false, "on SIGINT/SIGTERM, leave the cluster before stopping (decommission); without it the node stays a member and restarts from -data")
+	// Limits (README "Security").
+	fs.DurationVar(&c.HTTPConns.ReadHeaderTimeout, "http-read-header-timeout", httpapi.DefaultReadHeaderTimeout, "HTTP: bound on reading a request's header and the TLS handshake")
+	fs.DurationVar(&c.HTTPConns.ReadTimeout, "http-read-timeout", httpapi.DefaultReadTimeout, "HTTP: bound on reading a whole request")
+	fs.DurationVar(&c.HTTPConns.WriteTimeout, "http-write-timeout", httpapi.DefaultWriteTimeout, "HTTP: bound on serving a request and writing its response (a request with ?timeout gets that plus 30s)")
+	fs.DurationVar(&c.HTTPConns.IdleTimeout, "http-idle-timeout", httpapi.DefaultIdleTimeout, "HTTP: close keep-alive connections idle this long")
+	fs.IntVar(&c.HTTPConns.MaxConns, "http-max-conns", httpapi.DefaultMaxConns, "HTTP: cap on open connections; at the cap a new one closes the longest idle (negative: no cap)")
+	fs.Int64Var(&c.Requests.MaxResultRows, "max-result-rows", httpapi.DefaultMaxResultRows, "rows one read may return; beyond, it fails with 400 (negative: no bound)")
+	fs.Int64Var(&c.Requests.MaxResultBytes, "max-result-bytes", httpapi.DefaultMaxResultBytes, "approximate bytes one read may return; beyond, it fails with 400 (negative: no bound)")
+	fs.IntVar(&c.Requests.MaxStatements, "max-statements", httpapi.DefaultMaxStatements, "statements in one request; beyond, 413 (negative: no bound)")
+	fs.DurationVar(&handshake, "handshake-timeout", 0, "Raft and stability: close a connection that has not completed its TLS handshake within this `duration` (default 10s on Raft, 5s on stability)")
+	fs.IntVar(&c.RaftConns.MaxConns, "raft-max-conns", raftcluster.DefaultMaxConns, "Raft port: cap on open connections; at the cap a new one closes the oldest unauthenticated one (negative: no cap)")
+	fs.IntVar(&c.StabilityConns.MaxConns, "stability-max-conns", stability.DefaultMaxConns, "stability port: cap on open connections, as -raft-max-conns")
+	fs.UintVar(&maxStreams, "stability-max-streams", stability.DefaultMaxConcurrentStreams, "stability port: RPCs in flight on one connection")
+	fs.DurationVar(&c.StabilityConns.IdleTimeout, "stability-idle-timeout", stability.DefaultIdleTimeout, "stability port: close connections without RPCs for this long (negative: never)")
 	fs.BoolVar(&c.Debug, "debug", false, "debug: serve GET /debug/checksum?index=N (the database's logical checksum)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -127,6 +154,11 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	if join != "" {
 		c.Join = strings.Split(join, ",")
 	}
+	if handshake < 0 || maxStreams == 0 || maxStreams > 1<<31 {
+		return c, fmt.Errorf("%w: -handshake-timeout must not be negative, -stability-max-streams must be positive", ErrUsage)
+	}
+	c.RaftConns.HandshakeTimeout, c.StabilityConns.HandshakeTimeout = handshake, handshake
+	c.StabilityConns.MaxConcurrentStreams = uint32(maxStreams)
 	if c.DataDir == "" {
 		c.DataDir = "sqlcluster-" + c.ID
 	}

@@ -59,7 +59,9 @@
 // _stability_round_seconds{quantile="0.5"|"0.99"},
 // _stability_lease_lapses_total, _stability_preserved_regions_total,
 // _stability_stale_epoch_total, _writer_lease_guard_renewals_total,
-// _writer_lease_guard_refusals_total.
+// _writer_lease_guard_refusals_total. The connection caps of the HTTP and
+// Raft listeners: holeycow_conns_open, _conns_evicted_total and
+// _conns_rejected_total, each with listener="http"|"raft".
 //
 // Logs: log/slog text records on stderr at -log-level; hashicorp/raft's
 // hclog goes through raftcluster's adapter into the same logger.
@@ -93,6 +95,15 @@
 // others. The alternative, plaintext Raft and stability, is not offered:
 // neither raftcluster nor stability has a plaintext transport, and the
 // stability protocol needs authenticated node IDs.
+//
+// Every listener is bounded (README "Security" lists the defaults): the
+// HTTP API by read-header, read, write and idle timeouts and a connection
+// cap (-http-*), the Raft and stability ports by a handshake timeout and a
+// connection cap (-handshake-timeout, -raft-max-conns,
+// -stability-max-conns; stability also by -stability-max-streams and
+// -stability-idle-timeout), and requests by -max-result-rows,
+// -max-result-bytes and -max-statements. At a cap, a new connection
+// closes the oldest idle or unauthenticated one.
 //
 // The caller (operator) must:
 //

@@ -38,7 +38,7 @@ type mutationLog struct {
 }
 
 func openMutationLog(path string, epoch func() uint64) (*mutationLog, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("server: -mutation-log: %w", err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
+	"github.com/holeycow/holeycow/internal/connlimit"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/raftcluster/netstorage"
 	"github.com/holeycow/holeycow/stability"
@@ -115,7 +116,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 
 	dbDir := filepath.Join(cfg.SharedDir, sharedDBDir)
-	if err := os.MkdirAll(dbDir, 0o755); err != nil {
+	// Private, as the database in it is (issue 16); an older node made it
+	// 0755.
+	if err := os.MkdirAll(dbDir, 0o700); err != nil {
+		return fmt.Errorf("server: -shared: %w", err)
+	}
+	if err := os.Chmod(dbDir, 0o700); err != nil {
 		return fmt.Errorf("server: -shared: %w", err)
 	}
 	var shared vfs.FS = vfs.OS(dbDir)
@@ -156,11 +162,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("server: -stability-addr: %w", err)
 	}
 	closers = append(closers, ignoreClosed(stabLn.Close))
-	tr, err := raftcluster.NewTLSTransport(cfg.RaftAddr, cfg.RaftAddr, id.raftTLS(), 0, log)
+	tr, err := raftcluster.NewTLSTransportWithLimits(cfg.RaftAddr, cfg.RaftAddr, id.raftTLS(), 0, log, cfg.RaftConns)
 	if err != nil {
 		return fmt.Errorf("server: -raft-addr: %w", err)
 	}
-	gcfg := stability.GRPCConfig{ID: cfg.ID, Cert: id.cert, CA: id.pool, Logger: log}
+	gcfg := stability.GRPCConfig{ID: cfg.ID, Cert: id.cert, CA: id.pool, Logger: log, Limits: cfg.StabilityConns}
 	gtr, err := stability.NewGRPCTransport(gcfg)
 	if err != nil {
 		tr.Close()
@@ -210,7 +216,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	fwd := http.DefaultTransport.(*http.Transport).Clone()
 	fwd.TLSClientConfig = clientTLS
 	api, err := httpapi.New(httpapi.Config{Backend: node.Backend(), Logger: nlog.With("component", "http"),
-		Credentials: creds, PeerPerms: []string{httpapi.PermJoin}, Transport: fwd})
+		Credentials: creds, PeerPerms: []string{httpapi.PermJoin}, Transport: fwd, Limits: cfg.Requests})
 	if err != nil {
 		return err
 	}
@@ -222,8 +228,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		mux.HandleFunc("GET /debug/checksum", checksumHandler(node))
 	}
 	mux.Handle("/", api)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(nlog.Handler(), slog.LevelWarn)}
+	hs := &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(nlog.Handler(), slog.LevelWarn)}
+	httpLimited := httpapi.ApplyConnLimits(hs, httpLn, cfg.HTTPConns)
+	httpCapped, _ := httpLimited.(*connlimit.Listener)
+	if err := api.Registry().Register(&connCollector{http: httpCapped, raft: tr}); err != nil {
+		return err
+	}
 	serveErr := make(chan error, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -233,9 +243,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		if cfg.TLS() {
 			hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{id.cert}, MinVersion: tls.VersionTLS12,
 				ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: id.pool}
-			err = hs.ServeTLS(httpLn, "", "")
+			err = hs.ServeTLS(httpLimited, "", "")
 		} else {
-			err = hs.Serve(httpLn)
+			err = hs.Serve(httpLimited)
 		}
 		if !errors.Is(err, http.ErrServerClosed) {
 			serveErr <- err

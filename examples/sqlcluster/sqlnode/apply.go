@@ -136,7 +136,7 @@ func (n *Node) runRequest(conn *sqlite3.Conn, k int, req Request, r *Response) (
 	var serr error
 	n.mu.auth = authApply
 	for _, st := range req.Statements {
-		r.Results, serr = runStatements(conn, st, true, r.Results)
+		r.Results, serr = runStatements(conn, st, true, r.Results, nil)
 		if serr != nil {
 			break
 		}

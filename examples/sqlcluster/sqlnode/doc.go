@@ -45,6 +45,8 @@
 //     synchronous=FULL with TRUNCATE or PERSIST makes every commit durable.
 //  5. Compare Checksums across nodes only at equal Index.
 //  6. Close the *sql.DB from ReadOnlyDB before closing the Node.
+//  7. Bound reads that strangers send: Query enforces the ResultLimits of
+//     its context (WithResultLimits), which nothing sets by default.
 //
 // # Durability
 //

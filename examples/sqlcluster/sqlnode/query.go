@@ -113,6 +113,8 @@ func (n *Node) releaseReader(c *sqlite3.Conn) {
 // (one consistent snapshot), and returns one Result per SQL statement.
 // SQL errors are in the Results; Query stops at the first. A statement that
 // would write gets an error wrapping ErrReadOnly in its Result.Error.
+// If ctx carries ResultLimits (WithResultLimits), a result beyond them
+// fails the whole Query with an error wrapping ErrResultTooLarge.
 //
 // Query does not wait for anything: to read your writes, call WaitApplied
 // with the index of the write first (the raft layer does this).
@@ -157,12 +159,16 @@ func queryOn(ctx context.Context, c *sqlite3.Conn, stmts []Statement) (_ []Resul
 		}
 	}()
 	var out []Result
+	b := newBudget(ctx)
 	for _, st := range stmts {
 		var serr error
-		out, serr = runStatements(c, st, false, out)
+		out, serr = runStatements(c, st, false, out, b)
 		if serr != nil {
 			if ctx.Err() != nil {
 				return nil, context.Cause(ctx)
+			}
+			if errors.Is(serr, ErrResultTooLarge) {
+				return nil, serr
 			}
 			if nodeLocal(serr) && !errors.Is(serr, sqlite3.READONLY) {
 				return nil, serr

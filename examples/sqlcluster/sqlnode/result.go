@@ -111,8 +111,9 @@ func bindParams(st *sqlite3.Stmt, ps []Param) error {
 // runStatements runs every SQL statement of one Statement on conn,
 // appending a Result for each. It stops at the first error, which it returns
 // after recording it in the last Result. write selects whether
-// RowsAffected and LastInsertID are reported.
-func runStatements(conn *sqlite3.Conn, st Statement, write bool, out []Result) ([]Result, error) {
+// RowsAffected and LastInsertID are reported; b (nil: none) bounds the
+// rows.
+func runStatements(conn *sqlite3.Conn, st Statement, write bool, out []Result, b *budget) ([]Result, error) {
 	sql := st.SQL
 	first := true
 	for {
@@ -129,7 +130,7 @@ func runStatements(conn *sqlite3.Conn, st Statement, write bool, out []Result) (
 			return out, nil
 		}
 		first = false
-		r, err := runOne(conn, stmt, st.Params, strings.TrimSpace(tail) != "", write)
+		r, err := runOne(conn, stmt, st.Params, strings.TrimSpace(tail) != "", write, b)
 		stmt.Close()
 		r.Time = time.Since(start).Seconds()
 		out = append(out, r)
@@ -140,7 +141,7 @@ func runStatements(conn *sqlite3.Conn, st Statement, write bool, out []Result) (
 	}
 }
 
-func runOne(conn *sqlite3.Conn, stmt *sqlite3.Stmt, ps []Param, more, write bool) (r Result, err error) {
+func runOne(conn *sqlite3.Conn, stmt *sqlite3.Stmt, ps []Param, more, write bool, b *budget) (r Result, err error) {
 	defer func() {
 		if err != nil {
 			r.Error = err.Error()
@@ -165,6 +166,10 @@ func runOne(conn *sqlite3.Conn, stmt *sqlite3.Stmt, ps []Param, more, write bool
 		}
 	}
 	for stmt.Step() {
+		if err := b.addRow(stmt, len(r.Columns)); err != nil {
+			r.Values = nil // let the rows go now
+			return r, err
+		}
 		row := make([]any, len(r.Columns))
 		for i := range row {
 			switch stmt.ColumnType(i) {
