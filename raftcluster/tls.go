@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	"github.com/holeycow/holeycow/internal/connlimit"
+	"github.com/holeycow/holeycow/stability/connlimit"
 )
 
 // Connection kinds: the first byte a dialer writes after the TLS handshake.

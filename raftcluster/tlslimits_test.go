@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/holeycow/holeycow/internal/connlimit/connlimittest"
+	"github.com/holeycow/holeycow/stability/connlimit/connlimittest"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/raftcluster/clustertest"
 )

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/holeycow/holeycow/internal/connlimit"
+	"github.com/holeycow/holeycow/stability/connlimit"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"

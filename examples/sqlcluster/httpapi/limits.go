@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
-	"github.com/holeycow/holeycow/internal/connlimit"
+	"github.com/holeycow/holeycow/stability/connlimit"
 )
 
 // Defaults of Limits and ConnLimits.

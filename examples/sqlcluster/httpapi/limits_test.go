@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
-	"github.com/holeycow/holeycow/internal/connlimit"
-	"github.com/holeycow/holeycow/internal/connlimit/connlimittest"
+	"github.com/holeycow/holeycow/stability/connlimit"
+	"github.com/holeycow/holeycow/stability/connlimit/connlimittest"
 )
 
 // TestServer_resultLimits: a read whose result exceeds Limits fails with

@@ -1,7 +1,7 @@
 package server
 
 import (
-	"github.com/holeycow/holeycow/internal/connlimit"
+	"github.com/holeycow/holeycow/stability/connlimit"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/prometheus/client_golang/prometheus"
 )

@@ -16,7 +16,7 @@ import (
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
 	"github.com/holeycow/holeycow/examples/sqlcluster/server"
-	"github.com/holeycow/holeycow/internal/connlimit/connlimittest"
+	"github.com/holeycow/holeycow/stability/connlimit/connlimittest"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/stability"
 )

@@ -24,7 +24,7 @@ import (
 	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
-	"github.com/holeycow/holeycow/internal/connlimit"
+	"github.com/holeycow/holeycow/stability/connlimit"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/raftcluster/netstorage"
 	"github.com/holeycow/holeycow/stability"
