@@ -207,8 +207,9 @@ func (n *Node) Exclude(ctx context.Context, id string) error {
 }
 
 // reconcileConfig makes Raft's configuration follow the cluster state,
-// promotes caught-up non-voters while fewer than MaxVoters voters are
-// live, and demotes voters dead for DeadVoterAfter.
+// promotes caught-up reachable non-voters while fewer than MaxVoters
+// voters are live, and demotes voters not heard from for DeadVoterAfter
+// (reachability is observed contact, see Contact).
 func (n *Node) reconcileConfig(ctx context.Context, st State) {
 	n.memberOps.Lock()
 	defer n.memberOps.Unlock()
@@ -252,23 +253,21 @@ func (n *Node) reconcileConfig(ctx context.Context, st State) {
 			}
 		}
 	}
-	n.mu.Lock()
-	failing := idSet(n.mu.failing)
+	failing := n.unreachable()
 	var dead []string
 	if n.cfg.DeadVoterAfter > 0 {
 		now := time.Now()
-		for id, since := range n.mu.failing {
+		for id, since := range failing {
 			if s, ok := servers[id]; ok && s.Suffrage == raft.Voter && id != n.id && now.Sub(since) >= n.cfg.DeadVoterAfter {
 				dead = append(dead, id)
 			}
 		}
 	}
-	n.mu.Unlock()
 	slices.Sort(dead)
 	if voters-len(dead) < n.cfg.MaxVoters {
 		for _, m := range st.Members {
 			s, ok := servers[m.ID]
-			if !ok || s.Suffrage == raft.Voter || m.Excluded || failing[m.ID] || m.ReportedIndex < m.JoinIndex || m.ReportedIndex == 0 {
+			if _, down := failing[m.ID]; !ok || s.Suffrage == raft.Voter || m.Excluded || down || m.ReportedIndex < m.JoinIndex || m.ReportedIndex == 0 {
 				continue
 			}
 			if err := n.await(ctx, n.raft.AddVoter(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr), 0, timeout)); err != nil {
