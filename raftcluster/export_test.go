@@ -1,6 +1,7 @@
 package raftcluster
 
 import (
+	"context"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -23,4 +24,10 @@ func ExpireWriterLease(n *Node) {
 // would.
 func TransferLeadership(n *Node, id, addr string) error {
 	return n.raft.LeadershipTransferToServer(raft.ServerID(id), raft.ServerAddress(addr)).Error()
+}
+
+// RequestRemove asks the cluster, through the member at via, to remove
+// member id: what Leave sends for the node itself, here for any member.
+func RequestRemove(ctx context.Context, n *Node, via, id string) error {
+	return n.forwardTo(ctx, via, command{Kind: kindRemoveMember, ID: id})
 }

@@ -45,9 +45,10 @@ type Node struct {
 	done        chan struct{}
 	ctx         context.Context // canceled by Shutdown
 	cancel      context.CancelFunc
-	// memberOps serializes membership changes on the leader (Join,
-	// remove, reconcileConfig), which each span two Raft operations.
-	memberOps sync.Mutex
+	// memberOps (capacity 1) serializes membership changes on the
+	// leader (Join, remove, reconcileConfig), which each span two Raft
+	// operations: a channel, so that a waiter gives up with its context.
+	memberOps chan struct{}
 	wg        sync.WaitGroup
 	shutOnce  sync.Once
 	shutErr   error
@@ -89,7 +90,8 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, id: cfg.ID, addr: cfg.Transport.Addr(), log: cfg.Logger.With("node", cfg.ID),
 		hub: newHub(), trans: cfg.Transport, leaderWake: make(chan struct{}, 1),
-		leaseWake: make(chan struct{}, 1), storageWake: make(chan struct{}, 1), done: make(chan struct{})}
+		leaseWake: make(chan struct{}, 1), storageWake: make(chan struct{}, 1), done: make(chan struct{}),
+		memberOps: make(chan struct{}, 1)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.fsm = newFSM(cfg.Apply, cfg.ApplyBatch, cfg.CompactableIndex, n.hub)
 	n.fsm.onChange = func() { n.wake(n.leaderWake); n.wake(n.storageWake) }
@@ -141,7 +143,7 @@ func New(cfg Config) (*Node, error) {
 		return false
 	})
 	r.RegisterObserver(n.obs)
-	cfg.Transport.serve(n.handleForward)
+	cfg.Transport.serve(n.handleForward, n.memberAt)
 
 	n.wg.Add(4)
 	go n.observeLoop()
@@ -443,7 +445,7 @@ func (n *Node) Shutdown() error {
 		}
 		n.raft.DeregisterObserver(n.obs)
 		err := n.raft.Shutdown().Error()
-		n.trans.serve(nil)
+		n.trans.serve(nil, nil)
 		if cerr := n.trans.Close(); err == nil {
 			err = cerr
 		}

@@ -13,8 +13,10 @@ import (
 
 // Transport carries Raft's RPCs between members and the few control
 // requests that a follower forwards to the leader (join, leave, overlay
-// reports, reset done, rejoin). Its implementations are *TLSTransport
-// (production: TCP with mutual TLS 1.3) and *MemTransport (tests).
+// reports, reset done, rejoin, membership checks). Its implementations
+// are *TLSTransport (production: TCP with mutual TLS 1.3, every peer
+// authenticated as the member its certificate names) and *MemTransport
+// (tests: no authentication).
 //
 // The interface is sealed: only this package implements it.
 type Transport interface {
@@ -25,10 +27,17 @@ type Transport interface {
 
 	raftTransport() raft.Transport
 	forward(ctx context.Context, addr string, req []byte) ([]byte, error)
-	serve(h forwardHandler)
+	// serve installs the handler of forwarded requests, and memberAt,
+	// which names the member expected at a Raft address ("" if none):
+	// an authenticating transport refuses a Raft connection to an
+	// address whose peer's certificate names another member.
+	serve(h forwardHandler, memberAt func(addr string) string)
 }
 
-type forwardHandler func(ctx context.Context, req []byte) ([]byte, error)
+// forwardHandler serves a forwarded request. caller is the member ID that
+// the caller's certificate names; "" on a transport that does not
+// authenticate (MemTransport), where no identity check applies.
+type forwardHandler func(ctx context.Context, caller string, req []byte) ([]byte, error)
 
 // Forwarded replies: a status byte, then a payload.
 const (
@@ -46,6 +55,7 @@ const (
 	codeBadCommand
 	codeExcluded
 	codeShutdown
+	codeIdentity
 )
 
 var codeSentinels = map[byte]error{
@@ -55,6 +65,7 @@ var codeSentinels = map[byte]error{
 	codeBadCommand:     ErrBadCommand,
 	codeExcluded:       ErrExcluded,
 	codeShutdown:       ErrShutdown,
+	codeIdentity:       ErrIdentity,
 }
 
 func encodeReply(err error) []byte {
@@ -306,7 +317,7 @@ func (t *MemTransport) Close() error {
 
 func (t *MemTransport) raftTransport() raft.Transport { return t.inmem }
 
-func (t *MemTransport) serve(h forwardHandler) {
+func (t *MemTransport) serve(h forwardHandler, _ func(string) string) {
 	t.mu.Lock()
 	t.mu.handler = h
 	t.mu.Unlock()
@@ -341,7 +352,7 @@ func (t *MemTransport) forward(ctx context.Context, addr string, req []byte) ([]
 	}
 	ch := make(chan result, 1)
 	go func() {
-		b, err := h(ctx, req)
+		b, err := h(ctx, "", req)
 		ch <- result{b, err}
 	}()
 	select {

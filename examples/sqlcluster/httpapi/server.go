@@ -163,14 +163,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(rec, http.StatusMethodNotAllowed, errorBody{Error: fmt.Sprintf("httpapi: method %s not allowed on %s", r.Method, r.URL.Path)}, false)
 		return
 	}
-	if status, err := s.cfg.Credentials.authorize(r, rt.perms, s.cfg.PeerPerms); err != nil {
+	g, status, err := s.cfg.Credentials.authorize(r, rt.perms, s.cfg.PeerPerms)
+	if err != nil {
 		if status == http.StatusUnauthorized {
 			rec.Header().Set("WWW-Authenticate", `Basic realm="holeycow"`)
 		}
 		writeJSON(rec, status, errorBody{Error: err.Error()}, false)
 		return
 	}
-	rt.h(s, rec, r)
+	rt.h(s, rec, r.WithContext(context.WithValue(r.Context(), grantKey{}, g)))
 }
 
 // record logs and counts one served request.
@@ -228,6 +229,8 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden
 	case errors.Is(err, ErrNotLeader), errors.Is(err, ErrUnavailable), errors.Is(err, sqlnode.ErrClosed):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
@@ -554,6 +557,9 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 	if err == nil && (jr.ID == "" || jr.Addr == "") {
 		err = badRequest(`join needs "id" and "addr"`)
 	}
+	if err == nil {
+		err = mayActOn(r, "join as", jr.ID)
+	}
 	if err != nil {
 		s.fail(w, err, o.pretty)
 		return
@@ -561,7 +567,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := s.context(r, o)
 	defer cancel()
 	if err := s.cfg.Backend.Join(ctx, jr); err != nil {
-		s.backendError(w, r, o, body, err)
+		s.memberError(w, r, o, body, err)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -580,6 +586,9 @@ func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
 	if err == nil && rr.ID == "" {
 		err = badRequest(`remove needs "id"`)
 	}
+	if err == nil {
+		err = mayActOn(r, "remove", rr.ID)
+	}
 	if err != nil {
 		s.fail(w, err, o.pretty)
 		return
@@ -587,7 +596,7 @@ func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := s.context(r, o)
 	defer cancel()
 	if err := s.cfg.Backend.Remove(ctx, rr.ID); err != nil {
-		s.backendError(w, r, o, body, err)
+		s.memberError(w, r, o, body, err)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
