@@ -133,4 +133,3 @@ func TestServer_joinRemove_boundToCertificate(t *testing.T) {
 		t.Errorf("operator joins b through a follower: %d %s, want 501 from the leader", got, body)
 	}
 }
-
