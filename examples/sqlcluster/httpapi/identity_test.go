@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/tls"
 	"io"
 	"net/http"
@@ -131,5 +132,45 @@ func TestServer_joinRemove_boundToCertificate(t *testing.T) {
 	}
 	if got, body := send(anon, "op", follower.URL, "POST", "/join", `{"id": "b", "addr": "127.0.0.1:1"}`); got != 501 {
 		t.Errorf("operator joins b through a follower: %d %s, want 501 from the leader", got, body)
+	}
+}
+
+// membersBackend is a Local whose /nodes lists extra members too.
+type membersBackend struct {
+	*Local
+	extra []NodeInfo
+}
+
+func (b membersBackend) Nodes(ctx context.Context) ([]NodeInfo, error) {
+	ns, err := b.Local.Nodes(ctx)
+	return append(ns, b.extra...), err
+}
+
+// TestServer_nodes_hiddenNonvotersCounted: /nodes lists voters only
+// unless ?nonvoters, as rqlite does, but says how many members it left
+// out, so that a demoted voter does not silently vanish.
+func TestServer_nodes_hiddenNonvotersCounted(t *testing.T) {
+	b := membersBackend{Local: newTestLocal(t, "node1"), extra: []NodeInfo{
+		{ID: "demoted", APIAddr: "http://127.0.0.1:1", Addr: "127.0.0.1:2", Reachable: true}}}
+	ts := startServer(t, b, Config{})
+	for _, tc := range []struct {
+		path, header, body string
+	}{
+		{"/nodes", "1", `"node1"`},
+		{"/nodes?ver=2", "1", `"hidden_nonvoters":1`},
+		{"/nodes?nonvoters", "", `"demoted"`},
+	} {
+		resp, err := ts.Client().Get(ts.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := resp.Header.Get(HiddenNonvotersHeader); got != tc.header || !strings.Contains(string(body), tc.body) {
+			t.Errorf("%s: header %q body %s, want header %q and %s", tc.path, got, body, tc.header, tc.body)
+		}
+		if tc.header != "" && strings.Contains(string(body), `"demoted"`) {
+			t.Errorf("%s lists the non-voter: %s", tc.path, body)
+		}
 	}
 }

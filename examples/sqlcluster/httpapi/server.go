@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,10 @@ const (
 // 503 instead of forwarding again, so that two nodes that each think the
 // other leads cannot bounce a request between them.
 const ForwardedHeader = "X-Holeycow-Forwarded"
+
+// HiddenNonvotersHeader counts the members that GET /nodes left out
+// because they are not voters (rqlite lists them only with ?nonvoters).
+const HiddenNonvotersHeader = "X-Holeycow-Hidden-Nonvoters"
 
 // Config configures a Server.
 type Config struct {
@@ -500,14 +505,23 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list := make([]nodeJSON, 0, len(ns))
+	hidden := 0
 	for _, n := range ns {
 		if !n.Voter && !isSet(r, "nonvoters") {
+			hidden++
 			continue
 		}
 		list = append(list, nodeJSON(n))
 	}
+	if hidden > 0 {
+		w.Header().Set(HiddenNonvotersHeader, strconv.Itoa(hidden))
+	}
 	if ver == "2" {
-		writeJSON(w, http.StatusOK, map[string]any{"nodes": list}, isSet(r, "pretty"))
+		out := map[string]any{"nodes": list}
+		if hidden > 0 {
+			out["hidden_nonvoters"] = hidden
+		}
+		writeJSON(w, http.StatusOK, out, isSet(r, "pretty"))
 		return
 	}
 	m := make(map[string]nodeJSON, len(list))
