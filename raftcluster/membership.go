@@ -63,16 +63,24 @@ func (n *Node) RequestJoin(ctx context.Context, via string) error {
 		if !errors.As(err, &nl) || nl.LeaderAddr != "" {
 			return opErr("request-join", err)
 		}
-		t := newTimer(n.cfg.Timeouts.Heartbeat / 2)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return opErr("request-join", errors.Join(err, ctx.Err()))
-		case <-n.done:
-			t.Stop()
-			return opErr("request-join", ErrShutdown)
+		if perr := n.pauseRetry(ctx); perr != nil {
+			return opErr("request-join", errors.Join(err, perr))
 		}
+	}
+}
+
+// pauseRetry waits Heartbeat/2 before a retry; it fails when ctx ends or
+// the node shuts down first.
+func (n *Node) pauseRetry(ctx context.Context) error {
+	t := newTimer(n.cfg.Timeouts.Heartbeat / 2)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrShutdown
 	}
 }
 
@@ -395,15 +403,8 @@ func (n *Node) CheckMembership(ctx context.Context) error {
 			}
 			last = err
 		}
-		t := newTimer(n.cfg.Timeouts.Heartbeat / 2)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return opErr("check-membership", errors.Join(last, ctx.Err()))
-		case <-n.done:
-			t.Stop()
-			return opErr("check-membership", ErrShutdown)
+		if err := n.pauseRetry(ctx); err != nil {
+			return opErr("check-membership", errors.Join(last, err))
 		}
 	}
 }
