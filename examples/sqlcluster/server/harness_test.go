@@ -452,6 +452,19 @@ func (c *procCluster) metrics(p *proc) (map[string]float64, error) {
 // those of GET /nodes (voters only).
 func (c *procCluster) nodeIDs(p *proc) ([]string, error) { return c.listNodes(p, "/nodes?nonvoters") }
 
+// waitMembers waits (up to 30s) until p's GET /nodes?nonvoters lists n
+// members.
+func (c *procCluster) waitMembers(p *proc, n int) {
+	c.t.Helper()
+	c.waitFor(30*time.Second, fmt.Sprintf("%d members", n), func() error {
+		ids, err := c.nodeIDs(p)
+		if err == nil && len(ids) != n {
+			err = fmt.Errorf("members %v", ids)
+		}
+		return err
+	})
+}
+
 func (c *procCluster) voterIDs(p *proc) ([]string, error) { return c.listNodes(p, "/nodes") }
 
 func (c *procCluster) listNodes(p *proc, path string) ([]string, error) {

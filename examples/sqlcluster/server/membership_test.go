@@ -24,13 +24,7 @@ func TestServe_leaveOnExit(t *testing.T) {
 	c.start(n2, n1.url())
 	c.start(n3, n1.url())
 	all := []*proc{n1, n2, n3}
-	c.waitFor(30*time.Second, "three members", func() error {
-		ids, err := c.nodeIDs(n2)
-		if err == nil && len(ids) != 3 {
-			err = fmt.Errorf("members %v", ids)
-		}
-		return err
-	})
+	c.waitMembers(n2, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if _, err := c.post(ctx, n2, "/db/execute", "CREATE TABLE kv(k TEXT PRIMARY KEY)"); err != nil {
@@ -76,13 +70,7 @@ func TestServe_killedDuringFirstJoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.start(n2, n1.url())
-	c.waitFor(30*time.Second, "two members", func() error {
-		ids, err := c.nodeIDs(n1)
-		if err == nil && len(ids) != 2 {
-			err = fmt.Errorf("members %v", ids)
-		}
-		return err
-	})
+	c.waitMembers(n1, 2)
 	if _, err := os.Stat(filepath.Join(n2.data, "member")); err != nil {
 		t.Fatalf("member marker after joining: %v", err)
 	}
@@ -103,13 +91,7 @@ func TestServe_removedRestarts(t *testing.T) {
 	c.start(n1, "")
 	c.start(n2, n1.url())
 	c.start(n3, n1.url())
-	c.waitFor(30*time.Second, "three members", func() error {
-		ids, err := c.nodeIDs(n1)
-		if err == nil && len(ids) != 3 {
-			err = fmt.Errorf("members %v", ids)
-		}
-		return err
-	})
+	c.waitMembers(n1, 3)
 	c.terminate(n3)
 	req, err := http.NewRequest(http.MethodDelete, n1.url()+"/remove", strings.NewReader(`{"id": "n3"}`))
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -151,13 +150,7 @@ func TestServe_tls(t *testing.T) {
 	n3 := c.add("n3", tlsArgs("n3")...)
 	n3.scheme = "https"
 	c.start(n3, n2.url())
-	c.waitFor(30*time.Second, "three members", func() error {
-		ids, err := c.nodeIDs(n1)
-		if err == nil && len(ids) != 3 {
-			err = fmt.Errorf("members %v", ids)
-		}
-		return err
-	})
+	c.waitMembers(n1, 3)
 
 	// SIGTERM: a graceful shutdown, exit status 0; the node restarts
 	// from its -data as the same member.
