@@ -130,7 +130,10 @@ func (n *Node) handleForward(ctx context.Context, caller string, req []byte) ([]
 		return encodeReply(err), nil
 	}
 	if caller != "" && c.ID != caller {
-		n.log.Warn("raftcluster: refused a request about another member", "kind", c.Kind, "member", c.ID, "caller", caller)
+		const msg = "raftcluster: refused a request about another member"
+		if ok, left := n.refusals.allow(msg, []any{"peer", caller}); ok {
+			n.log.Warn(msg, "kind", c.Kind, "member", c.ID, "caller", caller, "suppressed", left)
+		}
 		return encodeReply(fmt.Errorf("%w: %s for member %q from the certificate of %q", ErrIdentity, c.Kind, c.ID, caller)), nil
 	}
 	return encodeReply(n.handleLocal(ctx, c)), nil

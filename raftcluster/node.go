@@ -78,6 +78,8 @@ type Node struct {
 	// contacts: the last answer from each member to this node's
 	// AppendEntries (reachability, see Contact).
 	contacts contacts
+	// refusals rate-limits the warnings about refused requests.
+	refusals repeats
 }
 
 // New starts a node. It does not join a cluster: call Bootstrap on the

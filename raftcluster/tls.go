@@ -51,6 +51,7 @@ type TLSTransport struct {
 	raftConns chan net.Conn
 	done      chan struct{}
 	wg        sync.WaitGroup
+	refusals  repeats // rate-limits the warnings about refused peers
 
 	// mu guards handler, memberAt and closed.
 	mu struct {
@@ -201,7 +202,10 @@ func (t *TLSTransport) handshake(raw net.Conn) {
 	c.SetDeadline(time.Time{})
 	caller, err := peerID(c)
 	if err != nil {
-		t.log.Warn("raftcluster: refused a connection from a certificate that names no member", "remote", raw.RemoteAddr(), "err", err)
+		const msg = "raftcluster: refused a connection from a certificate that names no member"
+		if ok, left := t.refusals.allow(msg, []any{"peer", hostOf(raw.RemoteAddr())}); ok {
+			t.log.Warn(msg, "remote", raw.RemoteAddr(), "err", err, "suppressed", left)
+		}
 		if kind[0] == connForward {
 			// Say why, as the forwarding protocol can.
 			c.SetDeadline(time.Now().Add(handshakeTimeout))
@@ -224,6 +228,15 @@ func (t *TLSTransport) handshake(raw net.Conn) {
 	default:
 		c.Close()
 	}
+}
+
+// hostOf returns the host of a TCP address (its port changes with every
+// connection).
+func hostOf(a net.Addr) string {
+	if h, _, err := net.SplitHostPort(a.String()); err == nil {
+		return h
+	}
+	return a.String()
 }
 
 func (t *TLSTransport) serveForward(c net.Conn, caller string) {
