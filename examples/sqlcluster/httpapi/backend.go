@@ -132,7 +132,7 @@ type NodeInfo struct {
 	// APIAddr is the node's HTTP API base URL ("http://host:port").
 	APIAddr string
 	// Addr is the node's Raft address.
-	Addr      string
+	Addr  string
 	Voter bool
 	// Reachable is what the serving node observed (an answer within a
 	// heartbeat timeout, or to a probe), never merely "not excluded".
