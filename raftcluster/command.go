@@ -41,6 +41,9 @@ const (
 	kindResetDone                        // id, index of the ResetStart it answers
 	kindSetVoter                         // id
 	kindSetNonvoter                      // id
+	// Requests between members, never on the log (the state refuses them).
+	kindCheckMember // id: is id a member? (leader only)
+	kindPing        // id of the sender: answered by any member
 	kindMax
 )
 
@@ -68,6 +71,10 @@ func (k cmdKind) String() string {
 		return "SetVoter"
 	case kindSetNonvoter:
 		return "SetNonvoter"
+	case kindCheckMember:
+		return "CheckMember"
+	case kindPing:
+		return "Ping"
 	}
 	return fmt.Sprintf("cmdKind(%d)", uint8(k))
 }

@@ -29,7 +29,9 @@
 // What the caller must do:
 //
 //  1. Give every member a unique, stable ID, and a TLS config whose
-//     certificate and CA pool are the ones the stability layer uses.
+//     certificate names that ID (stability.NodeURI) and whose CA pool is
+//     the one the stability layer uses. The TLS transport authenticates
+//     every peer as the member its certificate names (see Identity).
 //  2. Bootstrap exactly one member, once; every other member joins with
 //     RequestJoin (or an operator calls Join on the leader). A member
 //     restarted from its DataDir rejoins by itself.
@@ -49,6 +51,10 @@
 //     Storage (BecomeWriter/BecomeCopier/SetCopiers/Fence/Reset), or use
 //     raftcluster/cowlocal when every member lives in one process.
 //  7. Call Leave before retiring a member for good, then Shutdown.
+//  8. After restarting a member from its stores, call CheckMembership: a
+//     member removed while it was down hears from nobody. On
+//     ErrUnknownMember it must not serve; it may join again only from
+//     empty stores.
 //
 // # Writer choice
 //
@@ -58,7 +64,7 @@
 //
 //   - Raft's election is the failure detector: some voter wins leadership.
 //   - Before it takes an epoch, the new leader looks for the live voter
-//     (not excluded, heartbeats not failing, overlay reported) with the
+//     (not excluded, reachable, overlay reported) with the
 //     smallest reported overlay, leaving out the old writer. If that is
 //     another member, smaller than itself by at least
 //     Config.WriterPreferenceMargin (1 MiB) and by a quarter (reports lag
@@ -113,18 +119,46 @@
 // # Membership
 //
 // Members join as Raft non-voters; the leader promotes one at a time to
-// voter once it has reported in (it has applied its own join), while fewer
-// than MaxVoters (5) voters are live. A voter that the leader cannot
-// heartbeat for DeadVoterAfter (30 heartbeats) is demoted to non-voter, so
+// voter once it has reported in (it has applied its own join) and is
+// reachable, while fewer than MaxVoters (5) voters are live. Reachable
+// means observed contact: the leader heard an answer to its
+// AppendEntries (heartbeats go out every Heartbeat/10 or so) within
+// Heartbeat, or has led for less than Heartbeat (Node.Contacts). It is
+// not a mark set by hashicorp/raft's heartbeat-failure observation and
+// cleared by its recovery observation: a heartbeat that hung in an
+// earlier term fails after the next term began, and the new term's
+// heartbeats, succeeding from the start, report no recovery, so such a
+// mark stayed forever and a demoted voter was never promoted again
+// (TestNode_deadVoter_staleFailureAcrossTerms). Warnings and errors that
+// hashicorp/raft logs about one peer (each failed heartbeat, several a
+// second) are logged at most once per 10s, with the count left out.
+// A voter that the leader has not heard from for DeadVoterAfter (30
+// heartbeats) is demoted to non-voter, so
 // that quorum counts live members only: after a live non-voter was
 // promoted in its place, or while at least min(3, MaxVoters) voters
 // remain; it is promoted again once it is back and has reported in.
 // Leave removes the member from the State and from Raft.
 // Exclude (the stability layer's signal that a copier's lease lapsed; or
-// automatically after ExcludeAfter without heartbeats) is recorded in the
+// automatically after ExcludeAfter without contact) is recorded in the
 // log with its epoch, so every node agrees whom the writer waits for
 // (State.Copiers). An excluded member that comes back is told to Reset and
 // then Rejoins, which gives it a new generation.
+//
+// # Identity
+//
+// With the TLS transport, every connection on the Raft port is
+// authenticated as the member its certificate names (URI SAN
+// holeycow://node/ID): a certificate of the cluster's CA that names no
+// member cannot connect (an application's client certificate does not
+// make a member); a request forwarded to the leader (join, leave,
+// overlay report, reset done, rejoin, membership check) must be about
+// the member the caller's certificate names, or it fails with
+// ErrIdentity; and the leader refuses a Raft connection to an address
+// of its configuration whose certificate names another member, so a
+// member added at an impostor's address receives nothing. Adding and
+// removing other members is an operator's act: Join and Remove on the
+// leader, which the application authorizes (the sqlcluster HTTP API
+// does it with its credentials). MemTransport authenticates nothing.
 //
 // # Garbage collection
 //

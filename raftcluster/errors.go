@@ -35,6 +35,12 @@ var (
 	// ErrCompacted reports a log entry that ReadLog needs but that was
 	// compacted away (see Config.CompactableIndex).
 	ErrCompacted = errors.New("raftcluster: log entry compacted")
+	// ErrIdentity reports a peer whose certificate does not name the
+	// member it acts as: a Raft or forwarded connection from a
+	// certificate that names no node (stability.NodeURI), a membership
+	// request for another member than the caller's certificate names, or
+	// a member answering at an address with another member's certificate.
+	ErrIdentity = errors.New("raftcluster: identity refused")
 	// ErrInvalidConfig reports a Config that cannot be used.
 	ErrInvalidConfig = errors.New("raftcluster: invalid config")
 )

@@ -1,6 +1,11 @@
 package raftcluster
 
-import "time"
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
 
 // TestSeed is testSeed for the external test package (one -seed flag per
 // test binary).
@@ -12,4 +17,17 @@ func ExpireWriterLease(n *Node) {
 	n.mu.Lock()
 	n.mu.leaseUntil = time.Time{}
 	n.mu.Unlock()
+}
+
+// TransferLeadership makes leader n hand Raft leadership to member id at
+// addr (a new term), as an operator's or the writer choice's transfer
+// would.
+func TransferLeadership(n *Node, id, addr string) error {
+	return n.raft.LeadershipTransferToServer(raft.ServerID(id), raft.ServerAddress(addr)).Error()
+}
+
+// RequestRemove asks the cluster, through the member at via, to remove
+// member id: what Leave sends for the node itself, here for any member.
+func RequestRemove(ctx context.Context, n *Node, via, id string) error {
+	return n.forwardTo(ctx, via, command{Kind: kindRemoveMember, ID: id})
 }

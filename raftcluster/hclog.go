@@ -2,27 +2,95 @@ package raftcluster
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
 
 // slogHCLog routes hashicorp/raft's hclog output into a *slog.Logger.
+// Warnings and errors about one peer repeat at most once per
+// repeatEvery (see repeats).
 //
-// Concurrency: safe for concurrent use (slog.Logger is).
+// Concurrency: safe for concurrent use (slog.Logger and repeats are).
 type slogHCLog struct {
 	l       *slog.Logger
 	name    string
 	implied []any
+	rep     *repeats // shared by the loggers derived with With and Named
 }
 
 var _ hclog.Logger = (*slogHCLog)(nil)
 
 func newHCLog(l *slog.Logger, name string) hclog.Logger {
-	return &slogHCLog{l: l, name: name}
+	return &slogHCLog{l: l, name: name, rep: &repeats{}}
+}
+
+// repeatEvery is how often a warning or error about one peer is logged
+// while it repeats: hashicorp/raft logs each failed heartbeat and
+// replication attempt to an unreachable peer, several times a second.
+const repeatEvery = 10 * time.Second
+
+// repeats rate-limits warnings and errors that name a peer: the first of
+// a kind (message and peer) is logged, then at most one per repeatEvery,
+// carrying how many were left out since the last one ("suppressed").
+//
+// Concurrency: safe for concurrent use.
+type repeats struct {
+	mu   sync.Mutex
+	seen map[[2]string]*repeat
+}
+
+type repeat struct {
+	last       time.Time
+	suppressed int
+}
+
+// maxRepeatKinds bounds the kinds remembered (forgotten all at once
+// beyond it: a kind then logs once more).
+const maxRepeatKinds = 1024
+
+// allow reports whether a record with msg and args may be logged now, and
+// how many like it were left out since the last one logged.
+func (r *repeats) allow(msg string, args []any) (bool, int) {
+	peer, ok := peerOf(args)
+	if !ok {
+		return true, 0
+	}
+	now := time.Now()
+	k := [2]string{msg, peer}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil || len(r.seen) >= maxRepeatKinds {
+		r.seen = make(map[[2]string]*repeat)
+	}
+	p := r.seen[k]
+	if p == nil {
+		r.seen[k] = &repeat{last: now}
+		return true, 0
+	}
+	if now.Sub(p.last) < repeatEvery {
+		p.suppressed++
+		return false, 0
+	}
+	n := p.suppressed
+	p.last, p.suppressed = now, 0
+	return true, n
+}
+
+// peerOf returns the value of a "peer" or "server-id" key in args.
+func peerOf(args []any) (string, bool) {
+	for i := 0; i+1 < len(args); i += 2 {
+		if k, ok := args[i].(string); ok && (k == "peer" || k == "server-id") {
+			return fmt.Sprint(args[i+1]), true
+		}
+	}
+	return "", false
 }
 
 func toSlogLevel(l hclog.Level) slog.Level {
@@ -45,12 +113,21 @@ func (h *slogHCLog) Log(level hclog.Level, msg string, args ...any) {
 	if !h.l.Enabled(ctx, lv) {
 		return
 	}
-	all := make([]any, 0, len(h.implied)+len(args)+2)
+	all := make([]any, 0, len(h.implied)+len(args)+4)
 	if h.name != "" {
 		all = append(all, "logger", h.name)
 	}
 	all = append(all, h.implied...)
 	all = append(all, args...)
+	if lv >= slog.LevelWarn && h.rep != nil {
+		ok, left := h.rep.allow(msg, all)
+		if !ok {
+			return
+		}
+		if left > 0 {
+			all = append(all, "suppressed", left)
+		}
+	}
 	h.l.Log(ctx, lv, msg, all...)
 }
 

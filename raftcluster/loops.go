@@ -9,35 +9,15 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// observeLoop turns Raft observations into leader/storage wake-ups and
-// tracks followers whose heartbeats fail (leader only).
+// observeLoop turns Raft observations into leader/storage wake-ups.
+// Reachability is not taken from them (see contacts).
 func (n *Node) observeLoop() {
 	defer n.wg.Done()
 	for {
 		select {
 		case <-n.done:
 			return
-		case o := <-n.obsCh:
-			switch d := o.Data.(type) {
-			case raft.FailedHeartbeatObservation:
-				n.mu.Lock()
-				if _, ok := n.mu.failing[string(d.PeerID)]; !ok {
-					since := d.LastContact
-					if since.IsZero() {
-						since = time.Now()
-					}
-					n.mu.failing[string(d.PeerID)] = since
-				}
-				n.mu.Unlock()
-			case raft.ResumedHeartbeatObservation:
-				n.mu.Lock()
-				delete(n.mu.failing, string(d.PeerID))
-				n.mu.Unlock()
-			case raft.LeaderObservation, raft.RaftState:
-				n.mu.Lock()
-				clear(n.mu.failing)
-				n.mu.Unlock()
-			}
+		case <-n.obsCh:
 			n.wake(n.leaderWake)
 			n.wake(n.leaseWake)
 			n.wake(n.storageWake)
@@ -58,6 +38,7 @@ func (n *Node) leaderStep() {
 	ctx, cancel := n.stepCtx()
 	defer cancel()
 	term := n.raft.CurrentTerm()
+	n.noteLeading(term)
 	if n.barrierTerm.Load() != term {
 		if err := n.Barrier(ctx); err != nil {
 			n.log.Debug("raftcluster: leader barrier", "err", err)
@@ -103,29 +84,19 @@ func (n *Node) leaderStep() {
 	n.grantReset(ctx, st)
 }
 
-func idSet(m map[string]time.Time) map[string]bool {
-	out := make(map[string]bool, len(m))
-	for k := range m {
-		out[k] = true
-	}
-	return out
-}
-
-// excludeFailing excludes copiers that the leader could not heartbeat for
+// excludeFailing excludes copiers that the leader has not heard from for
 // ExcludeAfter.
 func (n *Node) excludeFailing(ctx context.Context, st State) {
 	if n.cfg.ExcludeAfter <= 0 {
 		return
 	}
 	now := time.Now()
-	n.mu.Lock()
 	var due []string
-	for id, since := range n.mu.failing {
+	for id, since := range n.unreachable() {
 		if now.Sub(since) >= n.cfg.ExcludeAfter {
 			due = append(due, id)
 		}
 	}
-	n.mu.Unlock()
 	slices.Sort(due)
 	for _, id := range due {
 		m, ok := st.Member(id)
@@ -145,12 +116,10 @@ func (n *Node) grantReset(ctx context.Context, st State) {
 	if n.cfg.ResetThreshold <= 0 || st.Resetting != "" {
 		return
 	}
-	n.mu.Lock()
-	failing := idSet(n.mu.failing)
-	n.mu.Unlock()
+	failing := n.unreachable()
 	var best *Member
 	for i, m := range st.Members {
-		if m.ID == st.Writer || m.Excluded || failing[m.ID] || m.OverlayBytes < n.cfg.ResetThreshold {
+		if _, down := failing[m.ID]; m.ID == st.Writer || m.Excluded || down || m.OverlayBytes < n.cfg.ResetThreshold {
 			continue
 		}
 		if best == nil || m.OverlayBytes > best.OverlayBytes {

@@ -195,3 +195,42 @@ func TestNode_ExcludeAfter_automatic(t *testing.T) {
 		})
 	})
 }
+
+// TestNode_CheckMembership_removedWhileDown: a member removed while it was
+// down, restarted from its stores, is contacted by nobody; CheckMembership
+// tells it that it is no longer a member, and a member that was not
+// removed that it is.
+func TestNode_CheckMembership_removedWhileDown(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		c := clustertest.New(t, clustertest.Options{Nodes: 3})
+		allVoters(c, 3)
+		l := c.Leader()
+		var gone, kept string
+		for _, id := range c.IDs() {
+			switch {
+			case id == l.ID():
+			case gone == "":
+				gone = id
+			default:
+				kept = id
+			}
+		}
+		c.Kill(gone)
+		if err := l.Remove(ctxT(t, 10*time.Second), gone); err != nil {
+			t.Fatalf("remove %s: %v", gone, err)
+		}
+		n := c.Restart(gone)
+		if err := n.CheckMembership(ctxT(t, 10*time.Second)); !errors.Is(err, raftcluster.ErrUnknownMember) {
+			t.Fatalf("removed %s: CheckMembership = %v, want ErrUnknownMember", gone, err)
+		}
+		c.Kill(kept)
+		k := c.Restart(kept)
+		if err := k.CheckMembership(ctxT(t, 10*time.Second)); err != nil {
+			t.Fatalf("member %s: CheckMembership = %v", kept, err)
+		}
+		if err := l.CheckMembership(ctxT(t, 10*time.Second)); err != nil {
+			t.Fatalf("leader %s: CheckMembership = %v", l.ID(), err)
+		}
+		c.Kill(gone) // not a member: skip the harness's checks of it
+	})
+}

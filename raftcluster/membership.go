@@ -10,6 +10,18 @@ import (
 	"github.com/hashicorp/raft"
 )
 
+// lockMembers takes memberOps, or fails when ctx ends first.
+func (n *Node) lockMembers(ctx context.Context) error {
+	select {
+	case n.memberOps <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("raftcluster: waiting for another membership change (nothing submitted): %w", ctx.Err())
+	}
+}
+
+func (n *Node) unlockMembers() { <-n.memberOps }
+
 // maxRedirects bounds how many NotLeader redirects a forwarded request
 // follows.
 const maxRedirects = 5
@@ -22,8 +34,10 @@ func (n *Node) Join(ctx context.Context, id, raftAddr, stabilityAddr string) err
 	if id == "" || raftAddr == "" || len(id) > maxStringLen || len(raftAddr) > maxStringLen || len(stabilityAddr) > maxStringLen {
 		return &OpError{Op: "join", Err: fmt.Errorf("%w: bad member ID or address", ErrInvalidConfig)}
 	}
-	n.memberOps.Lock()
-	defer n.memberOps.Unlock()
+	if err := n.lockMembers(ctx); err != nil {
+		return opErr("join", err)
+	}
+	defer n.unlockMembers()
 	if _, err := n.applyControl(ctx, command{Kind: kindAddMember, ID: id, RaftAddr: raftAddr, StabilityAddr: stabilityAddr}); err != nil {
 		return opErr("join", err)
 	}
@@ -49,16 +63,24 @@ func (n *Node) RequestJoin(ctx context.Context, via string) error {
 		if !errors.As(err, &nl) || nl.LeaderAddr != "" {
 			return opErr("request-join", err)
 		}
-		t := newTimer(n.cfg.Timeouts.Heartbeat / 2)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return opErr("request-join", errors.Join(err, ctx.Err()))
-		case <-n.done:
-			t.Stop()
-			return opErr("request-join", ErrShutdown)
+		if perr := n.pauseRetry(ctx); perr != nil {
+			return opErr("request-join", errors.Join(err, perr))
 		}
+	}
+}
+
+// pauseRetry waits Heartbeat/2 before a retry; it fails when ctx ends or
+// the node shuts down first.
+func (n *Node) pauseRetry(ctx context.Context) error {
+	t := newTimer(n.cfg.Timeouts.Heartbeat / 2)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrShutdown
 	}
 }
 
@@ -96,13 +118,36 @@ func (n *Node) toLeader(ctx context.Context, c command) error {
 	return n.forwardTo(ctx, addr, c)
 }
 
-// handleForward serves a request forwarded by another member.
-func (n *Node) handleForward(ctx context.Context, req []byte) ([]byte, error) {
+// handleForward serves a request forwarded by another member, whose
+// certificate names caller ("" on a transport without authentication).
+// Every forwardable command is about its sender: a member joins, leaves,
+// reports and checks its membership only as itself (adding or removing
+// another member is an operator's act, through Join and Remove on the
+// leader).
+func (n *Node) handleForward(ctx context.Context, caller string, req []byte) ([]byte, error) {
 	c, err := decodeCommand(req)
 	if err != nil {
 		return encodeReply(err), nil
 	}
+	if caller != "" && c.ID != caller {
+		const msg = "raftcluster: refused a request about another member"
+		if ok, left := n.refusals.allow(msg, []any{"peer", caller}); ok {
+			n.log.Warn(msg, "kind", c.Kind, "member", c.ID, "caller", caller, "suppressed", left)
+		}
+		return encodeReply(fmt.Errorf("%w: %s for member %q from the certificate of %q", ErrIdentity, c.Kind, c.ID, caller)), nil
+	}
 	return encodeReply(n.handleLocal(ctx, c)), nil
+}
+
+// memberAt names the member of the latest Raft configuration at Raft
+// address addr ("" if none).
+func (n *Node) memberAt(addr string) string {
+	for _, s := range n.raft.GetConfiguration().Configuration().Servers {
+		if string(s.Address) == addr {
+			return string(s.ID)
+		}
+	}
+	return ""
 }
 
 // handleLocal runs a forwardable control command on this node, which must
@@ -111,10 +156,25 @@ func (n *Node) handleLocal(ctx context.Context, c command) error {
 	if n.isShut() {
 		return ErrShutdown
 	}
+	if c.Kind == kindPing {
+		return nil
+	}
 	if n.raft.State() != raft.Leader {
 		return n.notLeader(c.Kind.String())
 	}
 	switch c.Kind {
+	case kindCheckMember:
+		// The leader's state holds every committed entry once it has
+		// completed its barrier in this term.
+		if n.barrierTerm.Load() != n.raft.CurrentTerm() {
+			if err := n.Barrier(ctx); err != nil {
+				return err
+			}
+		}
+		if _, ok := n.State().Member(c.ID); !ok {
+			return fmt.Errorf("%w: %q is not a member of the cluster", ErrUnknownMember, c.ID)
+		}
+		return nil
 	case kindAddMember:
 		return n.Join(ctx, c.ID, c.RaftAddr, c.StabilityAddr)
 	case kindRemoveMember:
@@ -128,8 +188,10 @@ func (n *Node) handleLocal(ctx context.Context, c command) error {
 
 // remove deletes a member from the cluster state, then from Raft.
 func (n *Node) remove(ctx context.Context, id string) error {
-	n.memberOps.Lock()
-	defer n.memberOps.Unlock()
+	if err := n.lockMembers(ctx); err != nil {
+		return err
+	}
+	defer n.unlockMembers()
 	if _, err := n.applyControl(ctx, command{Kind: kindRemoveMember, ID: id}); err != nil && !errors.Is(err, ErrUnknownMember) {
 		return err
 	}
@@ -207,11 +269,14 @@ func (n *Node) Exclude(ctx context.Context, id string) error {
 }
 
 // reconcileConfig makes Raft's configuration follow the cluster state,
-// promotes caught-up non-voters while fewer than MaxVoters voters are
-// live, and demotes voters dead for DeadVoterAfter.
+// promotes caught-up reachable non-voters while fewer than MaxVoters
+// voters are live, and demotes voters not heard from for DeadVoterAfter
+// (reachability is observed contact, see Contact).
 func (n *Node) reconcileConfig(ctx context.Context, st State) {
-	n.memberOps.Lock()
-	defer n.memberOps.Unlock()
+	if n.lockMembers(ctx) != nil {
+		return
+	}
+	defer n.unlockMembers()
 	st = n.State() // re-read under the lock
 	cf := n.raft.GetConfiguration()
 	if err := cf.Error(); err != nil {
@@ -252,23 +317,21 @@ func (n *Node) reconcileConfig(ctx context.Context, st State) {
 			}
 		}
 	}
-	n.mu.Lock()
-	failing := idSet(n.mu.failing)
+	failing := n.unreachable()
 	var dead []string
 	if n.cfg.DeadVoterAfter > 0 {
 		now := time.Now()
-		for id, since := range n.mu.failing {
+		for id, since := range failing {
 			if s, ok := servers[id]; ok && s.Suffrage == raft.Voter && id != n.id && now.Sub(since) >= n.cfg.DeadVoterAfter {
 				dead = append(dead, id)
 			}
 		}
 	}
-	n.mu.Unlock()
 	slices.Sort(dead)
 	if voters-len(dead) < n.cfg.MaxVoters {
 		for _, m := range st.Members {
 			s, ok := servers[m.ID]
-			if !ok || s.Suffrage == raft.Voter || m.Excluded || failing[m.ID] || m.ReportedIndex < m.JoinIndex || m.ReportedIndex == 0 {
+			if _, down := failing[m.ID]; !ok || s.Suffrage == raft.Voter || m.Excluded || down || m.ReportedIndex < m.JoinIndex || m.ReportedIndex == 0 {
 				continue
 			}
 			if err := n.await(ctx, n.raft.AddVoter(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr), 0, timeout)); err != nil {
@@ -298,4 +361,64 @@ func (n *Node) reconcileConfig(ctx context.Context, st State) {
 			n.log.Warn("raftcluster: record demotion", "member", id, "err", err)
 		}
 	}
+}
+
+// CheckMembership asks the leader whether this node is a member of the
+// cluster. A node restarted from its stores should: one that was removed
+// while it was down is contacted by nobody and would otherwise wait
+// forever. It returns nil when the leader lists this node, an error
+// wrapping ErrUnknownMember when it does not (the node was removed: it
+// must not serve, and may join again only as a new member, from empty
+// stores), and otherwise, once ctx ends, the last error (no leader
+// answered: the cluster may be restarting as well). The leader is asked
+// at the address this node knows for it, else through each member of
+// this node's Raft configuration in turn (redirects are followed), every
+// Heartbeat/2 (ctx without a deadline: Timeouts.DefaultOp).
+func (n *Node) CheckMembership(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.Timeouts.DefaultOp)
+		defer cancel()
+	}
+	c := command{Kind: kindCheckMember, ID: n.id}
+	var last error
+	for {
+		var targets []string
+		if n.raft.State() == raft.Leader {
+			targets = []string{n.addr}
+		} else {
+			if _, addr := n.Leader(); addr != "" {
+				targets = append(targets, addr)
+			}
+			for _, s := range n.raft.GetConfiguration().Configuration().Servers {
+				if a := string(s.Address); string(s.ID) != n.id && !slices.Contains(targets, a) {
+					targets = append(targets, a)
+				}
+			}
+		}
+		if len(targets) == 0 {
+			last = fmt.Errorf("no member address known")
+		}
+		for _, a := range targets {
+			err := n.forwardTo(ctx, a, c)
+			if err == nil || errors.Is(err, ErrUnknownMember) || errors.Is(err, ErrIdentity) {
+				return opErr("check-membership", err)
+			}
+			last = err
+		}
+		if err := n.pauseRetry(ctx); err != nil {
+			return opErr("check-membership", errors.Join(last, err))
+		}
+	}
+}
+
+// Ping checks that the member at Raft address addr answers (over the
+// forwarding path, authenticated like Raft) and returns the round trip.
+func (n *Node) Ping(ctx context.Context, addr string) (time.Duration, error) {
+	start := time.Now()
+	b, err := n.trans.forward(ctx, addr, encodeCommand(command{Kind: kindPing, ID: n.id}))
+	if err == nil {
+		err = decodeReply("ping", b)
+	}
+	return time.Since(start), opErr("ping", err)
 }

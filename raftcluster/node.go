@@ -45,9 +45,10 @@ type Node struct {
 	done        chan struct{}
 	ctx         context.Context // canceled by Shutdown
 	cancel      context.CancelFunc
-	// memberOps serializes membership changes on the leader (Join,
-	// remove, reconcileConfig), which each span two Raft operations.
-	memberOps sync.Mutex
+	// memberOps (capacity 1) serializes membership changes on the
+	// leader (Join, remove, reconcileConfig), which each span two Raft
+	// operations: a channel, so that a waiter gives up with its context.
+	memberOps chan struct{}
 	wg        sync.WaitGroup
 	shutOnce  sync.Once
 	shutErr   error
@@ -66,13 +67,19 @@ type Node struct {
 	// mu guards the fields in it.
 	mu struct {
 		sync.Mutex
-		leaseUntil   time.Time            // writer lease (monotonic)
-		failing      map[string]time.Time // peer ID -> first failed heartbeat
-		writerTerm   uint64               // term in which this leader committed its SetWriter
-		handOverTerm uint64               // term in which this leader considered a hand-over
-		inflight     int                  // Raft futures awaited (see await)
-		idle         chan struct{}        // closed when inflight drops to 0 (Shutdown)
+		leaseUntil   time.Time     // writer lease (monotonic)
+		leadingTerm  uint64        // term in which this node, as leader, began leading at leadingSince
+		leadingSince time.Time     //
+		writerTerm   uint64        // term in which this leader committed its SetWriter
+		handOverTerm uint64        // term in which this leader considered a hand-over
+		inflight     int           // Raft futures awaited (see await)
+		idle         chan struct{} // closed when inflight drops to 0 (Shutdown)
 	}
+	// contacts: the last answer from each member to this node's
+	// AppendEntries (reachability, see Contact).
+	contacts contacts
+	// refusals rate-limits the warnings about refused requests.
+	refusals repeats
 }
 
 // New starts a node. It does not join a cluster: call Bootstrap on the
@@ -85,8 +92,8 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, id: cfg.ID, addr: cfg.Transport.Addr(), log: cfg.Logger.With("node", cfg.ID),
 		hub: newHub(), trans: cfg.Transport, leaderWake: make(chan struct{}, 1),
-		leaseWake: make(chan struct{}, 1), storageWake: make(chan struct{}, 1), done: make(chan struct{})}
-	n.mu.failing = make(map[string]time.Time)
+		leaseWake: make(chan struct{}, 1), storageWake: make(chan struct{}, 1), done: make(chan struct{}),
+		memberOps: make(chan struct{}, 1)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.fsm = newFSM(cfg.Apply, cfg.ApplyBatch, cfg.CompactableIndex, n.hub)
 	n.fsm.onChange = func() { n.wake(n.leaderWake); n.wake(n.storageWake) }
@@ -120,7 +127,8 @@ func New(cfg Config) (*Node, error) {
 		n.cancel()
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
-	r, err := raft.NewRaft(rc, n.fsm, stores.Log, stores.Stable, stores.Snap, cfg.Transport.raftTransport())
+	r, err := raft.NewRaft(rc, n.fsm, stores.Log, stores.Stable, stores.Snap,
+		&contactTransport{Transport: cfg.Transport.raftTransport(), c: &n.contacts})
 	if err != nil {
 		n.closeStores()
 		n.cancel()
@@ -137,7 +145,7 @@ func New(cfg Config) (*Node, error) {
 		return false
 	})
 	r.RegisterObserver(n.obs)
-	cfg.Transport.serve(n.handleForward)
+	cfg.Transport.serve(n.handleForward, n.memberAt)
 
 	n.wg.Add(4)
 	go n.observeLoop()
@@ -439,7 +447,7 @@ func (n *Node) Shutdown() error {
 		}
 		n.raft.DeregisterObserver(n.obs)
 		err := n.raft.Shutdown().Error()
-		n.trans.serve(nil)
+		n.trans.serve(nil, nil)
 		if cerr := n.trans.Close(); err == nil {
 			err = cerr
 		}

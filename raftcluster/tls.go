@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/holeycow/holeycow/stability"
 	"github.com/holeycow/holeycow/stability/connlimit"
 )
 
@@ -47,6 +49,15 @@ type TLSLimits struct {
 // forwarded control requests over the same listener (one TLS connection per
 // request, distinguished by a kind byte).
 //
+// Every peer is authenticated as the member its certificate names
+// (stability.NodeURI, holeycow://node/ID): a connection from or to a
+// certificate that names no node is refused (an application certificate
+// from the same CA does not make a member); a Raft connection to a member
+// of the configuration is refused when the peer's certificate names
+// another member; and a forwarded membership request (join, leave,
+// reports) is refused unless it is about the member the caller's
+// certificate names (ErrIdentity).
+//
 // Concurrency: safe for concurrent use.
 type TLSTransport struct {
 	ln        *connlimit.Listener
@@ -59,12 +70,14 @@ type TLSTransport struct {
 	raftConns chan net.Conn
 	done      chan struct{}
 	wg        sync.WaitGroup
+	refusals  repeats // rate-limits the warnings about refused peers
 
-	// mu guards handler and closed.
+	// mu guards handler, memberAt and closed.
 	mu struct {
 		sync.Mutex
-		handler forwardHandler
-		closed  bool
+		handler  forwardHandler
+		memberAt func(addr string) string
+		closed   bool
 	}
 }
 
@@ -171,10 +184,24 @@ func (t *TLSTransport) ConnStats() (open int, evicted, rejected uint64) {
 	return st.Open, st.Evicted, st.Rejected
 }
 
-func (t *TLSTransport) serve(h forwardHandler) {
+func (t *TLSTransport) serve(h forwardHandler, memberAt func(string) string) {
 	t.mu.Lock()
-	t.mu.handler = h
+	t.mu.handler, t.mu.memberAt = h, memberAt
 	t.mu.Unlock()
+}
+
+// peerID returns the member ID that the verified peer certificate of c
+// names.
+func peerID(c *tls.Conn) (string, error) {
+	cs := c.ConnectionState()
+	if len(cs.PeerCertificates) == 0 {
+		return "", fmt.Errorf("%w: no peer certificate", ErrIdentity)
+	}
+	id, err := stability.NodeID(cs.PeerCertificates[0])
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrIdentity, err)
+	}
+	return id, nil
 }
 
 func (t *TLSTransport) acceptLoop() {
@@ -214,6 +241,22 @@ func (t *TLSTransport) accepted(raw net.Conn) {
 		return
 	}
 	c.SetDeadline(time.Time{})
+	caller, err := peerID(c)
+	if err != nil {
+		const msg = "raftcluster: refused a connection from a certificate that names no member"
+		if ok, left := t.refusals.allow(msg, []any{"peer", hostOf(raw.RemoteAddr())}); ok {
+			t.log.Warn(msg, "remote", raw.RemoteAddr(), "err", err, "suppressed", left)
+		}
+		if kind[0] == connForward {
+			// Say why, as the forwarding protocol can.
+			c.SetDeadline(time.Now().Add(t.handshake))
+			if _, rerr := readFrame(c); rerr == nil {
+				writeFrame(c, encodeReply(err))
+			}
+		}
+		c.Close()
+		return
+	}
 	if lc := connlimit.Of(raw); lc != nil {
 		lc.SetEvictable(false) // authenticated: a member's
 	}
@@ -225,13 +268,22 @@ func (t *TLSTransport) accepted(raw net.Conn) {
 			c.Close()
 		}
 	case connForward:
-		t.serveForward(c)
+		t.serveForward(c, caller)
 	default:
 		c.Close()
 	}
 }
 
-func (t *TLSTransport) serveForward(c net.Conn) {
+// hostOf returns the host of a TCP address (its port changes with every
+// connection).
+func hostOf(a net.Addr) string {
+	if h, _, err := net.SplitHostPort(a.String()); err == nil {
+		return h
+	}
+	return a.String()
+}
+
+func (t *TLSTransport) serveForward(c net.Conn, caller string) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(t.handshake))
 	req, err := readFrame(c)
@@ -246,7 +298,7 @@ func (t *TLSTransport) serveForward(c net.Conn) {
 		reply = encodeReply(fmt.Errorf("%w: not serving", ErrShutdown))
 	} else {
 		ctx, cancel := context.WithTimeout(context.Background(), t.handshake)
-		reply, err = h(ctx, req)
+		reply, err = h(ctx, caller, req)
 		cancel()
 		if err != nil {
 			reply = encodeReply(err)
@@ -274,6 +326,21 @@ func (t *TLSTransport) dial(ctx context.Context, addr string, kind byte) (*tls.C
 	}
 	c := tls.Client(raw, conf)
 	if err := c.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	id, err := peerID(c)
+	if err == nil && kind == connRaft {
+		t.mu.Lock()
+		memberAt := t.mu.memberAt
+		t.mu.Unlock()
+		if want := ""; memberAt != nil {
+			if want = memberAt(addr); want != "" && want != id {
+				err = fmt.Errorf("%w: %s answers with the certificate of %q, not of member %q", ErrIdentity, addr, id, want)
+			}
+		}
+	}
+	if err != nil {
 		c.Close()
 		return nil, err
 	}

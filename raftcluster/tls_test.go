@@ -1,65 +1,51 @@
 package raftcluster_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
+	"net/url"
 	"testing"
 	"time"
 
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/raftcluster/clustertest"
+	"github.com/holeycow/holeycow/stability"
 )
 
+// testCA mints the test's certificates (stability's CA).
 type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
+	ca   *stability.CA
 	pool *x509.CertPool
 }
 
 func newCA(t testing.TB) *testCA {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := stability.NewCAWithOptions("holeycow test CA", stability.CAOptions{Validity: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "holeycow test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
+	return &testCA{ca: ca, pool: ca.Pool}
 }
 
-// config returns a mutual-TLS config for a member certificate valid for
-// 127.0.0.1.
+// config returns a mutual-TLS config for the certificate of member name
+// (stability.NodeURI), valid for loopback addresses.
 func (ca *testCA) config(t testing.TB, name string) *tls.Config {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	return ca.issue(t, name, []*url.URL{stability.NodeURI(name)})
+}
+
+// appConfig returns a mutual-TLS config for a certificate of the same CA
+// that names no member (an application's client certificate).
+func (ca *testCA) appConfig(t testing.TB, name string) *tls.Config {
+	return ca.issue(t, name, nil)
+}
+
+func (ca *testCA) issue(t testing.TB, cn string, uris []*url.URL) *tls.Config {
+	cert, err := ca.ca.IssueWithOptions(cn, uris, stability.IssueOptions{Validity: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
-		RootCAs: ca.pool, ClientCAs: ca.pool}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: ca.pool, ClientCAs: ca.pool}
 }
 
 func TestTLSTransport_cluster(t *testing.T) {
@@ -150,5 +136,107 @@ func TestNewTLSTransport_badConfig(t *testing.T) {
 	}
 	if _, err := raftcluster.NewTLSTransport("127.0.0.1:0", "0.0.0.0:1", ca.config(t, "y"), 0, nil); !errors.Is(err, raftcluster.ErrInvalidConfig) {
 		t.Fatalf("unroutable advertise: %v", err)
+	}
+}
+
+// TestTLSTransport_identity: membership on the Raft port is bound to the
+// certificate's identity. An application certificate of the cluster's CA
+// that names no member cannot join; a member's certificate for x cannot
+// join as y nor remove another member; and a member added by the operator
+// at an address whose certificate names someone else receives nothing
+// (the leader refuses its Raft connection). The operator (Join and Remove
+// on the leader) can add and remove others.
+func TestTLSTransport_identity(t *testing.T) {
+	ca := newCA(t)
+	tt := clustertest.TestTimeouts()
+	var nodes []*raftcluster.Node
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			n.Shutdown()
+		}
+	})
+	start := func(id string, conf *tls.Config) (*raftcluster.Node, chan string) {
+		t.Helper()
+		tr, err := raftcluster.NewTLSTransport("127.0.0.1:0", "", conf, time.Second, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := make(chan string, 16)
+		// MaxVoters 1: a alone is the quorum, so that a loaded machine
+		// cannot cost it its leadership midway.
+		n, err := raftcluster.New(raftcluster.Config{ID: id, Transport: tr, Stores: raftcluster.NewMemStores(),
+			Timeouts: tt, MaxVoters: 1, Apply: func(_ uint64, cmd []byte) []byte { ch <- string(cmd); return nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+		return n, ch
+	}
+	ctx := ctxT(t, 30*time.Second)
+	a, aApplied := start("a", ca.config(t, "a"))
+	if err := a.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := clustertest.Poll(10*time.Second, func() bool { return a.State().Writer == "a" }); err != nil {
+		t.Fatal(err)
+	}
+	c, cApplied := start("c", ca.config(t, "c"))
+	if err := c.RequestJoin(ctx, a.RaftAddr()); err != nil {
+		t.Fatalf("c joins as c: %v", err)
+	}
+
+	fake, fakeApplied := start("fake", ca.appConfig(t, "some application"))
+	if err := fake.RequestJoin(ctx, a.RaftAddr()); !errors.Is(err, raftcluster.ErrIdentity) {
+		t.Fatalf("join with a certificate naming no member: %v, want ErrIdentity", err)
+	}
+	y, yApplied := start("y", ca.config(t, "x"))
+	if err := y.RequestJoin(ctx, a.RaftAddr()); !errors.Is(err, raftcluster.ErrIdentity) {
+		t.Fatalf("join as y with x's certificate: %v, want ErrIdentity", err)
+	}
+	if err := raftcluster.RequestRemove(ctx, y, a.RaftAddr(), "c"); !errors.Is(err, raftcluster.ErrIdentity) {
+		t.Fatalf("removal of c with x's certificate: %v, want ErrIdentity", err)
+	}
+	// The operator adds member z at y's address, where x's certificate
+	// answers: the entry commits, but nothing reaches that address.
+	if err := a.Join(ctx, "z", y.RaftAddr(), ""); err != nil {
+		t.Fatalf("operator join of z: %v", err)
+	}
+	if _, _, err := a.Apply(ctx, []byte("secret")); err != nil {
+		t.Fatal(err)
+	}
+	for name, ch := range map[string]chan string{"a": aApplied, "c": cApplied} {
+		select {
+		case got := <-ch:
+			if got != "secret" {
+				t.Fatalf("%s applied %q", name, got)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s did not apply", name)
+		}
+	}
+	select {
+	case got := <-yApplied:
+		t.Fatalf("the impostor at z's address applied %q", got)
+	case got := <-fakeApplied:
+		t.Fatalf("the application certificate's node applied %q", got)
+	case <-time.After(2 * time.Second): // Raft heartbeats every ~30ms: plenty of attempts
+	}
+	if y.AppliedIndex() != 0 || fake.AppliedIndex() != 0 {
+		t.Fatalf("impostors applied up to %d and %d", y.AppliedIndex(), fake.AppliedIndex())
+	}
+	st := a.State()
+	for _, id := range []string{"fake", "y", "x"} {
+		if _, ok := st.Member(id); ok {
+			t.Errorf("%s became a member", id)
+		}
+	}
+	// The operator removes others.
+	for _, id := range []string{"z", "c"} {
+		if err := a.Remove(ctx, id); err != nil {
+			t.Fatalf("operator removes %s: %v", id, err)
+		}
+	}
+	if _, ok := a.State().Member("c"); ok || len(a.State().Members) != 1 {
+		t.Fatalf("members after removals: %+v", a.State().Members)
 	}
 }

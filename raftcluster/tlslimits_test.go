@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/holeycow/holeycow/stability/connlimit/connlimittest"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/raftcluster/clustertest"
+	"github.com/holeycow/holeycow/stability/connlimit/connlimittest"
 )
 
 // TestTLSTransport_halfOpenFlood: connections that never complete the TLS

@@ -13,8 +13,10 @@ import (
 
 // Transport carries Raft's RPCs between members and the few control
 // requests that a follower forwards to the leader (join, leave, overlay
-// reports, reset done, rejoin). Its implementations are *TLSTransport
-// (production: TCP with mutual TLS 1.3) and *MemTransport (tests).
+// reports, reset done, rejoin, membership checks). Its implementations
+// are *TLSTransport (production: TCP with mutual TLS 1.3, every peer
+// authenticated as the member its certificate names) and *MemTransport
+// (tests: no authentication).
 //
 // The interface is sealed: only this package implements it.
 type Transport interface {
@@ -25,10 +27,17 @@ type Transport interface {
 
 	raftTransport() raft.Transport
 	forward(ctx context.Context, addr string, req []byte) ([]byte, error)
-	serve(h forwardHandler)
+	// serve installs the handler of forwarded requests, and memberAt,
+	// which names the member expected at a Raft address ("" if none):
+	// an authenticating transport refuses a Raft connection to an
+	// address whose peer's certificate names another member.
+	serve(h forwardHandler, memberAt func(addr string) string)
 }
 
-type forwardHandler func(ctx context.Context, req []byte) ([]byte, error)
+// forwardHandler serves a forwarded request. caller is the member ID that
+// the caller's certificate names; "" on a transport that does not
+// authenticate (MemTransport), where no identity check applies.
+type forwardHandler func(ctx context.Context, caller string, req []byte) ([]byte, error)
 
 // Forwarded replies: a status byte, then a payload.
 const (
@@ -46,6 +55,7 @@ const (
 	codeBadCommand
 	codeExcluded
 	codeShutdown
+	codeIdentity
 )
 
 var codeSentinels = map[byte]error{
@@ -55,6 +65,7 @@ var codeSentinels = map[byte]error{
 	codeBadCommand:     ErrBadCommand,
 	codeExcluded:       ErrExcluded,
 	codeShutdown:       ErrShutdown,
+	codeIdentity:       ErrIdentity,
 }
 
 func encodeReply(err error) []byte {
@@ -117,14 +128,25 @@ func decodeReply(op string, b []byte) error {
 //
 // Concurrency: all methods are safe for concurrent use.
 type MemNetwork struct {
-	// mu guards nodes and cut.
+	// mu guards nodes, cut and hole.
 	mu struct {
 		sync.Mutex
 		nodes map[string]*MemTransport
-		cut   map[[2]string]bool // both orders are stored
+		cut   map[[2]string]link // severed links; both orders are stored
+		// hole swallows the RPCs sent over dropped links: they wait for
+		// the RPC timeout, as on a network that drops packets.
+		hole *raft.InmemTransport
 	}
 	timeout time.Duration
 }
+
+// link is the state of a severed link.
+type link uint8
+
+const (
+	linkCut  link = iota + 1 // refused at once, like a closed port
+	linkDrop                 // RPCs hang until their timeout, like dropped packets
+)
 
 // NewMemNetwork returns an empty network. rpcTimeout bounds each in-memory
 // Raft RPC (0 = 500ms, hashicorp/raft's default).
@@ -134,7 +156,7 @@ func NewMemNetwork(rpcTimeout time.Duration) *MemNetwork {
 	}
 	n := &MemNetwork{timeout: rpcTimeout}
 	n.mu.nodes = make(map[string]*MemTransport)
-	n.mu.cut = make(map[[2]string]bool)
+	n.mu.cut = make(map[[2]string]link)
 	return n
 }
 
@@ -185,9 +207,16 @@ func (n *MemNetwork) rewire() {
 			if a == b {
 				continue
 			}
-			if n.mu.cut[[2]string{a, b}] {
+			switch n.mu.cut[[2]string{a, b}] {
+			case linkCut:
 				ta.inmem.Disconnect(raft.ServerAddress(b))
-			} else {
+			case linkDrop:
+				if n.mu.hole == nil {
+					// Never consumed: an RPC sent into it times out.
+					_, n.mu.hole = raft.NewInmemTransportWithTimeout("blackhole", n.timeout)
+				}
+				ta.inmem.Connect(raft.ServerAddress(b), n.mu.hole)
+			default:
 				ta.inmem.Connect(raft.ServerAddress(b), tb.inmem)
 			}
 		}
@@ -197,8 +226,8 @@ func (n *MemNetwork) rewire() {
 // Cut severs the link between a and b in both directions.
 func (n *MemNetwork) Cut(a, b string) {
 	n.mu.Lock()
-	n.mu.cut[[2]string{a, b}] = true
-	n.mu.cut[[2]string{b, a}] = true
+	n.mu.cut[[2]string{a, b}] = linkCut
+	n.mu.cut[[2]string{b, a}] = linkCut
 	n.mu.Unlock()
 	n.rewire()
 }
@@ -208,8 +237,8 @@ func (n *MemNetwork) Isolate(a string) {
 	n.mu.Lock()
 	for b := range n.mu.nodes {
 		if b != a {
-			n.mu.cut[[2]string{a, b}] = true
-			n.mu.cut[[2]string{b, a}] = true
+			n.mu.cut[[2]string{a, b}] = linkCut
+			n.mu.cut[[2]string{b, a}] = linkCut
 		}
 	}
 	n.mu.Unlock()
@@ -217,9 +246,17 @@ func (n *MemNetwork) Isolate(a string) {
 }
 
 // Partition splits the network into the given groups: links inside a group
-// work, links between groups are cut. Addresses in no group keep their
-// links.
-func (n *MemNetwork) Partition(groups ...[]string) {
+// work, links between groups are cut (refused at once). Addresses in no
+// group keep their links.
+func (n *MemNetwork) Partition(groups ...[]string) { n.partition(linkCut, groups) }
+
+// PartitionDrop is Partition on a network that drops packets: an RPC or
+// forwarded request across groups hangs until its timeout instead of
+// failing at once (a firewall that drops, a cable pulled mid-stream). An
+// RPC sent before Heal still times out after it.
+func (n *MemNetwork) PartitionDrop(groups ...[]string) { n.partition(linkDrop, groups) }
+
+func (n *MemNetwork) partition(l link, groups [][]string) {
 	n.mu.Lock()
 	for i, g := range groups {
 		for j, h := range groups {
@@ -228,7 +265,7 @@ func (n *MemNetwork) Partition(groups ...[]string) {
 			}
 			for _, a := range g {
 				for _, b := range h {
-					n.mu.cut[[2]string{a, b}] = true
+					n.mu.cut[[2]string{a, b}] = l
 				}
 			}
 		}
@@ -240,7 +277,7 @@ func (n *MemNetwork) Partition(groups ...[]string) {
 // Heal restores every link.
 func (n *MemNetwork) Heal() {
 	n.mu.Lock()
-	n.mu.cut = make(map[[2]string]bool)
+	n.mu.cut = make(map[[2]string]link)
 	n.mu.Unlock()
 	n.rewire()
 }
@@ -250,7 +287,13 @@ func (n *MemNetwork) Connected(a, b string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	_, ok := n.mu.nodes[b]
-	return ok && !n.mu.cut[[2]string{a, b}]
+	return ok && n.mu.cut[[2]string{a, b}] == 0
+}
+
+func (n *MemNetwork) linkState(a, b string) link {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.mu.cut[[2]string{a, b}]
 }
 
 // Addr implements Transport.
@@ -274,13 +317,23 @@ func (t *MemTransport) Close() error {
 
 func (t *MemTransport) raftTransport() raft.Transport { return t.inmem }
 
-func (t *MemTransport) serve(h forwardHandler) {
+func (t *MemTransport) serve(h forwardHandler, _ func(string) string) {
 	t.mu.Lock()
 	t.mu.handler = h
 	t.mu.Unlock()
 }
 
 func (t *MemTransport) forward(ctx context.Context, addr string, req []byte) ([]byte, error) {
+	if t.net.linkState(t.addr, addr) == linkDrop {
+		tm := newTimer(t.net.timeout)
+		defer tm.Stop()
+		select {
+		case <-tm.C:
+			return nil, fmt.Errorf("raftcluster: forward to %s: timed out", addr)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	if !t.net.Connected(t.addr, addr) {
 		return nil, fmt.Errorf("raftcluster: forward to %s: unreachable", addr)
 	}
@@ -299,7 +352,7 @@ func (t *MemTransport) forward(ctx context.Context, addr string, req []byte) ([]
 	}
 	ch := make(chan result, 1)
 	go func() {
-		b, err := h(ctx, req)
+		b, err := h(ctx, "", req)
 		ch <- result{b, err}
 	}()
 	select {

@@ -44,8 +44,8 @@ func (n *Node) handOver(ctx context.Context, st State, me Member, term uint64) b
 	return true
 }
 
-// preferredWriter returns the live voter (not excluded, heartbeats not
-// failing, has reported its overlay) with the smallest reported overlay,
+// preferredWriter returns the live voter (not excluded, reachable (see
+// Contact), has reported its overlay) with the smallest reported overlay,
 // ties broken by ID, leaving out the members named in skip.
 func (n *Node) preferredWriter(st State, skip ...string) (Member, bool) {
 	cf := n.raft.GetConfiguration()
@@ -58,13 +58,11 @@ func (n *Node) preferredWriter(st State, skip ...string) (Member, bool) {
 			voters[string(s.ID)] = true
 		}
 	}
-	n.mu.Lock()
-	failing := idSet(n.mu.failing)
-	n.mu.Unlock()
+	failing := n.unreachable()
 	var best Member
 	found := false
 	for _, m := range st.Members {
-		if !voters[m.ID] || m.Excluded || failing[m.ID] || slices.Contains(skip, m.ID) ||
+		if _, down := failing[m.ID]; !voters[m.ID] || m.Excluded || down || slices.Contains(skip, m.ID) ||
 			(m.ReportedIndex == 0 && m.ID != n.id) {
 			continue
 		}

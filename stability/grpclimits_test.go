@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/holeycow/holeycow/stability/connlimit/connlimittest"
 	"github.com/holeycow/holeycow/stability"
+	"github.com/holeycow/holeycow/stability/connlimit/connlimittest"
 	"github.com/holeycow/holeycow/stability/stabilitytest"
 )
 

@@ -278,6 +278,10 @@ func (c *Cluster) Pause(id string) { c.Net.Isolate(id) }
 // Partition splits the members into groups (see MemNetwork.Partition).
 func (c *Cluster) Partition(groups ...[]string) { c.Net.Partition(groups...) }
 
+// PartitionDrop splits the members into groups on a network that drops
+// packets (see MemNetwork.PartitionDrop).
+func (c *Cluster) PartitionDrop(groups ...[]string) { c.Net.PartitionDrop(groups...) }
+
 // Heal restores every link.
 func (c *Cluster) Heal() { c.Net.Heal() }
 

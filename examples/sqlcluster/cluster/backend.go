@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
@@ -97,16 +99,51 @@ func (b *Backend) Status(ctx context.Context) (httpapi.Status, error) {
 	}, nil
 }
 
-// Nodes implements httpapi.Backend.
+// probeTimeout bounds the probe of a member that this node does not
+// observe, for Nodes.
+const probeTimeout = 2 * time.Second
+
+// Nodes implements httpapi.Backend. Reachable is what this node observed:
+// on the leader, an answer to its heartbeats within the heartbeat timeout
+// (raftcluster.Contact, Time the heartbeat's round trip); on a follower,
+// the same for the leader, and for every other member a probe over the
+// Raft port now (Time its round trip), as a follower hears from the
+// leader only. Error says why a member is not reachable.
 func (b *Backend) Nodes(ctx context.Context) ([]httpapi.NodeInfo, error) {
 	lid, _ := b.n.raft.Leader()
-	var out []httpapi.NodeInfo
-	for _, m := range b.n.raft.State().Members {
-		out = append(out, httpapi.NodeInfo{
-			ID: m.ID, APIAddr: b.apiAddrOf(m.ID), Addr: m.RaftAddr, Voter: m.Suffrage == raftcluster.Voter,
-			Reachable: !m.Excluded, Leader: m.ID == lid,
-		})
+	contacts := b.n.raft.Contacts()
+	members := b.n.raft.State().Members
+	out := make([]httpapi.NodeInfo, len(members))
+	now := time.Now()
+	var wg sync.WaitGroup
+	for i, m := range members {
+		out[i] = httpapi.NodeInfo{ID: m.ID, APIAddr: b.apiAddrOf(m.ID), Addr: m.RaftAddr,
+			Voter: m.Suffrage == raftcluster.Voter, Leader: m.ID == lid}
+		c := contacts[m.ID]
+		if !c.Observed {
+			wg.Add(1)
+			go func(ni *httpapi.NodeInfo) {
+				defer wg.Done()
+				pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+				defer cancel()
+				rtt, err := b.n.raft.Ping(pctx, ni.Addr)
+				ni.Reachable, ni.Time = err == nil, rtt.Seconds()
+				if err != nil {
+					ni.Error = err.Error()
+				}
+			}(&out[i])
+			continue
+		}
+		out[i].Reachable, out[i].Time = c.Reachable, c.RTT.Seconds()
+		switch {
+		case c.Reachable:
+		case c.Last.IsZero():
+			out[i].Error = "no contact yet"
+		default:
+			out[i].Error = fmt.Sprintf("no contact for %v", now.Sub(c.Last).Round(time.Millisecond))
+		}
 	}
+	wg.Wait()
 	return out, nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"slices"
+
+	"github.com/holeycow/holeycow/stability"
 )
 
 // Permissions, as rqlite names them. PermAll grants every one.
@@ -95,17 +97,58 @@ func ReadCredentialsFile(path string) (*Credentials, error) {
 // username takes as long as a wrong password.
 var dummy = sha256.Sum256([]byte("holeycow"))
 
-// authorize checks that r may use an endpoint needing perms: nil, or the
-// status (401 or 403) and why not. A nil *Credentials allows everything.
-// A client whose TLS certificate the server verified also gets peer.
-func (c *Credentials) authorize(r *http.Request, perms, peer []string) (int, error) {
+// grant is what authorize allowed a request, for the endpoints that act on
+// a member (/join, /remove).
+type grant struct {
+	// operator: a user ("*" included) holds the endpoint's permissions,
+	// or no credentials are configured. An operator may add and remove
+	// any member.
+	operator bool
+	// node is the member ID that the verified client certificate names
+	// (stability.NodeURI); "" if none. Holding the endpoint's permissions
+	// through PeerPerms only, the client may act on this member only.
+	node string
+}
+
+type grantKey struct{}
+
+// grantOf returns the grant that ServeHTTP stored in r's context (none: a
+// zero grant, which allows nothing).
+func grantOf(r *http.Request) grant {
+	g, _ := r.Context().Value(grantKey{}).(grant)
+	return g
+}
+
+// mayActOn checks that the request may join, leave or remove (verb)
+// member id: an operator may act on any member, a member's certificate on
+// that member only. The refusal wraps ErrForbidden.
+func mayActOn(r *http.Request, verb, id string) error {
+	g := grantOf(r)
+	switch {
+	case g.operator:
+		return nil
+	case g.node == "":
+		return fmt.Errorf("%w: the client certificate names no member; only an operator may %s member %q", ErrForbidden, verb, id)
+	case g.node != id:
+		return fmt.Errorf("%w: the certificate of member %q may %s that member only, not %q; an operator may", ErrForbidden, g.node, verb, id)
+	}
+	return nil
+}
+
+// authorize checks that r may use an endpoint needing perms: its grant,
+// or the status (401 or 403) and why not. A nil *Credentials allows
+// everything (an operator's grant). A client whose TLS certificate the
+// server verified also gets peer, as the member the certificate names.
+func (c *Credentials) authorize(r *http.Request, perms, peer []string) (grant, int, error) {
+	var g grant
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		g.node, _ = stability.NodeID(r.TLS.VerifiedChains[0][0])
+	}
 	if c == nil {
-		return 0, nil
+		g.operator = true
+		return g, 0, nil
 	}
 	granted := c.any
-	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
-		granted = append(slices.Clip(granted), peer...)
-	}
 	name, pass, ok := r.BasicAuth()
 	if ok {
 		u, known := c.users[name]
@@ -115,17 +158,37 @@ func (c *Credentials) authorize(r *http.Request, perms, peer []string) (int, err
 		}
 		got := sha256.Sum256([]byte(pass))
 		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || !known {
-			return http.StatusUnauthorized, fmt.Errorf("httpapi: wrong username or password")
+			return grant{}, http.StatusUnauthorized, fmt.Errorf("httpapi: wrong username or password")
 		}
 		granted = append(slices.Clip(u.perms), granted...)
+	}
+	if hasAll(granted, perms) {
+		g.operator = true
+		return g, 0, nil
+	}
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+		granted = append(slices.Clip(granted), peer...)
 	}
 	for _, p := range perms {
 		if !slices.Contains(granted, p) && !slices.Contains(granted, PermAll) {
 			if !ok {
-				return http.StatusUnauthorized, fmt.Errorf("httpapi: authentication required (permission %q)", p)
+				return grant{}, http.StatusUnauthorized, fmt.Errorf("httpapi: authentication required (permission %q)", p)
 			}
-			return http.StatusForbidden, fmt.Errorf("httpapi: user %q lacks permission %q", name, p)
+			return grant{}, http.StatusForbidden, fmt.Errorf("httpapi: user %q lacks permission %q", name, p)
 		}
 	}
-	return 0, nil
+	return g, 0, nil
+}
+
+// hasAll reports whether granted holds every one of perms.
+func hasAll(granted, perms []string) bool {
+	if slices.Contains(granted, PermAll) {
+		return true
+	}
+	for _, p := range perms {
+		if !slices.Contains(granted, p) {
+			return false
+		}
+	}
+	return true
 }

@@ -27,18 +27,18 @@ func TestCredentials_authorize_peerCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := httptest.NewRequest(http.MethodPost, "/join", nil)
-	if status, _ := creds.authorize(req, []string{PermJoin}, []string{PermJoin}); status != http.StatusUnauthorized {
+	if _, status, _ := creds.authorize(req, []string{PermJoin}, []string{PermJoin}); status != http.StatusUnauthorized {
 		t.Fatalf("join without a certificate: %d, want 401", status)
 	}
 	req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{{}}}
-	if status, _ := creds.authorize(req, []string{PermJoin}, []string{PermJoin}); status != http.StatusUnauthorized {
+	if _, status, _ := creds.authorize(req, []string{PermJoin}, []string{PermJoin}); status != http.StatusUnauthorized {
 		t.Fatalf("join with an unverified certificate: %d, want 401", status)
 	}
 	req.TLS.VerifiedChains = [][]*x509.Certificate{{{}}}
-	if status, err := creds.authorize(req, []string{PermJoin}, []string{PermJoin}); status != 0 {
+	if _, status, err := creds.authorize(req, []string{PermJoin}, []string{PermJoin}); status != 0 {
 		t.Fatalf("join with a verified certificate: %d %v", status, err)
 	}
-	if status, _ := creds.authorize(req, []string{PermExecute}, []string{PermJoin}); status != http.StatusUnauthorized {
+	if _, status, _ := creds.authorize(req, []string{PermExecute}, []string{PermJoin}); status != http.StatusUnauthorized {
 		t.Fatalf("execute with a verified certificate: %d, want 401", status)
 	}
 }

@@ -46,7 +46,8 @@ type Backend interface {
 	Ready(ctx context.Context) error
 
 	// Join adds a node to the cluster; only the leader can
-	// (*NotLeaderError elsewhere).
+	// (*NotLeaderError elsewhere). The Server has checked that the client
+	// may join as req.ID (see Credentials).
 	Join(ctx context.Context, req JoinRequest) error
 
 	// Remove removes the node with the given ID from the cluster
@@ -131,8 +132,10 @@ type NodeInfo struct {
 	// APIAddr is the node's HTTP API base URL ("http://host:port").
 	APIAddr string
 	// Addr is the node's Raft address.
-	Addr      string
-	Voter     bool
+	Addr  string
+	Voter bool
+	// Reachable is what the serving node observed (an answer within a
+	// heartbeat timeout, or to a probe), never merely "not excluded".
 	Reachable bool
 	Leader    bool
 	// Time is how long contacting the node took, in seconds; Error says

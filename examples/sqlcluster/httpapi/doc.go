@@ -16,7 +16,7 @@
 //	GET  /db/query?q=  one read;  POST /db/query  reads
 //	POST /db/request   reads and writes mixed
 //	GET  /status       node and leader (rqlite's layout: store.leader.node_id, ...)
-//	GET  /nodes        members keyed by ID, with api_addr (?ver=2: a list; ?nonvoters)
+//	GET  /nodes        voters keyed by ID, with api_addr, reachable (?ver=2: a list; ?nonvoters: all members)
 //	GET  /readyz       200 "[+]node ok ..." or 503
 //	POST /join         {"id", "addr", "api_addr", "voter"}
 //	DELETE /remove     {"id"}
@@ -67,6 +67,22 @@
 // does not follow redirects of POST requests (Go's client turns a 301 into
 // a GET without a body), which is why forwarding is the default. With
 // ?redirect a client gets rqlite's 301 to the leader instead.
+//
+// Credentials (see Credentials): a user's permissions, "*"'s for
+// everyone, and Config.PeerPerms for a client whose certificate the TLS
+// server verified. /join and /remove act on one member: a client that
+// holds their permission through a user ("*" included; or with no
+// Credentials at all) is an operator and may act on any member; one that
+// holds it through PeerPerms only may act on the member its certificate
+// names (stability.NodeURI) and no other (403, ErrForbidden). Such a
+// member's own request is not forwarded by a follower (the leader would
+// see the follower's certificate): it gets 503 with the leader's URL.
+//
+// /nodes reports what the Backend observed (NodeInfo.Reachable). As in
+// rqlite it lists voters only unless ?nonvoters; members it leaves out
+// are counted in the header X-Holeycow-Hidden-Nonvoters and, with
+// ?ver=2, in "hidden_nonvoters", so that a demoted voter does not simply
+// vanish.
 //
 // The caller must:
 //

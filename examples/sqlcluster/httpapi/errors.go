@@ -20,6 +20,10 @@ var (
 	// ErrBadRequest reports a request that cannot be served as sent: 400.
 	// The request decoder wraps it, and a Backend may too.
 	ErrBadRequest = errors.New("httpapi: bad request")
+	// ErrForbidden reports a request that the client's credentials do not
+	// allow, such as a member's certificate joining or removing another
+	// member: 403.
+	ErrForbidden = errors.New("httpapi: forbidden")
 )
 
 // NotLeaderError is the error a Backend returns when a request must be

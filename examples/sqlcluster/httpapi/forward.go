@@ -23,6 +23,19 @@ func (s *Server) backendError(w http.ResponseWriter, r *http.Request, o options,
 	s.fail(w, err, o.pretty)
 }
 
+// memberError is backendError for /join and /remove: a request that a
+// member's certificate authorized (not an operator) is not forwarded, as
+// the leader would see this node's certificate instead of the member's;
+// it gets 503 with the leader's URL, where the member asks again.
+func (s *Server) memberError(w http.ResponseWriter, r *http.Request, o options, body []byte, err error) {
+	var nl *NotLeaderError
+	if errors.As(err, &nl) && !grantOf(r).operator {
+		s.fail(w, nl, o.pretty)
+		return
+	}
+	s.backendError(w, r, o, body, err)
+}
+
 // forward sends r, whose body was body, to the leader and copies back the
 // leader's answer. rqlite forwards too (clients such as gorqlite send to
 // any node); with ?redirect the client gets rqlite's 301 to the leader

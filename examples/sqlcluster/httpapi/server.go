@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -30,6 +31,10 @@ const (
 // 503 instead of forwarding again, so that two nodes that each think the
 // other leads cannot bounce a request between them.
 const ForwardedHeader = "X-Holeycow-Forwarded"
+
+// HiddenNonvotersHeader counts the members that GET /nodes left out
+// because they are not voters (rqlite lists them only with ?nonvoters).
+const HiddenNonvotersHeader = "X-Holeycow-Hidden-Nonvoters"
 
 // Config configures a Server.
 type Config struct {
@@ -167,7 +172,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(rec, http.StatusMethodNotAllowed, errorBody{Error: fmt.Sprintf("httpapi: method %s not allowed on %s", r.Method, r.URL.Path)}, false)
 		return
 	}
-	if status, err := s.cfg.Credentials.authorize(r, rt.perms, s.cfg.PeerPerms); err != nil {
+	g, status, err := s.cfg.Credentials.authorize(r, rt.perms, s.cfg.PeerPerms)
+	if err != nil {
 		if status == http.StatusUnauthorized {
 			rec.Header().Set("WWW-Authenticate", `Basic realm="holeycow"`)
 		}
@@ -176,7 +182,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(rec, status, errorBody{Error: err.Error()}, false)
 		return
 	}
-	rt.h(s, rec, r)
+	rt.h(s, rec, r.WithContext(context.WithValue(r.Context(), grantKey{}, g)))
 }
 
 // record logs and counts one served request.
@@ -234,6 +240,8 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden
 	case errors.Is(err, ErrNotLeader), errors.Is(err, ErrUnavailable), errors.Is(err, sqlnode.ErrClosed):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
@@ -537,14 +545,23 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list := make([]nodeJSON, 0, len(ns))
+	hidden := 0
 	for _, n := range ns {
 		if !n.Voter && !isSet(r, "nonvoters") {
+			hidden++
 			continue
 		}
 		list = append(list, nodeJSON(n))
 	}
+	if hidden > 0 {
+		w.Header().Set(HiddenNonvotersHeader, strconv.Itoa(hidden))
+	}
 	if ver == "2" {
-		writeJSON(w, http.StatusOK, map[string]any{"nodes": list}, isSet(r, "pretty"))
+		out := map[string]any{"nodes": list}
+		if hidden > 0 {
+			out["hidden_nonvoters"] = hidden
+		}
+		writeJSON(w, http.StatusOK, out, isSet(r, "pretty"))
 		return
 	}
 	m := make(map[string]nodeJSON, len(list))
@@ -601,6 +618,9 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 	if err == nil && (jr.ID == "" || jr.Addr == "") {
 		err = badRequest(`join needs "id" and "addr"`)
 	}
+	if err == nil {
+		err = mayActOn(r, "join as", jr.ID)
+	}
 	if err != nil {
 		s.fail(w, err, o.pretty)
 		return
@@ -608,7 +628,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := s.context(r, o)
 	defer cancel()
 	if err := s.cfg.Backend.Join(ctx, jr); err != nil {
-		s.backendError(w, r, o, body, err)
+		s.memberError(w, r, o, body, err)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -627,6 +647,9 @@ func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
 	if err == nil && rr.ID == "" {
 		err = badRequest(`remove needs "id"`)
 	}
+	if err == nil {
+		err = mayActOn(r, "remove", rr.ID)
+	}
 	if err != nil {
 		s.fail(w, err, o.pretty)
 		return
@@ -634,7 +657,7 @@ func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := s.context(r, o)
 	defer cancel()
 	if err := s.cfg.Backend.Remove(ctx, rr.ID); err != nil {
-		s.backendError(w, r, o, body, err)
+		s.memberError(w, r, o, body, err)
 		return
 	}
 	w.WriteHeader(http.StatusOK)

@@ -1,8 +1,8 @@
 package server
 
 import (
-	"github.com/holeycow/holeycow/stability/connlimit"
 	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/stability/connlimit"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

@@ -26,8 +26,13 @@
 // by default the Raft host at the Raft port + 2.
 //
 // Start-up: a node whose -data holds Raft state restarts as the member it
-// was (no bootstrap, no join; -join is ignored): it catches up from the
-// log and, as a copier, joins the writer afresh (its overlay is gone). A
+// was (no bootstrap, no join): it catches up from the log and, as a
+// copier, joins the writer afresh (its overlay is gone). It first asks the
+// leader whether it is still a member (up to -join-timeout; if no leader
+// answers, as when the whole cluster restarts, it goes on as the member it
+// was). If the cluster removed it meanwhile, it exits 1 saying so, or,
+// started with -join, discards its Raft state and joins again as a new
+// member. A
 // node without state and without -join bootstraps a new cluster; with
 // -join it POSTs {"id", "addr", "api_addr", "stability_addr"} to URL/join (httpapi forwards
 // it to the leader), retrying with backoff (0.1s doubling to 2s) through
@@ -77,8 +82,17 @@
 // forwarding and joining). -auth turns on HTTP basic authentication with
 // an rqlite-format credentials file and requires TLS. Members present
 // their certificate to each other's HTTP API (verified against the CA):
-// it grants the "join" permission, so joining needs no password and "*"
-// need not be allowed to join.
+// it grants the "join" and "remove" permissions for the member it names
+// only, so a member joins (and leaves) as itself with no password, and
+// "*" need not be allowed to join; a certificate that names no member (an
+// application's) gets 403 for /join and /remove, as does a member's for
+// another member. Adding or removing another member takes an operator: a
+// user of the credentials file with "join" or "remove". On the Raft port
+// every request is bound to the caller's certificate the same way (see
+// raftcluster, Identity). Without -auth the HTTP API is open to whoever
+// reaches it, /join and /remove included; the Raft port still delivers
+// the log only to certificates that name the member the leader expects
+// at an address.
 //
 // A node counts as restarted when -data holds raft/raft.db and the marker
 // file "member", written once it bootstrapped or joined. Raft state

@@ -157,6 +157,28 @@ func (c *procCluster) add(id string, extra ...string) *proc {
 // it reports ready and /readyz answers 200.
 func (c *procCluster) start(p *proc, join string) {
 	c.t.Helper()
+	c.launch(p, join)
+	c.waitFor(30*time.Second, p.id+" ready", func() error {
+		select {
+		case <-p.exited:
+			return errStop{fmt.Errorf("%s exited: %v", p.id, p.cmd.ProcessState)}
+		default:
+		}
+		resp, err := c.client.Get(p.url() + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("readyz: %s", resp.Status)
+		}
+		return nil
+	})
+}
+
+// launch starts p (joining through join, if not empty) without waiting.
+func (c *procCluster) launch(p *proc, join string) {
+	c.t.Helper()
 	args := []string{"serve", "-id", p.id, "-data", p.data, "-shared", c.shared,
 		"-raft-addr", p.raft, "-http-addr", p.http, "-stability-addr", p.stab,
 		"-mutation-log", p.mutLog, "-debug", "-log-level", "debug", "-join-timeout", "30s"}
@@ -177,22 +199,6 @@ func (c *procCluster) start(p *proc, join string) {
 	p.cmd = cmd
 	p.exited = make(chan struct{})
 	go func() { cmd.Wait(); logf.Close(); close(p.exited) }()
-	c.waitFor(30*time.Second, p.id+" ready", func() error {
-		select {
-		case <-p.exited:
-			return errStop{fmt.Errorf("%s exited: %v", p.id, cmd.ProcessState)}
-		default:
-		}
-		resp, err := c.client.Get(p.url() + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("readyz: %s", resp.Status)
-		}
-		return nil
-	})
 }
 
 // signal sends sig to p; after SIGKILL it waits for the exit.
@@ -445,6 +451,19 @@ func (c *procCluster) metrics(p *proc) (map[string]float64, error) {
 // nodeIDs returns the IDs that p's GET /nodes?nonvoters lists; voterIDs
 // those of GET /nodes (voters only).
 func (c *procCluster) nodeIDs(p *proc) ([]string, error) { return c.listNodes(p, "/nodes?nonvoters") }
+
+// waitMembers waits (up to 30s) until p's GET /nodes?nonvoters lists n
+// members.
+func (c *procCluster) waitMembers(p *proc, n int) {
+	c.t.Helper()
+	c.waitFor(30*time.Second, fmt.Sprintf("%d members", n), func() error {
+		ids, err := c.nodeIDs(p)
+		if err == nil && len(ids) != n {
+			err = fmt.Errorf("members %v", ids)
+		}
+		return err
+	})
+}
 
 func (c *procCluster) voterIDs(p *proc) ([]string, error) { return c.listNodes(p, "/nodes") }
 

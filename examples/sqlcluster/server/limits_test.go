@@ -16,9 +16,9 @@ import (
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
 	"github.com/holeycow/holeycow/examples/sqlcluster/server"
-	"github.com/holeycow/holeycow/stability/connlimit/connlimittest"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/stability"
+	"github.com/holeycow/holeycow/stability/connlimit/connlimittest"
 )
 
 // TestServe_limits runs one node with small limits (issue 16, items 8, 9

@@ -24,10 +24,10 @@ import (
 	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
-	"github.com/holeycow/holeycow/stability/connlimit"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/raftcluster/netstorage"
 	"github.com/holeycow/holeycow/stability"
+	"github.com/holeycow/holeycow/stability/connlimit"
 	"github.com/holeycow/holeycow/vfs"
 )
 
@@ -72,7 +72,22 @@ func Main(args []string, stderr io.Writer) int {
 // gracefully (HTTP first, then the node, then the stability endpoint) and
 // returns. It does not leave the cluster unless cfg.LeaveOnExit:
 // restarted with the same DataDir, the node comes back as the same member.
-func Run(ctx context.Context, cfg Config) (err error) {
+//
+// A restarted member first asks the cluster whether it is still a member
+// (raftcluster.Node.CheckMembership, up to JoinTimeout). If the cluster
+// removed it meanwhile, Run fails with ErrRemoved, or, with cfg.Join,
+// discards its Raft state and joins again as a new member. If no leader
+// answers in time (the whole cluster may be restarting), it serves as the
+// member it was.
+func Run(ctx context.Context, cfg Config) error {
+	err := run(ctx, cfg)
+	if errors.Is(err, errRejoin) {
+		err = run(ctx, cfg)
+	}
+	return err
+}
+
+func run(ctx context.Context, cfg Config) (err error) {
 	out := cfg.LogOutput
 	if out == nil {
 		out = os.Stderr
@@ -82,7 +97,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	nlog := log.With("node", cfg.ID)
 	defer func() { nlog.Info("stopped", "err", err) }() // after the closers
-	var left bool                                       // -leave: this node left the cluster; forget its Raft state
+	var left bool                                       // -leave, or removed: this node is no member; forget its Raft state
 	raftPath := filepath.Join(cfg.DataDir, raftDir)
 	defer func() { // after the closers
 		if left {
@@ -211,12 +226,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 	}
 	// The node's certificate authenticates it to other members' HTTP API
-	// (joins, forwarded requests): with -auth, it stands for PermJoin.
+	// (joins, forwarded requests): with -auth, it stands for PermJoin and
+	// PermRemove, for the member it names only (httpapi.Config.PeerPerms).
 	clientTLS := &tls.Config{RootCAs: id.pool, Certificates: []tls.Certificate{id.cert}, MinVersion: tls.VersionTLS12}
 	fwd := http.DefaultTransport.(*http.Transport).Clone()
 	fwd.TLSClientConfig = clientTLS
 	api, err := httpapi.New(httpapi.Config{Backend: node.Backend(), Logger: nlog.With("component", "http"),
-		Credentials: creds, PeerPerms: []string{httpapi.PermJoin}, Transport: fwd, Limits: cfg.Requests})
+		Credentials: creds, PeerPerms: []string{httpapi.PermJoin, httpapi.PermRemove}, Transport: fwd, Limits: cfg.Requests})
 	if err != nil {
 		return err
 	}
@@ -264,7 +280,21 @@ func Run(ctx context.Context, cfg Config) (err error) {
 
 	switch {
 	case restarted:
-		nlog.Info("restarting as an existing member", "data", cfg.DataDir)
+		nlog.Info("restarting as an existing member; checking membership", "data", cfg.DataDir)
+		cctx, cancel := context.WithTimeout(ctx, cfg.JoinTimeout)
+		err := node.Raft().CheckMembership(cctx)
+		cancel()
+		switch {
+		case errors.Is(err, raftcluster.ErrUnknownMember) && len(cfg.Join) == 0:
+			nlog.Error("this node was removed from the cluster", "err", err)
+			return fmt.Errorf("%w: node %s was removed while it was away; its -data %s holds a former member's state: start it with -join to join again as a new member, or with an empty -data", ErrRemoved, cfg.ID, cfg.DataDir)
+		case errors.Is(err, raftcluster.ErrUnknownMember):
+			nlog.Warn("this node was removed from the cluster; discarding its Raft state to join again as a new member", "join", cfg.Join, "err", err)
+			left = true // the deferred clean-up forgets the Raft state
+			return errRejoin
+		case err != nil:
+			nlog.Warn("could not confirm membership (no leader answered); serving as the member this node was", "err", err)
+		}
 	case len(cfg.Join) == 0:
 		bctx, cancel := context.WithTimeout(ctx, cfg.JoinTimeout)
 		err := node.Bootstrap(bctx)
@@ -305,7 +335,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 
 // join asks the cluster, through the -join URLs in turn, to add this node,
 // retrying with backoff until cfg.JoinTimeout. The receiving node forwards
-// the request to the leader.
+// the request to the leader, except one that this node's certificate
+// authorizes (with -auth): the leader must see that certificate, so the
+// receiving node answers 503 with the leader's URL, asked next.
 func join(ctx context.Context, cfg *Config, tc *tls.Config, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, cfg.JoinTimeout)
 	defer cancel()
@@ -325,8 +357,12 @@ func join(ctx context.Context, cfg *Config, tc *tls.Config, log *slog.Logger) er
 	defer tr.CloseIdleConnections()
 	delay := 100 * time.Millisecond
 	var last error
+	leader := "" // the leader's URL, as a node that is not named it
 	for attempt := 0; ; attempt++ {
 		u := cfg.Join[attempt%len(cfg.Join)] + "/join"
+		if leader != "" {
+			u, leader = leader+"/join", ""
+		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(string(body)))
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrJoin, err)
@@ -339,6 +375,13 @@ func join(ctx context.Context, cfg *Config, tc *tls.Config, log *slog.Logger) er
 			if resp.StatusCode == http.StatusOK {
 				log.Info("joined", "via", u, "attempts", attempt+1)
 				return nil
+			}
+			var eb struct {
+				Leader string `json:"leader"`
+			}
+			if resp.StatusCode == http.StatusServiceUnavailable && json.Unmarshal(msg, &eb) == nil &&
+				(strings.HasPrefix(eb.Leader, "http://") || strings.HasPrefix(eb.Leader, "https://")) {
+				leader = strings.TrimSuffix(eb.Leader, "/")
 			}
 			err = fmt.Errorf("%s: %s: %s", u, resp.Status, strings.TrimSpace(string(msg)))
 		}

@@ -76,7 +76,7 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 func TestServe_tls(t *testing.T) {
 	c := newProcCluster(t)
 	pki := t.TempDir()
-	caFile, pool := testPKI(t, pki, "n1", "n2")
+	caFile, pool := testPKI(t, pki, "n1", "n2", "n3")
 	auth := filepath.Join(pki, "users.json")
 	if err := os.WriteFile(auth, []byte(`[{"username":"bob","password":"secret","perms":["all"]},
 		{"username":"*","perms":["ready","status"]}]`), 0o600); err != nil {
@@ -127,6 +127,30 @@ func TestServe_tls(t *testing.T) {
 	if _, err := http.Get(n1.url() + "/readyz"); err == nil {
 		t.Errorf("a client without the CA accepted n1's certificate")
 	}
+	// n2's certificate may not join (nor remove) anyone but n2.
+	n2cert, err := tls.LoadX509KeyPair(filepath.Join(pki, "n2.pem"), filepath.Join(pki, "n2.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	asN2 := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{n2cert}}}}
+	for _, r := range []struct{ method, path, body string }{
+		{http.MethodPost, "/join", `{"id": "intruder", "addr": "127.0.0.1:1"}`},
+		{http.MethodDelete, "/remove", `{"id": "n1"}`},
+	} {
+		req, _ := http.NewRequestWithContext(context.Background(), r.method, n1.url()+r.path, strings.NewReader(r.body))
+		if resp, err := asN2.Do(req); err != nil {
+			t.Error(err)
+		} else if resp.Body.Close(); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s %s with n2's certificate: %d, want 403", r.method, r.path, resp.StatusCode)
+		}
+	}
+	// n3 joins with its certificate through the follower n2, which sends
+	// it to the leader rather than forwarding it under its own name.
+	n3 := c.add("n3", tlsArgs("n3")...)
+	n3.scheme = "https"
+	c.start(n3, n2.url())
+	c.waitMembers(n1, 3)
 
 	// SIGTERM: a graceful shutdown, exit status 0; the node restarts
 	// from its -data as the same member.
@@ -136,12 +160,12 @@ func TestServe_tls(t *testing.T) {
 		t.Errorf("write as bob through the restarted n2: %d, want 200", code)
 	}
 
-	// A certificate naming n1 cannot serve as n3.
-	cmd := exec.Command(c.bin, "serve", "-id", "n3", "-data", filepath.Join(c.dir, "d3"), "-shared", c.shared,
+	// A certificate naming n1 cannot serve as n4.
+	cmd := exec.Command(c.bin, "serve", "-id", "n4", "-data", filepath.Join(c.dir, "d4"), "-shared", c.shared,
 		"-raft-addr", freeAddr(t), "-http-addr", freeAddr(t), "-stability-addr", freeAddr(t),
 		"-tls-cert", filepath.Join(pki, "n1.pem"), "-tls-key", filepath.Join(pki, "n1.key"), "-tls-ca", caFile)
 	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), `names node "n1", but -id is "n3"`) {
-		t.Errorf("n3 with n1's certificate: %v\n%s", err, out)
+	if err == nil || !strings.Contains(string(out), `names node "n1", but -id is "n4"`) {
+		t.Errorf("n4 with n1's certificate: %v\n%s", err, out)
 	}
 }
