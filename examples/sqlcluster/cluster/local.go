@@ -47,6 +47,8 @@ type LocalOptions struct {
 	// Lease is the stability copier lease of networked storage (default
 	// 2s).
 	Lease time.Duration
+	// MaxSteps goes to every member's Config.
+	MaxSteps int64
 	// Logger (nil discards).
 	Logger *slog.Logger
 }
@@ -186,7 +188,7 @@ func (c *Local) startMember() (*Node, error) {
 		ID: id, Transport: tr, Storage: c.storage, Timeouts: c.opts.Timeouts,
 		ResetThreshold: c.opts.ResetThreshold, DurableInterval: c.opts.DurableInterval,
 		SnapshotThreshold: c.opts.SnapshotThreshold, TrailingLogs: c.opts.TrailingLogs,
-		LeaderReadIndex: c.leaderReadIndex, Logger: c.opts.Logger,
+		LeaderReadIndex: c.leaderReadIndex, Logger: c.opts.Logger, MaxSteps: c.opts.MaxSteps,
 	}
 	if c.opts.MemRaft {
 		cfg.Stores = raftcluster.NewMemStores()

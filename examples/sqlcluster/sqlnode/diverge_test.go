@@ -95,7 +95,7 @@ const neverEnds = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c)
 // run MaxSteps, with the same result on every node and on a replay after a
 // reopening; later requests proceed.
 func TestNode_Apply_stepLimit(t *testing.T) {
-	const maxSteps = 2_000_000
+	const maxSteps = 100_000
 	shared := vfs.NewMem()
 	a := memNode(t, shared, Options{MaxSteps: maxSteps})
 	b := memNode(t, vfs.NewMem(), Options{MaxSteps: maxSteps})
@@ -168,7 +168,7 @@ func TestNode_Interrupt(t *testing.T) {
 // TestNode_Precheck refuses, before the log, read-only work past the
 // bound, and lets everything else through.
 func TestNode_Precheck(t *testing.T) {
-	n := memNode(t, vfs.NewMem(), Options{MaxSteps: 2_000_000})
+	n := memNode(t, vfs.NewMem(), Options{MaxSteps: 100_000})
 	applyOK(t, n, 1, command(t, "CREATE TABLE t(x)"))
 	ctx := context.Background()
 	err := n.Precheck(ctx, Request{Statements: []Statement{{SQL: neverEnds}}})
