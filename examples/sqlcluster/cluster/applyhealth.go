@@ -195,11 +195,3 @@ func (h *applyHealth) lastError() error {
 	defer h.mu.Unlock()
 	return h.last
 }
-
-// recentlyHandedOver reports whether this node handed leadership over
-// for failing applies within handOverEvery.
-func (h *applyHealth) recentlyHandedOver() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return !h.lastHandOver.IsZero() && time.Since(h.lastHandOver) < handOverEvery
-}

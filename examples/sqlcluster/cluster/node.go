@@ -418,12 +418,5 @@ func (s *nodeStorage) OverlayBytes() int64 {
 	if s.resetReq.Load() {
 		b = max(b, s.cfg.ResetThreshold)
 	}
-	if s.eng.health.recentlyHandedOver() {
-		// This member handed leadership over because its applies kept
-		// failing: rank it last as a writer candidate (just below the
-		// reset threshold, which would reset it), so that the new leader's
-		// writer choice does not hand leadership straight back.
-		b = max(b, s.cfg.ResetThreshold-1)
-	}
 	return b
 }
