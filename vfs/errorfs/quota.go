@@ -1,8 +1,6 @@
 package errorfs
 
 import (
-	"errors"
-	"io/fs"
 	"sync/atomic"
 	"syscall"
 
@@ -44,7 +42,7 @@ func (q *Quota) Fill(slack int64) error {
 }
 
 // Used returns the total size of the files under the root of fsys.
-func (q *Quota) Used() (int64, error) { return treeSize(q.fsys, ".", 0) }
+func (q *Quota) Used() (int64, error) { return vfs.TreeSize(q.fsys, ".") }
 
 // MaybeError implements Injector.
 func (q *Quota) MaybeError(op Op) error {
@@ -76,39 +74,4 @@ func (q *Quota) MaybeError(op Op) error {
 		return syscall.ENOSPC
 	}
 	return nil
-}
-
-// treeSize sums the sizes of the files under dir.
-func treeSize(fsys vfs.FS, dir string, depth int) (int64, error) {
-	if depth > 32 {
-		return 0, errors.New("errorfs: quota: tree too deep")
-	}
-	names, err := fsys.List(dir)
-	if err != nil {
-		return 0, err
-	}
-	var total int64
-	for _, name := range names {
-		p := name
-		if dir != "." {
-			p = dir + "/" + name
-		}
-		fi, err := fsys.Stat(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return 0, err
-		}
-		if fi.IsDir() {
-			n, err := treeSize(fsys, p, depth+1)
-			if err != nil {
-				return 0, err
-			}
-			total += n
-			continue
-		}
-		total += fi.Size()
-	}
-	return total, nil
 }

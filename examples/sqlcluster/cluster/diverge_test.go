@@ -22,6 +22,35 @@ import (
 	"github.com/ncruces/go-sqlite3"
 )
 
+// tamperCopier changes a copier's database behind the log's back: a
+// connection on its own view runs sql, which changes its overlay only. It
+// returns the writer and the copier.
+func tamperCopier(t *testing.T, ctx context.Context, c *Local, sql string) (w, victim *Node) {
+	t.Helper()
+	w, err := c.Writer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Nodes() {
+		if n != w {
+			victim = n
+			break
+		}
+	}
+	victim.eng.mu.Lock()
+	name := victim.eng.mu.vfsName
+	victim.eng.mu.Unlock()
+	conn, err := sqlite3.Open("file:main.db?vfs=" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Exec(sql); err != nil {
+		t.Fatal(err)
+	}
+	return w, victim
+}
+
 // verifyConverged waits for a writer, then checks that every member has
 // the same checksum at the same index and an intact database.
 func verifyConverged(t *testing.T, ctx context.Context, c *Local) Report {
@@ -151,25 +180,7 @@ func TestLocal_maxRowid_sameEverywhere(t *testing.T) {
 	verifyConverged(t, ctx, c)
 
 	// Tamper with a hidden rowid on a copier: only the rowid differs.
-	w, _ := c.Writer(ctx)
-	var victim *Node
-	for _, n := range c.Nodes() {
-		if n != w {
-			victim = n
-			break
-		}
-	}
-	victim.eng.mu.Lock()
-	name := victim.eng.mu.vfsName
-	victim.eng.mu.Unlock()
-	conn, err := sqlite3.Open("file:main.db?vfs=" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.Exec("UPDATE h SET rowid=rowid+1000 WHERE v='y'"); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
+	_, victim := tamperCopier(t, ctx, c, "UPDATE h SET rowid=rowid+1000 WHERE v='y'")
 	rep, err := c.Verify(ctx)
 	if err != nil || len(rep.Diverged) != 1 || rep.Diverged[0] != victim.ID() {
 		t.Fatalf("diverged %v (%v), want [%s]", rep.Diverged, err, victim.ID())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -363,41 +362,7 @@ func (c *Local) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Respo
 func (c *Local) TransportBytes() int64 { return c.bytes.Load() }
 
 // SharedBytes returns the size of the files on shared storage.
-func (c *Local) SharedBytes() (int64, error) { return treeBytes(c.shared, ".", 0) }
-
-func treeBytes(fsys vfs.FS, dir string, depth int) (int64, error) {
-	if depth > 32 {
-		return 0, fmt.Errorf("cluster: shared storage nested too deep at %s", dir)
-	}
-	names, err := fsys.List(dir)
-	if err != nil {
-		return 0, err
-	}
-	var total int64
-	for _, name := range names {
-		p := name
-		if dir != "." {
-			p = dir + "/" + name
-		}
-		fi, err := fsys.Stat(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return 0, err
-		}
-		if fi.IsDir() {
-			n, err := treeBytes(fsys, p, depth+1)
-			if err != nil {
-				return 0, err
-			}
-			total += n
-			continue
-		}
-		total += fi.Size()
-	}
-	return total, nil
-}
+func (c *Local) SharedBytes() (int64, error) { return vfs.TreeSize(c.shared, ".") }
 
 // Report is the outcome of Verify.
 type Report struct {
