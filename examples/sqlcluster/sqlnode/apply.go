@@ -186,6 +186,7 @@ func (n *Node) runApplyStatements(conn *sqlite3.Conn, req Request, r *Response) 
 	defer b.disarm()
 	for _, st := range req.Statements {
 		var serr error
+		first, total := len(r.Results), conn.TotalChanges()
 		n.mu.auth = authApply
 		r.Results, serr = runStatements(conn, st, true, r.Results)
 		n.mu.auth = authNone
@@ -199,7 +200,11 @@ func (n *Node) runApplyStatements(conn *sqlite3.Conn, req Request, r *Response) 
 			return serr
 		}
 		b.disarm() // our own check is not the request's work
-		serr = n.mu.rowid.check(conn)
+		if rs := r.Results[first:]; len(rs) == 1 && conn.TotalChanges()-total == 1 && rs[0].RowsAffected == 1 {
+			serr = n.mu.rowid.checkOneRow(conn, rs[0].LastInsertID)
+		} else {
+			serr = n.mu.rowid.check(conn)
+		}
 		b.armed = true
 		if serr != nil {
 			if !nodeLocal(serr) {

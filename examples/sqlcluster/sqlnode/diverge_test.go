@@ -11,6 +11,7 @@ import (
 
 	"github.com/holeycow/holeycow/vfs"
 	"github.com/holeycow/holeycow/vfs/errorfs"
+	"github.com/ncruces/go-sqlite3"
 )
 
 func must(t *testing.T, ok bool, format string, args ...any) {
@@ -220,4 +221,24 @@ func TestNode_Apply_maxRowid(t *testing.T) {
 	must(t, err == nil, "%v", err)
 	sb, err := b.Checksum(context.Background())
 	must(t, err == nil && sa == sb, "checksums %v %v %v", sa, sb, err)
+}
+
+// TestNode_Apply_maxRowid_legacy: a database that already holds the
+// largest rowid (written before the check existed) gets the check after
+// every statement: an insert that would take a random rowid is refused,
+// until the row is deleted.
+func TestNode_Apply_maxRowid_legacy(t *testing.T) {
+	name := registerFS(t, vfs.NewMem())
+	raw, err := sqlite3.Open("file:main.db?vfs=" + name)
+	must(t, err == nil, "%v", err)
+	err = raw.Exec("CREATE TABLE lt(v); INSERT INTO lt(rowid, v) VALUES(9223372036854775807, 'old')")
+	must(t, err == nil, "%v", err)
+	must(t, raw.Close() == nil, "close")
+	n := openTestNode(t, Options{VFS: name, Path: "main.db"})
+	r := applyOK(t, n, 1, command(t, "INSERT INTO lt(v) VALUES('new')"))
+	must(t, r.RolledBack && strings.Contains(r.Results[0].Error, ErrMaxRowid.Error()), "%+v", r)
+	r = applyOK(t, n, 2, command(t, "DELETE FROM lt WHERE rowid=9223372036854775807"))
+	must(t, !r.RolledBack, "%+v", r)
+	r = applyOK(t, n, 3, command(t, "INSERT INTO lt(v) VALUES('new')"))
+	must(t, !r.RolledBack && r.Results[0].LastInsertID == 1, "%+v", r)
 }

@@ -171,6 +171,9 @@ func Open(opts Options) (*Node, error) {
 		return nil, fmt.Errorf("sqlnode: open %s: %w", opts.Path, err)
 	}
 	idx, err := readApplied(conn)
+	if err == nil {
+		err = n.mu.rowid.scan(conn)
+	}
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("sqlnode: open %s: %w", opts.Path, err)

@@ -23,10 +23,19 @@ var ErrMaxRowid = errors.New("sqlnode: the largest rowid (9223372036854775807) i
 // and its triggers are prepared) that now hold the largest rowid.
 //
 // Concurrency: used under the Node's mu, like the apply connection.
+//
+// Most statements insert one row into one table that did not hold the
+// largest rowid before: the row's rowid (last_insert_rowid) then tells
+// whether the table holds it now, with no query. That holds once no table
+// holds the largest rowid, which Open checks (scan) and apply keeps; a
+// database that does (written before this check existed) gets the query
+// after every statement.
 type rowidGuard struct {
 	written map[string]bool          // tables written by the statements since the last check
+	updated bool                     // ... of which some by UPDATE (or an upsert)
 	checks  map[string]*sqlite3.Stmt // per table: "is the largest rowid there?" (nil: no rowid)
 	stale   bool                     // the schema changed: drop checks before the next use
+	legacy  bool                     // some table held the largest rowid at Open
 }
 
 // note records, from the apply authorizer, an action of a request's
@@ -41,6 +50,7 @@ func (g *rowidGuard) note(action sqlite3.AuthorizerActionCode, table string) {
 			g.written = map[string]bool{}
 		}
 		g.written[table] = true
+		g.updated = g.updated || action == sqlite3.AUTH_UPDATE
 	case sqlite3.AUTH_CREATE_TABLE, sqlite3.AUTH_DROP_TABLE, sqlite3.AUTH_ALTER_TABLE,
 		sqlite3.AUTH_CREATE_VTABLE, sqlite3.AUTH_DROP_VTABLE:
 		// A cached check may name a table that changes. (The authorizer
@@ -63,7 +73,7 @@ func (g *rowidGuard) forget() {
 // last check holds the largest rowid, and resets the written set. An error
 // that is not an SQL error (I/O) is returned as it is.
 func (g *rowidGuard) check(conn *sqlite3.Conn) error {
-	defer clear(g.written)
+	defer g.reset()
 	if g.stale {
 		g.forget()
 	}
@@ -83,6 +93,48 @@ func (g *rowidGuard) check(conn *sqlite3.Conn) error {
 		}
 		if found {
 			return fmt.Errorf("%w (table %s)", ErrMaxRowid, table)
+		}
+	}
+	return nil
+}
+
+// checkOneRow is check for a statement that inserted or changed exactly
+// one row (changes() and total_changes() both moved by one), whose rowid,
+// if it inserted it, is rowid: a single INSERT into a table that held no
+// largest rowid adds it only if rowid is it.
+func (g *rowidGuard) checkOneRow(conn *sqlite3.Conn, rowid int64) error {
+	if g.legacy || g.updated || len(g.written) != 1 || rowid == math.MaxInt64 {
+		return g.check(conn)
+	}
+	g.reset()
+	return nil
+}
+
+func (g *rowidGuard) reset() {
+	clear(g.written)
+	g.updated = false
+}
+
+// scan looks, at Open, for tables that hold the largest rowid already
+// (legacy), for which every statement needs the query.
+func (g *rowidGuard) scan(conn *sqlite3.Conn) error {
+	defer g.forget()
+	var tables []string
+	err := eachRow(conn, "SELECT name FROM sqlite_schema WHERE type='table' AND sql NOT LIKE 'CREATE VIRTUAL%'", nil, func(st *sqlite3.Stmt) error {
+		if name := st.ColumnText(0); !internalName(name) {
+			tables = append(tables, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		g.written = map[string]bool{t: true}
+		if err := g.check(conn); errors.Is(err, ErrMaxRowid) {
+			g.legacy = true
+		} else if err != nil {
+			return err
 		}
 	}
 	return nil
