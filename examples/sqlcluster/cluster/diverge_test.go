@@ -141,6 +141,12 @@ func TestLocal_diskFull_converges(t *testing.T) {
 	if code, body := httpGet(t, w, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "shared storage is full") {
 		t.Fatalf("GET /readyz while full: %d %s", code, body)
 	}
+	qctx, qcancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	_, err = w.Query(qctx, LevelNone, []sqlnode.Statement{{SQL: "SELECT 1"}})
+	qcancel()
+	if !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("read on the writer while full: %v, want ErrNotReady saying why", err)
+	}
 	status, err := w.Backend().Status(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -614,6 +614,9 @@ func (e *engine) acquireView(ctx context.Context) (db *sqlnode.Node, view vfs.FS
 		case <-e.done:
 			return nil, nil, nil, ErrClosed
 		case <-ctx.Done():
+			if why := e.health.notReady(); why != nil {
+				return nil, nil, nil, fmt.Errorf("%w (%w)", why, ctx.Err())
+			}
 			return nil, nil, nil, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
 		}
 	}
