@@ -167,15 +167,22 @@ func (e *engine) tryRecover() (next time.Duration, handOver bool) {
 	if e.mu.closedOnce || e.mu.broken == nil || e.mu.fsys == nil {
 		return 0, false
 	}
+	// Under load the apply path makes the attempts (applyRun.sql): look
+	// at the count whoever made them.
 	if wait := recoverEvery - time.Since(e.mu.lastTry); wait > 0 {
-		return wait, false
+		return wait, e.handOverDueLocked()
 	}
 	if err := e.recoverLocked(); err != nil {
-		rn := e.node()
-		handOver = rn != nil && rn.IsLeader() && e.isWriterViewLocked() && e.health.shouldHandOver()
-		return recoverEvery, handOver
+		return recoverEvery, e.handOverDueLocked()
 	}
 	return 0, false
+}
+
+// handOverDueLocked reports whether this node, the leader and writer,
+// should hand leadership over now (see applyHealth.shouldHandOver).
+func (e *engine) handOverDueLocked() bool {
+	rn := e.node()
+	return rn != nil && rn.IsLeader() && e.isWriterViewLocked() && e.health.shouldHandOver()
 }
 
 // handOver hands leadership, and with it the writer role, to another
