@@ -105,8 +105,9 @@ const reservedPrefix = "_holeycow_"
 // Node is one node's SQLite database, fed with log entries in log order.
 //
 // Concurrency: Apply, ApplyBatch, Flush and Close serialize on one lock;
-// Query, Checksum, AppliedIndex and WaitApplied may run concurrently with
-// them and with each other.
+// Query, Checksum, Precheck, AppliedIndex and WaitApplied may run
+// concurrently with them and with each other; Interrupt may be called at
+// any time, from any goroutine.
 type Node struct {
 	opts Options
 	uri  string
