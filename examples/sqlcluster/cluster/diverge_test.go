@@ -293,6 +293,38 @@ func TestLocal_stepLimit(t *testing.T) {
 	}
 }
 
+// TestLocal_stepLimit_replayed: the writer fails to apply a request that
+// runs into the step bound (its storage fails meanwhile), and replays it
+// when it reopens: the replay ends at the bound too, with the result the
+// copiers recorded, and the members agree.
+func TestLocal_stepLimit_replayed(t *testing.T) {
+	fail := errorfs.NewToggle(errorfs.OnKinds(errorfs.Always(), errorfs.OpWrite, errorfs.OpTruncate))
+	c := startTest(t, LocalOptions{Nodes: 3, Storage: StorageInProcess, MaxSteps: 100_000,
+		Shared: errorfs.WithErrors(vfs.NewMem(), fail)})
+	ctx := testCtx(t, 60*time.Second)
+	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v)"))
+	w, err := c.Writer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail.Arm()
+	octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_, err = w.Execute(octx, req(stmt(neverEndsWrite)))
+	cancel()
+	fail.Disarm()
+	if !errors.Is(err, raftcluster.ErrOutcomeUnknown) || w.Stats().ApplyFailures == 0 {
+		t.Fatalf("poison while the writer's storage fails: %v, apply failures %d", err, w.Stats().ApplyFailures)
+	}
+	if err := c.waitFor(ctx, "the writer to catch up", func() bool { return w.Stats().Ready && !w.Stats().Apply.Failing }); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, ctx, c, stmt("INSERT OR REPLACE INTO t(id, v) VALUES(1, 'after')"))
+	verifyConverged(t, ctx, c)
+	if n := sameOnEveryNode(t, ctx, c, "SELECT count(*) FROM t"); n != 1 {
+		t.Errorf("%d rows, want 1", n)
+	}
+}
+
 // TestLocal_Close_interruptsApply: without a bound, a never-ending
 // request (pure computation: no I/O that closing the storage would break)
 // holds the apply forever; closing the members (what SIGTERM does in the
