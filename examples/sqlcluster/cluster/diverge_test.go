@@ -106,7 +106,7 @@ func TestLocal_diskFull_converges(t *testing.T) {
 	c := startTest(t, LocalOptions{Nodes: 3, Storage: StorageInProcess, Shared: errorfs.WithErrors(mem, quota)})
 	ctx := testCtx(t, 60*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v TEXT)"))
-	const rows = 200
+	const rows, moreRows = 200, 10
 	mustExec(t, ctx, c, stmt(fmt.Sprintf("INSERT INTO t(v) SELECT printf('%%.300c', 'x') FROM generate_series(1, %d)", rows)))
 	w, err := c.Writer(ctx)
 	if err != nil {
@@ -118,11 +118,18 @@ func TestLocal_diskFull_converges(t *testing.T) {
 	if err := quota.Fill(4 * PageSize); err != nil {
 		t.Fatal(err)
 	}
-	octx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	_, err = w.Execute(octx, req(stmt("DELETE FROM t WHERE id % 2 = 0")))
-	cancel()
-	if !errors.Is(err, raftcluster.ErrOutcomeUnknown) || !strings.Contains(err.Error(), "full") {
-		t.Fatalf("DELETE while full: %v, want ErrOutcomeUnknown saying the storage is full", err)
+	// Inserts, then the DELETE, while full: committed, applied by the
+	// copiers, not (yet) by the writer.
+	for _, sql := range []string{
+		fmt.Sprintf("INSERT INTO t(v) SELECT printf('%%.300c', 'y') FROM generate_series(1, %d)", moreRows),
+		"DELETE FROM t WHERE id % 2 = 0",
+	} {
+		octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = w.Execute(octx, req(stmt(sql)))
+		cancel()
+		if !errors.Is(err, raftcluster.ErrOutcomeUnknown) || !strings.Contains(err.Error(), "full") {
+			t.Fatalf("%.30s while full: %v, want ErrOutcomeUnknown saying the storage is full", sql, err)
+		}
 	}
 	// The writer keeps failing, and keeps its role past HandOverAfter.
 	if err := c.waitFor(ctx, "failures past the hand-over threshold", func() bool {
@@ -167,8 +174,8 @@ func TestLocal_diskFull_converges(t *testing.T) {
 	if n := sameOnEveryNode(t, ctx, c, "SELECT count(*) FROM t WHERE id % 2 = 0"); n != 0 {
 		t.Errorf("%d even rows left: the DELETE was not applied everywhere", n)
 	}
-	if n := sameOnEveryNode(t, ctx, c, "SELECT count(*) FROM t"); n != rows/2+1 {
-		t.Errorf("%d rows, want %d", n, rows/2+1)
+	if n := sameOnEveryNode(t, ctx, c, "SELECT count(*) FROM t"); n != (rows+moreRows)/2+1 {
+		t.Errorf("%d rows, want %d", n, (rows+moreRows)/2+1)
 	}
 }
 
