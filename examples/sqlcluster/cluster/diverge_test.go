@@ -474,6 +474,10 @@ func TestFencedApply_isARefusal(t *testing.T) {
 	if !errors.Is(err, sqlnode.ErrApply) || !errors.Is(err, raftcluster.ErrFenced) {
 		t.Fatalf("fenced apply: %v, want ErrApply with ErrFenced", err)
 	}
+	t.Logf("fenced apply: %v", err)
+	if msg := err.Error(); strings.Contains(msg, "I/O") && strings.Index(msg, "fenced") > strings.Index(msg, "I/O") {
+		t.Errorf("the message leads with SQLite's I/O error, not the refusal: %s", msg)
+	}
 	if k := classifyFailure(err); k != FailureFenced {
 		t.Errorf("classified %q, want fenced", k)
 	}

@@ -63,7 +63,7 @@ func (n *Node) ApplyBatch(entries []Entry) ([]Response, error) {
 			cause, _ := storageCause(n.mu.conn)
 			err = withCause(err, cause)
 			if n.bounds.stop.stopped() && !errors.Is(err, ErrClosed) {
-				err = withCause(errInterrupted, err)
+				err = fmt.Errorf("%w (%w)", errInterrupted, err)
 			}
 			n.opts.Logger.Debug("sqlnode: apply failed", "first", entries[0].Index, "err", err)
 			return nil, fmt.Errorf("%w: %w", ErrApply, err)
@@ -156,7 +156,7 @@ func (n *Node) runRequest(conn *sqlite3.Conn, k int, req Request, r *Response) (
 	if serr != nil {
 		fsErr, onAdapter := storageCause(conn)
 		if n.bounds.stop.stopped() {
-			return false, withCause(errInterrupted, serr)
+			return false, fmt.Errorf("%w (%w)", errInterrupted, serr)
 		}
 		if local := applyFailure(serr, fsErr, onAdapter); local != nil {
 			return false, local

@@ -76,13 +76,15 @@ func applyFailure(err, fsErr error, onAdapter bool) error {
 	return err
 }
 
-// withCause attaches cause to err (both match errors.Is), unless err
-// already wraps it.
+// withCause attaches cause, the storage's own error, to err, SQLite's
+// report of it (both match errors.Is), unless err already wraps it. The
+// cause leads the message: "fenced: writer lease lapsed" says more than
+// SQLite's "disk I/O error", and is not one.
 func withCause(err, cause error) error {
 	if cause == nil || errors.Is(err, cause) {
 		return err
 	}
-	return fmt.Errorf("%w (cause: %w)", err, cause)
+	return fmt.Errorf("%w (SQLite reported: %w)", cause, err)
 }
 
 // storageCause returns what the VFS recorded for conn since the last
