@@ -162,7 +162,9 @@ func (n *Node) Checkpoint(ctx context.Context) (uint64, error) {
 //
 // It must run on the leader (*raftcluster.NotLeaderError otherwise, naming
 // it). An error wrapping raftcluster.ErrOutcomeUnknown means the request
-// may or may not have committed.
+// may or may not have committed. While this node's own apply fails (see
+// Stats().Apply) it refuses, before the log, with an error wrapping
+// ErrNotReady that says why: nothing committed.
 func (n *Node) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Response, error) {
 	if n.closed() {
 		return sqlnode.Response{}, ErrClosed
@@ -170,6 +172,12 @@ func (n *Node) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Respon
 	if !n.raft.IsLeader() {
 		id, addr := n.raft.Leader()
 		return sqlnode.Response{}, &raftcluster.NotLeaderError{Op: "execute", LeaderID: id, LeaderAddr: addr}
+	}
+	// This leader cannot apply entries now (its storage is full, fails,
+	// or fences it): refuse before the log, so that the caller knows
+	// nothing committed, rather than append what it cannot apply.
+	if err := n.eng.health.notReady(); err != nil {
+		return sqlnode.Response{}, err
 	}
 	cmd, err := sqlnode.Prepare(req, sqlnode.Env{})
 	if err != nil {
