@@ -340,16 +340,27 @@ func (c *Local) Writer(ctx context.Context) (*Node, error) {
 	return w, err
 }
 
-// Execute sends req to the leader, following leadership changes (it does
-// not retry a request whose outcome is unknown).
+// Execute sends req to the leader, following leadership changes, and
+// waiting while the leader refuses writes because its apply fails (it
+// does not retry a request whose outcome is unknown).
 func (c *Local) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Response, error) {
+	t := time.NewTicker(recoverEvery / 5)
+	defer t.Stop()
 	for {
 		l, err := c.Leader(ctx)
 		if err != nil {
 			return sqlnode.Response{}, err
 		}
 		r, err := l.Execute(ctx, req)
-		if errors.Is(err, raftcluster.ErrNotLeader) || errors.Is(err, ErrClosed) {
+		switch {
+		case errors.Is(err, raftcluster.ErrNotLeader) || errors.Is(err, ErrClosed):
+			continue
+		case errors.Is(err, ErrNotReady): // refused before the log
+			select {
+			case <-ctx.Done():
+				return r, err
+			case <-t.C:
+			}
 			continue
 		}
 		return r, err
