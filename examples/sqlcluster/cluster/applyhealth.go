@@ -89,6 +89,7 @@ type applyHealth struct {
 	since        time.Time // first failure of the current streak
 	last         error
 	kind         FailureKind
+	onWriter     bool // the failing database is on a writer view
 	lastLog      time.Time
 	lastHandOver time.Time
 	handOvers    int64
@@ -123,9 +124,10 @@ func (h *applyHealth) snapshot() ApplyHealth {
 // failed records a failure and logs it: the first of a streak, a change
 // of kind, and then one line every 10 s at most (a failing apply is
 // retried every recoverEvery).
-func (h *applyHealth) failed(log *slog.Logger, id, what string, err error) {
+func (h *applyHealth) failed(log *slog.Logger, id, what string, err error, onWriter bool) {
 	kind := classifyFailure(err)
 	h.mu.Lock()
+	h.onWriter = onWriter
 	first := h.consecutive == 0
 	changed := kind != h.kind
 	h.consecutive++
@@ -162,6 +164,29 @@ func (h *applyHealth) succeeded(log *slog.Logger, id string) {
 		log.Info("cluster: apply works again", "node", id, "after", string(kind), "attempts", n,
 			"failed_for", time.Since(since).Round(time.Millisecond))
 	}
+}
+
+// viewClosed forgets a failure streak: the database it concerned is closed
+// because the node's view changes (a reset, a promotion, a demotion), and
+// the next opening starts afresh.
+func (h *applyHealth) viewClosed() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.consecutive, h.last, h.kind, h.onWriter = 0, nil, FailureNone, false
+}
+
+// refusal returns, while the writer's own apply fails for its storage
+// (full, or failing), the error with which the leader refuses new writes
+// before the log; nil otherwise. (A fenced or invalidated view is a matter
+// of roles, which Raft settles: new entries wait for the next writer.)
+func (h *applyHealth) refusal() error {
+	h.mu.Lock()
+	refuse := h.consecutive > 0 && h.onWriter && (h.kind == FailureStorageFull || h.kind == FailureIO)
+	h.mu.Unlock()
+	if !refuse {
+		return nil
+	}
+	return h.notReady()
 }
 
 // shouldHandOver reports whether a writer should hand leadership over now,

@@ -222,7 +222,7 @@ func (e *engine) recoverLocked() error {
 	if err := e.openLocked(e.life); err != nil {
 		e.mu.broken = err
 		if !e.halted.Load() {
-			e.health.failed(e.log, e.id, "reopening to catch up", err)
+			e.health.failed(e.log, e.id, "reopening to catch up", err, e.isWriterViewLocked())
 		}
 		return err
 	}
@@ -355,8 +355,10 @@ func (e *engine) catchUpLocked(ctx context.Context, fresh bool) error {
 func (e *engine) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	// Closed on purpose (the view changes): no recovery on the old view.
+	// Closed on purpose (the view changes): no recovery on the old view,
+	// and its failures no longer matter.
 	e.mu.fsys, e.mu.broken = nil, nil
+	e.health.viewClosed()
 	return e.closeLocked()
 }
 
@@ -547,7 +549,7 @@ func (r *applyRun) flush() {
 		e.unpublish()
 		e.markBrokenLocked(err)
 		if !e.halted.Load() {
-			e.health.failed(e.log.With("first", r.run[0].Index, "last", r.run[len(r.run)-1].Index), e.id, "apply", err)
+			e.health.failed(e.log.With("first", r.run[0].Index, "last", r.run[len(r.run)-1].Index), e.id, "apply", err, e.isWriterViewLocked())
 		}
 		return // every entry of the run stays respDeferred
 	}

@@ -162,9 +162,10 @@ func (n *Node) Checkpoint(ctx context.Context) (uint64, error) {
 //
 // It must run on the leader (*raftcluster.NotLeaderError otherwise, naming
 // it). An error wrapping raftcluster.ErrOutcomeUnknown means the request
-// may or may not have committed. While this node's own apply fails (see
-// Stats().Apply) it refuses, before the log, with an error wrapping
-// ErrNotReady that says why: nothing committed.
+// may or may not have committed. While this writer's own apply fails for
+// its storage (Stats().Apply: storage-full or io) it refuses, before the
+// log, with an error wrapping ErrNotReady that says why: nothing
+// committed.
 func (n *Node) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Response, error) {
 	if n.closed() {
 		return sqlnode.Response{}, ErrClosed
@@ -173,10 +174,10 @@ func (n *Node) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Respon
 		id, addr := n.raft.Leader()
 		return sqlnode.Response{}, &raftcluster.NotLeaderError{Op: "execute", LeaderID: id, LeaderAddr: addr}
 	}
-	// This leader cannot apply entries now (its storage is full, fails,
-	// or fences it): refuse before the log, so that the caller knows
-	// nothing committed, rather than append what it cannot apply.
-	if err := n.eng.health.notReady(); err != nil {
+	// This writer cannot apply entries now (its storage is full, or
+	// fails): refuse before the log, so that the caller knows nothing
+	// committed, rather than append what it cannot apply.
+	if err := n.eng.health.refusal(); err != nil {
 		return sqlnode.Response{}, err
 	}
 	cmd, err := sqlnode.Prepare(req, sqlnode.Env{})
