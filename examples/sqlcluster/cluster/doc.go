@@ -150,8 +150,8 @@
 //     background loop reopens it on the same view and replays the log,
 //     every 500 ms until that succeeds, whether or not more entries come.
 //   - The pre-check of a read-only statement runs it a second time, on
-//     the leader; while it runs (up to the step bound) it holds the
-//     database published, so a view change waits for it.
+//     the leader (up to the step bound; closing the database interrupts
+//     it).
 //
 // # Concurrency
 //

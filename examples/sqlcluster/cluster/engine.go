@@ -81,8 +81,9 @@ type engine struct {
 	resMu   sync.Mutex
 	results map[uint64]sqlnode.Response
 
-	// health tracks failing applies (applyhealth.go); cur is the open
-	// database, for interruptApply, which sets halted.
+	// health tracks failing applies (applyhealth.go; it locks itself);
+	// cur is the open database, for interruptApply, which sets halted
+	// (both atomic: read without mu).
 	health   applyHealth
 	cur      atomic.Pointer[sqlnode.Node]
 	halted   atomic.Bool
@@ -848,14 +849,16 @@ func firstLogIndex(rn *raftcluster.Node, from uint64) uint64 {
 }
 
 // precheck runs sqlnode's Precheck on the published database, if there is
-// one (a node whose database is reopening lets apply decide).
+// one (a node whose database is reopening lets apply decide). It does not
+// hold the database published while it runs: closing the database
+// interrupts it (sqlnode.Node.Close), and a precheck that fails for that
+// refuses nothing.
 func (e *engine) precheck(ctx context.Context, req sqlnode.Request) error {
 	e.rw.RLock()
 	db := e.db
+	e.rw.RUnlock()
 	if db == nil {
-		e.rw.RUnlock()
 		return nil
 	}
-	defer e.rw.RUnlock()
 	return db.Precheck(ctx, req)
 }
