@@ -97,8 +97,9 @@
 // disk, an I/O error, a fencing refusal, an invalidated copier view) is
 // never recorded as the entry's result: sqlnode leaves it unapplied, the
 // member withdraws its database (reads answer ErrNotReady) and reopens
-// and replays every 500 ms until that works; meanwhile a leader refuses
-// new writes before the log (ErrNotReady, 503: nothing committed).
+// and replays every 500 ms until that works; meanwhile a writer whose
+// storage is full or failing refuses new writes before the log
+// (ErrNotReady, 503: nothing committed).
 // Stats().Apply, Backend.Ready
 // (/readyz) and Backend.Status (/status, "apply") say that it fails, since
 // when, and why (FailureKind); the server exports it as metrics. A writer
