@@ -72,8 +72,10 @@ func (k FailureKind) describe() string {
 }
 
 // HandOverAfter is how many consecutive failed applies (or reopenings)
-// make a writer that fails with FailureIO hand leadership over.
-const HandOverAfter = 3
+// make a writer that fails with FailureIO hand leadership over: with a
+// reopening every 500 ms, some 5 s of failing, so that a passing hiccup
+// of the storage costs no failover.
+const HandOverAfter = 10
 
 // handOverEvery bounds how often a node hands over leadership for failing
 // applies, so that a failure every member shares (which the classification
