@@ -77,7 +77,9 @@
 //     accepts a SetWriter only for exactly the next epoch, so each epoch
 //     has exactly one writer on every node. A writer that loses
 //     leadership is fenced.
-//   - Leave hands leadership to the same smallest-overlay voter first.
+//   - Leave hands leadership to the same smallest-overlay voter first;
+//     so does HandOver, which the application calls when this writer
+//     cannot do the writer's work (its applies keep failing).
 //
 // Only voters can lead, so only voters are candidates; with the default
 // MaxVoters (5) every member of a cluster of up to five is one. Keeping

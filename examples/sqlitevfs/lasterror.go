@@ -35,3 +35,33 @@ func LastIOError(conn *sqlite3.Conn) error {
 	}
 	return f.errs.get()
 }
+
+// TakeIOError is LastIOError that also clears the recorded error, so that
+// a later call reports only failures that happened since. ok is false if
+// conn's main database is not on a sqlitevfs registration (then nothing
+// is recorded, and err is always nil).
+//
+// A caller that must tell a failure of the storage from an error that
+// SQLite raises by itself with the same code (SQLITE_FULL is both "disk
+// full" and "no rowid left") takes the error before running a statement
+// and again after it fails: a non-nil second take means the FS failed
+// during the statement.
+func TakeIOError(conn *sqlite3.Conn) (err error, ok bool) {
+	if conn == nil {
+		return nil, false
+	}
+	f := unwrapFile(conn.Filename("main").DatabaseFile())
+	if f == nil {
+		return nil, false
+	}
+	return f.errs.take(), true
+}
+
+// take returns the recorded error and clears it.
+func (s *errSlot) take() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.err
+	s.err = nil
+	return err
+}

@@ -5,8 +5,8 @@
 // of a file opened through the wrapper) it describes the operation as an
 // Op and asks an Injector whether it fails. Injectors compose: OnIndex and
 // Randomly decide, PathMatch, OnKinds and When filter, And and Or combine,
-// Latency and RandomLatency slow ops down, and Toggle arms and disarms at
-// run time.
+// Latency and RandomLatency slow ops down, Toggle arms and disarms at
+// run time, and Quota fills the disk (ENOSPC past a size limit).
 //
 // # Usage
 //

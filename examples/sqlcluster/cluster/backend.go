@@ -43,7 +43,10 @@ func (b *Backend) mapErr(err error) error {
 		return nil
 	case errors.As(err, &nl):
 		return &httpapi.NotLeaderError{LeaderHTTP: b.apiAddrOf(nl.LeaderID)}
-	case errors.Is(err, ErrClosed), errors.Is(err, ErrNotReady), errors.Is(err, raftcluster.ErrShutdown):
+	case errors.Is(err, ErrClosed), errors.Is(err, ErrNotReady), errors.Is(err, raftcluster.ErrShutdown),
+		errors.Is(err, raftcluster.ErrFenced):
+		// A fencing refusal is what it is, with its reason: 503, not an
+		// I/O error.
 		return fmt.Errorf("%w: %w", httpapi.ErrUnavailable, err)
 	case errors.Is(err, ErrBadLevel):
 		return fmt.Errorf("%w: %w", httpapi.ErrBadRequest, err)
@@ -95,6 +98,7 @@ func (b *Backend) Status(ctx context.Context) (httpapi.Status, error) {
 		Extra: map[string]any{
 			"writer": cs.Writer, "epoch": cs.Epoch, "db_index": st.DBIndex, "durable_index": st.Durable,
 			"overlay_bytes": st.OverlayBytes, "resets": st.Resets, "ready": st.Ready,
+			"apply": applyStatus(st.Apply),
 		},
 	}, nil
 }
@@ -156,7 +160,10 @@ func (b *Backend) Ready(ctx context.Context) error {
 		return fmt.Errorf("%w: no leader known", httpapi.ErrUnavailable)
 	}
 	if !b.n.eng.ready() {
-		return fmt.Errorf("%w: %w", httpapi.ErrUnavailable, ErrNotReady)
+		if err := b.n.eng.health.notReady(); err != nil {
+			return fmt.Errorf("%w: %w", httpapi.ErrUnavailable, err)
+		}
+		return fmt.Errorf("%w: %w (opening or catching up)", httpapi.ErrUnavailable, ErrNotReady)
 	}
 	return nil
 }
@@ -175,4 +182,22 @@ func (b *Backend) Remove(ctx context.Context, id string) error {
 		return fmt.Errorf("%w: no member %q", httpapi.ErrNotFound, id)
 	}
 	return b.mapErr(b.n.raft.Remove(ctx, id))
+}
+
+// applyStatus is the "apply" section of /status: "ok", or why applying
+// fails here.
+func applyStatus(h ApplyHealth) map[string]any {
+	m := map[string]any{"state": "ok", "hand_overs": h.HandOvers}
+	if h.Failing {
+		m["state"] = "failing"
+		m["kind"] = string(h.Kind)
+		m["reason"] = h.Kind.describe()
+		m["error"] = h.Error
+		m["since"] = h.Since.UTC().Format(time.RFC3339Nano)
+		m["attempts"] = h.Consecutive
+		// A full disk is every writer's: say that handing over would not
+		// help, rather than move leadership around.
+		m["writer_change_helps"] = h.Kind == FailureIO
+	}
+	return m
 }

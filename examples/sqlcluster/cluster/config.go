@@ -72,6 +72,12 @@ type Config struct {
 	// theirs (nil: unknown).
 	APIAddr   string
 	APIAddrOf func(id string) string
+	// MaxSteps bounds each write request's work in SQLite VM steps
+	// (sqlnode.Options.MaxSteps): a request that runs longer fails, as its
+	// result, alike on every member, and the leader refuses read-only
+	// statements that would, before they enter the log. Give every member
+	// the same value. 0 means sqlnode.DefaultMaxSteps; negative, no bound.
+	MaxSteps int64
 	// Logger (nil discards).
 	Logger *slog.Logger
 }

@@ -46,6 +46,7 @@
 //     stream: on the writer, prefer Query for long reads.
 //  5. Compare ChecksumAt of several members only at the same index.
 //  6. Close members (Close, or Leave then Close) before exiting.
+//  7. Give every member the same Config.MaxSteps.
 //
 // # Writes
 //
@@ -90,6 +91,33 @@
 // that the shared database has not durably applied, and a Raft snapshot
 // holds the cluster state only, never a database.
 //
+// # When apply fails, or would not end
+//
+// An entry that fails to apply on a member because of its storage (a full
+// disk, an I/O error, a fencing refusal, an invalidated copier view) is
+// never recorded as the entry's result: sqlnode leaves it unapplied, the
+// member withdraws its database (reads answer ErrNotReady) and reopens
+// and replays every 500 ms until that works; meanwhile a writer whose
+// storage is full or failing refuses new writes before the log
+// (ErrNotReady, 503: nothing committed).
+// Stats().Apply, Backend.Ready
+// (/readyz) and Backend.Status (/status, "apply") say that it fails, since
+// when, and why (FailureKind); the server exports it as metrics. A writer
+// whose applies fail with an I/O error HandOverAfter times in a row hands
+// leadership over (raftcluster.Node.HandOver, which, like a failover,
+// leaves the old writer out of the choice) once per 30 s at most; a
+// writer whose shared storage is full keeps its role and says so, since
+// every writer would fail alike. A fencing refusal is reported as one (an error
+// wrapping raftcluster.ErrFenced, 503 over HTTP, an Info log line), not
+// as an I/O error.
+//
+// Every request's apply is bounded by Config.MaxSteps SQLite VM steps, the
+// same on every member: past it the request fails, as its result, alike
+// everywhere. The leader runs the read-only statements at the start of a
+// request under the same bound before appending it (sqlnode.Precheck) and
+// refuses those that pass it (sqlnode.ErrRejected, 400 over HTTP). Close
+// interrupts an apply in progress.
+//
 // # Catch-up
 //
 // After a copier reset (garbage collection, RequestReset), a failover (the
@@ -122,6 +150,9 @@
 //     writer's lease lapsed under load) withdraws the database; a
 //     background loop reopens it on the same view and replays the log,
 //     every 500 ms until that succeeds, whether or not more entries come.
+//   - The pre-check of a read-only statement runs it a second time, on
+//     the leader (up to the step bound; closing the database interrupts
+//     it).
 //
 // # Concurrency
 //

@@ -81,6 +81,14 @@ type engine struct {
 	resMu   sync.Mutex
 	results map[uint64]sqlnode.Response
 
+	// health tracks failing applies (applyhealth.go; it locks itself);
+	// cur is the open database, for interruptApply, which sets halted
+	// (both atomic: read without mu).
+	health   applyHealth
+	cur      atomic.Pointer[sqlnode.Node]
+	halted   atomic.Bool
+	maxSteps int64 // sqlnode.Options.MaxSteps
+
 	reopens atomic.Int64 // opens after the first, for stats
 	// Group commit figures of the apply path (catch-ups not counted):
 	// transactions, the SQL entries in them, the largest; the
@@ -97,8 +105,8 @@ type ckReq struct {
 	ok  chan struct{} // closed once served
 }
 
-func newEngine(id, dbName string, log *slog.Logger) *engine {
-	e := &engine{id: id, dbName: dbName, log: log, readyCh: make(chan struct{}), done: make(chan struct{}),
+func newEngine(id, dbName string, log *slog.Logger, maxSteps int64) *engine {
+	e := &engine{id: id, dbName: dbName, log: log, maxSteps: maxSteps, readyCh: make(chan struct{}), done: make(chan struct{}),
 		wake: make(chan struct{}, 1), results: map[uint64]sqlnode.Response{}}
 	e.life, e.endLife = context.WithCancel(context.Background())
 	e.ro = newRoDB(e)
@@ -140,27 +148,71 @@ func (e *engine) recoverLoop() {
 		case <-e.wake:
 		case <-t.C:
 		}
-		if next := e.tryRecover(); next > 0 {
+		next, handOver := e.tryRecover()
+		if handOver {
+			e.handOver()
+		}
+		if next > 0 {
 			t.Reset(next)
 		}
 	}
 }
 
 // tryRecover makes one recovery attempt if one is due, and returns when
-// to come back (0: nothing to do until the next wake).
-func (e *engine) tryRecover() time.Duration {
+// to come back (0: nothing to do until the next wake), and whether this
+// node, the writer and leader, should hand leadership over because its
+// apply keeps failing (see applyHealth.shouldHandOver).
+func (e *engine) tryRecover() (next time.Duration, handOver bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.mu.closedOnce || e.mu.broken == nil || e.mu.fsys == nil {
-		return 0
+		return 0, false
 	}
+	// Under load the apply path makes the attempts (applyRun.sql): look
+	// at the count whoever made them.
 	if wait := recoverEvery - time.Since(e.mu.lastTry); wait > 0 {
-		return wait
+		return wait, e.handOverDueLocked()
 	}
 	if err := e.recoverLocked(); err != nil {
-		return recoverEvery
+		return recoverEvery, e.handOverDueLocked()
 	}
-	return 0
+	return 0, false
+}
+
+// handOverDueLocked reports whether this node, the leader and writer,
+// should hand leadership over now (see applyHealth.shouldHandOver).
+func (e *engine) handOverDueLocked() bool {
+	rn := e.node()
+	return rn != nil && rn.IsLeader() && e.isWriterViewLocked() && e.health.shouldHandOver()
+}
+
+// handOver hands leadership, and with it the writer role, to another
+// member: this writer's applies keep failing for a reason another member
+// may not share (FailureIO).
+func (e *engine) handOver() {
+	rn := e.node()
+	if rn == nil {
+		return
+	}
+	h := e.health.snapshot()
+	ctx, cancel := context.WithTimeout(e.life, 10*time.Second)
+	defer cancel()
+	to, err := rn.HandOver(ctx, fmt.Sprintf("apply failed %d times in a row: %s", h.Consecutive, h.Error))
+	if err != nil {
+		e.log.Warn("cluster: apply keeps failing, and handing leadership over failed", "node", e.id, "err", err)
+		return
+	}
+	e.log.Warn("cluster: apply keeps failing: handed leadership over", "node", e.id, "to", to, "attempts", h.Consecutive)
+}
+
+// interruptApply stops the apply in progress, if any, and every later one
+// (see sqlnode.Node.Interrupt), without waiting for the apply lock: the
+// node is shutting down.
+func (e *engine) interruptApply() {
+	e.halted.Store(true)
+	if db := e.cur.Load(); db != nil {
+		db.Interrupt()
+	}
 }
 
 // recoverLocked reopens the database on the same view; the catch-up
@@ -170,7 +222,9 @@ func (e *engine) recoverLocked() error {
 	e.closeLocked()
 	if err := e.openLocked(e.life); err != nil {
 		e.mu.broken = err
-		e.log.Warn("cluster: recovery failed", "node", e.id, "err", err)
+		if !e.halted.Load() {
+			e.health.failed(e.log, e.id, "reopening to catch up", err, e.isWriterViewLocked())
+		}
 		return err
 	}
 	e.reopens.Add(1)
@@ -202,6 +256,9 @@ func (e *engine) Open(ctx context.Context, fsys vfs.FS) error {
 
 // openLocked opens the database on e.mu.fsys and catches up.
 func (e *engine) openLocked(ctx context.Context) error {
+	if e.halted.Load() {
+		return ErrClosed
+	}
 	e.retryUnregister()
 	e.mu.gen++
 	fresh := freshView(e.mu.fsys)
@@ -209,14 +266,19 @@ func (e *engine) openLocked(ctx context.Context) error {
 	if err := sqlitevfs.Register(name, e.mu.fsys, sqlitevfs.WithPageSize(PageSize)); err != nil {
 		return fmt.Errorf("cluster: %s: register vfs: %w", e.id, err)
 	}
-	db, err := sqlnode.Open(sqlnode.Options{VFS: name, Path: e.dbName, PageSize: PageSize, Logger: e.log})
+	db, err := sqlnode.Open(sqlnode.Options{VFS: name, Path: e.dbName, PageSize: PageSize, Logger: e.log, MaxSteps: e.maxSteps})
 	if err != nil {
 		e.unregister(name)
 		return fmt.Errorf("cluster: %s: %w", e.id, err)
 	}
 	e.mu.db, e.mu.vfsName, e.mu.broken = db, name, nil
+	e.cur.Store(db)
+	if e.halted.Load() {
+		db.Interrupt() // interruptApply ran before cur was set
+	}
 	if err := e.catchUpLocked(ctx, fresh); err != nil {
 		e.mu.db = nil
+		e.cur.Store(nil)
 		db.Close()
 		e.unregister(name)
 		return fmt.Errorf("cluster: %s: catch up: %w", e.id, err)
@@ -225,6 +287,7 @@ func (e *engine) openLocked(ctx context.Context) error {
 	e.db, e.view = db, e.mu.fsys
 	close(e.readyCh)
 	e.rw.Unlock()
+	e.health.succeeded(e.log, e.id)
 	e.log.Debug("cluster: database open", "node", e.id, "applied", db.AppliedIndex())
 	return nil
 }
@@ -293,8 +356,10 @@ func (e *engine) catchUpLocked(ctx context.Context, fresh bool) error {
 func (e *engine) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	// Closed on purpose (the view changes): no recovery on the old view.
+	// Closed on purpose (the view changes): no recovery on the old view,
+	// and its failures no longer matter.
 	e.mu.fsys, e.mu.broken = nil, nil
+	e.health.viewClosed()
 	return e.closeLocked()
 }
 
@@ -315,6 +380,7 @@ func (e *engine) closeLocked() error {
 	if db == nil {
 		return nil
 	}
+	e.cur.Store(nil)
 	e.ro.drain(5 * time.Second)
 	err := db.Close()
 	if errors.Is(err, sqlnode.ErrClosed) {
@@ -483,10 +549,12 @@ func (r *applyRun) flush() {
 		e.failedEntries.Add(int64(len(r.run)))
 		e.unpublish()
 		e.markBrokenLocked(err)
-		e.log.Warn("cluster: apply failed; will reopen and catch up", "node", e.id,
-			"first", r.run[0].Index, "last", r.run[len(r.run)-1].Index, "err", err)
+		if !e.halted.Load() {
+			e.health.failed(e.log.With("first", r.run[0].Index, "last", r.run[len(r.run)-1].Index), e.id, "apply", err, e.isWriterViewLocked())
+		}
 		return // every entry of the run stays respDeferred
 	}
+	e.health.succeeded(e.log, e.id)
 	rn := e.node()
 	for j, i := range r.at {
 		e.keepResult(rn, r.run[j].Index, resps[j])
@@ -556,6 +624,9 @@ func (e *engine) acquireView(ctx context.Context) (db *sqlnode.Node, view vfs.FS
 		case <-e.done:
 			return nil, nil, nil, ErrClosed
 		case <-ctx.Done():
+			if why := e.health.notReady(); why != nil {
+				return nil, nil, nil, fmt.Errorf("%w (%w)", why, ctx.Err())
+			}
 			return nil, nil, nil, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
 		}
 	}
@@ -775,4 +846,19 @@ func firstLogIndex(rn *raftcluster.Node, from uint64) uint64 {
 		}
 	}
 	return hi
+}
+
+// precheck runs sqlnode's Precheck on the published database, if there is
+// one (a node whose database is reopening lets apply decide). It does not
+// hold the database published while it runs: closing the database
+// interrupts it (sqlnode.Node.Close), and a precheck that fails for that
+// refuses nothing.
+func (e *engine) precheck(ctx context.Context, req sqlnode.Request) error {
+	e.rw.RLock()
+	db := e.db
+	e.rw.RUnlock()
+	if db == nil {
+		return nil
+	}
+	return db.Precheck(ctx, req)
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
-	"github.com/ncruces/go-sqlite3"
 )
 
 // writeLoop inserts rows 0, 1, 2, ... through the leader until stop, and
@@ -225,27 +224,7 @@ func TestNode_ChecksumAt_detectsDivergence(t *testing.T) {
 	if err != nil || len(rep.Diverged) != 0 {
 		t.Fatalf("before: %+v %v", rep, err)
 	}
-	w, _ := c.Writer(ctx)
-	var victim *Node
-	for _, n := range c.Nodes() {
-		if n != w {
-			victim = n
-			break
-		}
-	}
-	// Corrupt the victim's copy behind the log's back: a connection on
-	// its own view changes a row in its overlay only.
-	victim.eng.mu.Lock()
-	name := victim.eng.mu.vfsName
-	victim.eng.mu.Unlock()
-	conn, err := sqlite3.Open("file:main.db?vfs=" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.Exec("UPDATE t SET v='tampered' WHERE id=3"); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
+	w, victim := tamperCopier(t, ctx, c, "UPDATE t SET v='tampered' WHERE id=3")
 	rep, err = c.Verify(ctx)
 	if err != nil {
 		t.Fatal(err)

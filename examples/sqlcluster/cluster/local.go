@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -47,6 +46,8 @@ type LocalOptions struct {
 	// Lease is the stability copier lease of networked storage (default
 	// 2s).
 	Lease time.Duration
+	// MaxSteps goes to every member's Config.
+	MaxSteps int64
 	// Logger (nil discards).
 	Logger *slog.Logger
 }
@@ -186,7 +187,7 @@ func (c *Local) startMember() (*Node, error) {
 		ID: id, Transport: tr, Storage: c.storage, Timeouts: c.opts.Timeouts,
 		ResetThreshold: c.opts.ResetThreshold, DurableInterval: c.opts.DurableInterval,
 		SnapshotThreshold: c.opts.SnapshotThreshold, TrailingLogs: c.opts.TrailingLogs,
-		LeaderReadIndex: c.leaderReadIndex, Logger: c.opts.Logger,
+		LeaderReadIndex: c.leaderReadIndex, Logger: c.opts.Logger, MaxSteps: c.opts.MaxSteps,
 	}
 	if c.opts.MemRaft {
 		cfg.Stores = raftcluster.NewMemStores()
@@ -339,16 +340,27 @@ func (c *Local) Writer(ctx context.Context) (*Node, error) {
 	return w, err
 }
 
-// Execute sends req to the leader, following leadership changes (it does
-// not retry a request whose outcome is unknown).
+// Execute sends req to the leader, following leadership changes, and
+// waiting while the leader refuses writes because its apply fails (it
+// does not retry a request whose outcome is unknown).
 func (c *Local) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Response, error) {
+	t := time.NewTicker(recoverEvery / 5)
+	defer t.Stop()
 	for {
 		l, err := c.Leader(ctx)
 		if err != nil {
 			return sqlnode.Response{}, err
 		}
 		r, err := l.Execute(ctx, req)
-		if errors.Is(err, raftcluster.ErrNotLeader) || errors.Is(err, ErrClosed) {
+		switch {
+		case errors.Is(err, raftcluster.ErrNotLeader) || errors.Is(err, ErrClosed):
+			continue
+		case errors.Is(err, ErrNotReady): // refused before the log
+			select {
+			case <-ctx.Done():
+				return r, err
+			case <-t.C:
+			}
 			continue
 		}
 		return r, err
@@ -361,41 +373,7 @@ func (c *Local) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Respo
 func (c *Local) TransportBytes() int64 { return c.bytes.Load() }
 
 // SharedBytes returns the size of the files on shared storage.
-func (c *Local) SharedBytes() (int64, error) { return treeBytes(c.shared, ".", 0) }
-
-func treeBytes(fsys vfs.FS, dir string, depth int) (int64, error) {
-	if depth > 32 {
-		return 0, fmt.Errorf("cluster: shared storage nested too deep at %s", dir)
-	}
-	names, err := fsys.List(dir)
-	if err != nil {
-		return 0, err
-	}
-	var total int64
-	for _, name := range names {
-		p := name
-		if dir != "." {
-			p = dir + "/" + name
-		}
-		fi, err := fsys.Stat(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return 0, err
-		}
-		if fi.IsDir() {
-			n, err := treeBytes(fsys, p, depth+1)
-			if err != nil {
-				return 0, err
-			}
-			total += n
-			continue
-		}
-		total += fi.Size()
-	}
-	return total, nil
-}
+func (c *Local) SharedBytes() (int64, error) { return vfs.TreeSize(c.shared, ".") }
 
 // Report is the outcome of Verify.
 type Report struct {

@@ -50,7 +50,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, id: cfg.ID, done: make(chan struct{})}
-	n.eng = newEngine(cfg.ID, cfg.DBName, cfg.Logger)
+	n.eng = newEngine(cfg.ID, cfg.DBName, cfg.Logger, cfg.MaxSteps)
 	n.eng.node = n.rptr.Load
 	n.eng.onDurable = func(d uint64) {
 		for {
@@ -162,7 +162,10 @@ func (n *Node) Checkpoint(ctx context.Context) (uint64, error) {
 //
 // It must run on the leader (*raftcluster.NotLeaderError otherwise, naming
 // it). An error wrapping raftcluster.ErrOutcomeUnknown means the request
-// may or may not have committed.
+// may or may not have committed. While this writer's own apply fails for
+// its storage (Stats().Apply: storage-full or io) it refuses, before the
+// log, with an error wrapping ErrNotReady that says why: nothing
+// committed.
 func (n *Node) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Response, error) {
 	if n.closed() {
 		return sqlnode.Response{}, ErrClosed
@@ -171,8 +174,17 @@ func (n *Node) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Respon
 		id, addr := n.raft.Leader()
 		return sqlnode.Response{}, &raftcluster.NotLeaderError{Op: "execute", LeaderID: id, LeaderAddr: addr}
 	}
+	// This writer cannot apply entries now (its storage is full, or
+	// fails): refuse before the log, so that the caller knows nothing
+	// committed, rather than append what it cannot apply.
+	if err := n.eng.health.refusal(); err != nil {
+		return sqlnode.Response{}, err
+	}
 	cmd, err := sqlnode.Prepare(req, sqlnode.Env{})
 	if err != nil {
+		return sqlnode.Response{}, err
+	}
+	if err := n.eng.precheck(ctx, req); err != nil {
 		return sqlnode.Response{}, err
 	}
 	idx, resp, err := n.raft.Apply(ctx, encodeSQL(cmd))
@@ -192,6 +204,12 @@ func (n *Node) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Respon
 		if r, ok := n.eng.takeResult(idx); ok {
 			return r, nil
 		}
+	}
+	if h, last := n.eng.health.snapshot(), n.eng.health.lastError(); h.Failing && last != nil {
+		// Say why: a fencing refusal (errors.Is raftcluster.ErrFenced), a
+		// full disk, an I/O error.
+		return sqlnode.Response{}, fmt.Errorf("%w: entry %d committed, but this node could not apply it: %s: %w",
+			raftcluster.ErrOutcomeUnknown, idx, h.Kind.describe(), last)
 	}
 	return sqlnode.Response{}, fmt.Errorf("%w: entry %d committed but its result is not available here (the database was reopening)", raftcluster.ErrOutcomeUnknown, idx)
 }
@@ -315,6 +333,9 @@ type Stats struct {
 	// replayed them), ApplyFailedEntries the entries in those.
 	ApplyBatches, ApplyBatchEntries, MaxApplyBatch int64
 	ApplyFailures, ApplyFailedEntries              int64
+	// Apply says whether applying entries fails here now, why, and how
+	// often this node handed leadership over for it.
+	Apply ApplyHealth
 }
 
 // Stats returns the node's current figures.
@@ -326,6 +347,7 @@ func (n *Node) Stats() Stats {
 		OverlayBytes: n.store.OverlayBytes(), Resets: n.resets.Load(), Reopens: n.eng.reopens.Load(),
 		Ready: n.eng.ready(), ApplyBatches: n.eng.batches.Load(), ApplyBatchEntries: n.eng.batchEntries.Load(),
 		MaxApplyBatch: n.eng.maxBatch.Load(), ApplyFailures: n.eng.applyFailures.Load(), ApplyFailedEntries: n.eng.failedEntries.Load(),
+		Apply: n.eng.health.snapshot(),
 	}
 }
 
@@ -350,6 +372,9 @@ func (n *Node) closed() bool {
 // first (the node stops applying; a writer is fenced), then the database.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		// An apply may be running a long request: stop it first, or Raft's
+		// shutdown would wait for it.
+		n.eng.interruptApply()
 		close(n.done)
 		n.wg.Wait()
 		err := n.raft.Shutdown()

@@ -56,6 +56,7 @@ type Config struct {
 
 	StabilityLease  time.Duration // -stability-lease (0: netstorage's default)
 	ShutdownTimeout time.Duration
+	MaxSteps        int64 // -max-steps: cluster.Config.MaxSteps
 
 	// Limits of work and connections; zero fields take the packages'
 	// defaults, negative ones mean no bound (see their flags).
@@ -122,6 +123,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.DurationVar(&c.StabilityLease, "stability-lease", 0, "copier lease of the stability protocol (default 2s); the same on every node")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "bound on the graceful shutdown")
+	fs.Int64Var(&c.MaxSteps, "max-steps", 0, "bound on one write request's work in SQLite VM `steps`: past it the request fails, alike on every node (0: 200 million; negative: none); the same on every node")
 	fs.StringVar(&c.MutationLog, "mutation-log", "", "debug: append every mutation of shared storage, with its epoch, to `file`")
 	fs.BoolVar(&c.LeaveOnExit, "leave", false, "on SIGINT/SIGTERM, leave the cluster before stopping (decommission); without it the node stays a member and restarts from -data")
 	// Limits (README "Security").

@@ -132,7 +132,7 @@
 //  4. Give -raft-addr, -http-addr and -stability-addr addresses other
 //     nodes can reach (they are advertised as given), and keep them when
 //     the node restarts (the replicated state records them).
-//  5. Use the same -stability-lease on every node.
+//  5. Use the same -stability-lease and -max-steps on every node.
 //  6. Outside a single machine, bring certificates (-tls-*) rather than
 //     the automatic CA.
 //

@@ -13,7 +13,7 @@ import (
 // Concurrency: safe for concurrent use (it only reads thread-safe Stats).
 type collector struct {
 	node  *cluster.Node
-	store *netstorage.Storage
+	store *netstorage.Storage // nil: no stability figures
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -50,11 +50,16 @@ var (
 	dStale        = desc("stability_stale_epoch_total", "Stability requests refused or refusals received for a stale epoch (current role).")
 	dLeaseRenew   = desc("writer_lease_guard_renewals_total", "Mutations that found the writer lease lapsed and renewed it first (a slow quorum round).")
 	dLeaseRefuse  = desc("writer_lease_guard_refusals_total", "Mutations refused because the writer lease lapsed and could not be renewed.")
+	dApplyFailing = desc("apply_failing", "1 if applying log entries fails on this node now, by kind (storage-full: every writer would fail alike; fenced; invalidated; io).", "kind")
+	dApplyStreak  = desc("apply_consecutive_failures", "Consecutive failed applies or reopenings on this node (0 once one succeeds).")
+	dApplyFails   = desc("apply_failures_total", "Apply transactions that failed on this node (the entries stayed unapplied and were replayed).")
+	dHandOvers    = desc("apply_hand_overs_total", "Leadership hand-overs this node made because its applies kept failing.")
 )
 
 var allDescs = []*prometheus.Desc{dAppliedIndex, dCommitIndex, dLag, dDBIndex, dDurable, dLeader, dWriter,
 	dEpoch, dFailovers, dExcludedNow, dMembers, dOverlay, dResets, dReopens, dPromotions, dFresh, dStoreResets, dJoins, dExclusions,
-	dRounds, dRoundRegions, dMessages, dHeartbeats, dRoundLatency, dLapses, dPreserved, dStale, dLeaseRenew, dLeaseRefuse}
+	dRounds, dRoundRegions, dMessages, dHeartbeats, dRoundLatency, dLapses, dPreserved, dStale, dLeaseRenew, dLeaseRefuse,
+	dApplyFailing, dApplyStreak, dApplyFails, dHandOvers}
 
 var _ prometheus.Collector = (*collector)(nil)
 
@@ -102,9 +107,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	g(dOverlay, float64(ns.OverlayBytes))
 	ctr(dResets, ns.Resets)
 	ctr(dReopens, ns.Reopens)
+	for _, k := range []cluster.FailureKind{cluster.FailureStorageFull, cluster.FailureFenced, cluster.FailureInvalidated, cluster.FailureIO} {
+		g(dApplyFailing, b2f(ns.Apply.Failing && ns.Apply.Kind == k), string(k))
+	}
+	g(dApplyStreak, float64(ns.Apply.Consecutive))
+	ctr(dApplyFails, ns.ApplyFailures)
+	ctr(dHandOvers, ns.Apply.HandOvers)
 	ls := rn.LeaseStats()
 	ctr(dLeaseRenew, ls.GuardRenewals)
 	ctr(dLeaseRefuse, ls.GuardRefusals)
+	if c.store == nil {
+		return // no stability figures (tests)
+	}
 	ss := c.store.Stats()
 	ctr(dPromotions, ss.Promotions)
 	ctr(dFresh, ss.FreshWriters)

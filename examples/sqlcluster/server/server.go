@@ -211,7 +211,7 @@ func run(ctx context.Context, cfg Config) (err error) {
 	}
 	node, err := cluster.New(cluster.Config{
 		ID: cfg.ID, Transport: tr, DataDir: raftPath, Storage: storage, DBName: dbName,
-		APIAddr: cfg.APIAddr(), APIAddrOf: dir.apiAddr, Logger: log,
+		APIAddr: cfg.APIAddr(), APIAddrOf: dir.apiAddr, Logger: log, MaxSteps: cfg.MaxSteps,
 	})
 	if err != nil {
 		return err

@@ -1,6 +1,8 @@
 package sqlnode
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -28,10 +30,15 @@ func (n *Node) Apply(index uint64, cmd []byte) (Response, error) {
 // statements only. An entry whose index is at or below AppliedIndex() is
 // skipped (Response.Skipped): it is already in the database.
 //
-// SQL errors are results (in the Responses), the same on every node. An
-// error return wraps ErrApply and means that this node could not apply the
-// batch (I/O, corruption): the database and AppliedIndex are as before the
-// call, and the caller must retry or stop the node.
+// SQL errors are results (in the Responses), the same on every node; so
+// are ErrStepLimit (Options.MaxSteps) and ErrMaxRowid. An error return
+// wraps ErrApply and means that this node could not apply the batch: the
+// storage failed (whatever SQLite's code: SQLITE_FULL, IOERR, CORRUPT,
+// READONLY, CANTOPEN, BUSY, ...; the storage's own error is attached, so
+// that errors.Is finds, for example, a fencing refusal or ENOSPC), or
+// Interrupt was called. The database and AppliedIndex are then as before
+// the call, and the caller must retry or stop the node; such a failure
+// never becomes a result.
 func (n *Node) ApplyBatch(entries []Entry) ([]Response, error) {
 	for i := 1; i < len(entries); i++ {
 		if entries[i].Index <= entries[i-1].Index {
@@ -51,7 +58,14 @@ func (n *Node) ApplyBatch(entries []Entry) ([]Response, error) {
 	for attempt := 0; attempt <= len(entries); attempt++ {
 		rs, lost, err := n.applyOnce(entries, doomed)
 		if err != nil {
-			n.opts.Logger.Error("sqlnode: apply failed", "first", entries[0].Index, "err", err)
+			// The storage's own error says more than SQLite's code (a
+			// fencing refusal is not an I/O error): attach it.
+			cause, _ := storageCause(n.mu.conn)
+			err = withCause(err, cause)
+			if n.bounds.stop.stopped() && !errors.Is(err, ErrClosed) {
+				err = fmt.Errorf("%w (%w)", errInterrupted, err)
+			}
+			n.opts.Logger.Debug("sqlnode: apply failed", "first", entries[0].Index, "err", err)
 			return nil, fmt.Errorf("%w: %w", ErrApply, err)
 		}
 		if lost < 0 {
@@ -73,7 +87,10 @@ func (n *Node) applyOnce(entries []Entry, doomed map[int]Response) (rs []Respons
 	}
 	defer func() {
 		if err != nil && !conn.GetAutocommit() {
+			// Even after Interrupt: leave no transaction open.
+			old := conn.SetInterrupt(context.Background())
 			conn.Exec("ROLLBACK")
+			conn.SetInterrupt(old)
 		}
 	}()
 	setIdx, _, err := conn.Prepare("UPDATE " + appliedTable + " SET idx=?1 WHERE id=1")
@@ -127,23 +144,23 @@ func (n *Node) applyOnce(entries []Entry, doomed map[int]Response) (rs []Respons
 }
 
 // runRequest runs one request inside a savepoint. It reports whether the
-// request ended the enclosing transaction; err is a node-local failure.
+// request ended the enclosing transaction; err is a node-local failure
+// (see applyFailure), which must not become a result.
 func (n *Node) runRequest(conn *sqlite3.Conn, k int, req Request, r *Response) (txLost bool, err error) {
 	sp := "holeycow_" + strconv.Itoa(k)
 	if err := conn.Exec("SAVEPOINT " + sp); err != nil {
 		return false, err
 	}
-	var serr error
-	n.mu.auth = authApply
-	for _, st := range req.Statements {
-		r.Results, serr = runStatements(conn, st, true, r.Results, nil)
-		if serr != nil {
-			break
+	storageCause(conn) // forget what failed before this request
+	serr := n.runApplyStatements(conn, req, r)
+	if serr != nil {
+		fsErr, onAdapter := storageCause(conn)
+		if n.bounds.stop.stopped() {
+			return false, fmt.Errorf("%w (%w)", errInterrupted, serr)
 		}
-	}
-	n.mu.auth = authNone
-	if serr != nil && nodeLocal(serr) {
-		return false, serr
+		if local := applyFailure(serr, fsErr, onAdapter); local != nil {
+			return false, local
+		}
 	}
 	if conn.GetAutocommit() {
 		// The request rolled back the whole transaction.
@@ -157,6 +174,46 @@ func (n *Node) runRequest(conn *sqlite3.Conn, k int, req Request, r *Response) (
 		}
 	}
 	return false, conn.Exec("RELEASE " + sp)
+}
+
+// runApplyStatements runs a request's statements, under the apply
+// authorizer and the step bound, and checks after each that it left no
+// table holding the largest rowid (ErrMaxRowid). It returns the first
+// statement's error, also recorded in the last Result.
+func (n *Node) runApplyStatements(conn *sqlite3.Conn, req Request, r *Response) error {
+	b := n.bounds.budget
+	b.arm(n.bounds.maxStep)
+	defer b.disarm()
+	for _, st := range req.Statements {
+		var serr error
+		first, total := len(r.Results), conn.TotalChanges()
+		n.mu.auth = authApply
+		r.Results, serr = runStatements(conn, st, true, r.Results, nil)
+		n.mu.auth = authNone
+		if serr != nil {
+			if b.disarm() && !n.bounds.stop.stopped() && errors.Is(serr, sqlite3.INTERRUPT) {
+				// Stopped by the bound: the same on every node.
+				serr = n.stepLimitError()
+				failResult(&r.Results[len(r.Results)-1], serr)
+			}
+			clear(n.mu.rowid.written)
+			return serr
+		}
+		b.disarm() // our own check is not the request's work
+		if rs := r.Results[first:]; len(rs) == 1 && conn.TotalChanges()-total == 1 && rs[0].RowsAffected == 1 {
+			serr = n.mu.rowid.checkOneRow(conn, rs[0].LastInsertID)
+		} else {
+			serr = n.mu.rowid.check(conn)
+		}
+		b.armed = true
+		if serr != nil {
+			if !nodeLocal(serr) {
+				failResult(&r.Results[len(r.Results)-1], serr)
+			}
+			return serr
+		}
+	}
+	return nil
 }
 
 // Flush makes every applied entry durable and returns the applied index,
@@ -189,4 +246,12 @@ func (n *Node) Flush() (uint64, error) {
 		return 0, fmt.Errorf("%w: flush: %w", ErrApply, err)
 	}
 	return idx, nil
+}
+
+// failResult turns res into the result of a statement that failed with
+// err after it ran: what it returned or changed is rolled back, and may
+// differ between nodes (a random rowid), so only the error stays.
+func failResult(res *Result, err error) {
+	res.Values, res.LastInsertID, res.RowsAffected = nil, 0, 0
+	res.Error = err.Error()
 }

@@ -118,52 +118,28 @@ func internalName(name string) bool {
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // rowQuery returns a query listing table's rows in a physical-layout
-// independent order.
+// independent order: by rowid, with the rowid, or for a WITHOUT ROWID
+// table by primary key.
 func rowQuery(c *sqlite3.Conn, table string) (string, error) {
-	var cols []string
-	var pk []struct {
-		n    int64
-		name string
-	}
-	withoutRowid := false
-	err := eachRow(c, "SELECT wr FROM pragma_table_list WHERE schema='main' AND name=?1", []any{table}, func(st *sqlite3.Stmt) error {
-		withoutRowid = st.ColumnInt64(0) != 0
-		return nil
-	})
-	if err != nil {
-		return "", err
-	}
-	err = eachRow(c, "SELECT name, pk FROM pragma_table_info(?1)", []any{table}, func(st *sqlite3.Stmt) error {
-		cols = append(cols, strings.ToLower(st.ColumnText(0)))
-		if k := st.ColumnInt64(1); k > 0 {
-			pk = append(pk, struct {
-				n    int64
-				name string
-			}{k, st.ColumnText(0)})
-		}
-		return nil
-	})
-	if err != nil {
-		return "", err
-	}
 	q := quoteIdent(table)
-	if withoutRowid {
-		order := make([]string, len(pk))
-		for _, p := range pk {
-			order[p.n-1] = quoteIdent(p.name)
-		}
-		return "SELECT * FROM " + q + " ORDER BY " + strings.Join(order, ", "), nil
+	alias, hasRowid, err := rowidAlias(c, table)
+	switch {
+	case err != nil:
+		return "", err
+	case alias != "":
+		return "SELECT " + alias + ", * FROM " + q + " ORDER BY " + alias, nil
+	case hasRowid:
+		return "", fmt.Errorf("sqlnode: table %s shadows every rowid alias", table)
 	}
-	for _, alias := range []string{"_rowid_", "rowid", "oid"} {
-		shadowed := false
-		for _, c := range cols {
-			shadowed = shadowed || c == alias
-		}
-		if !shadowed {
-			return "SELECT " + alias + ", * FROM " + q + " ORDER BY " + alias, nil
-		}
+	var order []string
+	err = eachRow(c, "SELECT name FROM pragma_table_info(?1) WHERE pk>0 ORDER BY pk", []any{table}, func(st *sqlite3.Stmt) error {
+		order = append(order, quoteIdent(st.ColumnText(0)))
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
-	return "", fmt.Errorf("sqlnode: table %s shadows every rowid alias", table)
+	return "SELECT * FROM " + q + " ORDER BY " + strings.Join(order, ", "), nil
 }
 
 func eachRow(c *sqlite3.Conn, q string, args []any, fn func(*sqlite3.Stmt) error) error {

@@ -47,6 +47,10 @@
 //  6. Close the *sql.DB from ReadOnlyDB before closing the Node.
 //  7. Bound reads that strangers send: Query enforces the ResultLimits of
 //     its context (WithResultLimits), which nothing sets by default.
+//  8. Give every node the same Options.MaxSteps (and the same SQLite):
+//     the bound is part of what a request's result is.
+//  9. To stop a node whose apply may be running a long request, call
+//     Interrupt (Close does) rather than wait for the apply lock.
 //
 // # Durability
 //
@@ -60,6 +64,30 @@
 // nothing can read next to the applier. NORMAL with a rollback journal and
 // OFF are refused: a resurrected journal can be rolled back partially
 // (the crash test finds this). BenchmarkNode_ApplyBatch compares them.
+//
+// # Node-local failures and deterministic limits
+//
+// An error of the storage (SQLITE_FULL from a full disk, IOERR, CORRUPT,
+// READONLY, CANTOPEN, BUSY or LOCKED past the busy timeout, ...) is never
+// a result: ApplyBatch fails with ErrApply and leaves the entries
+// unapplied. The code is read with errors.As, since ncruces returns bare
+// result codes as well as *sqlite3.Error; on examples/sqlitevfs a statement
+// during which the storage failed counts as such whatever its code, and
+// the storage's error is attached (errors.Is finds ENOSPC, or a fencing
+// refusal). SQLITE_FULL that SQLite raises by itself (an AUTOINCREMENT
+// counter out of rowids) stays a result there.
+//
+// Two limits make requests that would otherwise diverge or never end fail
+// alike everywhere, as their result:
+//
+//   - Options.MaxSteps bounds each request's work in SQLite VM steps,
+//     counted through the connection's progress checks (ErrStepLimit).
+//     Precheck lets the accepting node refuse, before the log, read-only
+//     statements that run past it.
+//   - The largest rowid, 9223372036854775807, is refused (ErrMaxRowid):
+//     with it taken, SQLite picks the next rowids from its random number
+//     generator, which ncruces/go-sqlite3 v0.37.0 seeds from crypto/rand
+//     for every VFS, so no VFS can make it the same on every node.
 //
 // # Caveats
 //
@@ -78,6 +106,12 @@
 //     checksum: SQLite's VACUUM keeps them in practice, and SQL can see them.
 //   - With a rollback journal, a long read holds the applier back (up to a
 //     10 s busy timeout, then ApplyBatch fails with ErrApply).
+//   - A single statement that takes the largest rowid and, through a
+//     trigger, inserts with a chosen-by-SQLite rowid and deletes the
+//     largest one again, all within itself, escapes the rowid check.
+//   - The step count depends on the query plan: nodes must have the same
+//     schema and statistics (they do: both are replicated), and run the
+//     same SQLite.
 //
 // # Concurrency
 //

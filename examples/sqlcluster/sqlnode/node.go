@@ -41,7 +41,14 @@ type Options struct {
 	PageSize int
 	// ReadConns bounds the read connections Query uses; default 4.
 	ReadConns int
-	// Logger receives apply failures; nil discards.
+	// MaxSteps bounds the work of one request during apply, in SQLite VM
+	// steps (counted in units of 1000, and a returned row counts a unit):
+	// a request that runs longer fails with ErrStepLimit as its result,
+	// the same on every node (give every node the same bound). 0 means
+	// DefaultMaxSteps; negative, unbounded.
+	MaxSteps int64
+	// Logger receives apply failures (at Debug: ApplyBatch returns them);
+	// nil discards.
 	Logger *slog.Logger
 }
 
@@ -75,6 +82,12 @@ func (o *Options) fill() error {
 	if o.ReadConns <= 0 {
 		o.ReadConns = 4
 	}
+	switch {
+	case o.MaxSteps == 0:
+		o.MaxSteps = DefaultMaxSteps
+	case o.MaxSteps < 0:
+		o.MaxSteps = 0
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -92,19 +105,22 @@ const reservedPrefix = "_holeycow_"
 // Node is one node's SQLite database, fed with log entries in log order.
 //
 // Concurrency: Apply, ApplyBatch, Flush and Close serialize on one lock;
-// Query, Checksum, AppliedIndex and WaitApplied may run concurrently with
-// them and with each other.
+// Query, Checksum, Precheck, AppliedIndex and WaitApplied may run
+// concurrently with them and with each other; Interrupt may be called at
+// any time, from any goroutine.
 type Node struct {
 	opts Options
 	uri  string
 
 	applied atomic.Uint64 // last applied index; written under mu, after commit
+	bounds  bounds        // the step bound; see bound.go
 
 	// mu serializes the apply connection.
 	mu struct {
 		sync.Mutex
-		conn *sqlite3.Conn // nil once closed
-		auth authMode      // what the apply connection's authorizer enforces
+		conn  *sqlite3.Conn // nil once closed
+		auth  authMode      // what the apply connection's authorizer enforces
+		rowid rowidGuard    // the largest-rowid check (see rowid.go)
 	}
 
 	// waitMu guards the channel that is closed when applied advances.
@@ -151,11 +167,14 @@ func Open(opts Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlnode: open %s: %w", opts.Path, err)
 	}
-	if err := n.setupApplyConn(conn); err != nil {
+	if err := errors.Join(n.setupApplyConn(conn), n.setupBounds(conn)); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("sqlnode: open %s: %w", opts.Path, err)
 	}
 	idx, err := readApplied(conn)
+	if err == nil {
+		err = n.mu.rowid.scan(conn)
+	}
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("sqlnode: open %s: %w", opts.Path, err)
@@ -251,6 +270,7 @@ func (n *Node) applyAuthorizer(action sqlite3.AuthorizerActionCode, name3, name4
 	case authRead:
 		return readAuthorizer(action, name3, name4, schema, inner)
 	}
+	n.mu.rowid.note(action, name3)
 	switch action {
 	case sqlite3.AUTH_TRANSACTION, sqlite3.AUTH_SAVEPOINT, sqlite3.AUTH_ATTACH, sqlite3.AUTH_DETACH,
 		sqlite3.AUTH_CREATE_TEMP_TABLE, sqlite3.AUTH_CREATE_TEMP_INDEX, sqlite3.AUTH_CREATE_TEMP_TRIGGER,
@@ -321,6 +341,7 @@ func (n *Node) setApplied(idx uint64) {
 
 // Close closes the database. Pending WaitApplied calls return ErrClosed.
 func (n *Node) Close() error {
+	n.Interrupt()
 	n.mu.Lock()
 	conn := n.mu.conn
 	n.mu.conn = nil
@@ -350,6 +371,9 @@ func (n *Node) Close() error {
 		}
 		break
 	}
+	n.mu.Lock()
+	n.mu.rowid.forget()
+	n.mu.Unlock()
 	errs = append(errs, conn.Close())
 	return errors.Join(errs...)
 }

@@ -1,7 +1,6 @@
 package sqlnode
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -38,23 +37,6 @@ type Response struct {
 	// stored in the database: it had already been applied, before a crash
 	// or reset, and was not applied again. Results are then empty.
 	Skipped bool
-}
-
-// nodeLocal reports whether err comes from this node's environment (I/O,
-// space, corruption, locking) rather than from the SQL: such an error must
-// not become a result, since other nodes would not see it.
-func nodeLocal(err error) bool {
-	var e *sqlite3.Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	switch e.Code() {
-	case sqlite3.IOERR, sqlite3.CORRUPT, sqlite3.FULL, sqlite3.NOMEM, sqlite3.CANTOPEN,
-		sqlite3.NOTADB, sqlite3.PROTOCOL, sqlite3.BUSY, sqlite3.LOCKED, sqlite3.READONLY,
-		sqlite3.INTERRUPT, sqlite3.PERM, sqlite3.NOLFS, sqlite3.INTERNAL, sqlite3.MISUSE:
-		return true
-	}
-	return false
 }
 
 // bindParams binds ps to st: the k-th positional Param to parameter k, a
