@@ -37,6 +37,9 @@ var (
 	ErrCompacted = errors.New("raftcluster: log entry compacted")
 	// ErrInvalidConfig reports a Config that cannot be used.
 	ErrInvalidConfig = errors.New("raftcluster: invalid config")
+	// ErrLogStoreMismatch reports a DataDir whose Raft log is kept by
+	// another log store kind than Config.LogStore names.
+	ErrLogStoreMismatch = errors.New("raftcluster: data dir holds a log of another log store kind")
 )
 
 // NotLeaderError is returned by operations that must run on the leader. It

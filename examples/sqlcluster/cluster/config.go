@@ -42,10 +42,13 @@ type Config struct {
 	// Transport carries Raft (raftcluster.NewTLSTransport). The node owns
 	// it and closes it.
 	Transport raftcluster.Transport
-	// DataDir holds the Raft log (BoltDB); ignored when Stores is set.
-	// One of the two is required.
+	// DataDir holds the Raft log, stable store and snapshots; ignored
+	// when Stores is set. One of the two is required.
 	DataDir string
 	Stores  *raftcluster.Stores
+	// LogStore picks the Raft log store in DataDir: raft-wal (the
+	// default) or raft-boltdb (see raftcluster.Config.LogStore).
+	LogStore raftcluster.LogStoreKind
 	// Storage makes the member's storage (InProcess, or Networked).
 	Storage StorageFunc
 	// DBName is the database file on shared storage (default "main.db").

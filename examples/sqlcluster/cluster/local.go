@@ -32,9 +32,11 @@ type LocalOptions struct {
 	// Shared is the shared storage (nil: vfs.OS over Dir/shared). Tests
 	// use a vfs.NewMem to keep fsync latency out of their timing.
 	Shared vfs.FS
-	// MemRaft keeps Raft logs in memory instead of BoltDB (BoltDB trips
-	// the race detector's checkptr check).
+	// MemRaft keeps Raft logs in memory instead of under Dir (tests: no
+	// fsync latency in their timing).
 	MemRaft bool
+	// LogStore picks the Raft log store under Dir (see Config.LogStore).
+	LogStore raftcluster.LogStoreKind
 	// Timeouts (zero: raftcluster.LANTimeouts).
 	Timeouts raftcluster.Timeouts
 	// ResetThreshold, DurableInterval, SnapshotThreshold and TrailingLogs
@@ -192,6 +194,7 @@ func (c *Local) startMember() (*Node, error) {
 		cfg.Stores = raftcluster.NewMemStores()
 	} else {
 		cfg.DataDir = filepath.Join(c.dir, "raft", id)
+		cfg.LogStore = c.opts.LogStore
 	}
 	n, err := New(cfg)
 	if err != nil {

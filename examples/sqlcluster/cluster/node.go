@@ -68,7 +68,7 @@ func New(cfg Config) (*Node, error) {
 	n.store = st
 	rn, err := raftcluster.New(raftcluster.Config{
 		ID: cfg.ID, StabilityAddr: st.StabilityAddr(), Transport: cfg.Transport, DataDir: cfg.DataDir, Stores: cfg.Stores,
-		Timeouts: cfg.Timeouts, Logger: cfg.Logger, ApplyBatch: n.eng.applyBatch,
+		LogStore: cfg.LogStore, Timeouts: cfg.Timeouts, Logger: cfg.Logger, ApplyBatch: n.eng.applyBatch,
 		CompactableIndex: n.compactable, Storage: (*nodeStorage)(n),
 		ResetThreshold: cfg.ResetThreshold, ReportInterval: 3 * cfg.Timeouts.Heartbeat,
 		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/holeycow/holeycow/raftcluster"
 )
 
 // Defaults of the flags, for one node on this machine.
@@ -50,7 +52,8 @@ type Config struct {
 	AuthFile string // -auth: httpapi credentials file
 	LogLevel slog.Level
 
-	StabilityLease  time.Duration // -stability-lease (0: netstorage's default)
+	StabilityLease  time.Duration            // -stability-lease (0: netstorage's default)
+	LogStore        raftcluster.LogStoreKind // -log-store: wal (default) or bolt
 	ShutdownTimeout time.Duration
 
 	// Debugging and testing.
@@ -93,7 +96,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 			"  sqlcluster serve -id n2 -data d2 -shared sh -raft-addr 127.0.0.1:4012 -http-addr 127.0.0.1:4011 -join http://127.0.0.1:4001\n\n")
 		fs.PrintDefaults()
 	}
-	var join, logLevel string
+	var join, logLevel, logStore string
 	fs.StringVar(&c.ID, "id", DefaultID, "node `ID`: unique and stable; with TLS, the ID in the certificate's URI SAN holeycow://node/ID")
 	fs.StringVar(&c.DataDir, "data", "", "node-local `dir` for Raft state and overlay scratch (default sqlcluster-ID); reuse it to restart the same member")
 	fs.StringVar(&c.SharedDir, "shared", "sqlcluster-shared", "shared storage `dir`, the same for every node (a shared mount with read-after-write coherence)")
@@ -108,6 +111,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.StringVar(&c.AuthFile, "auth", "", "rqlite-format credentials `file` for HTTP basic authentication (needs TLS)")
 	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.DurationVar(&c.StabilityLease, "stability-lease", 0, "copier lease of the stability protocol (default 2s); the same on every node")
+	fs.StringVar(&logStore, "log-store", string(raftcluster.LogStoreWAL), "Raft log store in -data: wal (hashicorp/raft-wal) or bolt (raft-boltdb); a -data keeps the kind it was created with")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "bound on the graceful shutdown")
 	fs.StringVar(&c.MutationLog, "mutation-log", "", "debug: append every mutation of shared storage, with its epoch, to `file`")
 	fs.BoolVar(&c.LeaveOnExit, "leave", false, "on SIGINT/SIGTERM, leave the cluster before stopping (decommission); without it the node stays a member and restarts from -data")
@@ -124,6 +128,11 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		return c, fmt.Errorf("%w: -log-level %q: want debug, info, warn or error", ErrUsage, logLevel)
 	}
+	kind, err := raftcluster.ParseLogStoreKind(logStore)
+	if err != nil {
+		return c, fmt.Errorf("%w: -log-store %q: want %s or %s", ErrUsage, logStore, raftcluster.LogStoreWAL, raftcluster.LogStoreBolt)
+	}
+	c.LogStore = kind
 	if join != "" {
 		c.Join = strings.Split(join, ",")
 	}

@@ -189,7 +189,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return ns, nil
 	}
 	node, err := cluster.New(cluster.Config{
-		ID: cfg.ID, Transport: tr, DataDir: raftPath, Storage: storage, DBName: dbName,
+		ID: cfg.ID, Transport: tr, DataDir: raftPath, LogStore: cfg.LogStore, Storage: storage, DBName: dbName,
 		APIAddr: cfg.APIAddr(), APIAddrOf: dir.apiAddr, Logger: log,
 	})
 	if err != nil {
