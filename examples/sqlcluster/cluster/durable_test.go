@@ -11,7 +11,7 @@ import (
 
 // A copier's compaction bound follows the writer's durable markers: a
 // write is not compactable on a copier until a marker covers it, and on
-// the writer it is once applied (every commit is synced).
+// the writer it is once applied (durableIndex flushes first).
 func TestNode_compactable_followsDurableMarkers(t *testing.T) {
 	c := startTest(t, LocalOptions{Nodes: 3, DurableInterval: time.Hour})
 	ctx := testCtx(t, 30*time.Second)

@@ -37,6 +37,8 @@ type LocalOptions struct {
 	MemRaft bool
 	// LogStore picks the Raft log store under Dir (see Config.LogStore).
 	LogStore raftcluster.LogStoreKind
+	// JournalMode and Synchronous of the shared database (see Config).
+	JournalMode, Synchronous string
 	// Timeouts (zero: raftcluster.LANTimeouts).
 	Timeouts raftcluster.Timeouts
 	// ResetThreshold, DurableInterval, SnapshotThreshold and TrailingLogs
@@ -189,6 +191,7 @@ func (c *Local) startMember() (*Node, error) {
 		ResetThreshold: c.opts.ResetThreshold, DurableInterval: c.opts.DurableInterval,
 		SnapshotThreshold: c.opts.SnapshotThreshold, TrailingLogs: c.opts.TrailingLogs,
 		LeaderReadIndex: c.leaderReadIndex, Logger: c.opts.Logger,
+		JournalMode: c.opts.JournalMode, Synchronous: c.opts.Synchronous,
 	}
 	if c.opts.MemRaft {
 		cfg.Stores = raftcluster.NewMemStores()

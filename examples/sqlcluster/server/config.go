@@ -52,8 +52,12 @@ type Config struct {
 	AuthFile string // -auth: httpapi credentials file
 	LogLevel slog.Level
 
-	StabilityLease  time.Duration            // -stability-lease (0: netstorage's default)
-	LogStore        raftcluster.LogStoreKind // -log-store: wal (default) or bolt
+	StabilityLease time.Duration            // -stability-lease (0: netstorage's default)
+	LogStore       raftcluster.LogStoreKind // -log-store: wal (default) or bolt
+	// SQLiteMode (-sqlite-mode): "truncate" (TRUNCATE, synchronous=FULL:
+	// every commit synced; the default) or "wal" (WAL, synchronous=NORMAL:
+	// the Raft log is the per-commit durability point).
+	SQLiteMode      string
 	ShutdownTimeout time.Duration
 
 	// Debugging and testing.
@@ -112,6 +116,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.DurationVar(&c.StabilityLease, "stability-lease", 0, "copier lease of the stability protocol (default 2s); the same on every node")
 	fs.StringVar(&logStore, "log-store", string(raftcluster.LogStoreWAL), "Raft log store in -data: wal (hashicorp/raft-wal) or bolt (raft-boltdb); a -data keeps the kind it was created with")
+	fs.StringVar(&c.SQLiteMode, "sqlite-mode", "truncate", "shared database's journal: truncate (TRUNCATE, synchronous=FULL: every commit synced) or wal (WAL, synchronous=NORMAL: the Raft log is the per-commit durability point; readers beside the applier)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "bound on the graceful shutdown")
 	fs.StringVar(&c.MutationLog, "mutation-log", "", "debug: append every mutation of shared storage, with its epoch, to `file`")
 	fs.BoolVar(&c.LeaveOnExit, "leave", false, "on SIGINT/SIGTERM, leave the cluster before stopping (decommission); without it the node stays a member and restarts from -data")
@@ -133,6 +138,9 @@ func Parse(args []string, out io.Writer) (Config, error) {
 		return c, fmt.Errorf("%w: -log-store %q: want %s or %s", ErrUsage, logStore, raftcluster.LogStoreWAL, raftcluster.LogStoreBolt)
 	}
 	c.LogStore = kind
+	if _, _, ok := sqliteModes(c.SQLiteMode); !ok {
+		return c, fmt.Errorf("%w: -sqlite-mode %q: want wal or truncate", ErrUsage, c.SQLiteMode)
+	}
 	if join != "" {
 		c.Join = strings.Split(join, ",")
 	}
@@ -289,4 +297,15 @@ func ensureDir(flag, dir string) error {
 		return fmt.Errorf("%w: %s: %v", ErrUsage, flag, err)
 	}
 	return nil
+}
+
+// sqliteModes maps -sqlite-mode to sqlnode's journal and sync modes.
+func sqliteModes(mode string) (journal, sync string, ok bool) {
+	switch mode {
+	case "", "truncate":
+		return "TRUNCATE", "FULL", true
+	case "wal":
+		return "WAL", "NORMAL", true
+	}
+	return "", "", false
 }

@@ -188,8 +188,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		storePtr.Store(st)
 		return ns, nil
 	}
+	journal, syncMode, _ := sqliteModes(cfg.SQLiteMode)
 	node, err := cluster.New(cluster.Config{
 		ID: cfg.ID, Transport: tr, DataDir: raftPath, LogStore: cfg.LogStore, Storage: storage, DBName: dbName,
+		JournalMode: journal, Synchronous: syncMode,
 		APIAddr: cfg.APIAddr(), APIAddrOf: dir.apiAddr, Logger: log,
 	})
 	if err != nil {
