@@ -5,11 +5,14 @@ import (
 	"flag"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/vfs"
+	"github.com/holeycow/holeycow/vfs/errorfs"
 )
 
 var crashSweepFlag = flag.Bool("crash-sweep", false, "TestNode_crashSweep: crash at every file operation (default: every WAL restart, sync and namespace operation, every 4th checkpoint write and every 8th WAL append)")
@@ -170,4 +173,103 @@ func TestNode_crashSweep(t *testing.T) {
 			t.Logf("crashes by class: %v", crashed)
 		})
 	}
+}
+
+// TestNode_crashSweep_promotedCopier: the writer of the default mode dies
+// (its process: every write it made stays on shared storage, none after)
+// at a write or sync of its applies, checkpoints and WAL restarts, and a
+// copier that applied the same entries is promoted instead (its overlay
+// goes to shared storage, its database stays open). The promoted node's
+// database is intact and at its own applied index, replaying the log
+// gives the final state, and shared storage opened afresh afterwards
+// holds that state too.
+func TestNode_crashSweep_promotedCopier(t *testing.T) {
+	seed := testSeed(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(seed, 98))
+	log := genLog(t, rng, 40)
+	opts := Options{Path: "db", WALAutoCheckpoint: 16}
+
+	// The reference: a plain node; and how many write-path operations a
+	// writer view makes (the crash points).
+	ro := opts
+	ro.VFS = registerFS(t, vfs.NewMem())
+	ref := openTestNode(t, ro)
+	for _, b := range log {
+		_, err := ref.ApplyBatch(b)
+		require.NoError(t, err)
+	}
+	final, err := ref.Checksum(ctx)
+	require.NoError(t, err)
+
+	// run applies log on a writer and a copier of one shared MemFS until
+	// the writer's write path fails from operation stopAt on (0: never),
+	// promotes the copier, finishes the log on it, and checks. It returns
+	// the writer's write-path operations.
+	run := func(stopAt int64) int64 {
+		shared := vfs.NewMem()
+		cv, err := cow.NewCopier(shared, cow.Options{})
+		require.NoError(t, err)
+		wv, err := cow.NewWriter(shared, cow.NewLocal(cv), cow.Options{})
+		require.NoError(t, err)
+		// Write-path operations count (and fail) from the first apply on.
+		var writes atomic.Int64
+		var armed atomic.Bool
+		dead := errorfs.When(func(op errorfs.Op) bool {
+			if !op.Kind.IsWrite() || !armed.Load() {
+				return false
+			}
+			return writes.Add(1) >= stopAt && stopAt > 0
+		}, errorfs.Always())
+		wo, co := opts, opts
+		wo.VFS, co.VFS = registerFS(t, errorfs.WithErrors(wv, dead)), registerFS(t, cv)
+		w, err := Open(wo)
+		require.NoError(t, err)
+		c, err := Open(co)
+		require.NoError(t, err)
+		armed.Store(true)
+		i := 0
+		for ; i < len(log); i++ {
+			if _, err := w.ApplyBatch(log[i]); err != nil {
+				require.ErrorIs(t, err, ErrApply)
+				break
+			}
+			_, err := c.ApplyBatch(log[i])
+			require.NoError(t, err)
+		}
+		w.Close() // the dead writer's close fails to write: ignored
+		require.NoError(t, cv.Promote(ctx, cow.NewLocal()), "stop at %d", stopAt)
+		rs, err := c.Query(ctx, []Statement{{SQL: "PRAGMA integrity_check"}})
+		require.NoError(t, err)
+		require.Equal(t, "ok", rs[0].Values[0][0], "stop at %d: promoted copier's integrity", stopAt)
+		for _, b := range log { // replay: entries <= the applied index are skipped
+			_, err := c.ApplyBatch(b)
+			require.NoError(t, err, "stop at %d", stopAt)
+		}
+		sum, err := c.Checksum(ctx)
+		require.NoError(t, err)
+		require.Equal(t, final, sum, "stop at %d: promoted copier after replay", stopAt)
+		require.NoError(t, c.Close())
+		// Shared storage as the promoted writer left it.
+		so := opts
+		so.VFS = registerFS(t, shared)
+		s, err := Open(so)
+		require.NoError(t, err)
+		sum, err = s.Checksum(ctx)
+		require.NoError(t, err)
+		require.Equal(t, final, sum, "stop at %d: shared storage after promotion", stopAt)
+		require.NoError(t, s.Close())
+		return writes.Load()
+	}
+	total := run(0)
+	step := int64(1)
+	if !*crashSweepFlag {
+		step = max(1, total/12)
+	}
+	n := 0
+	for at := int64(1); at <= total; at += step {
+		run(at)
+		n++
+	}
+	t.Logf("seed %d: writer made %d write-path operations; promoted a copier after a crash at %d of them", seed, total, n)
 }
