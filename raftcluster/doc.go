@@ -62,7 +62,8 @@
 // BoltDB copies B+tree pages and the freelist and syncs twice: on this
 // project's 2-core machine BenchmarkLogStore measured about 8x fewer
 // bytes per entry (4.3 KB against 33.5 KB, one entry per append; 0.42
-// against 2.7 KB with 16) and 5-9x more appends per second for raft-wal.
+// against 2.7 KB with 16) and 1.4-9x more appends per second for raft-wal
+// (the machine was shared; the byte counts were stable).
 //
 // The module pins hashicorp/raft v1.7.3, not v1.8.0: raft-boltdb/v2 (on
 // go.etcd.io/bbolt, whose unsafe code passes the race detector's checkptr
