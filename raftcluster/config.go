@@ -108,10 +108,15 @@ type Config struct {
 	// in tests). Its Addr is this member's Raft address. The node owns it
 	// and closes it on Shutdown.
 	Transport Transport
-	// DataDir holds the BoltDB log/stable store (raft.db) and file
-	// snapshots. Ignored when Stores is set. One of the two is required.
+	// DataDir holds the stable store (raft-boltdb, raft.db), the log
+	// store (see LogStore) and file snapshots. Ignored when Stores is set.
+	// One of the two is required.
 	DataDir string
 	Stores  *Stores
+	// LogStore picks the log store in DataDir: LogStoreWAL (the default,
+	// "") or LogStoreBolt. A DataDir keeps the kind it was created with:
+	// opening it with the other is refused (ErrLogStoreMismatch).
+	LogStore LogStoreKind
 	// Timeouts; the zero value means DefaultTimeouts.
 	Timeouts Timeouts
 	// Logger receives this package's and hashicorp/raft's logs (nil =
@@ -179,6 +184,11 @@ func (c *Config) validate() error {
 	if c.Stores == nil && c.DataDir == "" {
 		return fmt.Errorf("%w: DataDir or Stores is required", ErrInvalidConfig)
 	}
+	kind, err := ParseLogStoreKind(string(c.LogStore))
+	if err != nil {
+		return err
+	}
+	c.LogStore = kind
 	if len(c.StabilityAddr) > maxStringLen || len(c.Transport.Addr()) > maxStringLen {
 		return fmt.Errorf("%w: address longer than %d bytes", ErrInvalidConfig, maxStringLen)
 	}

@@ -62,16 +62,33 @@
 //
 // A write is acknowledged once the Raft log holds it on a quorum. The
 // writer's SQLite file on shared storage is the one physical copy of the
-// data; it uses a TRUNCATE journal with synchronous=FULL, so each commit
-// is synced before the writer answers. That is the fastest mode that
-// survives the crash tests here: WAL with synchronous=NORMAL would sync
-// only at checkpoints, but it needs locking_mode=EXCLUSIVE on this VFS,
-// which leaves no connection for readers or database/sql; NORMAL with a
-// rollback journal can corrupt the database in a crash (sqlnode's crash
-// test found it). A crash of the writer therefore costs no acknowledged
-// write and no database state: at worst the transaction in flight rolls
-// back from the journal, and the next writer replays it from the log after
-// the stored applied index.
+// data. By default it uses a TRUNCATE journal with synchronous=FULL, so
+// each commit is synced before the writer answers (about four syncs per
+// commit), and the database is current after a crash without the log.
+//
+// Config.JournalMode "WAL" with Synchronous "NORMAL" makes the Raft log
+// the per-commit durability point: a commit appends to the WAL and syncs
+// nothing; the WAL is synced before each checkpoint and the database after
+// it. The WAL index lives in node-local shared memory (Config.IndexDir,
+// examples/sqlitevfs' WithSharedMemory), so readers and database/sql run
+// beside the applier on every member; the index is dropped whenever the
+// member's view changes (reset, reopening). The writer flushes (one synced
+// commit) before it records a durable marker in the log (every
+// DurableInterval), and Raft compacts the log only up to the last marker.
+// A crash of the writer then loses at most the commits since the last
+// sync, never an acknowledged write: the next writer opens the committed
+// prefix that SQLite's WAL recovery finds and replays the log after the
+// stored applied index (sqlnode's TestNode_crashSweep crashes at every
+// write and sync). It is not the default yet: the cluster tests have not
+// been run in it as a whole (TestNode_failover_WAL runs the failover test
+// in it), and a copier's overlay holds its own WAL too, so a reset does
+// not always shrink the overlay.
+//
+// NORMAL with a rollback journal is refused: it can corrupt the database
+// in a crash (sqlnode's crash test found it). A crash of the writer in the
+// default mode costs no acknowledged write and no database state: at worst
+// the transaction in flight rolls back from the journal, and the next
+// writer replays it from the log after the stored applied index.
 //
 // Group commit: Raft batches the log appends of concurrent writers, and
 // hands the entries that commit together to every member in one call

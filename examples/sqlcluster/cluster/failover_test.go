@@ -48,10 +48,28 @@ func storageKinds(t *testing.T, f func(t *testing.T, kind StorageKind)) {
 
 func TestNode_failover_keepsAckedWrites(t *testing.T) { storageKinds(t, testFailover) }
 
+// TestNode_failover_WAL: the same with the shared database in WAL mode
+// with synchronous=NORMAL (the log is the per-commit durability point).
+func TestNode_failover_WAL(t *testing.T) {
+	testFailoverOpts(t, LocalOptions{Nodes: 3, Storage: StorageInProcess, JournalMode: "WAL", Synchronous: "NORMAL"})
+}
+
 func testFailover(t *testing.T, kind StorageKind) {
-	c := startTest(t, LocalOptions{Nodes: 3, Storage: kind})
+	testFailoverOpts(t, LocalOptions{Nodes: 3, Storage: kind})
+}
+
+func testFailoverOpts(t *testing.T, opts LocalOptions) {
+	c := startTest(t, opts)
 	ctx := testCtx(t, 60*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v TEXT)"))
+	// The database runs in the mode asked for (WAL is recorded in the file).
+	rs, err := c.Nodes()[0].Query(ctx, LevelWeak, []sqlnode.Statement{{SQL: "PRAGMA journal_mode"}})
+	if err != nil || rs[0].Error != "" || len(rs[0].Values) != 1 {
+		t.Fatalf("PRAGMA journal_mode: %+v %v", rs, err)
+	}
+	if got := rs[0].Values[0][0]; (got == "wal") != (opts.JournalMode == "WAL") {
+		t.Fatalf("journal mode %v, asked for %q", got, opts.JournalMode)
+	}
 	stop := make(chan struct{})
 	var acked, unknown []int
 	var wg sync.WaitGroup

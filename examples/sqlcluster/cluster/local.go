@@ -31,9 +31,13 @@ type LocalOptions struct {
 	// Shared is the shared storage (nil: vfs.OS over Dir/shared). Tests
 	// use a vfs.NewMem to keep fsync latency out of their timing.
 	Shared vfs.FS
-	// MemRaft keeps Raft logs in memory instead of BoltDB (BoltDB trips
-	// the race detector's checkptr check).
+	// MemRaft keeps Raft logs in memory instead of under Dir (tests: no
+	// fsync latency in their timing).
 	MemRaft bool
+	// LogStore picks the Raft log store under Dir (see Config.LogStore).
+	LogStore raftcluster.LogStoreKind
+	// JournalMode and Synchronous of the shared database (see Config).
+	JournalMode, Synchronous string
 	// Timeouts (zero: raftcluster.LANTimeouts).
 	Timeouts raftcluster.Timeouts
 	// ResetThreshold, DurableInterval, SnapshotThreshold and TrailingLogs
@@ -188,11 +192,13 @@ func (c *Local) startMember() (*Node, error) {
 		ResetThreshold: c.opts.ResetThreshold, DurableInterval: c.opts.DurableInterval,
 		SnapshotThreshold: c.opts.SnapshotThreshold, TrailingLogs: c.opts.TrailingLogs,
 		LeaderReadIndex: c.leaderReadIndex, Logger: c.opts.Logger, MaxSteps: c.opts.MaxSteps,
+		JournalMode: c.opts.JournalMode, Synchronous: c.opts.Synchronous,
 	}
 	if c.opts.MemRaft {
 		cfg.Stores = raftcluster.NewMemStores()
 	} else {
 		cfg.DataDir = filepath.Join(c.dir, "raft", id)
+		cfg.LogStore = c.opts.LogStore
 	}
 	n, err := New(cfg)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +36,9 @@ type Node struct {
 	durable    atomic.Uint64 // shared database durable up to this log index
 	lastMarker atomic.Uint64 // last durable marker this node proposed
 
+	// dropIndexDir removes the WAL index directory if New made it.
+	dropIndexDir func()
+
 	done      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -51,6 +56,13 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, id: cfg.ID, done: make(chan struct{})}
 	n.eng = newEngine(cfg.ID, cfg.DBName, cfg.Logger, cfg.MaxSteps)
+	n.eng.sqlOpts = sqlnode.Options{JournalMode: cfg.JournalMode, Synchronous: cfg.Synchronous}
+	indexDir, dropIndexDir, err := prepareIndexDir(cfg.IndexDir)
+	if err != nil {
+		cfg.Transport.Close()
+		return nil, fmt.Errorf("cluster: %s: %w", cfg.ID, err)
+	}
+	n.eng.indexDir, n.dropIndexDir = indexDir, dropIndexDir
 	n.eng.node = n.rptr.Load
 	n.eng.onDurable = func(d uint64) {
 		for {
@@ -63,12 +75,13 @@ func New(cfg Config) (*Node, error) {
 	st, err := cfg.Storage(cfg.ID, n.eng)
 	if err != nil {
 		cfg.Transport.Close()
+		dropIndexDir()
 		return nil, fmt.Errorf("cluster: %s: storage: %w", cfg.ID, err)
 	}
 	n.store = st
 	rn, err := raftcluster.New(raftcluster.Config{
 		ID: cfg.ID, StabilityAddr: st.StabilityAddr(), Transport: cfg.Transport, DataDir: cfg.DataDir, Stores: cfg.Stores,
-		Timeouts: cfg.Timeouts, Logger: cfg.Logger, ApplyBatch: n.eng.applyBatch,
+		LogStore: cfg.LogStore, Timeouts: cfg.Timeouts, Logger: cfg.Logger, ApplyBatch: n.eng.applyBatch,
 		CompactableIndex: n.compactable, Storage: (*nodeStorage)(n),
 		ResetThreshold: cfg.ResetThreshold, ReportInterval: 3 * cfg.Timeouts.Heartbeat,
 		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
@@ -76,6 +89,7 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		st.Close()
 		n.eng.shutdown()
+		dropIndexDir()
 		return nil, fmt.Errorf("cluster: %s: %w", cfg.ID, err)
 	}
 	n.raft = rn
@@ -392,6 +406,7 @@ func (n *Node) Close() error {
 		err := n.raft.Shutdown()
 		serr := n.store.Close()
 		n.closeErr = errors.Join(err, serr, n.eng.shutdown())
+		n.dropIndexDir()
 	})
 	return n.closeErr
 }
@@ -440,4 +455,30 @@ func (s *nodeStorage) OverlayBytes() int64 {
 		b = max(b, s.cfg.ResetThreshold)
 	}
 	return b
+}
+
+// prepareIndexDir returns the directory for the member's WAL indexes: dir,
+// emptied of index files that an earlier process left, or a new temporary
+// directory when dir is "" (drop removes it; it does nothing for dir).
+func prepareIndexDir(dir string) (_ string, drop func(), err error) {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "holeycow-index-")
+		if err != nil {
+			return "", nil, fmt.Errorf("WAL index dir: %w", err)
+		}
+		return d, func() { os.RemoveAll(d) }, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", nil, fmt.Errorf("WAL index dir: %w", err)
+	}
+	old, err := filepath.Glob(filepath.Join(dir, "holeycow-*-shm"))
+	if err != nil {
+		return "", nil, fmt.Errorf("WAL index dir: %w", err)
+	}
+	for _, f := range old {
+		if err := os.Remove(f); err != nil {
+			return "", nil, fmt.Errorf("WAL index dir: %w", err)
+		}
+	}
+	return dir, func() {}, nil
 }
