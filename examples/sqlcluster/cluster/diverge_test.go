@@ -462,7 +462,8 @@ func TestFencedApply_isARefusal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sqlitevfs.Unregister(name)
-	db, err := sqlnode.Open(sqlnode.Options{VFS: name, Path: "main.db", PageSize: PageSize})
+	// The cluster's journal mode (sqlnode's default, WAL, needs shared memory).
+	db, err := sqlnode.Open(sqlnode.Options{VFS: name, Path: "main.db", PageSize: PageSize, JournalMode: "TRUNCATE", Synchronous: "FULL"})
 	if err != nil {
 		t.Fatal(err)
 	}
