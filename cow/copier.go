@@ -504,8 +504,27 @@ func (v *View) cSyncDir(dir string) error {
 type lockHandle struct {
 	v      *View
 	f      *file
-	closed bool      // guarded by v.c.mu
-	shared io.Closer // set by Promote, guarded by v.c.mu
+	closed bool        // guarded by v.c.mu
+	shared *sharedLock // set by Promote, guarded by v.c.mu
+}
+
+// sharedLock is a lock on shared storage taken by Promote for the copier
+// locks that hold one file (several can, once a Reset made them find
+// their files by name): it is released when the last of them is.
+// Guarded by the view's c.mu.
+type sharedLock struct {
+	c    io.Closer
+	refs int
+}
+
+// release drops one holder, and returns the closer to call once none is
+// left. Called with c.mu held.
+func (s *sharedLock) release() io.Closer {
+	s.refs--
+	if s.refs > 0 {
+		return nil
+	}
+	return s.c
 }
 
 func (l *lockHandle) Close() error {
@@ -523,8 +542,11 @@ func (l *lockHandle) Close() error {
 		n.refs--
 		v.c.release(n)
 	}
-	sh := l.shared
-	l.shared = nil
+	var sh io.Closer
+	if l.shared != nil {
+		sh = l.shared.release()
+		l.shared = nil
+	}
 	v.c.mu.Unlock()
 	if sh != nil {
 		return sh.Close()

@@ -120,13 +120,12 @@ func syncAll(fsys vfs.FS, dir string) error {
 	return fsys.SyncDir(dir)
 }
 
-// pick chooses the writer or a copier.
+// pick chooses the writer (half the time) or a copier.
 func (m *modelMachine) pick(t *rapid.T) *cowtest.Subject {
-	i := rapid.IntRange(-1, len(m.copiers)-1).Draw(t, "view")
-	if i < 0 {
+	if rapid.Bool().Draw(t, "at writer") {
 		return m.writer.s
 	}
-	return m.copiers[i].s
+	return rapid.SampledFrom(m.copiers).Draw(t, "copier").s
 }
 
 // checkCrash checks that a crash now keeps the writer's namespace and
@@ -137,7 +136,16 @@ func (m *modelMachine) checkCrash(t *rapid.T, when string) {
 
 func (m *modelMachine) actions() map[string]func(*rapid.T) {
 	acts := cowtest.Actions(m.pick, modelBS)
-	acts["reset"] = func(t *rapid.T) {
+	acts["reset"] = m.reset
+	acts["reset again"] = m.reset // twice as likely as other actions
+	acts["join"] = m.join
+	acts["promote"] = m.promote
+	acts[""] = m.check
+	return acts
+}
+
+func (m *modelMachine) reset(t *rapid.T) {
+	{
 		c := rapid.SampledFrom(m.copiers).Draw(t, "copier")
 		// Its handles and locks stay open across the reset.
 		must(t, c.v.Reset(context.Background(), m.writer.v))
@@ -147,7 +155,10 @@ func (m *modelMachine) actions() map[string]func(*rapid.T) {
 		m.stab.newGeneration()
 		m.checkCrash(t, "after a reset")
 	}
-	acts["join"] = func(t *rapid.T) {
+}
+
+func (m *modelMachine) join(t *rapid.T) {
+	{
 		if len(m.copiers) >= 3 {
 			t.Skip("enough copiers")
 		}
@@ -163,7 +174,10 @@ func (m *modelMachine) actions() map[string]func(*rapid.T) {
 		m.stab.newGeneration()
 		m.checkCrash(t, "after a join")
 	}
-	acts["promote"] = func(t *rapid.T) {
+}
+
+func (m *modelMachine) promote(t *rapid.T) {
+	{
 		if len(m.copiers) < 2 {
 			t.Skip("keep one copier")
 		}
@@ -194,8 +208,6 @@ func (m *modelMachine) actions() map[string]func(*rapid.T) {
 		m.writer = c
 		m.checkCrash(t, "after a promotion")
 	}
-	acts[""] = m.check
-	return acts
 }
 
 // check compares every view with its model after each step.
@@ -235,6 +247,12 @@ func TestView_model(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		m := &modelMachine{}
 		m.init(t)
-		t.Repeat(m.actions())
+		// Three runs of about rapid.steps actions each: the shapes that
+		// matter take several steps (change a directory, rename it,
+		// reset; lock, rename, promote).
+		acts := m.actions()
+		for range 3 {
+			t.Repeat(acts)
+		}
 	})
 }

@@ -88,10 +88,7 @@ func (v *View) Promote(ctx context.Context, s Stabilizer) (err error) {
 	// promoteFiles changes the open files only once every shared file is
 	// open; after it, nothing can fail.
 	if err := v.promoteFiles(where); err != nil {
-		for _, l := range locks {
-			l.shared.Close()
-			l.shared = nil
-		}
+		releaseLocks(locks)
 		return fmt.Errorf("cow: promote: %w", err)
 	}
 	if len(orphans) > 0 {
@@ -324,29 +321,41 @@ func (v *View) sharedPath(f *file, where map[*node]string) (string, error) {
 
 // promoteLocks takes on shared storage the locks held at the copier, on
 // the files they hold (never creating one: a lock found by a name that
-// the view no longer has holds no file, and takes no shared lock).
+// the view no longer has holds no file, and takes no shared lock). Locks
+// that hold one file share its shared lock.
 func (v *View) promoteLocks(where map[*node]string) ([]*lockHandle, error) {
 	var taken []*lockHandle
-	fail := func(err error) ([]*lockHandle, error) {
-		for _, t := range taken {
-			t.shared.Close()
-			t.shared = nil
-		}
-		return nil, err
-	}
+	byPath := make(map[string]*sharedLock)
 	for l := range v.c.mu.locks {
 		p, err := v.sharedPath(l.f, where)
 		if err != nil {
 			continue
 		}
-		sh, err := v.wLock(p)
-		if err != nil {
-			return fail(err)
+		sl := byPath[p]
+		if sl == nil {
+			c, err := v.wLock(p)
+			if err != nil {
+				releaseLocks(taken)
+				return nil, err
+			}
+			sl = &sharedLock{c: c}
+			byPath[p] = sl
 		}
-		l.shared = sh
+		sl.refs++
+		l.shared = sl
 		taken = append(taken, l)
 	}
 	return taken, nil
+}
+
+// releaseLocks undoes promoteLocks (a failed Promote).
+func releaseLocks(taken []*lockHandle) {
+	for _, l := range taken {
+		if c := l.shared.release(); c != nil {
+			c.Close()
+		}
+		l.shared = nil
+	}
 }
 
 // promoteFiles opens on shared storage every file open at the copier.

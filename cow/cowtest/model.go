@@ -154,13 +154,33 @@ const (
 	MaxLocks   = 2
 )
 
-// drawPath draws a path: half the time one that exists in s's model (so
-// that removes, renames and handles find something), otherwise any.
+// drawPath draws a path: two times in five one that exists in s's model
+// (so that removes, renames and handles find something), one in five a
+// missing one whose parent exists (a rename or create target), one in
+// five one whose parent is missing or a file (so that operations fail
+// there), otherwise any.
 func (s *Subject) drawPath(t *rapid.T, label string) string {
-	if len(s.M.nodes) > 0 && rapid.Bool().Draw(t, label+" exists") {
-		return rapid.SampledFrom(slices.Sorted(maps.Keys(s.M.nodes))).Draw(t, label)
+	var pool []string
+	switch rapid.IntRange(0, 4).Draw(t, label+" kind") {
+	case 0, 1:
+		pool = slices.Sorted(maps.Keys(s.M.nodes))
+	case 2:
+		for _, p := range Paths {
+			if n, err := s.M.lookup(p); err == nil && n == nil {
+				pool = append(pool, p)
+			}
+		}
+	case 3:
+		for _, p := range Paths {
+			if _, err := s.M.lookup(p); err != nil {
+				pool = append(pool, p)
+			}
+		}
 	}
-	return rapid.SampledFrom(Paths).Draw(t, label)
+	if len(pool) == 0 {
+		pool = Paths
+	}
+	return rapid.SampledFrom(pool).Draw(t, label)
 }
 
 func drawData(t *rapid.T, max int) []byte {
@@ -222,6 +242,7 @@ func Actions(pick func(*rapid.T) *Subject, bs int) map[string]func(*rapid.T) {
 		"truncate": func(t *rapid.T) { s := pick(t); s.Truncate(t, s.drawPath(t, "path"), drawOff(t, bs)) },
 		"create":   func(t *rapid.T) { s := pick(t); s.Create(t, s.drawPath(t, "path"), rapid.Bool().Draw(t, "excl")) },
 		"remove":   func(t *rapid.T) { s := pick(t); s.Remove(t, s.drawPath(t, "path")) },
+		"rmtree":   func(t *rapid.T) { s := pick(t); s.RemoveTree(t, s.drawPath(t, "path")) },
 		"rename":   func(t *rapid.T) { s := pick(t); s.Rename(t, s.drawPath(t, "from"), s.drawPath(t, "to")) },
 		"mkdir":    func(t *rapid.T) { s := pick(t); s.MkdirAll(t, s.drawPath(t, "dir")) },
 		"lock":     func(t *rapid.T) { s := pick(t); s.Lock(t, s.drawPath(t, "path")) },
@@ -345,6 +366,17 @@ func (s *Subject) Remove(t *rapid.T, p string) {
 		return nil
 	}()
 	s.expect(t, err, want, "Remove(%q)", p)
+}
+
+// RemoveTree removes p and everything below it, deepest first, with
+// Remove (an engine dropping a directory).
+func (s *Subject) RemoveTree(t *rapid.T, p string) {
+	if n, err := s.M.lookup(p); err == nil && n != nil && n.Dir {
+		for _, c := range slices.Backward(s.M.under(p)) {
+			s.Remove(t, c)
+		}
+	}
+	s.Remove(t, p)
 }
 
 // Rename renames a to b, following vfs.MemFS's order of checks.
