@@ -131,6 +131,21 @@ func (v *View) cOpen(name string, flag int, perm fs.FileMode) (vfs.File, error) 
 	return f, nil
 }
 
+// sharedErr is the error of op on f, found by name, whose shared file did
+// not open with err: the view's own answer for the name when it has one
+// (the shared path can fail otherwise below a directory the overlay
+// holds: not-a-directory where the view's directory has no such entry).
+func (v *View) sharedErr(op string, f *file, err error) error {
+	vs, lerr := v.lookup(f.name)
+	switch {
+	case lerr != nil:
+		return lookupErr(op, f.name, lerr)
+	case vs.dir:
+		return &fs.PathError{Op: op, Path: f.name, Err: vfs.ErrIsDir}
+	}
+	return pathErr(op, f.name, err)
+}
+
 func (v *View) cReadAt(f *file, p []byte, off int64) (int, error) {
 	c := &v.c
 	c.mu.RLock()
@@ -148,7 +163,7 @@ func (v *View) cReadAt(f *file, p []byte, off int64) (int, error) {
 	}
 	h, err := v.sharedFile(f)
 	if err != nil {
-		return 0, pathErr("read", f.name, err)
+		return 0, v.sharedErr("read", f, err)
 	}
 	return h.ReadAt(p, off)
 }
@@ -214,7 +229,7 @@ func (v *View) cSize(f *file) (int64, error) {
 	}
 	h, err := v.sharedFile(f)
 	if err != nil {
-		return 0, pathErr("size", f.name, err)
+		return 0, v.sharedErr("size", f, err)
 	}
 	return h.Size()
 }

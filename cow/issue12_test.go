@@ -245,3 +245,26 @@ func TestCopier_Promote_locksFoundByOneName(t *testing.T) {
 	must(t, l.Close())
 	must(t, c.Check())
 }
+
+// TestCopier_Reset_openHandleUnderReplacedDir guards the error a file
+// found by name gets when its name is missing below a directory the
+// copier preserved: the view's not-exist, not the not-a-directory of the
+// file the writer put in the directory's place.
+func TestCopier_Reset_openHandleUnderReplacedDir(t *testing.T) {
+	ctx := context.Background()
+	_, w, c := newPair(t)
+	must(t, w.MkdirAll("a", 0o755))
+	must(t, c.Reset(ctx, w))
+	h, err := c.Open("a/x", os.O_RDWR|os.O_CREATE, 0o644)
+	must(t, err)
+	defer h.Close()
+	must(t, c.Reset(ctx, w))
+	must(t, w.Remove("a"))
+	must(t, vfs.WriteFile(w, "a", []byte("file"), 0o644))
+	_, err = h.Size()
+	wantIs(t, err, fs.ErrNotExist)
+	_, err = h.ReadAt(make([]byte, 1), 0)
+	wantIs(t, err, fs.ErrNotExist)
+	_, err = c.Stat("a/x")
+	wantIs(t, err, fs.ErrNotExist)
+}

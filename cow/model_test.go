@@ -2,7 +2,6 @@ package cow
 
 import (
 	"context"
-	"os"
 	"slices"
 	"testing"
 
@@ -66,14 +65,7 @@ func (m *modelMachine) newCopier(t *rapid.T, name string) *modelView {
 func (m *modelMachine) init(t *rapid.T) {
 	m.raw = vfs.NewMem()
 	// A random starting namespace, made durable.
-	setup := &cowtest.Subject{Name: "setup", FS: m.raw, M: cowtest.NewModel(), Durable: true}
-	acts := cowtest.Actions(func(*rapid.T) *cowtest.Subject { return setup }, modelBS)
-	for range rapid.IntRange(0, 8).Draw(t, "setup ops") {
-		acts[rapid.SampledFrom([]string{"write", "mkdir", "write"}).Draw(t, "setup op")](t)
-	}
-	must(t, syncAll(m.raw, "."))
-	setup.M.SyncAll()
-	m.writer = &modelView{s: &cowtest.Subject{Name: "writer", M: setup.M, Durable: true}}
+	m.writer = &modelView{s: &cowtest.Subject{Name: "writer", M: cowtest.Setup(t, m.raw, modelBS), Durable: true}}
 	n := rapid.IntRange(1, 3).Draw(t, "copiers")
 	m.local = NewLocal()
 	for i := range n {
@@ -87,37 +79,6 @@ func (m *modelMachine) init(t *rapid.T) {
 	w, err := NewWriter(rec, m.stab, Options{BlockSize: modelBS})
 	must(t, err)
 	m.writer.v, m.writer.rec, m.writer.s.FS = w, rec, w
-}
-
-// syncAll syncs every file and directory of fsys below dir.
-func syncAll(fsys vfs.FS, dir string) error {
-	names, err := fsys.List(dir)
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		p := n
-		if dir != "." {
-			p = dir + "/" + n
-		}
-		fi, err := fsys.Stat(p)
-		if err != nil {
-			return err
-		}
-		if fi.IsDir() {
-			err = syncAll(fsys, p)
-		} else {
-			var f vfs.File
-			if f, err = fsys.Open(p, os.O_RDWR, 0); err == nil {
-				err = f.Sync()
-				f.Close()
-			}
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return fsys.SyncDir(dir)
 }
 
 // pick chooses the writer (half the time) or a copier.

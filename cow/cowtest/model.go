@@ -120,6 +120,48 @@ func (m *Model) SyncAll() {
 // Put adds a file or directory (for setting up an initial state).
 func (m *Model) Put(p string, n *Node) { m.nodes[p] = n }
 
+// Setup draws a random starting namespace (a few files and directories),
+// makes it on fsys, syncs it all and returns its model.
+func Setup(t *rapid.T, fsys vfs.FS, bs int) *Model {
+	s := &Subject{Name: "setup", FS: fsys, M: NewModel(), Durable: true}
+	acts := Actions(func(*rapid.T) *Subject { return s }, bs)
+	for range rapid.IntRange(0, 8).Draw(t, "setup ops") {
+		acts[rapid.SampledFrom([]string{"write", "mkdir", "write"}).Draw(t, "setup op")](t)
+	}
+	if err := SyncTree(fsys, "."); err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	s.M.SyncAll()
+	return s.M
+}
+
+// SyncTree syncs every file and directory of fsys below dir.
+func SyncTree(fsys vfs.FS, dir string) error {
+	names, err := fsys.List(dir)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		p := path.Join(dir, n)
+		fi, err := fsys.Stat(p)
+		if err != nil {
+			return err
+		}
+		if fi.IsDir() {
+			err = SyncTree(fsys, p)
+		} else {
+			var f vfs.File
+			if f, err = fsys.Open(p, os.O_RDWR, 0); err == nil {
+				err = errors.Join(f.Sync(), f.Close())
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return fsys.SyncDir(dir)
+}
+
 // Handle is a long-lived open file of a Subject and its model.
 type Handle struct {
 	f    vfs.File
