@@ -711,10 +711,11 @@ func (v *View) Invalidate(cause error) {
 // Reset drops the overlay inside h.ResetCopier, so that the new view is
 // the shared state at a point where the writer had no mutation in flight
 // (a prefix of its mutation sequence, invariant 5), and clears
-// invalidation. Files open across a reset stay usable and see the new
-// shared state by their name (a file that exists only in the dropped
-// overlay reads as missing); engines are expected to close and reopen
-// anyway. Locks stay held. A writer returns an error wrapping ErrNotCopier.
+// invalidation. Files open across a reset stay usable and find their file
+// by name in the new view (a file that exists only in the dropped overlay
+// reads as missing); engines are expected to close and reopen anyway.
+// Locks stay held, and find their file by name too. A writer returns an
+// error wrapping ErrNotCopier.
 func (v *View) Reset(ctx context.Context, h ResetHandshake) error {
 	ctx = orBackground(ctx)
 	if h == nil {

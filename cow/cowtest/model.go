@@ -1,20 +1,3 @@
-// Package cowtest is a namespace model for randomized tests of file systems
-// built on package cow: it draws operations (writes by name and through
-// long-lived handles, truncates, creates with O_EXCL or O_TRUNC, removes,
-// renames of files and of directories with children, MkdirAll, locks,
-// syncs, and the failed variants of each: under a file, onto a directory,
-// onto itself), applies each to a vfs.FS and to its model, and checks that
-// both agree on the result, the error and the whole namespace afterwards.
-//
-// Package cow's TestView_model and package stability's model test share it,
-// so that both drive the views with the same shapes.
-//
-// The model follows vfs.MemFS: handles and locks belong to files (inodes),
-// not to names. After a copier reset, handles and locks held across it find
-// their file by the name they were opened with (Subject.Reset), as cow
-// documents; after a promotion they are bound again (Subject.Promote).
-//
-// Concurrency: a Subject is used by one goroutine at a time.
 package cowtest
 
 import (
@@ -196,6 +179,32 @@ const (
 	MaxLocks   = 2
 )
 
+// drawFrom draws one of Paths for which ok holds, or any if none does.
+func (s *Subject) drawFrom(t *rapid.T, label string, ok func(string) bool) string {
+	var pool []string
+	for _, p := range Paths {
+		if ok(p) {
+			pool = append(pool, p)
+		}
+	}
+	if len(pool) == 0 {
+		pool = Paths
+	}
+	return rapid.SampledFrom(pool).Draw(t, label)
+}
+
+// isDir reports whether p is a directory.
+func (m *Model) isDir(p string) bool {
+	n, err := m.lookup(p)
+	return err == nil && n != nil && n.Dir
+}
+
+// creatable reports whether p is missing and its parent exists.
+func (m *Model) creatable(p string) bool {
+	n, err := m.lookup(p)
+	return err == nil && n == nil
+}
+
 // drawPath draws a path: two times in five one that exists in s's model
 // (so that removes, renames and handles find something), one in five a
 // missing one whose parent exists (a rename or create target), one in
@@ -208,7 +217,7 @@ func (s *Subject) drawPath(t *rapid.T, label string) string {
 		pool = slices.Sorted(maps.Keys(s.M.nodes))
 	case 2:
 		for _, p := range Paths {
-			if n, err := s.M.lookup(p); err == nil && n == nil {
+			if s.M.creatable(p) {
 				pool = append(pool, p)
 			}
 		}
@@ -285,12 +294,16 @@ func Actions(pick func(*rapid.T) *Subject, bs int) map[string]func(*rapid.T) {
 		"create":   func(t *rapid.T) { s := pick(t); s.Create(t, s.drawPath(t, "path"), rapid.Bool().Draw(t, "excl")) },
 		"remove":   func(t *rapid.T) { s := pick(t); s.Remove(t, s.drawPath(t, "path")) },
 		"rmtree":   func(t *rapid.T) { s := pick(t); s.RemoveTree(t, s.drawPath(t, "path")) },
-		"rename":   func(t *rapid.T) { s := pick(t); s.Rename(t, s.drawPath(t, "from"), s.drawPath(t, "to")) },
-		"mkdir":    func(t *rapid.T) { s := pick(t); s.MkdirAll(t, s.drawPath(t, "dir")) },
-		"lock":     func(t *rapid.T) { s := pick(t); s.Lock(t, s.drawPath(t, "path")) },
-		"unlock":   func(t *rapid.T) { pick(t).Unlock(t, rapid.IntRange(0, MaxLocks-1).Draw(t, "lock")) },
-		"sync":     func(t *rapid.T) { s := pick(t); s.Sync(t, s.drawPath(t, "path")) },
-		"hopen":    func(t *rapid.T) { s := pick(t); s.HOpen(t, s.drawPath(t, "path"), rapid.Bool().Draw(t, "create")) },
+		"renamedir": func(t *rapid.T) {
+			s := pick(t)
+			s.Rename(t, s.drawFrom(t, "dir", s.M.isDir), s.drawFrom(t, "to", s.M.creatable))
+		},
+		"rename": func(t *rapid.T) { s := pick(t); s.Rename(t, s.drawPath(t, "from"), s.drawPath(t, "to")) },
+		"mkdir":  func(t *rapid.T) { s := pick(t); s.MkdirAll(t, s.drawPath(t, "dir")) },
+		"lock":   func(t *rapid.T) { s := pick(t); s.Lock(t, s.drawPath(t, "path")) },
+		"unlock": func(t *rapid.T) { pick(t).Unlock(t, rapid.IntRange(0, MaxLocks-1).Draw(t, "lock")) },
+		"sync":   func(t *rapid.T) { s := pick(t); s.Sync(t, s.drawPath(t, "path")) },
+		"hopen":  func(t *rapid.T) { s := pick(t); s.HOpen(t, s.drawPath(t, "path"), rapid.Bool().Draw(t, "create")) },
 		"hwrite": func(t *rapid.T) {
 			pick(t).HWrite(t, handle(t), drawOff(t, bs), drawData(t, 3*bs))
 		},
