@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"slices"
 	"sort"
 
@@ -68,7 +69,7 @@ func (v *View) Promote(ctx context.Context, s Stabilizer) (err error) {
 	// Make everything durable, including what the old writer left
 	// unsynced: shared storage now is this view, and must survive a crash
 	// as it is.
-	if err := v.syncTree("."); err != nil {
+	if err := syncTree(v.shared, ".", true); err != nil {
 		return fmt.Errorf("cow: promote: sync: %w", err)
 	}
 	// Where each overlay node lives on shared storage now.
@@ -186,32 +187,30 @@ func (v *View) push(ctx context.Context) (map[*node]string, error) {
 	return orphans, nil
 }
 
-// syncTree syncs every file and directory of shared storage below dir,
-// children before their directory.
-func (v *View) syncTree(dir string) error {
-	names, err := v.shared.List(dir)
+// syncTree syncs every directory of fsys below dir, children before their
+// directory, and with files every file too.
+func syncTree(fsys vfs.FS, dir string, files bool) error {
+	names, err := fsys.List(dir)
 	if err != nil {
 		return err
 	}
 	for _, n := range names {
-		p := n
-		if dir != "." {
-			p = dir + "/" + n
-		}
-		fi, err := v.shared.Stat(p)
+		p := path.Join(dir, n)
+		fi, err := fsys.Stat(p)
 		if err != nil {
 			return err
 		}
-		if fi.IsDir() {
-			err = v.syncTree(p)
-		} else {
-			err = syncFile(v.shared, p)
+		switch {
+		case fi.IsDir():
+			err = syncTree(fsys, p, files)
+		case files:
+			err = syncFile(fsys, p)
 		}
 		if err != nil {
 			return err
 		}
 	}
-	return v.shared.SyncDir(dir)
+	return fsys.SyncDir(dir)
 }
 
 func syncFile(fsys vfs.FS, name string) error {

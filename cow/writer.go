@@ -234,7 +234,7 @@ func (w *writer) syncLocked() error {
 		err := w.v.shared.SyncDir(d)
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, vfs.ErrNotDir) {
 			w.v.log.Warn("cow: a changed directory is gone; syncing every directory", "dir", d, "err", err)
-			err = syncDirs(w.v.shared, ".")
+			err = syncTree(w.v.shared, ".", false)
 		}
 		if err != nil {
 			return err
@@ -242,27 +242,6 @@ func (w *writer) syncLocked() error {
 		delete(w.mu.dirty, d)
 	}
 	return nil
-}
-
-// syncDirs syncs every directory of fsys below dir, children first.
-func syncDirs(fsys vfs.FS, dir string) error {
-	names, err := fsys.List(dir)
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		p := path.Join(dir, n)
-		fi, err := fsys.Stat(p)
-		if err != nil {
-			return err
-		}
-		if fi.IsDir() {
-			if err := syncDirs(fsys, p); err != nil {
-				return err
-			}
-		}
-	}
-	return fsys.SyncDir(dir)
 }
 
 // moveDirty makes the dirty directories at or below oldname follow a
