@@ -44,7 +44,12 @@
 //     durable, so Raft never compacts entries that a joining or resetting
 //     copier still needs to replay; after reopening on shared storage,
 //     catch up with ReadLog from the index stored in the database, and
-//     queue the ApplyFunc calls that arrive meanwhile.
+//     queue the ApplyFunc calls that arrive meanwhile. With it set, logs
+//     are compacted eagerly (Config.SnapshotThreshold): set OnRestore
+//     too, and when a snapshot is installed past your state (a member
+//     whose log fell behind), catch up from shared storage, resetting a
+//     copier whose own changes hide it, instead of applying the later
+//     entries on top.
 //  6. Install Node.Guard as the writer view's cow Guard, and implement
 //     Storage (BecomeWriter/BecomeCopier/SetCopiers/Fence/Reset), or use
 //     raftcluster/cowlocal when every member lives in one process.

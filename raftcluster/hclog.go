@@ -41,6 +41,9 @@ func toSlogLevel(l hclog.Level) slog.Level {
 
 func (h *slogHCLog) Log(level hclog.Level, msg string, args ...any) {
 	lv := toSlogLevel(level)
+	if lv >= slog.LevelError && deferredSnapshot(args) {
+		lv = slog.LevelDebug // routine on copiers under load, not a failure
+	}
 	ctx := context.Background()
 	if !h.l.Enabled(ctx, lv) {
 		return
@@ -126,3 +129,15 @@ func (h *slogHCLog) StandardWriter(opts *hclog.StandardLoggerOptions) io.Writer 
 type writerFunc func([]byte) (int, error)
 
 func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
+
+// deferredSnapshot reports whether a log line's arguments hold the error
+// of a snapshot that the FSM deferred (hashicorp/raft wraps it with %v, so
+// only its text is left).
+func deferredSnapshot(args []any) bool {
+	for _, a := range args {
+		if err, ok := a.(error); ok && strings.Contains(err.Error(), errSnapshotDeferred.Error()) {
+			return true
+		}
+	}
+	return false
+}

@@ -44,6 +44,8 @@ type engine struct {
 	ro     *roDB
 	// durable is fed with the index a durable marker proves.
 	onDurable func(uint64)
+	// needReset asks for a copier reset (restore.go).
+	needReset func()
 
 	// mu is the apply lock; it guards the fields in it.
 	mu struct {
@@ -216,6 +218,7 @@ func (e *engine) openLocked(ctx context.Context) error {
 	}
 	e.mu.db, e.mu.vfsName, e.mu.broken = db, name, nil
 	if err := e.catchUpLocked(ctx, fresh); err != nil {
+		e.noteCatchUpErrLocked(err)
 		e.mu.db = nil
 		db.Close()
 		e.unregister(name)

@@ -76,9 +76,10 @@ type Local struct {
 }
 
 type localMember struct {
-	node  *Node
-	proxy *countingProxy
-	dead  bool
+	node   *Node
+	proxy  *countingProxy
+	stores *raftcluster.Stores // nil: on disk
+	dead   bool
 }
 
 // StartLocal starts opts.Nodes members and waits until one is the writer.
@@ -159,11 +160,22 @@ func (c *Local) startMember() (*Node, error) {
 	c.mu.next++
 	id := fmt.Sprintf("n%d", c.mu.next)
 	c.mu.Unlock()
+	var stores *raftcluster.Stores
+	if c.opts.MemRaft {
+		stores = raftcluster.NewMemStores()
+	}
+	return c.startMemberAs(id, stores, "")
+}
+
+// startMemberAs starts member id with its Raft stores (nil: on disk under
+// Dir/raft/id), advertising a proxy listening on proxyAddr ("": a free
+// port).
+func (c *Local) startMemberAs(id string, stores *raftcluster.Stores, proxyAddr string) (*Node, error) {
 	conf, err := c.ca.TLSConfig(id)
 	if err != nil {
 		return nil, err
 	}
-	proxy, err := newCountingProxy(&c.bytes)
+	proxy, err := newCountingProxyAt(proxyAddr, &c.bytes)
 	if err != nil {
 		return nil, err
 	}
@@ -188,8 +200,8 @@ func (c *Local) startMember() (*Node, error) {
 		SnapshotThreshold: c.opts.SnapshotThreshold, TrailingLogs: c.opts.TrailingLogs,
 		LeaderReadIndex: c.leaderReadIndex, Logger: c.opts.Logger,
 	}
-	if c.opts.MemRaft {
-		cfg.Stores = raftcluster.NewMemStores()
+	if stores != nil {
+		cfg.Stores = stores
 	} else {
 		cfg.DataDir = filepath.Join(c.dir, "raft", id)
 	}
@@ -199,7 +211,7 @@ func (c *Local) startMember() (*Node, error) {
 		return nil, err
 	}
 	c.mu.Lock()
-	c.mu.members[id] = &localMember{node: n, proxy: proxy}
+	c.mu.members[id] = &localMember{node: n, proxy: proxy, stores: stores}
 	c.mu.Unlock()
 	return n, nil
 }

@@ -60,6 +60,7 @@ func New(cfg Config) (*Node, error) {
 			}
 		}
 	}
+	n.eng.needReset = func() { n.resetReq.Store(true) }
 	st, err := cfg.Storage(cfg.ID, n.eng)
 	if err != nil {
 		cfg.Transport.Close()
@@ -69,7 +70,7 @@ func New(cfg Config) (*Node, error) {
 	rn, err := raftcluster.New(raftcluster.Config{
 		ID: cfg.ID, StabilityAddr: st.StabilityAddr(), Transport: cfg.Transport, DataDir: cfg.DataDir, Stores: cfg.Stores,
 		Timeouts: cfg.Timeouts, Logger: cfg.Logger, ApplyBatch: n.eng.applyBatch,
-		CompactableIndex: n.compactable, Storage: (*nodeStorage)(n),
+		CompactableIndex: n.compactable, OnRestore: n.eng.onRestore, Storage: (*nodeStorage)(n),
 		ResetThreshold: cfg.ResetThreshold, ReportInterval: 3 * cfg.Timeouts.Heartbeat,
 		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
 	})
