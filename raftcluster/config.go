@@ -152,6 +152,12 @@ type Config struct {
 	// ResetThreshold: a copier whose reported overlay reaches this many
 	// bytes is granted the reset slot (0 = never).
 	ResetThreshold int64
+	// ResetAt, if set, replaces ResetThreshold with a threshold that may
+	// move (with the size of the application's data, say): the leader
+	// calls it when it considers granting the slot, every member when it
+	// considers reporting its overlay. It must be cheap and safe for
+	// concurrent use.
+	ResetAt func() int64
 	// ExcludeAfter: the leader excludes a copier that it could not
 	// heartbeat for this long (0 = only explicit Node.Exclude). It must
 	// exceed the stability layer's copier lease (invariant 7).

@@ -134,10 +134,12 @@
 // # Garbage collection
 //
 // Members report their overlay size through the log when it changes by
-// more than 1/8 (and 1 MiB) or crosses ResetThreshold, at most every
-// ReportInterval. The leader
+// more than 1/8 (and 1 MiB) or crosses the reset threshold
+// (ResetThreshold, or ResetAt's, which may follow the size of the data),
+// at most every ReportInterval. The leader
 // grants the single reset slot to the live copier with the largest overlay
-// at or above ResetThreshold; that copier's Storage.Reset runs (close
+// at or above the threshold, so copiers reset one at a time and the others
+// serve meanwhile; that copier's Storage.Reset runs (close
 // engine, reset through the writer's handshake, reopen, catch up) and the
 // node reports ResetDone, which frees the slot and bumps the copier's
 // generation.

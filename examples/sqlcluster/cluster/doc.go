@@ -97,6 +97,17 @@
 // copier cut off for a while), it reopens; a copier whose overlay hides
 // the entries it missed finds the gap in its log and asks for a reset.
 //
+// # Garbage collection
+//
+// A copier's overlay keeps every page its engine wrote since it last
+// started afresh, so it tends towards a copy of the database. Each member
+// reports its overlay size; once it reaches max(Config.ResetThreshold,
+// Config.ResetFraction × the database's size) (4 MiB and an eighth by
+// default) it reports at once and the leader grants it the cluster's
+// single reset slot: copiers reset one at a time. Reads on the resetting
+// copier wait until it has reopened and caught up; the writer and the
+// other copiers serve as usual.
+//
 // # Catch-up
 //
 // After a copier reset (garbage collection, RequestReset), a failover (the

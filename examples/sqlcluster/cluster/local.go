@@ -37,9 +37,10 @@ type LocalOptions struct {
 	MemRaft bool
 	// Timeouts (zero: raftcluster.LANTimeouts).
 	Timeouts raftcluster.Timeouts
-	// ResetThreshold, DurableInterval, SnapshotThreshold and TrailingLogs
-	// go to every member's Config.
+	// ResetThreshold, ResetFraction, DurableInterval, SnapshotThreshold
+	// and TrailingLogs go to every member's Config.
 	ResetThreshold                  int64
+	ResetFraction                   float64
 	DurableInterval                 time.Duration
 	SnapshotThreshold, TrailingLogs uint64
 	// Storage selects the members' storage (default DefaultStorage).
@@ -196,7 +197,7 @@ func (c *Local) startMemberAs(id string, stores *raftcluster.Stores, proxyAddr s
 	proxy.start(bind)
 	cfg := Config{
 		ID: id, Transport: tr, Storage: c.storage, Timeouts: c.opts.Timeouts,
-		ResetThreshold: c.opts.ResetThreshold, DurableInterval: c.opts.DurableInterval,
+		ResetThreshold: c.opts.ResetThreshold, ResetFraction: c.opts.ResetFraction, DurableInterval: c.opts.DurableInterval,
 		SnapshotThreshold: c.opts.SnapshotThreshold, TrailingLogs: c.opts.TrailingLogs,
 		LeaderReadIndex: c.leaderReadIndex, Logger: c.opts.Logger,
 	}

@@ -30,6 +30,7 @@ type Node struct {
 	store Storage
 
 	resetReq   atomic.Bool
+	dbBytes    atomic.Int64 // the database's size when last seen (resetAt)
 	resets     atomic.Int64
 	durable    atomic.Uint64 // shared database durable up to this log index
 	lastMarker atomic.Uint64 // last durable marker this node proposed
@@ -71,7 +72,7 @@ func New(cfg Config) (*Node, error) {
 		ID: cfg.ID, StabilityAddr: st.StabilityAddr(), Transport: cfg.Transport, DataDir: cfg.DataDir, Stores: cfg.Stores,
 		Timeouts: cfg.Timeouts, Logger: cfg.Logger, ApplyBatch: n.eng.applyBatch,
 		CompactableIndex: n.compactable, OnRestore: n.eng.onRestore, Storage: (*nodeStorage)(n),
-		ResetThreshold: cfg.ResetThreshold, ReportInterval: 3 * cfg.Timeouts.Heartbeat,
+		ResetAt: n.resetAt, ReportInterval: 3 * cfg.Timeouts.Heartbeat,
 		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
 	})
 	if err != nil {
@@ -399,9 +400,10 @@ func (s *nodeStorage) Reset(ctx context.Context, epoch uint64, w raftcluster.Mem
 }
 
 func (s *nodeStorage) OverlayBytes() int64 {
+	(*Node)(s).noteDBBytes()
 	b := s.store.OverlayBytes()
 	if s.resetReq.Load() {
-		b = max(b, s.cfg.ResetThreshold)
+		b = max(b, (*Node)(s).resetAt())
 	}
 	return b
 }
