@@ -116,20 +116,7 @@ func TestLocal_JoinAfterLoad_defaultSettings(t *testing.T) {
 	loadEntries(t, ctx, c, "big", n)
 	nn, err := c.AddNode(ctx)
 	must(t, err)
-	moved := memberBytes(t, c, nn.ID())
-	entries, logBytes, _ := logHeld(t, c, nn.ID())
-	t.Logf("load of %d entries (~%d KiB); join moved %d bytes; new member's log: %d entries, %d bytes",
-		n, n*len(entryPad)>>10, moved, entries, logBytes)
-	if moved > 96<<10 {
-		t.Errorf("join moved %d bytes", moved)
-	}
-	if logBytes > 32<<10 {
-		t.Errorf("the new member's log store holds %d bytes", logBytes)
-	}
-	if got := queryInt(t, ctx, nn, LevelLinearizable, "SELECT count(*) FROM big"); got != n {
-		t.Errorf("new member sees %d rows, want %d", got, n)
-	}
-	verifySame(t, ctx, c)
+	checkShortTail(t, ctx, c, nn, "join", n, 96<<10, 32<<10)
 }
 
 // TestLocal_RestartAfterAbsence_shortTail: a member that missed many
@@ -139,14 +126,7 @@ func TestLocal_RestartAfterAbsence_shortTail(t *testing.T) {
 	c := startTest(t, LocalOptions{Nodes: 3, Storage: StorageInProcess})
 	ctx := testCtx(t, 90*time.Second)
 	loadEntries(t, ctx, c, "big", 50)
-	w, err := c.Writer(ctx)
-	must(t, err)
-	var victim *Node
-	for _, x := range c.Nodes() {
-		if x != w {
-			victim = x
-		}
-	}
+	_, victim := writerAndCopier(t, ctx, c)
 	id := victim.ID()
 	_, _, last := logHeld(t, c, id)
 	must(t, c.Kill(id))
@@ -155,20 +135,7 @@ func TestLocal_RestartAfterAbsence_shortTail(t *testing.T) {
 	waitCompactedPast(t, ctx, c, last)
 	back, err := c.Restart(ctx, id)
 	must(t, err)
-	moved := memberBytes(t, c, id)
-	entries, logBytes, _ := logHeld(t, c, id)
-	t.Logf("missed %d entries (~%d KiB); restart moved %d bytes; its log: %d entries, %d bytes; resets %d",
-		n, n*len(entryPad)>>10, moved, entries, logBytes, back.Stats().Resets)
-	if moved > 160<<10 {
-		t.Errorf("restart moved %d bytes", moved)
-	}
-	if logBytes > 96<<10 {
-		t.Errorf("the restarted member's log store holds %d bytes", logBytes)
-	}
-	if got := queryInt(t, ctx, back, LevelLinearizable, "SELECT count(*) FROM big"); got != n {
-		t.Errorf("restarted member sees %d rows, want %d", got, n)
-	}
-	verifySame(t, ctx, c)
+	checkShortTail(t, ctx, c, back, "restart", n, 160<<10, 96<<10)
 }
 
 // TestLocal_PartitionedCopier_snapshotThenReset: a copier cut off while
@@ -180,14 +147,7 @@ func TestLocal_PartitionedCopier_snapshotThenReset(t *testing.T) {
 	c := startTest(t, LocalOptions{Nodes: 3, Storage: StorageInProcess})
 	ctx := testCtx(t, 90*time.Second)
 	loadEntries(t, ctx, c, "big", 50)
-	w, err := c.Writer(ctx)
-	must(t, err)
-	var victim *Node
-	for _, x := range c.Nodes() {
-		if x != w {
-			victim = x
-		}
-	}
+	w, victim := writerAndCopier(t, ctx, c)
 	must(t, c.waitFor(ctx, "copier applied", func() bool {
 		return victim.Stats().AppliedIndex >= w.Raft().CommitIndex()
 	}))
@@ -227,4 +187,39 @@ func verifySame(t *testing.T, ctx context.Context, c *Local) {
 	if err != nil || len(rep.Diverged) != 0 || rep.Integrity != "ok" {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
+}
+
+// writerAndCopier returns the writer and one copier.
+func writerAndCopier(t *testing.T, ctx context.Context, c *Local) (w, copier *Node) {
+	t.Helper()
+	w, err := c.Writer(ctx)
+	must(t, err)
+	for _, x := range c.Nodes() {
+		if x != w {
+			copier = x
+		}
+	}
+	return w, copier
+}
+
+// checkShortTail fails unless member n, after a join or restart (what)
+// behind rows rows of about 1 KiB each, received at most maxMoved bytes
+// and holds at most maxLog bytes of log, sees every row, and has the
+// others' database.
+func checkShortTail(t *testing.T, ctx context.Context, c *Local, n *Node, what string, rows int, maxMoved, maxLog int64) {
+	t.Helper()
+	moved := memberBytes(t, c, n.ID())
+	entries, logBytes, _ := logHeld(t, c, n.ID())
+	t.Logf("%s behind %d entries (~%d KiB): %d bytes moved; its log: %d entries, %d bytes; resets %d",
+		what, rows, rows*len(entryPad)>>10, moved, entries, logBytes, n.Stats().Resets)
+	if moved > maxMoved {
+		t.Errorf("%s moved %d bytes, bound %d", what, moved, maxMoved)
+	}
+	if logBytes > maxLog {
+		t.Errorf("after the %s the member's log store holds %d bytes, bound %d", what, logBytes, maxLog)
+	}
+	if got := queryInt(t, ctx, n, LevelLinearizable, "SELECT count(*) FROM big"); got != int64(rows) {
+		t.Errorf("after the %s the member sees %d rows, want %d", what, got, rows)
+	}
+	verifySame(t, ctx, c)
 }
