@@ -403,7 +403,13 @@ func (s *nodeStorage) OverlayBytes() int64 {
 	(*Node)(s).noteDBBytes()
 	b := s.store.OverlayBytes()
 	if s.resetReq.Load() {
-		b = max(b, (*Node)(s).resetAt())
+		// Above any threshold: the leader's (from its own view of the
+		// database's size) may exceed this node's.
+		b = max(b, resetRequested)
 	}
 	return b
 }
+
+// resetRequested is the overlay size a member reports to ask for a reset
+// (RequestReset, or a catch-up that found a gap in its log).
+const resetRequested = 1 << 60

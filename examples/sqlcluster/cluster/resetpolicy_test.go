@@ -116,7 +116,8 @@ func TestLocal_ResetPolicy_boundedStaggered(t *testing.T) {
 		}()
 	}
 	// Overlay samples: the largest overlay ÷ database size seen.
-	var maxRatio float64
+	var maxRatio, sumRatio float64
+	var samples int
 	var ratioMu sync.Mutex
 	wg.Add(1)
 	go func() {
@@ -141,6 +142,8 @@ func TestLocal_ResetPolicy_boundedStaggered(t *testing.T) {
 				r := float64(st.OverlayBytes) / float64(size)
 				ratioMu.Lock()
 				maxRatio = max(maxRatio, r)
+				sumRatio += r
+				samples++
 				ratioMu.Unlock()
 			}
 		}
@@ -184,8 +187,9 @@ func TestLocal_ResetPolicy_boundedStaggered(t *testing.T) {
 	for _, n := range copiers {
 		resets += n.Stats().Resets
 	}
-	t.Logf("database %d KiB; max overlay ÷ database %.3f; copier resets %d; reads %d; updates %d in %v",
-		size>>10, maxRatio, resets, reads.Load(), nUpdates, time.Since(t0).Round(time.Millisecond))
+	mean := sumRatio / float64(max(samples, 1))
+	t.Logf("database %d KiB; overlay ÷ database: mean %.3f, max %.3f (%d samples); copier resets %d; reads %d; updates %d in %v",
+		size>>10, mean, maxRatio, samples, resets, reads.Load(), nUpdates, time.Since(t0).Round(time.Millisecond))
 	if e := leader.State().Epoch; e != epoch0 {
 		// A failover (the machine starved a heartbeat) fails requests of
 		// its own; what follows is about resets only.
@@ -197,10 +201,12 @@ func TestLocal_ResetPolicy_boundedStaggered(t *testing.T) {
 	if resets < 2 {
 		t.Errorf("copier resets %d, want at least 2", resets)
 	}
-	// Threshold: an eighth of the database; a copier overshoots it by what
-	// it applies between its report and the end of its reset.
-	if maxRatio > 0.4 {
-		t.Errorf("a copier's overlay reached %.2f of the database", maxRatio)
+	// Threshold: an eighth of the database. A copier overshoots it by what
+	// it applies until it holds the slot (the other copier may be
+	// resetting) and has reset, which a loaded machine stretches; without
+	// resets the overlays would hold the whole database.
+	if mean > 0.3 || maxRatio > 0.75 {
+		t.Errorf("overlay ÷ database: mean %.2f, max %.2f", mean, maxRatio)
 	}
 	verifySame(t, ctx, c)
 }
