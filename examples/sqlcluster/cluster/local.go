@@ -238,7 +238,16 @@ func (c *Local) AddNode(ctx context.Context) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := n.Join(ctx, leader.Raft().RaftAddr()); err != nil {
+	err = n.Join(ctx, leader.Raft().RaftAddr())
+	// Joining is idempotent: an outcome left unknown by a leadership
+	// change (a loaded machine) is settled by asking again.
+	for i := 0; i < 3 && errors.Is(err, raftcluster.ErrOutcomeUnknown); i++ {
+		if leader, err = c.Leader(ctx); err != nil {
+			return nil, err
+		}
+		err = n.Join(ctx, leader.Raft().RaftAddr())
+	}
+	if err != nil {
 		return nil, err
 	}
 	err = c.waitFor(ctx, "new member ready", func() bool {
