@@ -46,7 +46,9 @@
 //     round (its lease lapsed): Invalidate it, then Reset it.
 //  4. Promote a copier only once the old writer is fenced, with a
 //     Stabilizer that reaches every other copier.
-//  5. Use one Store (and one scratch FS for NewDirStore) per view.
+//  5. Use one Store (and one scratch FS for NewDirStore) per view, and
+//     Release a view once its engine is closed for good (replaced, or at
+//     shutdown): its overlay leaves the scratch FS.
 //
 // # Caveats
 //
