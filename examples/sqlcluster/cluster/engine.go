@@ -754,7 +754,7 @@ func (e *engine) computeLocked(p *ckReq) {
 	defer cancel()
 	sum, err := e.mu.db.Checksum(ctx)
 	sum.Index = p.idx
-	p.sum, p.err = sum, err
+	p.sum, p.err = sum, invalidatedNotReady(err)
 }
 
 // checksumAt returns the logical checksum of the database as it is after
@@ -814,7 +814,9 @@ func (e *engine) appliedSQL() uint64 {
 	return e.db.AppliedIndex()
 }
 
-// check verifies the open database's invariants.
+// check verifies the open database's invariants. A copier view whose
+// lease lapsed refuses the reads that would verify them: nothing to
+// verify until it resets.
 func (e *engine) check() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -824,7 +826,10 @@ func (e *engine) check() error {
 	if e.mu.broken == nil && e.mu.lastSQL > e.mu.db.AppliedIndex() && e.ready() {
 		return fmt.Errorf("cluster: %s: entry %d handed over but the database is at %d", e.id, e.mu.lastSQL, e.mu.db.AppliedIndex())
 	}
-	return e.mu.db.Check()
+	if err := e.mu.db.Check(); !errors.Is(err, cow.ErrInvalidated) {
+		return err
+	}
+	return nil // the copier's lease lapsed: it refuses reads until it resets
 }
 
 // freshView reports whether fsys shows shared storage as it is: a writer

@@ -419,7 +419,9 @@ type Report struct {
 // Verify runs PRAGMA integrity_check on every live member and compares
 // their logical checksums at one applied index (a linearizable read index
 // taken at the leader; run it when no writes are in flight, or a member
-// may already have passed it).
+// may already have passed it). A member that is not ready (a copier whose
+// lease lapsed, until it resets; a deposed writer, until its role
+// settles) is asked again until ctx ends, at most verifyWait.
 func (c *Local) Verify(ctx context.Context) (Report, error) {
 	rep := Report{Checksums: map[string]sqlnode.Checksum{}, Integrity: "ok"}
 	l, err := c.Leader(ctx)
@@ -434,7 +436,11 @@ func (c *Local) Verify(ctx context.Context) (Report, error) {
 	errs := map[string]error{}
 	for _, n := range c.Nodes() {
 		if rep.Integrity == "ok" {
-			rs, err := n.Query(ctx, LevelNone, []sqlnode.Statement{{SQL: "PRAGMA integrity_check"}})
+			var rs []sqlnode.Result
+			err := untilReady(ctx, func(ctx context.Context) (err error) {
+				rs, err = n.Query(ctx, LevelNone, []sqlnode.Statement{{SQL: "PRAGMA integrity_check"}})
+				return err
+			})
 			switch {
 			case err != nil:
 				rep.Integrity = fmt.Sprintf("%s: %v", n.ID(), err)
@@ -444,7 +450,11 @@ func (c *Local) Verify(ctx context.Context) (Report, error) {
 				rep.Integrity = fmt.Sprintf("%s: %v", n.ID(), rs[0].Values)
 			}
 		}
-		sum, err := n.ChecksumAt(ctx, idx)
+		var sum sqlnode.Checksum
+		err := untilReady(ctx, func(ctx context.Context) (err error) {
+			sum, err = n.ChecksumAt(ctx, idx)
+			return err
+		})
 		if err != nil {
 			errs[n.ID()] = err
 			continue
@@ -464,6 +474,31 @@ func (c *Local) Verify(ctx context.Context) (Report, error) {
 		return 1
 	})
 	return rep, errors.Join(mapErrs(errs)...)
+}
+
+// verifyWait bounds how long Verify asks a member that is not ready
+// again.
+const verifyWait = 30 * time.Second
+
+// untilReady runs f until it returns an error that is not ErrNotReady,
+// ctx ends, or verifyWait has passed (f gets a context that ends then);
+// it returns f's last error.
+func untilReady(ctx context.Context, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, verifyWait)
+	defer cancel()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		err := f(ctx)
+		if !errors.Is(err, ErrNotReady) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-t.C:
+		}
+	}
 }
 
 func mapErrs(m map[string]error) []error {

@@ -249,12 +249,24 @@ func (n *Node) Query(ctx context.Context, level Level, stmts []sqlnode.Statement
 	}
 	rs, err := db.Query(ctx, stmts)
 	if err != nil {
-		return nil, err
+		return nil, invalidatedNotReady(err)
 	}
 	if err := n.eng.guardView(ctx, view); err != nil {
 		return nil, err
 	}
 	return rs, nil
+}
+
+// invalidatedNotReady reports a read that this node's copier view refused
+// because it was invalidated (its stability lease lapsed, so it may have
+// missed a round: invariant 7) as what it is: the database is not ready
+// until the copier resets, which it does by itself (the writer excludes
+// it, it rejoins). Other errors pass unchanged.
+func invalidatedNotReady(err error) error {
+	if err == nil || errors.Is(err, ErrNotReady) || !errors.Is(err, cow.ErrInvalidated) {
+		return err
+	}
+	return fmt.Errorf("%w: this copier's view was invalidated and resets first: %w", ErrNotReady, err)
 }
 
 // waitLevel waits until a read at level may run here.

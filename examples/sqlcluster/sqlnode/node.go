@@ -407,9 +407,10 @@ func (n *Node) Check() error {
 	if !n.mu.conn.GetAutocommit() {
 		return fmt.Errorf("sqlnode: check: a transaction is open on the apply connection")
 	}
+	storageCause(n.mu.conn) // forget what failed before this read
 	idx, err := readApplied(n.mu.conn)
 	if err != nil {
-		return fmt.Errorf("sqlnode: check: %w", err)
+		return fmt.Errorf("sqlnode: check: %w", readFailure(n.mu.conn, err))
 	}
 	if got := n.applied.Load(); got != idx {
 		return fmt.Errorf("sqlnode: check: AppliedIndex %d, stored %d", got, idx)
