@@ -29,22 +29,32 @@ func lookupErr(op, name string, err error) error {
 	return pathErr(op, name, err)
 }
 
-// fileInfo describes an overlay node.
+// fileInfo describes an overlay node as it was when Stat ran: a copy,
+// because the node changes under the view's lock, which the caller of
+// Size or ModTime no longer holds.
 type fileInfo struct {
-	name string
-	n    *node
+	name    string
+	size    int64
+	modTime time.Time
+	dir     bool
+	mode    fs.FileMode
+}
+
+// infoOf copies what a FileInfo reports of n. Called with c.mu held.
+func infoOf(name string, n *node) fileInfo {
+	return fileInfo{name: name, size: n.size, modTime: n.modTime, dir: n.dir, mode: n.mode}
 }
 
 func (fi fileInfo) Name() string       { return fi.name }
-func (fi fileInfo) Size() int64        { return fi.n.size }
-func (fi fileInfo) ModTime() time.Time { return fi.n.modTime }
-func (fi fileInfo) IsDir() bool        { return fi.n.dir }
+func (fi fileInfo) Size() int64        { return fi.size }
+func (fi fileInfo) ModTime() time.Time { return fi.modTime }
+func (fi fileInfo) IsDir() bool        { return fi.dir }
 func (fi fileInfo) Sys() any           { return nil }
 func (fi fileInfo) Mode() fs.FileMode {
-	if fi.n.dir {
-		return fs.ModeDir | fi.n.mode.Perm()
+	if fi.dir {
+		return fs.ModeDir | fi.mode.Perm()
 	}
-	return fi.n.mode.Perm()
+	return fi.mode.Perm()
 }
 
 // namedInfo renames a shared FileInfo to the base of the path asked for.
@@ -417,10 +427,10 @@ func (v *View) cStat(name string) (fs.FileInfo, error) {
 	}
 	base := path.Base(name)
 	if vs.n != nil {
-		return fileInfo{name: base, n: vs.n}, nil
+		return infoOf(base, vs.n), nil
 	}
 	if vs.fi == nil { // the root, never overlaid
-		return fileInfo{name: ".", n: &node{dir: true, mode: 0o755}}, nil
+		return infoOf(".", &node{dir: true, mode: 0o755}), nil
 	}
 	return namedInfo{FileInfo: vs.fi, name: base}, nil
 }
