@@ -46,7 +46,12 @@
 //     durable, so Raft never compacts entries that a joining or resetting
 //     copier still needs to replay; after reopening on shared storage,
 //     catch up with ReadLog from the index stored in the database, and
-//     queue the ApplyFunc calls that arrive meanwhile.
+//     queue the ApplyFunc calls that arrive meanwhile. With it set, logs
+//     are compacted eagerly (Config.SnapshotThreshold): set OnRestore
+//     too, and when a snapshot is installed past your state (a member
+//     whose log fell behind), catch up from shared storage, resetting a
+//     copier whose own changes hide it, instead of applying the later
+//     entries on top.
 //  6. Install Node.Guard as the writer view's cow Guard, and implement
 //     Storage (BecomeWriter/BecomeCopier/SetCopiers/Fence/Reset), or use
 //     raftcluster/cowlocal when every member lives in one process.
@@ -188,10 +193,12 @@
 // # Garbage collection
 //
 // Members report their overlay size through the log when it changes by
-// more than 1/8 (and 1 MiB) or crosses ResetThreshold, at most every
-// ReportInterval. The leader
+// more than 1/8 (and 1 MiB) or crosses the reset threshold
+// (ResetThreshold, or ResetAt's, which may follow the size of the data),
+// at most every ReportInterval. The leader
 // grants the single reset slot to the live copier with the largest overlay
-// at or above ResetThreshold; that copier's Storage.Reset runs (close
+// at or above the threshold, so copiers reset one at a time and the others
+// serve meanwhile; that copier's Storage.Reset runs (close
 // engine, reset through the writer's handshake, reopen, catch up) and the
 // node reports ResetDone, which frees the slot and bumps the copier's
 // generation.

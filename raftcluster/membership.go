@@ -41,6 +41,7 @@ func (n *Node) Join(ctx context.Context, id, raftAddr, stabilityAddr string) err
 	if _, err := n.applyControl(ctx, command{Kind: kindAddMember, ID: id, RaftAddr: raftAddr, StabilityAddr: stabilityAddr}); err != nil {
 		return opErr("join", err)
 	}
+	n.snapshotForJoin(ctx)
 	f := n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, n.ctxTimeout(ctx))
 	return opErr("join", n.await(ctx, f))
 }

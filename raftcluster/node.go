@@ -93,6 +93,7 @@ func New(cfg Config) (*Node, error) {
 		memberOps: make(chan struct{}, 1)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.fsm = newFSM(cfg.Apply, cfg.ApplyBatch, cfg.CompactableIndex, n.hub)
+	n.fsm.onRestore = cfg.OnRestore
 	n.fsm.onChange = func() { n.wake(n.leaderWake); n.wake(n.storageWake) }
 
 	stores := cfg.Stores
@@ -113,12 +114,9 @@ func New(cfg Config) (*Node, error) {
 	rc.CommitTimeout = cfg.Timeouts.Commit
 	rc.Logger = newHCLog(cfg.Logger.With("node", cfg.ID), "raft")
 	rc.NoLegacyTelemetry = true
-	if cfg.SnapshotThreshold > 0 {
-		rc.SnapshotThreshold = cfg.SnapshotThreshold
-	}
-	if cfg.TrailingLogs > 0 {
-		rc.TrailingLogs = cfg.TrailingLogs
-	}
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
 	if err := raft.ValidateConfig(rc); err != nil {
 		n.closeStores()
 		n.cancel()

@@ -67,9 +67,14 @@ type Config struct {
 	DBName string
 	// Timeouts for Raft and the writer lease (zero: LANTimeouts).
 	Timeouts raftcluster.Timeouts
-	// ResetThreshold: a copier whose overlay reaches it is reset by the
-	// leader (garbage collection). 0 means 256 MiB.
+	// ResetThreshold and ResetFraction bound copier overlays: a copier
+	// whose overlay reaches max(ResetThreshold, ResetFraction × the
+	// database's size) is reset (garbage collection), one copier at a
+	// time (the cluster's single reset slot); reads on it wait meanwhile.
+	// Zero values mean DefaultResetThreshold and DefaultResetFraction; a
+	// negative ResetFraction resets at ResetThreshold alone.
 	ResetThreshold int64
+	ResetFraction  float64
 	// DurableInterval is how often the writer records in the log how far
 	// the shared database is durable (which bounds log compaction on
 	// every node); default 1s.
@@ -123,7 +128,10 @@ func (c *Config) fill() error {
 		c.Timeouts = raftcluster.LANTimeouts()
 	}
 	if c.ResetThreshold <= 0 {
-		c.ResetThreshold = 256 << 20
+		c.ResetThreshold = DefaultResetThreshold
+	}
+	if c.ResetFraction == 0 {
+		c.ResetFraction = DefaultResetFraction
 	}
 	if c.DurableInterval <= 0 {
 		c.DurableInterval = time.Second

@@ -106,7 +106,25 @@
 // the shared database is durable ("durable markers"). Every member's
 // CompactableIndex follows these markers, so no member compacts an entry
 // that the shared database has not durably applied, and a Raft snapshot
-// holds the cluster state only, never a database.
+// holds the cluster state only, never a database. Compaction is eager by
+// default (raftcluster.DefaultSnapshotThreshold and friends; the leader
+// also snapshots just before it adds a member): a joining member, or one
+// that comes back after its log fell behind the leader's, receives the
+// cluster state and the short tail after it, and opens the shared
+// database. If its own database was open and behind the snapshot (a
+// copier cut off for a while), it reopens; a copier whose overlay hides
+// the entries it missed finds the gap in its log and asks for a reset.
+//
+// # Garbage collection
+//
+// A copier's overlay keeps every page its engine wrote since it last
+// started afresh, so it tends towards a copy of the database. Each member
+// reports its overlay size; once it reaches max(Config.ResetThreshold,
+// Config.ResetFraction × the database's size) (4 MiB and an eighth by
+// default) it reports at once and the leader grants it the cluster's
+// single reset slot: copiers reset one at a time. Reads on the resetting
+// copier wait until it has reopened and caught up; the writer and the
+// other copiers serve as usual.
 //
 // # When apply fails, or would not end
 //
@@ -156,7 +174,11 @@
 //     share a commit.
 //   - A copier compacts its Raft log only when a durable marker covers
 //     its applied index, i.e. after a quiet moment; under sustained load
-//     its log grows until then.
+//     its log grows until then. The leader (the writer) compacts
+//     throughout, and joins and restarts are served by it.
+//   - A member that missed entries behind a snapshot while its database
+//     was open on a copier view with changes of its own must reset
+//     (0.5-1 s) before it serves reads again.
 //   - Local counts transport bytes through a proxy in front of each
 //     member, because raftcluster.NewTLSTransport opens its own listener;
 //     the member's real port is picked free and bound right away.

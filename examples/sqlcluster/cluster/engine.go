@@ -48,6 +48,8 @@ type engine struct {
 	// node-local directory of the WAL index. Set before the first Open.
 	sqlOpts  sqlnode.Options
 	indexDir string
+	// needReset asks for a copier reset (restore.go).
+	needReset func()
 
 	// mu is the apply lock; it guards the fields in it.
 	mu struct {
@@ -283,6 +285,7 @@ func (e *engine) openLocked(ctx context.Context) error {
 		db.Interrupt() // interruptApply ran before cur was set
 	}
 	if err := e.catchUpLocked(ctx, fresh); err != nil {
+		e.noteCatchUpErrLocked(err)
 		e.mu.db = nil
 		e.cur.Store(nil)
 		db.Close()

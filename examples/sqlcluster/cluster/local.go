@@ -40,9 +40,10 @@ type LocalOptions struct {
 	JournalMode, Synchronous string
 	// Timeouts (zero: raftcluster.LANTimeouts).
 	Timeouts raftcluster.Timeouts
-	// ResetThreshold, DurableInterval, SnapshotThreshold and TrailingLogs
-	// go to every member's Config.
+	// ResetThreshold, ResetFraction, DurableInterval, SnapshotThreshold
+	// and TrailingLogs go to every member's Config.
 	ResetThreshold                  int64
+	ResetFraction                   float64
 	DurableInterval                 time.Duration
 	SnapshotThreshold, TrailingLogs uint64
 	// Storage selects the members' storage (default DefaultStorage).
@@ -81,9 +82,10 @@ type Local struct {
 }
 
 type localMember struct {
-	node  *Node
-	proxy *countingProxy
-	dead  bool
+	node   *Node
+	proxy  *countingProxy
+	stores *raftcluster.Stores // nil: on disk
+	dead   bool
 }
 
 // StartLocal starts opts.Nodes members and waits until one is the writer.
@@ -164,11 +166,22 @@ func (c *Local) startMember() (*Node, error) {
 	c.mu.next++
 	id := fmt.Sprintf("n%d", c.mu.next)
 	c.mu.Unlock()
+	var stores *raftcluster.Stores
+	if c.opts.MemRaft {
+		stores = raftcluster.NewMemStores()
+	}
+	return c.startMemberAs(id, stores, "")
+}
+
+// startMemberAs starts member id with its Raft stores (nil: on disk under
+// Dir/raft/id), advertising a proxy listening on proxyAddr ("": a free
+// port).
+func (c *Local) startMemberAs(id string, stores *raftcluster.Stores, proxyAddr string) (*Node, error) {
 	conf, err := c.ca.TLSConfig(id)
 	if err != nil {
 		return nil, err
 	}
-	proxy, err := newCountingProxy(&c.bytes)
+	proxy, err := newCountingProxyAt(proxyAddr, &c.bytes)
 	if err != nil {
 		return nil, err
 	}
@@ -189,13 +202,13 @@ func (c *Local) startMember() (*Node, error) {
 	proxy.start(bind)
 	cfg := Config{
 		ID: id, Transport: tr, Storage: c.storage, Timeouts: c.opts.Timeouts,
-		ResetThreshold: c.opts.ResetThreshold, DurableInterval: c.opts.DurableInterval,
+		ResetThreshold: c.opts.ResetThreshold, ResetFraction: c.opts.ResetFraction, DurableInterval: c.opts.DurableInterval,
 		SnapshotThreshold: c.opts.SnapshotThreshold, TrailingLogs: c.opts.TrailingLogs,
 		LeaderReadIndex: c.leaderReadIndex, Logger: c.opts.Logger, MaxSteps: c.opts.MaxSteps,
 		JournalMode: c.opts.JournalMode, Synchronous: c.opts.Synchronous,
 	}
-	if c.opts.MemRaft {
-		cfg.Stores = raftcluster.NewMemStores()
+	if stores != nil {
+		cfg.Stores = stores
 	} else {
 		cfg.DataDir = filepath.Join(c.dir, "raft", id)
 		cfg.LogStore = c.opts.LogStore
@@ -206,7 +219,7 @@ func (c *Local) startMember() (*Node, error) {
 		return nil, err
 	}
 	c.mu.Lock()
-	c.mu.members[id] = &localMember{node: n, proxy: proxy}
+	c.mu.members[id] = &localMember{node: n, proxy: proxy, stores: stores}
 	c.mu.Unlock()
 	return n, nil
 }
@@ -232,7 +245,16 @@ func (c *Local) AddNode(ctx context.Context) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := n.Join(ctx, leader.Raft().RaftAddr()); err != nil {
+	err = n.Join(ctx, leader.Raft().RaftAddr())
+	// Joining is idempotent: an outcome left unknown by a leadership
+	// change (a loaded machine) is settled by asking again.
+	for i := 0; i < 3 && errors.Is(err, raftcluster.ErrOutcomeUnknown); i++ {
+		if leader, err = c.Leader(ctx); err != nil {
+			return nil, err
+		}
+		err = n.Join(ctx, leader.Raft().RaftAddr())
+	}
+	if err != nil {
 		return nil, err
 	}
 	err = c.waitFor(ctx, "new member ready", func() bool {

@@ -32,6 +32,7 @@ type Node struct {
 	store Storage
 
 	resetReq   atomic.Bool
+	dbBytes    atomic.Int64 // the database's size when last seen (resetAt)
 	resets     atomic.Int64
 	durable    atomic.Uint64 // shared database durable up to this log index
 	lastMarker atomic.Uint64 // last durable marker this node proposed
@@ -72,6 +73,7 @@ func New(cfg Config) (*Node, error) {
 			}
 		}
 	}
+	n.eng.needReset = func() { n.resetReq.Store(true) }
 	st, err := cfg.Storage(cfg.ID, n.eng)
 	if err != nil {
 		cfg.Transport.Close()
@@ -82,8 +84,8 @@ func New(cfg Config) (*Node, error) {
 	rn, err := raftcluster.New(raftcluster.Config{
 		ID: cfg.ID, StabilityAddr: st.StabilityAddr(), Transport: cfg.Transport, DataDir: cfg.DataDir, Stores: cfg.Stores,
 		LogStore: cfg.LogStore, Timeouts: cfg.Timeouts, Logger: cfg.Logger, ApplyBatch: n.eng.applyBatch,
-		CompactableIndex: n.compactable, Storage: (*nodeStorage)(n),
-		ResetThreshold: cfg.ResetThreshold, ReportInterval: 3 * cfg.Timeouts.Heartbeat,
+		CompactableIndex: n.compactable, OnRestore: n.eng.onRestore, Storage: (*nodeStorage)(n),
+		ResetAt: n.resetAt, ReportInterval: 3 * cfg.Timeouts.Heartbeat,
 		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
 	})
 	if err != nil {
@@ -450,9 +452,12 @@ func (s *nodeStorage) Reset(ctx context.Context, epoch uint64, w raftcluster.Mem
 }
 
 func (s *nodeStorage) OverlayBytes() int64 {
+	(*Node)(s).noteDBBytes()
 	b := s.store.OverlayBytes()
 	if s.resetReq.Load() {
-		b = max(b, s.cfg.ResetThreshold)
+		// Above any threshold: the leader's (from its own view of the
+		// database's size) may exceed this node's.
+		b = max(b, resetRequested)
 	}
 	return b
 }
@@ -482,3 +487,7 @@ func prepareIndexDir(dir string) (_ string, drop func(), err error) {
 	}
 	return dir, func() {}, nil
 }
+
+// resetRequested is the overlay size a member reports to ask for a reset
+// (RequestReset, or a catch-up that found a gap in its log).
+const resetRequested = 1 << 60

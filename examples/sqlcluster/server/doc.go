@@ -148,7 +148,11 @@
 //     addresses of other members (for forwarding and /nodes) come from the
 //     member directory, as the replicated state does not hold them.
 //   - The copier overlay lives in -data/scratch and is dropped at every
-//     start: a restarted copier always rejoins the writer afresh.
+//     start: a restarted copier always rejoins the writer afresh. Its
+//     files go when the overlay does (reset, promotion, a role change,
+//     shutdown), and a file truncated to nothing (the journal, after each
+//     transaction) gives its space back, so scratch holds the live
+//     overlay only.
 //   - -mutation-log records a mutation before attempting it, with the
 //     node's writer epoch at that time (netstorage's WriterEpoch, which
 //     turns non-zero only once BecomeWriter returned: a promotion's own
