@@ -97,3 +97,41 @@ func TestListener_evictsOldestEvictable(t *testing.T) {
 		t.Fatalf("after a close: %+v", l.Stats())
 	}
 }
+
+// TestConn_Release: a released connection no longer counts against the
+// cap, is never evicted, and still closes.
+func TestConn_Release(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := New(raw, 1)
+	defer l.Close()
+	dial := func() (net.Conn, *Conn) {
+		t.Helper()
+		cc, err := net.Dial("tcp", raw.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cc.Close() })
+		sc, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sc.Close() })
+		return cc, Of(sc)
+	}
+	c1, s1 := dial() // evictable
+	s1.Release()
+	dial() // at the cap without s1: no eviction
+	if closedByPeer(t, c1, 50*time.Millisecond) {
+		t.Fatal("a released connection was evicted")
+	}
+	if st := l.Stats(); st.Open != 1 || st.Evicted != 0 || st.Rejected != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	s1.Close()
+	if !closedByPeer(t, c1, 5*time.Second) {
+		t.Fatal("Close of a released connection did not close it")
+	}
+}
