@@ -142,12 +142,14 @@ func newProcCluster(t *testing.T) *procCluster {
 	return c
 }
 
-// add defines node id (with fresh ports and its own -data) without
-// starting it.
+// add defines node id (with fresh HTTP and Raft ports, the Raft port
+// carrying the stability protocol too, and its own -data) without
+// starting it. Set p.stab before starting it to give stability a port of
+// its own.
 func (c *procCluster) add(id string, extra ...string) *proc {
 	p := &proc{id: id, data: filepath.Join(c.dir, "data-"+id), logPath: filepath.Join(c.dir, id+".log"),
 		mutLog: filepath.Join(c.dir, id+".mutations"),
-		http:   freeAddr(c.t), raft: freeAddr(c.t), stab: freeAddr(c.t), extra: extra}
+		http:   freeAddr(c.t), raft: freeAddr(c.t), extra: extra}
 	c.procs[id] = p
 	c.order = append(c.order, id)
 	return p
@@ -180,10 +182,13 @@ func (c *procCluster) start(p *proc, join string) {
 func (c *procCluster) launch(p *proc, join string) {
 	c.t.Helper()
 	args := []string{"serve", "-id", p.id, "-data", p.data, "-shared", c.shared,
-		"-raft-addr", p.raft, "-http-addr", p.http, "-stability-addr", p.stab,
+		"-raft-addr", p.raft, "-http-addr", p.http,
 		"-mutation-log", p.mutLog, "-debug", "-log-level", "debug", "-join-timeout", "30s"}
 	if join != "" {
 		args = append(args, "-join", join)
+	}
+	if p.stab != "" {
+		args = append(args, "-stability-addr", p.stab)
 	}
 	args = append(args, p.extra...)
 	logf, err := os.OpenFile(p.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)

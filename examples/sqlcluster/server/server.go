@@ -172,14 +172,19 @@ func run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("server: -http-addr: %w", err)
 	}
 	closers = append(closers, ignoreClosed(httpLn.Close))
-	stabLn, err := net.Listen("tcp", cfg.StabilityAddr)
-	if err != nil {
-		return fmt.Errorf("server: -stability-addr: %w", err)
+	var stabLn net.Listener // the stability endpoint's: a port of its own, or the Raft port's (below)
+	if cfg.StabilityAddr != cfg.RaftAddr {
+		if stabLn, err = net.Listen("tcp", cfg.StabilityAddr); err != nil {
+			return fmt.Errorf("server: -stability-addr: %w", err)
+		}
+		closers = append(closers, ignoreClosed(stabLn.Close))
 	}
-	closers = append(closers, ignoreClosed(stabLn.Close))
 	tr, err := raftcluster.NewTLSTransportWithLimits(cfg.RaftAddr, cfg.RaftAddr, id.raftTLS(), 0, log, cfg.RaftConns)
 	if err != nil {
 		return fmt.Errorf("server: -raft-addr: %w", err)
+	}
+	if stabLn == nil {
+		stabLn = tr.StabilityListener()
 	}
 	gcfg := stability.GRPCConfig{ID: cfg.ID, Cert: id.cert, CA: id.pool, Logger: log, Limits: cfg.StabilityConns}
 	gtr, err := stability.NewGRPCTransport(gcfg)
