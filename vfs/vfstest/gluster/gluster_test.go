@@ -1,0 +1,90 @@
+package gluster_test
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/holeycow/holeycow/vfs"
+	"github.com/holeycow/holeycow/vfs/sharedcheck"
+	"github.com/holeycow/holeycow/vfs/vfstest"
+	"github.com/holeycow/holeycow/vfs/vfstest/gluster"
+)
+
+var seed = flag.Uint64("seed", 0, "seed of the shared-storage checks (0: random)")
+
+// views returns a vfs.OS of one fresh directory as seen through each
+// mount of v.
+func views(t *testing.T, v *gluster.Volume, name string) []vfs.FS {
+	t.Helper()
+	if err := os.Mkdir(filepath.Join(v.Mounts[0], name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out []vfs.FS
+	for _, m := range v.Mounts {
+		out = append(out, vfs.OS(filepath.Join(m, name)))
+	}
+	return out
+}
+
+func check(t *testing.T, v *gluster.Volume) sharedcheck.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := vfstest.Seed(t, *seed)
+	rep, err := sharedcheck.Check(ctx, views(t, v, "check"), sharedcheck.Options{Seed: s, Tries: 120, MetaTries: 24, FileSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s", rep)
+	return rep
+}
+
+// TestSharedcheck_coherent: with the coherent volume and mount options,
+// two mounts of one volume pass every check.
+func TestSharedcheck_coherent(t *testing.T) {
+	v := gluster.Start(t, gluster.Options{Mounts: 2, Coherent: true})
+	if rep := check(t, v); !rep.OK() {
+		t.Fatalf("coherent options: %d checks failed", len(rep.Failed()))
+	}
+}
+
+// TestSharedcheck_defaults: with GlusterFS's default options, reads
+// through one mount return data older than what the other mount wrote,
+// and sizes and names are stale: the checks see the hazard that the
+// coherent options remove. (If this test fails, the defaults became
+// coherent: the README's required options need revisiting.)
+func TestSharedcheck_defaults(t *testing.T) {
+	v := gluster.Start(t, gluster.Options{Mounts: 2})
+	rep := check(t, v)
+	failed := map[string]bool{}
+	for _, r := range rep.Failed() {
+		failed[r.Check] = true
+	}
+	if !failed["read-after-write (reader had read the range)"] {
+		t.Errorf("defaults: a reader that had read a range saw the other mount's writes every time")
+	}
+	for _, r := range rep.Results {
+		if r.Check == "lock exclusion between views" && r.Failures > 0 {
+			t.Errorf("locks do not exclude each other across mounts even on defaults: %s", r.Example)
+		}
+	}
+}
+
+// TestTestFS_coherentMount runs the vfs conformance suite on a mount
+// with the coherent options.
+func TestTestFS_coherentMount(t *testing.T) {
+	v := gluster.Start(t, gluster.Options{Mounts: 1, Coherent: true})
+	n := 0
+	vfstest.TestFS(t, func(tb testing.TB) vfs.FS {
+		n++
+		dir := filepath.Join(v.Mounts[0], "conf", filepath.Base(tb.Name()), string(rune('a'+n%26))+time.Now().Format("150405.000000000"))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		return vfs.OS(dir)
+	})
+}
