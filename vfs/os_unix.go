@@ -24,6 +24,30 @@ func keyOf(f *os.File, _, _ string) (fileKey, error) {
 	return fileKey{dev: uint64(st.Dev), ino: uint64(st.Ino)}, nil
 }
 
+// funlock releases f's flock(2) explicitly. Closing the descriptor
+// releases it too, but on FUSE file systems (GlusterFS) only when the
+// asynchronous release reaches the server, after close returned: another
+// mount may then still find the file locked.
+func funlock(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	err = rc.Control(func(fd uintptr) {
+		for {
+			ferr = syscall.Flock(int(fd), syscall.LOCK_UN)
+			if ferr != syscall.EINTR {
+				break
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return ferr
+}
+
 // flock takes a non-blocking exclusive flock(2) on f; ErrLocked if another
 // open file description holds one.
 func flock(f *os.File) error {

@@ -99,8 +99,8 @@ const (
 	fixLocks = "locks must be shared between hosts: NFSv4 (not v3 with nolock/local_lock), GlusterFS (locks xlator, default), " +
 		"OCFS2/GFS2 with the cluster lock manager; a local file system is not shared storage"
 	fixLockRelease = "a lock released must be free for the others at once (a writer that steps down releases it " +
-		"for the next): seen on GlusterFS's default options, not with the coherent ones (write-behind, stat-prefetch, " +
-		"quick-read off; direct-io-mode=enable, zero attribute, entry and negative timeouts)"
+		"for the next): the file system must carry an unlock to its server before returning; FUSE file systems " +
+		"do so for an explicit unlock (vfs.OS unlocks so) but release a lock on close only asynchronously"
 	fixSame = "give the same directory as seen from each mount (the views share nothing)"
 )
 

@@ -88,6 +88,7 @@ type proc struct {
 	data, logPath    string
 	mutLog           string
 	http, raft, stab string
+	shared           string // -shared if not the cluster's (the same directory through another mount)
 	cmd              *exec.Cmd
 	exited           chan struct{}
 	extra            []string
@@ -181,7 +182,11 @@ func (c *procCluster) start(p *proc, join string) {
 // launch starts p (joining through join, if not empty) without waiting.
 func (c *procCluster) launch(p *proc, join string) {
 	c.t.Helper()
-	args := []string{"serve", "-id", p.id, "-data", p.data, "-shared", c.shared,
+	shared := c.shared
+	if p.shared != "" {
+		shared = p.shared
+	}
+	args := []string{"serve", "-id", p.id, "-data", p.data, "-shared", shared,
 		"-raft-addr", p.raft, "-http-addr", p.http,
 		"-mutation-log", p.mutLog, "-debug", "-log-level", "debug", "-join-timeout", "30s"}
 	if join != "" {

@@ -2,7 +2,9 @@ package gluster_test
 
 import (
 	"context"
+	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -87,4 +89,36 @@ func TestTestFS_coherentMount(t *testing.T) {
 		}
 		return vfs.OS(dir)
 	})
+}
+
+// TestLock_releaseAcrossMounts: a lock released through one mount is free
+// through another at once (vfs.OS unlocks before closing: a FUSE close
+// releases the flock only asynchronously), and a held one excludes.
+func TestLock_releaseAcrossMounts(t *testing.T) {
+	v := gluster.Start(t, gluster.Options{Mounts: 2, Coherent: true})
+	fss := views(t, v, "locks")
+	for i := range 200 {
+		a, b := fss[i%2], fss[(i+1)%2]
+		name := fmt.Sprintf("l%d", i%7)
+		l, err := a.Lock(name)
+		if err != nil {
+			t.Fatalf("try %d: %v", i, err)
+		}
+		if l2, err := b.Lock(name); !errors.Is(err, vfs.ErrLocked) {
+			if err == nil {
+				l2.Close()
+			}
+			t.Fatalf("try %d: a lock held through one mount did not exclude through the other: %v", i, err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		l2, err := b.Lock(name)
+		if err != nil {
+			t.Fatalf("try %d: released through one mount, still held through the other: %v", i, err)
+		}
+		if err := l2.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
