@@ -33,6 +33,12 @@ const (
 // must read the writer's newest content. It returns the blocks the copier
 // read wrong and a description of the first.
 func crossMount(t *testing.T, v *gluster.Volume, rounds int) (wrong int, first string) {
+	return crossMountFS(t, v, rounds, func(dir string) vfs.FS { return vfs.OS(dir) })
+}
+
+// crossMountFS is crossMount with the copier's shared storage opened by
+// copierFS.
+func crossMountFS(t *testing.T, v *gluster.Volume, rounds int, copierFS func(dir string) vfs.FS) (wrong int, first string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -41,7 +47,7 @@ func crossMount(t *testing.T, v *gluster.Volume, rounds int) (wrong int, first s
 		t.Fatal(err)
 	}
 	opts := cow.Options{BlockSize: blockSize}
-	copier, err := cow.NewCopier(vfs.OS(filepath.Join(v.Mounts[1], "db")), opts)
+	copier, err := cow.NewCopier(copierFS(filepath.Join(v.Mounts[1], "db")), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,4 +134,27 @@ func TestCow_crossMount_defaults(t *testing.T) {
 	if wrong == 0 {
 		t.Fatal("defaults: the copier never read a stale block")
 	}
+}
+
+// TestCow_crossMount_dropCache: on mounts without direct-io-mode=enable
+// (the kernel page cache in use; the volume's caches off), a copier whose
+// shared storage is a vfs.OS with DropCache reads no stale block, where a
+// plain vfs.OS does (issue 17, item 3, by the copier's reads alone).
+func TestCow_crossMount_dropCache(t *testing.T) {
+	mount := []string{"attribute-timeout=0", "entry-timeout=0", "negative-timeout=0"}
+	t.Run("plain", func(t *testing.T) {
+		v := gluster.Start(t, gluster.Options{Mounts: 2, VolumeOptions: gluster.CoherentVolume, MountOptions: mount})
+		wrong, first := crossMount(t, v, 4)
+		t.Logf("%d blocks read wrong, first: %s", wrong, first)
+		if wrong == 0 {
+			t.Fatal("without direct-io-mode the copier never read a stale block: the test does not see the hazard")
+		}
+	})
+	t.Run("DropCache", func(t *testing.T) {
+		v := gluster.Start(t, gluster.Options{Mounts: 2, VolumeOptions: gluster.CoherentVolume, MountOptions: mount})
+		wrong, first := crossMountFS(t, v, 4, func(dir string) vfs.FS { return vfs.OSWithOptions(dir, vfs.OSOptions{DropCache: true}) })
+		if wrong > 0 {
+			t.Fatalf("%d blocks read wrong, first: %s", wrong, first)
+		}
+	})
 }
