@@ -86,8 +86,21 @@ func run(timeout time.Duration, name string, args ...string) (string, error) {
 	return out.String(), nil
 }
 
+// cli runs a gluster command, again while glusterd is busy with another
+// one (tests of several packages start volumes at once), for at most a
+// minute.
 func cli(args ...string) (string, error) {
-	return run(60*time.Second, "gluster", append([]string{"--mode=script"}, args...)...)
+	deadline := time.Now().Add(time.Minute)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		out, err := run(60*time.Second, "gluster", append([]string{"--mode=script"}, args...)...)
+		busy := strings.Contains(out, "Another transaction is in progress") || strings.Contains(out, "Locking failed")
+		if err == nil || !busy || time.Now().After(deadline) {
+			return out, err
+		}
+		<-tick.C
+	}
 }
 
 // ensureGlusterd starts glusterd unless it answers, and waits until it

@@ -45,13 +45,20 @@ func check(t *testing.T, v *gluster.Volume) sharedcheck.Report {
 	return rep
 }
 
-// TestSharedcheck_coherent: with the coherent volume and mount options,
-// two mounts of one volume pass every check.
-func TestSharedcheck_coherent(t *testing.T) {
+// TestCoherent runs on one volume with the coherent options (one volume
+// for all: starting one takes seconds): the shared checks, lock release
+// across mounts, and the vfs conformance suite on a mount.
+func TestCoherent(t *testing.T) {
 	v := gluster.Start(t, gluster.Options{Mounts: 2, Coherent: true})
-	if rep := check(t, v); !rep.OK() {
-		t.Fatalf("coherent options: %d checks failed", len(rep.Failed()))
-	}
+	// With the coherent volume and mount options, two mounts of one volume
+	// pass every check.
+	t.Run("sharedcheck", func(t *testing.T) {
+		if rep := check(t, v); !rep.OK() {
+			t.Fatalf("coherent options: %d checks failed", len(rep.Failed()))
+		}
+	})
+	t.Run("lockRelease", func(t *testing.T) { lockRelease(t, v) })
+	t.Run("TestFS", func(t *testing.T) { conformance(t, v) })
 }
 
 // TestSharedcheck_defaults: with GlusterFS's default options, reads
@@ -76,10 +83,8 @@ func TestSharedcheck_defaults(t *testing.T) {
 	}
 }
 
-// TestTestFS_coherentMount runs the vfs conformance suite on a mount
-// with the coherent options.
-func TestTestFS_coherentMount(t *testing.T) {
-	v := gluster.Start(t, gluster.Options{Mounts: 1, Coherent: true})
+// conformance runs the vfs conformance suite on v's first mount.
+func conformance(t *testing.T, v *gluster.Volume) {
 	n := 0
 	vfstest.TestFS(t, func(tb testing.TB) vfs.FS {
 		n++
@@ -91,11 +96,10 @@ func TestTestFS_coherentMount(t *testing.T) {
 	})
 }
 
-// TestLock_releaseAcrossMounts: a lock released through one mount is free
-// through another at once (vfs.OS unlocks before closing: a FUSE close
-// releases the flock only asynchronously), and a held one excludes.
-func TestLock_releaseAcrossMounts(t *testing.T) {
-	v := gluster.Start(t, gluster.Options{Mounts: 2, Coherent: true})
+// lockRelease: a lock released through one mount is free through another
+// at once (vfs.OS unlocks before closing: a FUSE close releases the flock
+// only asynchronously), and a held one excludes.
+func lockRelease(t *testing.T, v *gluster.Volume) {
 	fss := views(t, v, "locks")
 	for i := range 200 {
 		a, b := fss[i%2], fss[(i+1)%2]
