@@ -63,6 +63,9 @@ type Config struct {
 
 	// Debugging and testing.
 	MutationLog string // -mutation-log: append every shared-storage mutation, with its epoch
+	// SharedDropCache: -shared-drop-cache, read shared storage past the
+	// kernel page cache (vfs.OSOptions.DropCache).
+	SharedDropCache bool
 	Debug       bool   // -debug: serve /debug/checksum
 	// LeaveOnExit (-leave): on shutdown, leave the cluster first (a writer
 	// hands its role to the member with the smallest overlay) and remove
@@ -120,6 +123,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.DurationVar(&c.StabilityLease, "stability-lease", 0, "copier lease of the stability protocol (default 2s); the same on every node")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "bound on the graceful shutdown")
 	fs.Int64Var(&c.MaxSteps, "max-steps", 0, "bound on one write request's work in SQLite VM `steps`: past it the request fails, alike on every node (0: 200 million; negative: none); the same on every node")
+	fs.BoolVar(&c.SharedDropCache, "shared-drop-cache", false, "drop the kernel's cached pages of -shared before each read (posix_fadvise): for mounts whose page caches are not coherent between hosts (GlusterFS without direct-io-mode=enable); run check-shared")
 	fs.StringVar(&c.MutationLog, "mutation-log", "", "debug: append every mutation of shared storage, with its epoch, to `file`")
 	fs.BoolVar(&c.LeaveOnExit, "leave", false, "on SIGINT/SIGTERM, leave the cluster before stopping (decommission); without it the node stays a member and restarts from -data")
 	// Limits (README "Security").

@@ -39,11 +39,11 @@ func TestParse_join(t *testing.T) {
 	dir := t.TempDir()
 	c, err := server.Parse([]string{"-id", "n2", "-data", filepath.Join(dir, "d"), "-shared", filepath.Join(dir, "s"),
 		"-raft-addr", "127.0.0.1:5002", "-http-addr", "localhost:5001", "-stability-addr", "127.0.0.1:6000",
-		"-join", "http://127.0.0.1:4001/, https://h:4011", "-log-level", "debug"}, &bytes.Buffer{})
+		"-join", "http://127.0.0.1:4001/, https://h:4011", "-log-level", "debug", "-shared-drop-cache"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(c.Join, " ") != "http://127.0.0.1:4001 https://h:4011" || c.StabilityAddr != "127.0.0.1:6000" || c.LogLevel.String() != "DEBUG" {
+	if strings.Join(c.Join, " ") != "http://127.0.0.1:4001 https://h:4011" || c.StabilityAddr != "127.0.0.1:6000" || c.LogLevel.String() != "DEBUG" || !c.SharedDropCache {
 		t.Errorf("%+v", c)
 	}
 }

@@ -16,7 +16,8 @@ import (
 // on its own mount of one GlusterFS volume (the coherent options), as
 // nodes on separate hosts would: writes through every node, SIGKILL of
 // the writer, writes through the survivors, restart of the killed node;
-// no acknowledged write is lost and every node reaches the same checksum.
+// no acknowledged write is lost. The nodes read shared storage with
+// -shared-drop-cache.
 func TestServe_glusterMounts(t *testing.T) {
 	v := gluster.Start(t, gluster.Options{Mounts: 3, Coherent: true})
 	if err := os.Mkdir(filepath.Join(v.Mounts[0], "shared"), 0o755); err != nil {
@@ -25,7 +26,7 @@ func TestServe_glusterMounts(t *testing.T) {
 	c := newProcCluster(t)
 	var all []*proc
 	for i, m := range v.Mounts {
-		p := c.add(fmt.Sprint("n", i+1))
+		p := c.add(fmt.Sprint("n", i+1), "-shared-drop-cache")
 		p.shared = filepath.Join(m, "shared")
 		all = append(all, p)
 	}

@@ -139,7 +139,7 @@ func run(ctx context.Context, cfg Config) (err error) {
 	if err := os.Chmod(dbDir, 0o700); err != nil {
 		return fmt.Errorf("server: -shared: %w", err)
 	}
-	var shared vfs.FS = vfs.OS(dbDir)
+	var shared vfs.FS = vfs.OSWithOptions(dbDir, vfs.OSOptions{DropCache: cfg.SharedDropCache})
 	var storePtr atomic.Pointer[netstorage.Storage]
 	if cfg.MutationLog != "" {
 		ml, err := openMutationLog(cfg.MutationLog, func() uint64 {
