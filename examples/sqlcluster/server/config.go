@@ -66,7 +66,7 @@ type Config struct {
 	// SharedDropCache: -shared-drop-cache, read shared storage past the
 	// kernel page cache (vfs.OSOptions.DropCache).
 	SharedDropCache bool
-	Debug       bool   // -debug: serve /debug/checksum
+	Debug           bool // -debug: serve /debug/checksum
 	// LeaveOnExit (-leave): on shutdown, leave the cluster first (a writer
 	// hands its role to the member with the smallest overlay) and remove
 	// this node's Raft state, so that -data can only join anew.
