@@ -29,22 +29,32 @@ func lookupErr(op, name string, err error) error {
 	return pathErr(op, name, err)
 }
 
-// fileInfo describes an overlay node.
+// fileInfo describes an overlay node as it was when Stat ran: a copy,
+// because the node changes under the view's lock, which the caller of
+// Size or ModTime no longer holds.
 type fileInfo struct {
-	name string
-	n    *node
+	name    string
+	size    int64
+	modTime time.Time
+	dir     bool
+	mode    fs.FileMode
+}
+
+// infoOf copies what a FileInfo reports of n. Called with c.mu held.
+func infoOf(name string, n *node) fileInfo {
+	return fileInfo{name: name, size: n.size, modTime: n.modTime, dir: n.dir, mode: n.mode}
 }
 
 func (fi fileInfo) Name() string       { return fi.name }
-func (fi fileInfo) Size() int64        { return fi.n.size }
-func (fi fileInfo) ModTime() time.Time { return fi.n.modTime }
-func (fi fileInfo) IsDir() bool        { return fi.n.dir }
+func (fi fileInfo) Size() int64        { return fi.size }
+func (fi fileInfo) ModTime() time.Time { return fi.modTime }
+func (fi fileInfo) IsDir() bool        { return fi.dir }
 func (fi fileInfo) Sys() any           { return nil }
 func (fi fileInfo) Mode() fs.FileMode {
-	if fi.n.dir {
-		return fs.ModeDir | fi.n.mode.Perm()
+	if fi.dir {
+		return fs.ModeDir | fi.mode.Perm()
 	}
-	return fi.n.mode.Perm()
+	return fi.mode.Perm()
 }
 
 // namedInfo renames a shared FileInfo to the base of the path asked for.
@@ -55,13 +65,41 @@ type namedInfo struct {
 
 func (fi namedInfo) Name() string { return fi.name }
 
-// target returns the node f reads and writes, or nil if f is still seen on
-// shared storage by name. Called with c.mu held.
-func (v *View) target(f *file) *node {
+// target returns the node f reads and writes: the one it is bound to, or
+// the overlay's file at its name. It returns nil and no error if f is seen
+// on shared storage by name. A file found by name (as every file is after
+// a Reset) sees the view at its name: if the view has no file there (a
+// whiteout, a directory, or a whiteout or file on the way), it gets the
+// error a lookup would, never the shared file behind it. Only map lookups:
+// this is every read's path. Called with c.mu held.
+func (v *View) target(op string, f *file) (*node, error) {
 	if f.node != nil {
-		return f.node
+		return f.node, nil
 	}
-	return v.c.mu.entries[f.name] // nil both when absent and whited out
+	name := f.name
+	for i := 0; i < len(name); i++ {
+		if name[i] != '/' {
+			continue
+		}
+		if a, ok := v.c.mu.entries[name[:i]]; ok {
+			if a == nil {
+				return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+			}
+			if !a.dir {
+				return nil, &fs.PathError{Op: op, Path: name, Err: vfs.ErrNotDir}
+			}
+		}
+	}
+	n, ok := v.c.mu.entries[name]
+	switch {
+	case !ok:
+		return nil, nil
+	case n == nil:
+		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+	case n.dir:
+		return nil, &fs.PathError{Op: op, Path: name, Err: vfs.ErrIsDir}
+	}
+	return n, nil
 }
 
 func (v *View) cOpen(name string, flag int, perm fs.FileMode) (vfs.File, error) {
@@ -103,6 +141,21 @@ func (v *View) cOpen(name string, flag int, perm fs.FileMode) (vfs.File, error) 
 	return f, nil
 }
 
+// sharedErr is the error of op on f, found by name, whose shared file did
+// not open with err: the view's own answer for the name when it has one
+// (the shared path can fail otherwise below a directory the overlay
+// holds: not-a-directory where the view's directory has no such entry).
+func (v *View) sharedErr(op string, f *file, err error) error {
+	vs, lerr := v.lookup(f.name)
+	switch {
+	case lerr != nil:
+		return lookupErr(op, f.name, lerr)
+	case vs.dir:
+		return &fs.PathError{Op: op, Path: f.name, Err: vfs.ErrIsDir}
+	}
+	return pathErr(op, f.name, err)
+}
+
 func (v *View) cReadAt(f *file, p []byte, off int64) (int, error) {
 	c := &v.c
 	c.mu.RLock()
@@ -111,12 +164,16 @@ func (v *View) cReadAt(f *file, p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	src := &source{v: v, name: f.name, f: f}
-	if n := v.target(f); n != nil {
+	n, err := v.target("read", f)
+	if err != nil {
+		return 0, err
+	}
+	if n != nil {
 		return v.readNode(n, src, p, off, f.name)
 	}
 	h, err := v.sharedFile(f)
 	if err != nil {
-		return 0, pathErr("read", f.name, err)
+		return 0, v.sharedErr("read", f, err)
 	}
 	return h.ReadAt(p, off)
 }
@@ -124,8 +181,8 @@ func (v *View) cReadAt(f *file, p []byte, off int64) (int, error) {
 // bind returns the node f writes to, creating it from shared storage if
 // f is still seen by name. Called with c.mu held exclusively.
 func (v *View) bind(op string, f *file) (*node, error) {
-	if n := v.target(f); n != nil {
-		return n, nil
+	if n, err := v.target(op, f); n != nil || err != nil {
+		return n, err
 	}
 	vs, err := v.lookup(f.name)
 	if err != nil {
@@ -173,12 +230,16 @@ func (v *View) cSize(f *file) (int64, error) {
 	if err := v.invalidErr("size", f.name); err != nil {
 		return 0, err
 	}
-	if n := v.target(f); n != nil {
+	n, err := v.target("size", f)
+	if err != nil {
+		return 0, err
+	}
+	if n != nil {
 		return n.size, nil
 	}
 	h, err := v.sharedFile(f)
 	if err != nil {
-		return 0, pathErr("size", f.name, err)
+		return 0, v.sharedErr("size", f, err)
 	}
 	return h.Size()
 }
@@ -293,35 +354,36 @@ func (v *View) cRename(oldname, newname string) error {
 
 func (v *View) renameLocked(oldname, newname string) error {
 	c := &v.c
+	// As rename(2) and vfs.MemFS do, resolve both parents before looking
+	// at the names themselves.
+	for _, p := range []string{oldname, newname} {
+		pvs, err := v.lookup(vfs.Dir(p))
+		if err != nil {
+			return lookupErr("rename", oldname, err)
+		}
+		if !pvs.dir {
+			return &fs.PathError{Op: "rename", Path: oldname, Err: vfs.ErrNotDir}
+		}
+	}
 	ovs, err := v.lookup(oldname)
 	if err != nil {
 		return lookupErr("rename", oldname, err)
-	}
-	if oldname == newname {
-		return nil
-	}
-	if ovs.dir && strings.HasPrefix(newname, oldname+"/") {
-		return &fs.PathError{Op: "rename", Path: oldname, Err: fs.ErrInvalid}
-	}
-	pvs, err := v.lookup(vfs.Dir(newname))
-	if err != nil {
-		return lookupErr("rename", oldname, err)
-	}
-	if !pvs.dir {
-		return &fs.PathError{Op: "rename", Path: oldname, Err: vfs.ErrNotDir}
 	}
 	nvs, err := v.lookup(newname)
 	newExists := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return lookupErr("rename", oldname, err)
 	}
-	if newExists {
-		switch {
-		case nvs.dir:
-			return &fs.PathError{Op: "rename", Path: oldname, Err: fs.ErrExist}
-		case ovs.dir:
-			return &fs.PathError{Op: "rename", Path: oldname, Err: vfs.ErrNotDir}
-		}
+	switch {
+	case newExists && nvs.dir:
+		// A directory onto itself too, as vfs.MemFS and rename(2) say.
+		return &fs.PathError{Op: "rename", Path: oldname, Err: fs.ErrExist}
+	case oldname == newname:
+		return nil
+	case ovs.dir && strings.HasPrefix(newname, oldname+"/"):
+		return &fs.PathError{Op: "rename", Path: oldname, Err: fs.ErrInvalid}
+	case newExists && ovs.dir:
+		return &fs.PathError{Op: "rename", Path: oldname, Err: vfs.ErrNotDir}
 	}
 	if ovs.dir {
 		c.link(newname, c.newNode(true, fs.ModeDir|0o755))
@@ -365,10 +427,10 @@ func (v *View) cStat(name string) (fs.FileInfo, error) {
 	}
 	base := path.Base(name)
 	if vs.n != nil {
-		return fileInfo{name: base, n: vs.n}, nil
+		return infoOf(base, vs.n), nil
 	}
 	if vs.fi == nil { // the root, never overlaid
-		return fileInfo{name: ".", n: &node{dir: true, mode: 0o755}}, nil
+		return infoOf(".", &node{dir: true, mode: 0o755}), nil
 	}
 	return namedInfo{FileInfo: vs.fi, name: base}, nil
 }
@@ -458,13 +520,36 @@ func (v *View) cSyncDir(dir string) error {
 	return nil
 }
 
-// lockHandle is a lock taken at a copier, held in the copier's memory. If
-// the copier is promoted, it also holds the shared lock.
+// lockHandle is a lock taken at a copier, held in the copier's memory. As
+// vfs.FS documents, a lock belongs to the file, not to its name: f is an
+// open file of the copier (in c.mu.handles, flagged lock) that follows
+// the locked file through renames and removals as any open file does,
+// and finds it by name again after a Reset. If the copier is promoted,
+// the lock also holds the shared lock of that file.
 type lockHandle struct {
 	v      *View
-	name   string
-	closed bool      // guarded by v.c.mu
-	shared io.Closer // set by Promote
+	f      *file
+	closed bool        // guarded by v.c.mu
+	shared *sharedLock // set by Promote, guarded by v.c.mu
+}
+
+// sharedLock is a lock on shared storage taken by Promote for the copier
+// locks that hold one file (several can, once a Reset made them find
+// their files by name): it is released when the last of them is.
+// Guarded by the view's c.mu.
+type sharedLock struct {
+	c    io.Closer
+	refs int
+}
+
+// release drops one holder, and returns the closer to call once none is
+// left. Called with c.mu held.
+func (s *sharedLock) release() io.Closer {
+	s.refs--
+	if s.refs > 0 {
+		return nil
+	}
+	return s.c
 }
 
 func (l *lockHandle) Close() error {
@@ -472,18 +557,42 @@ func (l *lockHandle) Close() error {
 	v.c.mu.Lock()
 	if l.closed {
 		v.c.mu.Unlock()
-		return &fs.PathError{Op: "unlock", Path: l.name, Err: fs.ErrClosed}
+		return &fs.PathError{Op: "unlock", Path: l.f.name, Err: fs.ErrClosed}
 	}
 	l.closed = true
-	if v.c.mu.locks[l.name] == l {
-		delete(v.c.mu.locks, l.name)
+	delete(v.c.mu.locks, l)
+	delete(v.c.mu.handles, l.f)
+	if n := l.f.node; n != nil {
+		l.f.node = nil
+		n.refs--
+		v.c.release(n)
 	}
-	sh := l.shared
+	var sh io.Closer
+	if l.shared != nil {
+		sh = l.shared.release()
+		l.shared = nil
+	}
 	v.c.mu.Unlock()
 	if sh != nil {
 		return sh.Close()
 	}
 	return nil
+}
+
+// lockedLocked reports whether a lock of the copier holds the file at
+// name, whose lookup gave vs (or which is missing, vs zero): a lock bound
+// to its node, or a lock found by that name. Called with c.mu held.
+func (v *View) lockedLocked(name string, vs vstat) bool {
+	for l := range v.c.mu.locks {
+		if n := l.f.node; n != nil {
+			if n == vs.n {
+				return true
+			}
+		} else if l.f.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *View) cLock(name string) (io.Closer, error) {
@@ -492,9 +601,6 @@ func (v *View) cLock(name string) (io.Closer, error) {
 	defer c.mu.Unlock()
 	if err := v.invalidErr("lock", name); err != nil {
 		return nil, err
-	}
-	if _, held := c.mu.locks[name]; held {
-		return nil, &fs.PathError{Op: "lock", Path: name, Err: vfs.ErrLocked}
 	}
 	vs, err := v.lookup(name)
 	switch {
@@ -506,14 +612,21 @@ func (v *View) cLock(name string) (io.Closer, error) {
 		if !pvs.dir {
 			return nil, &fs.PathError{Op: "lock", Path: name, Err: vfs.ErrNotDir}
 		}
+		if v.lockedLocked(name, vstat{}) {
+			// A lock held across a Reset, found by this name.
+			return nil, &fs.PathError{Op: "lock", Path: name, Err: vfs.ErrLocked}
+		}
 		c.link(name, c.newNode(false, 0o644))
 	case err != nil:
 		return nil, lookupErr("lock", name, err)
 	case vs.dir:
 		return nil, &fs.PathError{Op: "lock", Path: name, Err: vfs.ErrIsDir}
+	case v.lockedLocked(name, vs):
+		return nil, &fs.PathError{Op: "lock", Path: name, Err: vfs.ErrLocked}
 	}
-	l := &lockHandle{v: v, name: name}
-	c.mu.locks[name] = l
+	l := &lockHandle{v: v, f: &file{v: v, name: name, flag: os.O_RDONLY, lock: true}}
+	c.mu.handles[l.f] = struct{}{}
+	c.mu.locks[l] = struct{}{}
 	return l, nil
 }
 
@@ -608,10 +721,11 @@ func (v *View) Invalidate(cause error) {
 // Reset drops the overlay inside h.ResetCopier, so that the new view is
 // the shared state at a point where the writer had no mutation in flight
 // (a prefix of its mutation sequence, invariant 5), and clears
-// invalidation. Files open across a reset stay usable and see the new
-// shared state by their name (a file that exists only in the dropped
-// overlay reads as missing); engines are expected to close and reopen
-// anyway. Locks stay held. A writer returns an error wrapping ErrNotCopier.
+// invalidation. Files open across a reset stay usable and find their file
+// by name in the new view (a file that exists only in the dropped overlay
+// reads as missing); engines are expected to close and reopen anyway.
+// Locks stay held, and find their file by name too. A writer returns an
+// error wrapping ErrNotCopier.
 func (v *View) Reset(ctx context.Context, h ResetHandshake) error {
 	ctx = orBackground(ctx)
 	if h == nil {

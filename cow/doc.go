@@ -46,16 +46,28 @@
 //     round (its lease lapsed): Invalidate it, then Reset it.
 //  4. Promote a copier only once the old writer is fenced, with a
 //     Stabilizer that reaches every other copier.
-//  5. Use one Store (and one scratch FS for NewDirStore) per view.
+//  5. Use one Store (and one scratch FS for NewDirStore) per view, and
+//     Release a view once its engine is closed for good (replaced, or at
+//     shutdown): its overlay leaves the scratch FS.
 //
 // # Caveats
 //
 // The overlay is volatile: a copier's own writes are not durable, by
 // design; replication makes them so. Sync on a copier does nothing.
 //
-// Files open across a Reset stay usable and see the new shared state by
-// their name; engines are expected to close and reopen them anyway. A
-// copier's locks live in its memory: they exclude its own engine only.
+// Files open across a Reset stay usable and find their file by the name
+// they were opened with in the new view: where that view has no file
+// (a name the writer created since, a directory, a file on the way), a
+// call fails as a lookup would (fs.ErrNotExist, vfs.ErrNotDir,
+// vfs.ErrIsDir), never reaching the shared file behind. Engines are
+// expected to close and reopen them anyway.
+//
+// A copier's locks live in its memory: they exclude its own engine only.
+// As vfs.FS says, a lock belongs to the file, not to its name: it follows
+// a rename, and a new file at the old name is not locked. Locks held
+// across a Reset find their file by name, as open files do. Promote takes
+// the shared lock of the file each lock holds, wherever it is now, and
+// creates no file for a lock whose name the view no longer has.
 //
 // A copier's overlay only grows (renaming or removing a file that is open,
 // or one the writer removes, copies the whole file into it). Reset is how
@@ -72,6 +84,23 @@
 // preserving what they change. The cache is dropped on every other
 // mutation of the path, on any failed write or truncate, on Forget and on
 // Promote.
+//
+// ResetCopier syncs every directory changed since the last reset by its
+// current path (a rename carries the record along; a removal drops it,
+// its parent being dirty too); if one is gone anyway (shared storage
+// changed behind the writer's back), it syncs every directory rather than
+// fail or lose an entry.
+//
+// # Testing
+//
+// TestView_model drives the views with package cowtest's namespace model
+// (stability's TestCoordinator_cowModel does the same over the network).
+// Its default budget (100 checks) takes seconds; for a long run, raise it:
+//
+//	go test -race ./cow/ -run TestView_model -rapid.checks=2000
+//
+// (about two minutes on two cores). A failure prints -rapid.seed=N, which
+// replays it.
 //
 // # Concurrency
 //

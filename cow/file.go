@@ -18,6 +18,7 @@ type file struct {
 	v      *View
 	name   string
 	flag   int
+	lock   bool // the file of a copier's lock (see lockHandle), never handed out
 	closed atomic.Bool
 
 	// sh is the shared file of a writer's file. It is set at Open, or by

@@ -45,7 +45,7 @@ type copier struct {
 		orphans map[*node]struct{} // unlinked nodes kept by open files
 		nextID  uint64
 		handles map[*file]struct{}
-		locks   map[string]*lockHandle
+		locks   map[*lockHandle]struct{}
 		invalid error  // set by Invalidate, cleared by Reset
 		gen     uint64 // reset generation; cached shared handles of older ones are stale
 	}
@@ -56,7 +56,7 @@ func (c *copier) init(st Store) {
 	c.mu.entries = make(map[string]*node)
 	c.mu.orphans = make(map[*node]struct{})
 	c.mu.handles = make(map[*file]struct{})
-	c.mu.locks = make(map[string]*lockHandle)
+	c.mu.locks = make(map[*lockHandle]struct{})
 }
 
 func (c *copier) newNode(dir bool, mode fs.FileMode) *node {
@@ -485,8 +485,6 @@ func (c *copier) check(bs int64) error {
 			if !live[f.node] {
 				errs = append(errs, fmt.Errorf("cow: overlay: open file %s bound to a dropped node", f.name))
 			}
-		} else if n, ok := c.mu.entries[f.name]; ok && n == nil {
-			errs = append(errs, fmt.Errorf("cow: overlay: open file %s is found by name but the name is whited out", f.name))
 		}
 	}
 	var blocks int64

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"slices"
 	"sort"
 
@@ -68,20 +69,27 @@ func (v *View) Promote(ctx context.Context, s Stabilizer) (err error) {
 	// Make everything durable, including what the old writer left
 	// unsynced: shared storage now is this view, and must survive a crash
 	// as it is.
-	if err := v.syncTree("."); err != nil {
+	if err := syncTree(v.shared, ".", true); err != nil {
 		return fmt.Errorf("cow: promote: sync: %w", err)
 	}
-	locks, err := v.promoteLocks()
+	// Where each overlay node lives on shared storage now.
+	where := make(map[*node]string)
+	for p, n := range c.mu.entries {
+		if n != nil {
+			where[n] = p
+		}
+	}
+	for n, p := range orphans {
+		where[n] = p
+	}
+	locks, err := v.promoteLocks(where)
 	if err != nil {
 		return fmt.Errorf("cow: promote: %w", err)
 	}
 	// promoteFiles changes the open files only once every shared file is
 	// open; after it, nothing can fail.
-	if err := v.promoteFiles(orphans); err != nil {
-		for _, l := range locks {
-			l.shared.Close()
-			l.shared = nil
-		}
+	if err := v.promoteFiles(where); err != nil {
+		releaseLocks(locks)
 		return fmt.Errorf("cow: promote: %w", err)
 	}
 	if len(orphans) > 0 {
@@ -108,9 +116,13 @@ func (v *View) Promote(ctx context.Context, s Stabilizer) (err error) {
 			_ = c.store.DeleteFile(n.id)
 		}
 	}
+	for l := range c.mu.locks {
+		l.f.node = nil // its shared lock (if any) holds the file now
+	}
 	c.mu.entries = make(map[string]*node)
 	c.mu.orphans = make(map[*node]struct{})
 	c.mu.handles = make(map[*file]struct{})
+	c.mu.locks = make(map[*lockHandle]struct{})
 	c.mu.gen++
 	v.role = RoleWriter
 	v.log.Info("cow: copier promoted to writer")
@@ -175,32 +187,30 @@ func (v *View) push(ctx context.Context) (map[*node]string, error) {
 	return orphans, nil
 }
 
-// syncTree syncs every file and directory of shared storage below dir,
-// children before their directory.
-func (v *View) syncTree(dir string) error {
-	names, err := v.shared.List(dir)
+// syncTree syncs every directory of fsys below dir, children before their
+// directory, and with files every file too.
+func syncTree(fsys vfs.FS, dir string, files bool) error {
+	names, err := fsys.List(dir)
 	if err != nil {
 		return err
 	}
 	for _, n := range names {
-		p := n
-		if dir != "." {
-			p = dir + "/" + n
-		}
-		fi, err := v.shared.Stat(p)
+		p := path.Join(dir, n)
+		fi, err := fsys.Stat(p)
 		if err != nil {
 			return err
 		}
-		if fi.IsDir() {
-			err = v.syncTree(p)
-		} else {
-			err = syncFile(v.shared, p)
+		switch {
+		case fi.IsDir():
+			err = syncTree(fsys, p, files)
+		case files:
+			err = syncFile(fsys, p)
 		}
 		if err != nil {
 			return err
 		}
 	}
-	return v.shared.SyncDir(dir)
+	return fsys.SyncDir(dir)
 }
 
 func syncFile(fsys vfs.FS, name string) error {
@@ -284,36 +294,72 @@ func (v *View) pushFile(p string, n *node) error {
 	return f.sh.Sync()
 }
 
-// promoteLocks takes on shared storage the locks held at the copier.
-func (v *View) promoteLocks() ([]*lockHandle, error) {
+// sharedPath returns where the file that f sees lives on shared storage
+// once the overlay is pushed (where maps overlay nodes to their shared
+// paths), or the error f gets in the view if it sees no file (a file found
+// by name whose name the view no longer has).
+func (v *View) sharedPath(f *file, where map[*node]string) (string, error) {
+	n, err := v.target("promote", f)
+	switch {
+	case err != nil:
+		return "", err
+	case n != nil:
+		return where[n], nil
+	}
+	// Found by name, and not overlaid: the view's file at that name, if
+	// it has one, is the shared one.
+	vs, err := v.lookup(f.name)
+	switch {
+	case err != nil:
+		return "", &fs.PathError{Op: "promote", Path: f.name, Err: err}
+	case vs.dir:
+		return "", &fs.PathError{Op: "promote", Path: f.name, Err: vfs.ErrIsDir}
+	}
+	return f.name, nil
+}
+
+// promoteLocks takes on shared storage the locks held at the copier, on
+// the files they hold (never creating one: a lock found by a name that
+// the view no longer has holds no file, and takes no shared lock). Locks
+// that hold one file share its shared lock.
+func (v *View) promoteLocks(where map[*node]string) ([]*lockHandle, error) {
 	var taken []*lockHandle
-	for _, l := range v.c.mu.locks {
-		sh, err := v.wLock(l.name)
+	byPath := make(map[string]*sharedLock)
+	for l := range v.c.mu.locks {
+		p, err := v.sharedPath(l.f, where)
 		if err != nil {
-			for _, t := range taken {
-				t.shared.Close()
-				t.shared = nil
-			}
-			return nil, err
+			continue
 		}
-		l.shared = sh
+		sl := byPath[p]
+		if sl == nil {
+			c, err := v.wLock(p)
+			if err != nil {
+				releaseLocks(taken)
+				return nil, err
+			}
+			sl = &sharedLock{c: c}
+			byPath[p] = sl
+		}
+		sl.refs++
+		l.shared = sl
 		taken = append(taken, l)
 	}
 	return taken, nil
 }
 
-// promoteFiles opens on shared storage every file open at the copier.
-func (v *View) promoteFiles(orphans map[*node]string) error {
-	c := &v.c
-	where := make(map[*node]string)
-	for p, n := range c.mu.entries {
-		if n != nil {
-			where[n] = p
+// releaseLocks undoes promoteLocks (a failed Promote).
+func releaseLocks(taken []*lockHandle) {
+	for _, l := range taken {
+		if c := l.shared.release(); c != nil {
+			c.Close()
 		}
+		l.shared = nil
 	}
-	for n, p := range orphans {
-		where[n] = p
-	}
+}
+
+// promoteFiles opens on shared storage every file open at the copier.
+func (v *View) promoteFiles(where map[*node]string) error {
+	c := &v.c
 	type opened struct {
 		f    *file
 		sh   vfs.File
@@ -321,16 +367,17 @@ func (v *View) promoteFiles(orphans map[*node]string) error {
 	}
 	var done []opened
 	for f := range c.mu.handles {
-		p := f.name
-		if f.node != nil {
-			p = where[f.node]
+		if f.lock {
+			continue // promoteLocks did it
 		}
-		sh, err := v.shared.Open(p, f.flag&(os.O_RDONLY|os.O_WRONLY|os.O_RDWR), 0)
-		if errors.Is(err, fs.ErrNotExist) {
-			// Only a file that existed only in an overlay dropped by a
-			// reset gets here; it stays missing.
-			sh, err = missingFile{name: f.name}, nil
-			p = ""
+		p, err := v.sharedPath(f, where)
+		var sh vfs.File
+		if err != nil {
+			// A file found by name (after a reset) whose name the view
+			// no longer has as a file: it keeps failing as it did.
+			sh, p, err = missingFile{name: f.name, err: err}, "", nil
+		} else {
+			sh, err = v.shared.Open(p, f.flag&(os.O_RDONLY|os.O_WRONLY|os.O_RDWR), 0)
 		}
 		if err != nil {
 			for _, o := range done {
@@ -355,18 +402,27 @@ func (v *View) promoteFiles(orphans map[*node]string) error {
 	return nil
 }
 
-// missingFile stands for a file that an open handle names but that exists
-// nowhere (see promoteFiles): every call fails with fs.ErrNotExist.
-type missingFile struct{ name string }
-
-func (m missingFile) err(op string) error {
-	return &fs.PathError{Op: op, Path: m.name, Err: fs.ErrNotExist}
+// missingFile stands for a file that an open handle names but that the
+// view does not have (see promoteFiles): every call fails with err, the
+// error the handle got at the copier (fs.ErrNotExist, vfs.ErrNotDir or
+// vfs.ErrIsDir).
+type missingFile struct {
+	name string
+	err  error
 }
-func (m missingFile) ReadAt([]byte, int64) (int, error)  { return 0, m.err("read") }
-func (m missingFile) WriteAt([]byte, int64) (int, error) { return 0, m.err("write") }
-func (m missingFile) Truncate(int64) error               { return m.err("truncate") }
-func (m missingFile) Sync() error                        { return m.err("sync") }
-func (m missingFile) Size() (int64, error)               { return 0, m.err("size") }
+
+func (m missingFile) fail(op string) error {
+	var pe *fs.PathError
+	if errors.As(m.err, &pe) {
+		return &fs.PathError{Op: op, Path: m.name, Err: pe.Err}
+	}
+	return &fs.PathError{Op: op, Path: m.name, Err: m.err}
+}
+func (m missingFile) ReadAt([]byte, int64) (int, error)  { return 0, m.fail("read") }
+func (m missingFile) WriteAt([]byte, int64) (int, error) { return 0, m.fail("write") }
+func (m missingFile) Truncate(int64) error               { return m.fail("truncate") }
+func (m missingFile) Sync() error                        { return m.fail("sync") }
+func (m missingFile) Size() (int64, error)               { return 0, m.fail("size") }
 func (m missingFile) Close() error                       { return nil }
 func (m missingFile) Name() string                       { return m.name }
 

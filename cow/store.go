@@ -5,7 +5,8 @@ package cow
 // view's block size. The copier tracks which blocks exist: a Store is only
 // asked to read blocks it was given.
 //
-// A Store belongs to one view; do not share one between views.
+// A Store belongs to one view; do not share one between views. A Store
+// that also implements io.Closer is closed by View.Release.
 //
 // Errors: methods return *fs.PathError values; a block that fails its
 // integrity check wraps vfs.ErrCorrupt.

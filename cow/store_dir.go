@@ -14,7 +14,10 @@ import (
 )
 
 // dirStore spills overlay blocks to files on a local scratch FS (the
-// paper's RAM disk), one file per overlay file. Block idx lives in a slot
+// paper's RAM disk), one file per overlay file. A file is removed when its
+// overlay file is dropped (DeleteFile: reset, promotion, unlink) and
+// emptied when its last block goes (a truncation to 0, such as SQLite's
+// journal after each transaction); Close removes them all. Block idx lives in a slot
 // at idx*(blockSize+slotTrailer); the trailer holds a CRC-32C of the block
 // index and content, so a block that was damaged on the scratch device
 // reads as vfs.ErrCorrupt instead of wrong data.
@@ -162,6 +165,11 @@ func (s *dirStore) DeleteBlock(id uint64, idx int64) error {
 		s.mu.bytes -= int64(old)
 		s.mu.blocks--
 		delete(df.blocks, idx)
+		if len(df.blocks) == 0 {
+			// Give the space back: the file would otherwise keep its
+			// largest size (a journal truncated after every transaction).
+			return df.f.Truncate(0)
+		}
 	}
 	return nil
 }
@@ -185,6 +193,22 @@ func (s *dirStore) DeleteFile(id uint64) error {
 		err = rerr
 	}
 	return err
+}
+
+// Close closes and removes every file, and the "overlay" directory. The
+// store is unusable afterwards.
+func (s *dirStore) Close() error {
+	s.mu.Lock()
+	files := s.mu.files
+	s.mu.files = make(map[uint64]*dirFile)
+	s.mu.bytes, s.mu.blocks = 0, 0
+	s.mu.Unlock()
+	var errs []error
+	for _, df := range files {
+		errs = append(errs, df.f.Close())
+	}
+	errs = append(errs, vfs.RemoveAll(s.scratch, "overlay"))
+	return errors.Join(errs...)
 }
 
 func (s *dirStore) Usage() (bytes, blocks int64) {

@@ -34,8 +34,12 @@ type writer struct {
 		guard   Guard
 		gen     uint64 // bumped by Forget
 		stable  stableSet
-		handles map[*file]struct{}  // open writer files, whose wpath follows renames
-		dirty   map[string]struct{} // directories with namespace changes since the last reset
+		handles map[*file]struct{} // open writer files, whose wpath follows renames
+		// dirty holds the directories with namespace changes since the
+		// last reset, by their current path: a rename moves the entries
+		// of the renamed tree, a removal drops them (a removed directory's
+		// changes cannot matter to any crash; its parent is dirty).
+		dirty map[string]struct{}
 		// sizes caches the size of shared files by path, so that a write
 		// or truncate plans without a Size call. Only the writer mutates
 		// shared storage, always under this lock: write and truncate keep
@@ -208,7 +212,10 @@ func (v *View) ResetCopier(ctx context.Context, drop func() error) error {
 }
 
 // syncLocked syncs open writable files and the directories changed since
-// the last call.
+// the last call. A dirty directory that is no longer one means that the
+// tracking missed a change (shared storage changed behind the writer's
+// back): it then syncs every directory, so that nothing is lost, and
+// never fails for good.
 func (w *writer) syncLocked() error {
 	for f := range w.mu.handles {
 		if f.flag&(os.O_WRONLY|os.O_RDWR) == 0 || f.wpath == "" {
@@ -224,12 +231,31 @@ func (w *writer) syncLocked() error {
 	}
 	sort.Strings(dirs)
 	for _, d := range dirs {
-		if err := w.v.shared.SyncDir(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		err := w.v.shared.SyncDir(d)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, vfs.ErrNotDir) {
+			w.v.log.Warn("cow: a changed directory is gone; syncing every directory", "dir", d, "err", err)
+			err = syncTree(w.v.shared, ".", false)
+		}
+		if err != nil {
 			return err
 		}
 		delete(w.mu.dirty, d)
 	}
 	return nil
+}
+
+// moveDirty makes the dirty directories at or below oldname follow a
+// rename to newname; newname "" drops them (a removal).
+func (w *writer) moveDirty(oldname, newname string) {
+	for d := range w.mu.dirty {
+		if d != oldname && !strings.HasPrefix(d, oldname+"/") {
+			continue
+		}
+		delete(w.mu.dirty, d)
+		if newname != "" {
+			w.mu.dirty[newname+d[len(oldname):]] = struct{}{}
+		}
+	}
 }
 
 // SetStabilizer replaces the Stabilizer (for example an in-process Local by
@@ -262,6 +288,19 @@ func (v *View) SetGuard(g Guard) {
 func (v *View) statShared(name string) (fi fs.FileInfo, absent bool, err error) {
 	fi, err = v.shared.Stat(name)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, vfs.ErrNotDir) {
+		return nil, true, nil
+	}
+	return fi, false, err
+}
+
+// statTarget stats name, the target of a mutation that creates it: absent
+// reports a missing file, and a parent that is not a directory is an error
+// (vfs.ErrNotDir), so that a mutation bound to fail asks copiers to
+// preserve nothing (a whiteout under a file would make a copier report
+// not-exist where the path is not a directory).
+func (v *View) statTarget(name string) (fi fs.FileInfo, absent bool, err error) {
+	fi, err = v.shared.Stat(name)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, true, nil
 	}
 	return fi, false, err
@@ -314,7 +353,7 @@ func (v *View) wOpen(name string, flag int, perm fs.FileMode) (vfs.File, error) 
 		if v.w.mu.stable.covers(all, v.bs) {
 			return nil, nil
 		}
-		fi, absent, err := v.statShared(name)
+		fi, absent, err := v.statTarget(name)
 		switch {
 		case err != nil:
 			return nil, err
@@ -379,6 +418,7 @@ func (v *View) wRemove(name string) error {
 				f.wpath = "" // orphan: no copier can see it any more
 			}
 		}
+		v.w.moveDirty(name, "")
 		v.w.markDirty(name)
 		return nil
 	})
@@ -397,7 +437,7 @@ func (v *View) wRename(oldname, newname string) error {
 		if err != nil {
 			return nil, err
 		}
-		nfi, absent, err := v.statShared(newname)
+		nfi, absent, err := v.statTarget(newname)
 		if err != nil {
 			return nil, err
 		}
@@ -440,6 +480,8 @@ func (v *View) wRename(oldname, newname string) error {
 				f.wpath = newname + f.wpath[len(oldname):]
 			}
 		}
+		v.w.moveDirty(newname, "") // replaced (only a file can be)
+		v.w.moveDirty(oldname, newname)
 		v.w.markDirty(oldname)
 		v.w.markDirty(newname)
 		return nil
@@ -450,31 +492,38 @@ func (v *View) wMkdirAll(dir string, perm fs.FileMode) error {
 	plan := func() ([]Region, error) {
 		var rs []Region
 		for _, p := range prefixes(dir) {
-			_, absent, err := v.statShared(p)
+			fi, absent, err := v.statTarget(p)
 			if err != nil {
 				return nil, err
 			}
 			if absent {
 				rs = append(rs, Region{Kind: KindMeta, Path: p})
+			} else if !fi.IsDir() {
+				return nil, vfs.ErrNotDir // MkdirAll fails here
 			}
 		}
 		return rs, nil
 	}
 	return v.mutate("mkdirall", dir, plan, func() error {
-		if err := v.shared.MkdirAll(dir, perm); err != nil {
-			return err
-		}
+		err := v.shared.MkdirAll(dir, perm)
 		for _, p := range prefixes(dir) {
+			if err != nil {
+				// A failed MkdirAll may have created the first
+				// directories: mark the parents of those that exist.
+				if fi, serr := v.shared.Stat(p); serr != nil || !fi.IsDir() {
+					break
+				}
+			}
 			v.w.markDirty(p)
 		}
-		return nil
+		return err
 	})
 }
 
 func (v *View) wLock(name string) (io.Closer, error) {
 	var c io.Closer
 	plan := func() ([]Region, error) {
-		_, absent, err := v.statShared(name)
+		_, absent, err := v.statTarget(name)
 		if err != nil || !absent {
 			return nil, err
 		}
@@ -484,8 +533,11 @@ func (v *View) wLock(name string) (io.Closer, error) {
 		var err error
 		v.w.dropSizes(name)
 		c, err = v.shared.Lock(name)
+		if err != nil {
+			return err // nothing changed
+		}
 		v.w.markDirty(name)
-		return err
+		return nil
 	})
 	return c, err
 }

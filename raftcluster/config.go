@@ -108,10 +108,15 @@ type Config struct {
 	// in tests). Its Addr is this member's Raft address. The node owns it
 	// and closes it on Shutdown.
 	Transport Transport
-	// DataDir holds the BoltDB log/stable store (raft.db) and file
-	// snapshots. Ignored when Stores is set. One of the two is required.
+	// DataDir holds the stable store (raft-boltdb, raft.db), the log
+	// store (see LogStore) and file snapshots. Ignored when Stores is set.
+	// One of the two is required.
 	DataDir string
 	Stores  *Stores
+	// LogStore picks the log store in DataDir: LogStoreWAL (the default,
+	// "") or LogStoreBolt. A DataDir keeps the kind it was created with:
+	// opening it with the other is refused (ErrLogStoreMismatch).
+	LogStore LogStoreKind
 	// Timeouts; the zero value means DefaultTimeouts.
 	Timeouts Timeouts
 	// Logger receives this package's and hashicorp/raft's logs (nil =
@@ -152,6 +157,12 @@ type Config struct {
 	// ResetThreshold: a copier whose reported overlay reaches this many
 	// bytes is granted the reset slot (0 = never).
 	ResetThreshold int64
+	// ResetAt, if set, replaces ResetThreshold with a threshold that may
+	// move (with the size of the application's data, say): the leader
+	// calls it when it considers granting the slot, every member when it
+	// considers reporting its overlay. It must be cheap and safe for
+	// concurrent use.
+	ResetAt func() int64
 	// ExcludeAfter: the leader excludes a copier that it could not
 	// heartbeat for this long (0 = only explicit Node.Exclude). It must
 	// exceed the stability layer's copier lease (invariant 7).
@@ -160,11 +171,43 @@ type Config struct {
 	// size (default 10*Heartbeat); it reports when the size changed by more
 	// than 1/8 and 1 MiB, or crossed ResetThreshold, since the last report.
 	ReportInterval time.Duration
-	// SnapshotThreshold and TrailingLogs tune Raft snapshots (defaults
-	// 8192 and 10240, hashicorp/raft's).
+	// SnapshotThreshold, SnapshotInterval and TrailingLogs tune Raft
+	// snapshots, which hold the cluster state only and so cost next to
+	// nothing: every SnapshotInterval (to twice that, randomized) a node
+	// takes one if its log grew by SnapshotThreshold entries since the
+	// last, and compacts its log up to it, keeping TrailingLogs entries.
+	// With CompactableIndex set, the defaults are eager
+	// (DefaultSnapshotThreshold, DefaultSnapshotInterval,
+	// DefaultTrailingLogs), since CompactableIndex defers a snapshot while
+	// the application has not made the applied index durable; without it,
+	// nothing tells what is safe to drop, and they are hashicorp/raft's
+	// (8192 entries, 120s, 10240 entries). A member that joins, or comes
+	// back after its log fell behind the leader's compaction, receives the
+	// latest snapshot and the entries after it (Join snapshots first), not
+	// the whole log: its application catches up from its shared database
+	// (see OnRestore).
 	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
+	// OnRestore, if set, is called on the FSM goroutine (serialized with
+	// Apply) after a snapshot replaced the cluster state at index: at
+	// start, the node's own latest snapshot; later, one the leader sent
+	// because this node's log lagged behind the leader's compaction. The
+	// application commands up to index are never handed to Apply in this
+	// process: an application whose state lags behind index must catch up
+	// from shared storage (reopen it and ReadLog from the index stored in
+	// it), resetting its copier view if its own changes hide it.
+	OnRestore func(index uint64)
 }
+
+// Snapshot defaults with Config.CompactableIndex set: eager, since a Raft
+// snapshot is the cluster state only (a few KiB) and compaction is what
+// keeps joins and restarts from shipping the log.
+const (
+	DefaultSnapshotThreshold = 64
+	DefaultSnapshotInterval  = time.Second
+	DefaultTrailingLogs      = 256
+)
 
 func (c *Config) validate() error {
 	if c.ID == "" || len(c.ID) > maxStringLen {
@@ -179,6 +222,11 @@ func (c *Config) validate() error {
 	if c.Stores == nil && c.DataDir == "" {
 		return fmt.Errorf("%w: DataDir or Stores is required", ErrInvalidConfig)
 	}
+	kind, err := ParseLogStoreKind(string(c.LogStore))
+	if err != nil {
+		return err
+	}
+	c.LogStore = kind
 	if len(c.StabilityAddr) > maxStringLen || len(c.Transport.Addr()) > maxStringLen {
 		return fmt.Errorf("%w: address longer than %d bytes", ErrInvalidConfig, maxStringLen)
 	}
@@ -200,6 +248,20 @@ func (c *Config) validate() error {
 	}
 	if c.ReportInterval <= 0 {
 		c.ReportInterval = 10 * c.Timeouts.Heartbeat
+	}
+	threshold, interval, trailing := uint64(DefaultSnapshotThreshold), DefaultSnapshotInterval, uint64(DefaultTrailingLogs)
+	if c.CompactableIndex == nil {
+		rd := raft.DefaultConfig()
+		threshold, interval, trailing = rd.SnapshotThreshold, rd.SnapshotInterval, rd.TrailingLogs
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = threshold
+	}
+	if c.SnapshotInterval <= 0 {
+		c.SnapshotInterval = interval
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = trailing
 	}
 	return nil
 }

@@ -43,6 +43,9 @@ var (
 	ErrIdentity = errors.New("raftcluster: identity refused")
 	// ErrInvalidConfig reports a Config that cannot be used.
 	ErrInvalidConfig = errors.New("raftcluster: invalid config")
+	// ErrLogStoreMismatch reports a DataDir whose Raft log is kept by
+	// another log store kind than Config.LogStore names.
+	ErrLogStoreMismatch = errors.New("raftcluster: data dir holds a log of another log store kind")
 )
 
 // NotLeaderError is returned by operations that must run on the leader. It

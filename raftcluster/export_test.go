@@ -2,6 +2,8 @@ package raftcluster
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -30,4 +32,10 @@ func TransferLeadership(n *Node, id, addr string) error {
 // member id: what Leave sends for the node itself, here for any member.
 func RequestRemove(ctx context.Context, n *Node, via, id string) error {
 	return n.forwardTo(ctx, via, command{Kind: kindRemoveMember, ID: id})
+}
+
+// OpenDiskStores opens the stores a node keeps in dir (benchmarks and
+// tests of the log stores); close them last to first.
+func OpenDiskStores(dir string, kind LogStoreKind) (*Stores, []io.Closer, error) {
+	return openDiskStores(dir, kind, slog.New(slog.DiscardHandler))
 }

@@ -49,6 +49,7 @@ type fsm struct {
 	compactableIndex func() uint64
 	hub              *hub
 	onChange         func() // called after every control change (set before Raft starts)
+	onRestore        func(index uint64)
 	applied          atomic.Uint64
 
 	// mu guards st and appliedCh.
@@ -214,6 +215,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		f.hub.publish(ev)
 	}
 	f.mu.Unlock()
+	if f.onRestore != nil {
+		f.onRestore(st.Index)
+	}
 	f.poke()
 	return nil
 }

@@ -109,6 +109,12 @@ func toSlogLevel(l hclog.Level) slog.Level {
 
 func (h *slogHCLog) Log(level hclog.Level, msg string, args ...any) {
 	lv := toSlogLevel(level)
+	if lv >= slog.LevelError && deferredSnapshot(args) {
+		lv = slog.LevelDebug // routine on copiers under load, not a failure
+	}
+	if lv == slog.LevelInfo && routineSnapshot[msg] {
+		lv = slog.LevelDebug // every second or so with eager compaction
+	}
 	ctx := context.Background()
 	if !h.l.Enabled(ctx, lv) {
 		return
@@ -203,3 +209,22 @@ func (h *slogHCLog) StandardWriter(opts *hclog.StandardLoggerOptions) io.Writer 
 type writerFunc func([]byte) (int, error)
 
 func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
+
+// routineSnapshot holds hashicorp/raft's info messages about periodic
+// snapshots and compaction, which eager compaction makes routine.
+var routineSnapshot = map[string]bool{
+	"starting snapshot up to": true, "snapshot complete up to": true, "creating new snapshot": true,
+	"compacting logs": true, "no logs to truncate": true, "reaping snapshot": true,
+}
+
+// deferredSnapshot reports whether a log line's arguments hold the error
+// of a snapshot that the FSM deferred (hashicorp/raft wraps it with %v, so
+// only its text is left).
+func deferredSnapshot(args []any) bool {
+	for _, a := range args {
+		if err, ok := a.(error); ok && strings.Contains(err.Error(), errSnapshotDeferred.Error()) {
+			return true
+		}
+	}
+	return false
+}

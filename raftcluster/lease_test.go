@@ -84,3 +84,44 @@ func TestNode_RequestJoin_waitsForLeader(t *testing.T) {
 		})
 	})
 }
+
+// TestNode_RequestJoin_retriesUnknownOutcome: a join whose leader loses
+// leadership while committing it (an unknown outcome, as on a loaded
+// machine) is asked again, of the next leader: Join is idempotent for
+// the same addresses.
+func TestNode_RequestJoin_retriesUnknownOutcome(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		c := clustertest.New(t, clustertest.Options{Nodes: 3})
+		allVoters(c, 3)
+		l := c.Leader()
+		m := c.Start("n4")
+		// The leader, with the joining node only: it takes the join but
+		// cannot commit it, and steps down.
+		c.Partition([]string{l.ID(), "n4"}, voterIDs(l, l.ID()))
+		joined := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			joined <- m.Node.RequestJoin(ctx, l.RaftAddr())
+		}()
+		c.WaitFor("the leader steps down", 10*time.Second, func() bool { return !l.IsLeader() })
+		select {
+		case err := <-joined:
+			t.Fatalf("join returned while the cluster was partitioned: %v", err)
+		case <-time.After(time.Second):
+		}
+		c.Heal()
+		select {
+		case err := <-joined:
+			if err != nil {
+				t.Fatalf("join after the partition healed: %v", err)
+			}
+		case <-time.After(25 * time.Second):
+			t.Fatal("join did not complete after the partition healed")
+		}
+		c.WaitFor("n4 recorded", 10*time.Second, func() bool {
+			_, ok := c.Leader().State().Member("n4")
+			return ok
+		})
+	})
+}

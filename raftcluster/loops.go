@@ -111,15 +111,17 @@ func (n *Node) excludeFailing(ctx context.Context, st State) {
 }
 
 // grantReset gives the reset slot to the live copier with the largest
-// overlay at or above ResetThreshold, if the slot is free.
+// overlay at or above the reset threshold (Config.ResetAt or
+// ResetThreshold), if the slot is free.
 func (n *Node) grantReset(ctx context.Context, st State) {
-	if n.cfg.ResetThreshold <= 0 || st.Resetting != "" {
+	threshold := n.resetThreshold()
+	if threshold <= 0 || st.Resetting != "" {
 		return
 	}
 	failing := n.unreachable()
 	var best *Member
 	for i, m := range st.Members {
-		if _, down := failing[m.ID]; m.ID == st.Writer || m.Excluded || down || m.OverlayBytes < n.cfg.ResetThreshold {
+		if _, down := failing[m.ID]; m.ID == st.Writer || m.Excluded || down || m.OverlayBytes < threshold {
 			continue
 		}
 		if best == nil || m.OverlayBytes > best.OverlayBytes {
@@ -273,16 +275,20 @@ func (n *Node) storageStep(s *storageState) {
 }
 
 // report sends this member's overlay size to the leader when it never
-// did in this generation, or, at most once per ReportInterval, when it
-// changed by more than 1/8 (and 1 MiB) or crossed ResetThreshold since
-// the last report.
+// did in this generation, at once when it reached the reset threshold
+// (the leader then grants the slot without waiting: a fast-growing overlay
+// would overshoot by a ReportInterval's growth otherwise), or, at most
+// once per ReportInterval, when it changed by more than 1/8 (and 1 MiB) or
+// fell below the threshold since the last report.
 func (n *Node) report(ctx context.Context, s *storageState, me Member) {
 	var bytes int64
 	if n.cfg.Storage != nil {
 		bytes = max(n.cfg.Storage.OverlayBytes(), 0)
 	}
 	first := me.ReportedIndex == 0 || s.reportedGen != me.Generation
-	if !first {
+	th := n.resetThreshold()
+	reached := th > 0 && bytes >= th && me.OverlayBytes < th
+	if !first && !reached {
 		if time.Since(s.lastReport) < n.cfg.ReportInterval {
 			return
 		}
@@ -290,7 +296,7 @@ func (n *Node) report(ctx context.Context, s *storageState, me Member) {
 		if d < 0 {
 			d = -d
 		}
-		crossed := n.cfg.ResetThreshold > 0 && (bytes >= n.cfg.ResetThreshold) != (me.OverlayBytes >= n.cfg.ResetThreshold)
+		crossed := th > 0 && (bytes >= th) != (me.OverlayBytes >= th)
 		if !crossed && (d < 1<<20 || d < me.OverlayBytes/8) {
 			return
 		}

@@ -41,6 +41,7 @@ func (n *Node) Join(ctx context.Context, id, raftAddr, stabilityAddr string) err
 	if _, err := n.applyControl(ctx, command{Kind: kindAddMember, ID: id, RaftAddr: raftAddr, StabilityAddr: stabilityAddr}); err != nil {
 		return opErr("join", err)
 	}
+	n.snapshotForJoin(ctx)
 	f := n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, n.ctxTimeout(ctx))
 	return opErr("join", n.await(ctx, f))
 }
@@ -48,8 +49,10 @@ func (n *Node) Join(ctx context.Context, id, raftAddr, stabilityAddr string) err
 // RequestJoin asks the cluster that a member at via belongs to to add this
 // node (via may be any member: redirects to the leader are followed). It
 // returns once the leader has added it. While the cluster has no leader
-// (an election is running) it retries every Heartbeat/2 until ctx ends
-// (ctx without a deadline: Timeouts.DefaultOp).
+// (an election is running), or when the leader lost leadership while
+// committing the join (ErrOutcomeUnknown: Join is idempotent, so asking
+// again is safe), it retries every Heartbeat/2 until ctx ends (ctx
+// without a deadline: Timeouts.DefaultOp).
 func (n *Node) RequestJoin(ctx context.Context, via string) error {
 	c := command{Kind: kindAddMember, ID: n.id, RaftAddr: n.addr, StabilityAddr: n.cfg.StabilityAddr}
 	if _, ok := ctx.Deadline(); !ok {
@@ -60,7 +63,8 @@ func (n *Node) RequestJoin(ctx context.Context, via string) error {
 	for {
 		err := n.forwardTo(ctx, via, c)
 		var nl *NotLeaderError
-		if !errors.As(err, &nl) || nl.LeaderAddr != "" {
+		leaderless := errors.As(err, &nl) && nl.LeaderAddr == ""
+		if !leaderless && !errors.Is(err, ErrOutcomeUnknown) {
 			return opErr("request-join", err)
 		}
 		if perr := n.pauseRetry(ctx); perr != nil {

@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb"
 )
 
 // Node is one member of a cluster: a Raft server whose state machine holds
@@ -35,7 +32,7 @@ type Node struct {
 	trans Transport
 
 	stores  *Stores
-	closers []io.Closer
+	closers []io.Closer // closed last to first
 	obsCh   chan raft.Observation
 	obs     *raft.Observer
 
@@ -96,12 +93,13 @@ func New(cfg Config) (*Node, error) {
 		memberOps: make(chan struct{}, 1)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.fsm = newFSM(cfg.Apply, cfg.ApplyBatch, cfg.CompactableIndex, n.hub)
+	n.fsm.onRestore = cfg.OnRestore
 	n.fsm.onChange = func() { n.wake(n.leaderWake); n.wake(n.storageWake) }
 
 	stores := cfg.Stores
 	if stores == nil {
 		var err error
-		stores, err = n.openDiskStores(cfg.DataDir)
+		stores, n.closers, err = openDiskStores(cfg.DataDir, cfg.LogStore, n.log)
 		if err != nil {
 			return nil, err
 		}
@@ -116,12 +114,9 @@ func New(cfg Config) (*Node, error) {
 	rc.CommitTimeout = cfg.Timeouts.Commit
 	rc.Logger = newHCLog(cfg.Logger.With("node", cfg.ID), "raft")
 	rc.NoLegacyTelemetry = true
-	if cfg.SnapshotThreshold > 0 {
-		rc.SnapshotThreshold = cfg.SnapshotThreshold
-	}
-	if cfg.TrailingLogs > 0 {
-		rc.TrailingLogs = cfg.TrailingLogs
-	}
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
 	if err := raft.ValidateConfig(rc); err != nil {
 		n.closeStores()
 		n.cancel()
@@ -155,27 +150,8 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-func (n *Node) openDiskStores(dir string) (*Stores, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("raftcluster: data dir: %w", err)
-	}
-	bs, err := raftboltdb.NewBoltStore(filepath.Join(dir, "raft.db"))
-	if err != nil {
-		return nil, fmt.Errorf("raftcluster: open raft.db: %w", err)
-	}
-	n.closers = append(n.closers, bs)
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, newHCLog(n.log, "snapshots"))
-	if err != nil {
-		n.closeStores()
-		return nil, fmt.Errorf("raftcluster: snapshot store: %w", err)
-	}
-	return &Stores{Log: bs, Stable: bs, Snap: snaps}, nil
-}
-
 func (n *Node) closeStores() {
-	for _, c := range n.closers {
-		c.Close()
-	}
+	closeAll(n.closers)
 	n.closers = nil
 }
 

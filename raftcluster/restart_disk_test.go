@@ -1,21 +1,18 @@
 package raftcluster_test
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/holeycow/holeycow/raftcluster"
+)
 
 // TestNode_restartWholeCluster_disk kills every member and restarts it
-// from its DataDir (raft-boltdb v1 log/stable store and file snapshots).
-//
-// boltdb/bolt v1.3.1, under raft-boltdb v1, cannot run under the race
-// detector: its checkptr instrumentation throws "converted pointer
-// straddles multiple allocations" in Bucket.write when raft.db's buckets
-// are created, and in freelist.write and node.write on every commit of an
-// existing file; no bolt option avoids those paths. So under -race this
-// test runs itself in a child `go test` built without -race and asserts
-// that the child ran it and it passed (restart_child_test.go).
+// from its DataDir, with each log store: raft-wal (the default) and
+// raft-boltdb/v2 (bbolt) as the log store, raft-boltdb/v2 as the stable
+// store, file snapshots. Both run under the race detector as they are
+// (bbolt and raft-wal pass its checkptr checks, unlike boltdb/bolt).
 func TestNode_restartWholeCluster_disk(t *testing.T) {
-	if raceEnabled {
-		runTestWithoutRace(t, "TestNode_restartWholeCluster_disk")
-		return
+	for _, kind := range []raftcluster.LogStoreKind{raftcluster.LogStoreWAL, raftcluster.LogStoreBolt} {
+		t.Run(string(kind), func(t *testing.T) { testRestartWholeCluster(t, true, kind) })
 	}
-	testRestartWholeCluster(t, true)
 }

@@ -13,19 +13,20 @@ import (
 )
 
 // testRestartWholeCluster kills every member and restarts it from its
-// stores: BoltDB files and file snapshots in its DataDir when disk, else
+// stores: its DataDir (logStore's log, stable store, file snapshots) when disk, else
 // the same in-memory stores. Before the kill there is a writer failover
 // (so the history has several terms) and Raft snapshots on two members.
 // Afterwards every member must have the same writer history up to the old
 // epoch, continued by the next epochs; must be handed again exactly the
 // application commands after its last snapshot, at the same indices; and
 // the cluster must take new commands.
-func testRestartWholeCluster(t *testing.T, disk bool) {
+func testRestartWholeCluster(t *testing.T, disk bool, logStore raftcluster.LogStoreKind) {
 	// First Config of each member, for its snapshot store.
 	cfgs := map[string]raftcluster.Config{}
 	c := clustertest.New(t, clustertest.Options{Nodes: 3, Disk: disk, Configure: func(cfg *raftcluster.Config) {
 		cfg.SnapshotThreshold = 16 // with TrailingLogs 4, snapshots compact the log
 		cfg.TrailingLogs = 4
+		cfg.LogStore = logStore
 		if _, ok := cfgs[cfg.ID]; !ok {
 			cfgs[cfg.ID] = *cfg
 		}
@@ -224,7 +225,7 @@ func lastSnapshotIndex(t *testing.T, cfg raftcluster.Config) uint64 {
 }
 
 func TestNode_restartWholeCluster_memStores(t *testing.T) {
-	bubble(t, func(t *testing.T) { testRestartWholeCluster(t, false) })
+	bubble(t, func(t *testing.T) { testRestartWholeCluster(t, false, "") })
 }
 
 func TestNode_Subscribe_currentStateFirstAndDrops(t *testing.T) {

@@ -9,7 +9,8 @@ func clusterFigures() []figure {
 	return []figure{
 		{3, "fig3 Raft log and write amplification", []string{"raft_log_bytes_per_write", "write_amplification"}, figRaftIO},
 		{5, "fig5 failover", keysOf(5), figFailover},
-		{6, "fig6 join cost", keysOf(6), figJoin},
+		{6, "fig6 join cost", []string{"join_bytes_10mib", "join_bytes_100mib", "join_bytes_1gib"}, figJoin},
+		{6, "fig6 join cost, default settings", []string{"join_bytes_100mib_default"}, figJoinDefault},
 		{7, "fig7 replication lag", keysOf(7), figLag},
 		{8, "fig8 GC cost", keysOf(8), figGC},
 		{9, "fig9 group commit", keysOf(9), figGroupCommit},

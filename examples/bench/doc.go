@@ -73,8 +73,8 @@
 //     database's share of the write amplification is counted on a side
 //     run of the same engine (sqlnode) with the same commands; the Raft
 //     share is the growth of the members' BoltDB files.
-//   - Built with -race, the cluster keeps Raft logs in memory (BoltDB
-//     trips checkptr), so the Raft figures are not measured then.
+//   - Built with -race, the cluster keeps Raft logs in memory, so the
+//     Raft figures are not measured then.
 //
 // # Concurrency
 //

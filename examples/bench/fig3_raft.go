@@ -9,6 +9,7 @@ import (
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
+	"github.com/holeycow/holeycow/raftcluster"
 )
 
 // figRaftIO measures the Raft half of figure 3 and the total write
@@ -30,7 +31,7 @@ import (
 func figRaftIO(e *env) error {
 	if raceEnabled {
 		for _, k := range []string{"raft_log_bytes_per_write", "write_amplification"} {
-			e.rep.NotMeasured(k, "BoltDB trips the race detector's checkptr check; built with -race the cluster keeps its Raft log in memory")
+			e.rep.NotMeasured(k, "built with -race the bench cluster keeps its Raft log in memory")
 		}
 		return nil
 	}
@@ -39,6 +40,9 @@ func figRaftIO(e *env) error {
 	bc, err := e.startCluster("fig3-raft", 3, func(o *cluster.LocalOptions) {
 		o.SnapshotThreshold = 1 << 40
 		o.TrailingLogs = 1 << 40
+		// File growth measures what a BoltDB log holds; raft-wal (the
+		// default) preallocates its segments, so their size says nothing.
+		o.LogStore = raftcluster.LogStoreBolt
 	})
 	if err != nil {
 		return err
@@ -137,7 +141,7 @@ func sideEngine(e *env, schema string, n int, insert func(int) sqlnode.Request) 
 		return ioCount{}, err
 	}
 	defer unregister(name)
-	node, err := sqlnode.Open(sqlnode.Options{VFS: name, Path: dbName})
+	node, err := sqlnode.Open(sqlnode.Options{VFS: name, Path: dbName, JournalMode: "TRUNCATE", Synchronous: "FULL"}) // the cluster's default
 	if err != nil {
 		return ioCount{}, err
 	}

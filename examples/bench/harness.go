@@ -43,10 +43,12 @@ type Scale struct {
 	CustPerDistrict int
 
 	// Figures 5 to 8.
-	Kills      int
-	JoinSizes  []int64
-	LagSamples int
-	GCRounds   int
+	Kills     int
+	JoinSizes []int64
+	// JoinDefaultBytes is the load before join_bytes_100mib_default.
+	JoinDefaultBytes int64
+	LagSamples       int
+	GCRounds         int
 
 	// Figure 9.
 	GroupRounds  int // interleaved group-commit/one-by-one rounds
@@ -58,7 +60,7 @@ func fullScale() Scale {
 		Name: "full", Rows: 20000, Rounds: 11, TxPerRound: 150, FirstTouchTx: 400, FirstRounds: 5, Reads: 4000, Copiers: []int{0, 1, 3, 7},
 		Inserts: 20000, RaftInserts: 66000,
 		TPCCCheckpoints: []int{1000, 10000, 50000}, Warehouses: 2, Items: 10000, CustPerDistrict: 300,
-		Kills: 12, JoinSizes: []int64{10 << 20, 100 << 20, 1 << 30}, LagSamples: 400, GCRounds: 5,
+		Kills: 12, JoinSizes: []int64{10 << 20, 100 << 20, 1 << 30}, JoinDefaultBytes: 100 << 20, LagSamples: 400, GCRounds: 5,
 		GroupRounds: 5, GroupInserts: 2000,
 	}
 }
@@ -68,7 +70,7 @@ func quickScale() Scale {
 		Name: "quick", Rows: 8000, Rounds: 5, TxPerRound: 60, FirstTouchTx: 150, FirstRounds: 3, Reads: 1500, Copiers: []int{0, 1, 3},
 		Inserts: 2000, RaftInserts: 2000,
 		TPCCCheckpoints: []int{1000, 10000}, Warehouses: 1, Items: 5000, CustPerDistrict: 100,
-		Kills: 10, JoinSizes: []int64{10 << 20, 100 << 20}, LagSamples: 100, GCRounds: 3,
+		Kills: 10, JoinSizes: []int64{10 << 20, 100 << 20}, JoinDefaultBytes: 8 << 20, LagSamples: 100, GCRounds: 3,
 		GroupRounds: 3, GroupInserts: 300,
 	}
 }
@@ -80,7 +82,7 @@ func tinyScale() Scale {
 		Name: "tiny", Rows: 600, Rounds: 3, TxPerRound: 8, FirstTouchTx: 10, FirstRounds: 1, Reads: 100, Copiers: []int{0, 1, 3},
 		Inserts: 150, RaftInserts: 100,
 		TPCCCheckpoints: []int{20, 60}, Warehouses: 1, Items: 200, CustPerDistrict: 10,
-		Kills: 2, JoinSizes: []int64{1 << 20}, LagSamples: 10, GCRounds: 1,
+		Kills: 2, JoinSizes: []int64{1 << 20}, JoinDefaultBytes: 1 << 20, LagSamples: 10, GCRounds: 1,
 		GroupRounds: 1, GroupInserts: 64,
 	}
 }
@@ -117,6 +119,7 @@ var metrics = []metric{
 	{6, "join_bytes_10mib", "bytes moved to add a node, 10 MiB DB", "≤ 64 KiB", atMost(64 << 10)},
 	{6, "join_bytes_100mib", "bytes moved to add a node, 100 MiB DB", "≤ 64 KiB", atMost(64 << 10)},
 	{6, "join_bytes_1gib", "bytes moved to add a node, 1 GiB DB", "≤ 64 KiB", atMost(64 << 10)},
+	{6, "join_bytes_100mib_default", "bytes moved to add a node right after a 100 MiB load of 1 KiB rows, default settings", "≤ 64 KiB + tail", nil},
 	{7, "lag_ms_p50", "replication lag, write acked → visible on a copier, p50 (ms)", "", nil},
 	{7, "lag_ms_p99", "replication lag p99 (ms)", "", nil},
 	{8, "gc_ms", "GC: copier reset and catch-up (ms)", "", nil},

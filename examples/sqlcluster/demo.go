@@ -27,8 +27,7 @@ type demoOptions struct {
 	// FillerRows of 2 KB each make the database bigger than its log.
 	FillerRows int
 	Dir        string // "" = temporary
-	// MemRaft keeps Raft logs in memory (tests under -race: BoltDB trips
-	// the race detector's checkptr check).
+	// MemRaft keeps Raft logs in memory (tests: no fsync latency).
 	MemRaft bool
 	// Timeouts (zero: raftcluster.LANTimeouts).
 	Timeouts raftcluster.Timeouts

@@ -25,7 +25,11 @@
 //     process memory (see Caveats).
 //  3. Keep the defaults (TRUNCATE journal, synchronous=FULL) unless they
 //     know why not. With DELETE use synchronous=EXTRA for durable commits.
-//  4. Use WAL only together with locking_mode=EXCLUSIVE (one connection).
+//  4. Use WAL only through a registration WithSharedMemory(dir), dir on
+//     node-local storage (never on the shared storage), or else together
+//     with locking_mode=EXCLUSIVE (one connection). Close every connection
+//     of a registration with shared memory before the FS's content changes
+//     under it (a copier reset, a reopening on shared storage).
 //  5. On a cow view, open the database with the page size that the view's
 //     block size can follow (see Block size).
 //
@@ -55,13 +59,29 @@
 // stability round for namespace changes (creating the journal would need a
 // whiteout, removing it a whole-file preserve). PERSIST is as good.
 //
-// The adapter has no shared memory, so SQLite's WAL index can only live in
-// the heap of a connection in locking_mode=EXCLUSIVE. Without it SQLite
-// would silently stay in the old journal mode; the adapter instead refuses
-// "PRAGMA journal_mode=WAL" with the message of ErrWALNeedsExclusive
-// (the pragma fails with SQLITE_ERROR), and OpenConn, OpenDB and URI
-// refuse such a Config with ErrConfig. An existing WAL database cannot be
-// opened in NORMAL locking mode (SQLITE_CANTOPEN from SQLite).
+// WAL needs a WAL index that every connection to the database shares.
+// WithSharedMemory(dir) keeps it in shared memory backed by a file in dir
+// (ncruces' vfs.NewSharedMemory, locked with open-file-description locks):
+// then WAL works with locking_mode=NORMAL, and readers run beside the
+// connection that writes, each in its own snapshot. The index describes
+// one node's view of the WAL, so dir must be node-local: a copier's WAL is
+// not the writer's. An index belongs to one FS value and lives while a
+// connection has the database open through it: the last close removes its
+// file, and the next open starts a new one (in a new file, so a connection
+// left open on another FS value, or a file left by an earlier process,
+// is never joined), which SQLite rebuilds from the WAL. A view whose
+// content changes only while no connection is open (a copier reset, a
+// reopening) therefore never meets a stale index. A promotion in place
+// keeps the index: the view's content does not change, only where its
+// writes go.
+//
+// Without shared memory, SQLite's WAL index can only live in the heap of
+// a connection in locking_mode=EXCLUSIVE. Without it SQLite would silently
+// stay in the old journal mode; the adapter instead refuses "PRAGMA
+// journal_mode=WAL" with the message of ErrWALNeedsExclusive (the pragma
+// fails with SQLITE_ERROR), and OpenConn, OpenDB and URI refuse such a
+// Config with ErrConfig. An existing WAL database cannot be opened in
+// NORMAL locking mode without shared memory (SQLITE_CANTOPEN from SQLite).
 //
 // # Locking
 //
@@ -118,6 +138,9 @@
 //     main database's file alone. For an attached database in WAL mode, run
 //     "PRAGMA schema.locking_mode=EXCLUSIVE" first.
 //   - Temp files live in memory: a huge sort uses memory, not disk.
+//   - WAL index files are named holeycow-TOKEN-SEQ-NAME-shm; a process
+//     that dies leaves its own behind in the WithSharedMemory directory
+//     (harmless, never reused): empty the directory at startup.
 //
 // # Concurrency
 //

@@ -15,10 +15,14 @@ var (
 	// the VFS.
 	ErrInUse = errors.New("sqlitevfs: vfs has open files")
 	// ErrWALNeedsExclusive reports an attempt to use WAL journal mode on a
-	// connection whose locking mode is not EXCLUSIVE. The adapter has no
-	// shared memory for the WAL index, so SQLite can only keep the index in
-	// the heap of a connection that holds the database exclusively.
+	// connection whose locking mode is not EXCLUSIVE, through a
+	// registration without WithSharedMemory: SQLite can then only keep the
+	// index in the heap of a connection that holds the database
+	// exclusively.
 	ErrWALNeedsExclusive = errors.New("sqlitevfs: journal_mode=WAL needs locking_mode=EXCLUSIVE (the vfs has no shared memory for the WAL index)")
+	// ErrSharedMemory reports registrations of one FS value that disagree
+	// on WithSharedMemory.
+	ErrSharedMemory = errors.New("sqlitevfs: registrations of one FS must share their WAL index directory")
 	// ErrBlockSize reports a view whose block size differs from the
 	// database's page size and can no longer change (the view has content).
 	ErrBlockSize = errors.New("sqlitevfs: view block size differs from the database page size and cannot change")

@@ -17,6 +17,7 @@ var (
 	_ sqlvfs.FileLockState          = (*file)(nil)
 	_ sqlvfs.FilePowersafeOverwrite = (*file)(nil)
 	_ sqlvfs.FilePragma             = (*file)(nil)
+	_ sqlvfs.FileSharedMemory       = (*file)(nil)
 )
 
 // file is a file of the FS opened by SQLite: a database, a journal, a WAL
@@ -37,7 +38,13 @@ type file struct {
 	exclusiveMode bool // the connection set PRAGMA locking_mode=EXCLUSIVE
 	closed        bool
 	errs          *errSlot // shared by a database and its journal and WAL
+	// shm is a main database's WAL index (nil without WithSharedMemory).
+	shm sqlvfs.SharedMemory
 }
+
+// SharedMemory implements sqlvfs.FileSharedMemory: the WAL index of a
+// main database opened through a registration WithSharedMemory, else nil.
+func (f *file) SharedMemory() sqlvfs.SharedMemory { return f.shm }
 
 // errSlot keeps the last error that the FS returned for one connection's
 // database, journal or WAL, for LastIOError.
@@ -78,6 +85,11 @@ func (f *file) Close() error {
 		return nil
 	}
 	f.closed = true
+	if f.shm != nil {
+		// Before the lock handle: the last handle's close removes the
+		// index file, which must be unmapped by then.
+		f.shm.Close()
+	}
 	f.lk.close()
 	err := f.f.Close()
 	if f.deleteOnClose {
@@ -192,7 +204,8 @@ func (f *file) SetPowersafeOverwrite(on bool) { f.psow = on }
 //
 //   - locking_mode: remembers whether the connection is EXCLUSIVE;
 //   - journal_mode=WAL: refused with ErrWALNeedsExclusive's message unless
-//     locking_mode=EXCLUSIVE came first;
+//     locking_mode=EXCLUSIVE came first or the registration has shared
+//     memory (WithSharedMemory);
 //   - page_size=N: on a database that is still empty, sets the view's
 //     block size to N (see sizeBlocks).
 func (f *file) Pragma(name, value string) (string, error) {
@@ -202,7 +215,7 @@ func (f *file) Pragma(name, value string) (string, error) {
 			f.exclusiveMode = strings.EqualFold(value, "exclusive")
 		}
 	case "journal_mode":
-		if strings.EqualFold(value, "wal") && !f.exclusiveMode {
+		if strings.EqualFold(value, "wal") && !f.exclusiveMode && f.shm == nil {
 			return "", ErrWALNeedsExclusive
 		}
 	case "page_size":

@@ -1,9 +1,15 @@
 package sqlitevfs
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ncruces/go-sqlite3"
 	sqlvfs "github.com/ncruces/go-sqlite3/vfs"
@@ -17,8 +23,9 @@ import (
 // Concurrency: safe for concurrent use. The lock level of every handle is
 // guarded by the table's mutex.
 type lockTable struct {
-	domain any // key in registry.tables
-	users  int // registrations using the table; guarded by registry.mu
+	domain any    // key in registry.tables
+	users  int    // registrations using the table; guarded by registry.mu
+	shmDir string // WithSharedMemory's directory ("" = none)
 
 	// mu guards every entry and every handle's level.
 	mu struct {
@@ -30,6 +37,7 @@ type lockTable struct {
 // lockEntry is the lock state of one file name. Guarded by its table's
 // mutex.
 type lockEntry struct {
+	shmPath   string                   // WAL index file of a main database ("" = none)
 	handles   map[*lockHandle]struct{} // open handles on the name
 	shared    int                      // handles at SHARED or above
 	reserved  *lockHandle              // holder of RESERVED (or above), if any
@@ -46,24 +54,43 @@ type lockHandle struct {
 	level sqlvfs.LockLevel // guarded by table.mu
 }
 
-func newLockTable(domain any) *lockTable {
-	t := &lockTable{domain: domain}
+func newLockTable(domain any, shmDir string) *lockTable {
+	t := &lockTable{domain: domain, shmDir: shmDir}
 	t.mu.files = map[string]*lockEntry{}
 	return t
 }
 
-// open adds a handle for name at level NONE.
-func (t *lockTable) open(name string, errs *errSlot) *lockHandle {
+// shmSeq numbers WAL index files, with shmToken telling this process's
+// apart from those of earlier processes that used the same directory.
+var (
+	shmSeq   atomic.Uint64
+	shmToken = func() string {
+		var b [6]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			panic(err) // crypto/rand never fails on supported platforms
+		}
+		return hex.EncodeToString(b[:])
+	}()
+)
+
+// open adds a handle for name at level NONE. For a main database of a
+// table with shared memory it also returns the path of the database's WAL
+// index: a new one when no handle had the name open.
+func (t *lockTable) open(name string, errs *errSlot, mainDB bool) (*lockHandle, string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.mu.files[name]
 	if e == nil {
 		e = &lockEntry{handles: map[*lockHandle]struct{}{}}
+		if mainDB && t.shmDir != "" {
+			e.shmPath = filepath.Join(t.shmDir, fmt.Sprintf("holeycow-%s-%d-%s-shm",
+				shmToken, shmSeq.Add(1), strings.NewReplacer("/", "_", "\\", "_").Replace(name)))
+		}
 		t.mu.files[name] = e
 	}
 	h := &lockHandle{table: t, name: name, errs: errs}
 	e.handles[h] = struct{}{}
-	return h
+	return h, e.shmPath
 }
 
 // noteErr records err as the last error of every file open as name.
@@ -87,6 +114,11 @@ func (h *lockHandle) close() {
 	delete(e.handles, h)
 	if len(e.handles) == 0 {
 		delete(t.mu.files, h.name)
+		if e.shmPath != "" {
+			// Every connection has closed (and unmapped) the index: drop
+			// it, so that nothing opens it again.
+			os.Remove(e.shmPath)
+		}
 	}
 }
 

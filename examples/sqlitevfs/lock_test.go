@@ -67,7 +67,7 @@ func (m *lockModel) lock(h *lockHandle, want sqlvfs.LockLevel) (sqlvfs.LockLevel
 // one file name against lockModel.
 func TestLockTable_model(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
-		table := newLockTable("model")
+		table := newLockTable("model", "")
 		m := &lockModel{levels: map[*lockHandle]sqlvfs.LockLevel{}}
 		var handles []*lockHandle
 		pick := func(rt *rapid.T) *lockHandle {
@@ -81,7 +81,7 @@ func TestLockTable_model(t *testing.T) {
 				if len(handles) >= 4 {
 					rt.Skip("enough handles")
 				}
-				h := table.open("main.db", &errSlot{})
+				h, _ := table.open("main.db", &errSlot{}, true)
 				handles = append(handles, h)
 				m.levels[h] = sqlvfs.LOCK_NONE
 			},

@@ -21,8 +21,8 @@ import (
 // Concurrency: a plain value; its methods do not modify it.
 type Config struct {
 	// JournalMode is DELETE, TRUNCATE (default), PERSIST, MEMORY, OFF or
-	// WAL. WAL needs LockingMode EXCLUSIVE: the adapter has no shared
-	// memory for the WAL index.
+	// WAL. WAL needs LockingMode EXCLUSIVE unless the VFS was registered
+	// WithSharedMemory (a WAL index shared by the connections).
 	JournalMode string
 	// Synchronous is OFF, NORMAL, FULL (default) or EXTRA.
 	Synchronous string
@@ -39,8 +39,9 @@ type Config struct {
 }
 
 // pragmas returns the PRAGMA arguments to run at open, in the order that
-// matters (busy timeout and locking mode first), after checking c.
-func (c Config) pragmas() ([]string, error) {
+// matters (busy timeout and locking mode first), after checking c; shm
+// says that the registration has shared memory for the WAL index.
+func (c Config) pragmas(shm bool) ([]string, error) {
 	jm := strings.ToUpper(c.JournalMode)
 	sy := strings.ToUpper(c.Synchronous)
 	lm := strings.ToUpper(c.LockingMode)
@@ -68,7 +69,7 @@ func (c Config) pragmas() ([]string, error) {
 	default:
 		return nil, fmt.Errorf("%w: locking mode %q", ErrConfig, c.LockingMode)
 	}
-	if jm == "WAL" && lm != "EXCLUSIVE" {
+	if jm == "WAL" && lm != "EXCLUSIVE" && !shm {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, ErrWALNeedsExclusive)
 	}
 	if c.PageSize != 0 && !validPageSize(c.PageSize) {
@@ -110,7 +111,7 @@ func (c Config) URI(vfsName, dbName string) (string, error) {
 	if n != dbName {
 		return "", &fs.PathError{Op: "uri", Path: dbName, Err: fs.ErrInvalid}
 	}
-	p, err := c.pragmas()
+	p, err := c.pragmas(hasSharedMemory(vfsName))
 	if err != nil {
 		return "", err
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"sync"
 
@@ -23,8 +25,40 @@ const sectorSize = 4096
 type Option func(*config) error
 
 type config struct {
-	pageSize int  // page size assumed for new databases (block size of views)
-	psow     bool // report SQLITE_IOCAP_POWERSAFE_OVERWRITE
+	pageSize int    // page size assumed for new databases (block size of views)
+	psow     bool   // report SQLITE_IOCAP_POWERSAFE_OVERWRITE
+	shmDir   string // OS directory of WAL indexes ("" = no shared memory)
+}
+
+// WithSharedMemory gives the registration a WAL index in shared memory
+// backed by files in dir, an OS directory that must be node-local (never
+// on the shared storage: each node's view of the WAL is its own), so that
+// WAL mode works with locking_mode=NORMAL and any number of connections
+// read beside the one that writes. dir is created if missing.
+//
+// An index lives as long as some connection has its database open through
+// registrations of the same FS value: the first open after all of them
+// closed starts a new, empty index (in a new file; the old one is
+// removed), which SQLite rebuilds from the WAL. So an index never outlives
+// the view it was built on: close every connection before the view's
+// content changes under it (a copier reset, reopening on shared storage),
+// as SQLite requires anyway. Registrations of different FS values never
+// share an index, even for the same database name.
+func WithSharedMemory(dir string) Option {
+	return func(c *config) error {
+		if dir == "" {
+			return fmt.Errorf("sqlitevfs: shared memory directory is empty: %w", fs.ErrInvalid)
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("sqlitevfs: shared memory directory: %w", err)
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return fmt.Errorf("sqlitevfs: shared memory directory: %w", err)
+		}
+		c.shmDir = abs
+		return nil
+	}
 }
 
 // WithPageSize sets the page size assumed for databases that do not exist
@@ -115,8 +149,13 @@ func Register(name string, fsys vfs.FS, opts ...Option) error {
 	}
 	t := registry.tables[dom]
 	if t == nil {
-		t = newLockTable(dom)
+		t = newLockTable(dom, cfg.shmDir)
 		registry.tables[dom] = t
+	} else if t.shmDir != cfg.shmDir {
+		// One FS value, one set of indexes: connections through both
+		// registrations share the WAL.
+		return &fs.PathError{Op: "register", Path: name,
+			Err: fmt.Errorf("%w: shared memory directory %q, another registration of this FS has %q", ErrSharedMemory, cfg.shmDir, t.shmDir)}
 	}
 	t.users++
 	r.locks = t
@@ -203,4 +242,13 @@ func openFiles(name string) int {
 
 func validPageSize(n int) bool {
 	return n >= 512 && n <= 65536 && n&(n-1) == 0
+}
+
+// hasSharedMemory reports whether name is registered here with
+// WithSharedMemory.
+func hasSharedMemory(name string) bool {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	r := registry.byName[name]
+	return r != nil && r.cfg.shmDir != ""
 }

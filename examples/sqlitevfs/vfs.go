@@ -202,7 +202,11 @@ func (r *registration) openFS(name string, fname *sqlvfs.Filename, flags sqlvfs.
 		psow:          r.cfg.psow,
 		errs:          errs,
 	}
-	f.lk = r.locks.open(n, errs)
+	var shmPath string
+	f.lk, shmPath = r.locks.open(n, errs, flags&sqlvfs.OPEN_MAIN_DB != 0)
+	if shmPath != "" {
+		f.shm = sqlvfs.NewSharedMemory(shmPath, flags)
+	}
 	// A new file's directory entry must be durable before SQLite relies
 	// on the file: a journal that vanishes in a crash cannot roll back a
 	// half-written transaction. The first Sync syncs the directory too.

@@ -20,8 +20,8 @@ type Options struct {
 	// Nodes is the number of members started by New (n1..nN); n1
 	// bootstraps, the others join through the leader.
 	Nodes int
-	// Disk puts each node's Raft state in BoltDB under t.TempDir()
-	// instead of memory.
+	// Disk puts each node's Raft state in its DataDir under t.TempDir()
+	// (Configure may set Config.LogStore) instead of memory.
 	Disk bool
 	// Timeouts overrides the harness's (TestTimeouts).
 	Timeouts *raftcluster.Timeouts

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync/atomic"
 	"time"
 
@@ -59,23 +60,31 @@ func (s *Storage) newCopier() error {
 	}
 	v, err := cow.NewCopier(s.cfg.Shared, o)
 	if err != nil {
+		if c, ok := o.Store.(io.Closer); ok {
+			c.Close()
+		}
 		return fmt.Errorf("netstorage: %s: copier view: %w", s.cfg.ID, err)
 	}
 	cv := &copierView{v: v}
 	resp, err := stability.NewResponder(stability.ResponderConfig{ID: s.cfg.ID, View: cv,
 		Transport: s.cfg.Transport, Lease: s.cfg.Lease, Logger: s.cfg.Logger})
 	if err != nil {
+		s.release(v)
 		return fmt.Errorf("netstorage: %s: responder: %w", s.cfg.ID, err)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.mu.closed {
+		s.mu.Unlock()
 		resp.Close()
+		s.release(v)
 		return ErrClosed
 	}
 	s.dropWriterLocked()
 	s.dropCopierLocked()
+	old := s.mu.view
 	s.mu.view, s.mu.cv, s.mu.resp, s.mu.joined, s.mu.viewWriterEpoch = v, cv, resp, false, 0
+	s.mu.Unlock()
+	s.release(old)
 	return nil
 }
 

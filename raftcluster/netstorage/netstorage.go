@@ -43,7 +43,9 @@ type Config struct {
 	// the node's (SetNode), the Store comes from NewStore.
 	View cow.Options
 	// NewStore, if set, returns the overlay store of each new copier view
-	// (nil: cow.NewMemStore).
+	// (nil: cow.NewMemStore). A view this Storage stops using (replaced,
+	// or at Close) is released (cow.View.Release): its overlay leaves the
+	// store, which is closed if it is an io.Closer.
 	NewStore func() (cow.Store, error)
 	// Lease is the copier lease of the stability protocol, for the
 	// writer's Coordinator and this node's Responder alike (default 2s).
@@ -316,12 +318,28 @@ func (s *Storage) Close() error {
 	c := s.mu.coord
 	s.mu.coord = nil
 	s.mu.writerEpoch = 0
+	v := s.mu.view
 	s.mu.Unlock()
 	if c != nil {
 		c.Close()
 	}
 	s.excludeWG.Wait()
+	s.release(v)
 	return err
+}
+
+// release ends a view this Storage no longer uses (replaced, or at
+// Close): a copier view's overlay leaves its store, and the store is
+// closed (a cow.NewDirStore deletes its files), so that node-local scratch
+// space does not keep dropped overlays. The engine is closed and the
+// Responder detached by then.
+func (s *Storage) release(v *cow.View) {
+	if v == nil {
+		return
+	}
+	if err := v.Release(); err != nil {
+		s.log.Warn("netstorage: releasing a dropped view", "err", err)
+	}
 }
 
 func (s *Storage) isClosed() error {

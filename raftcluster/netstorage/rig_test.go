@@ -73,6 +73,8 @@ type rigOptions struct {
 	// beforeApply, if set, runs on member id's FSM goroutine before each
 	// application command reaches its engine (it may block it).
 	beforeApply func(id string, index uint64)
+	// newStore, if set, gives member id's Storage its Config.NewStore.
+	newStore func(id string) func() (cow.Store, error)
 }
 
 // recStorage records each BecomeWriter as the beginning of its epoch, and
@@ -181,9 +183,13 @@ func (r *rig) newStorage(id string) raftcluster.Storage {
 	if r.opts.grpc != nil {
 		tr = r.opts.grpc.transport(id)
 	}
+	var newStore func() (cow.Store, error)
+	if r.opts.newStore != nil {
+		newStore = r.opts.newStore(id)
+	}
 	st, err := netstorage.New(netstorage.Config{ID: id, Shared: &recFS{FS: r.shared, node: id, rec: r.rec},
 		Transport: tr, Engine: e, View: cow.Options{BlockSize: 512}, Lease: r.lease,
-		Logger: r.logger(id)})
+		NewStore: newStore, Logger: r.logger(id)})
 	if err != nil {
 		r.t.Fatal(err)
 	}

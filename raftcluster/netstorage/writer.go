@@ -107,9 +107,11 @@ func (s *Storage) freshWriter(ctx context.Context, coord *stability.Coordinator,
 	}
 	s.mu.Lock()
 	s.dropCopierLocked()
+	old := s.mu.view
 	s.mu.view = w
 	s.mu.viewWriterEpoch = epoch
 	s.mu.Unlock()
+	s.release(old)
 	s.stats.freshWriters.Add(1)
 	return w, nil
 }

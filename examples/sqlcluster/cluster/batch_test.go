@@ -66,7 +66,7 @@ func TestNode_ApplyBatch_concurrentExecute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := l.Stats()
+	before, epoch := l.Stats(), l.Raft().State().Epoch
 
 	const writers, each = 16, 10
 	var mu sync.Mutex
@@ -138,12 +138,17 @@ func TestNode_ApplyBatch_concurrentExecute(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	if u := unknown.Load(); u > writers/4 {
-		t.Fatalf("%d of %d writers stopped on an unknown outcome", u, writers)
-	}
+	// A leadership change (a new writer epoch, even if this node won
+	// again) fails every Execute in flight at once: the writers that
+	// stopped then say nothing, but every acknowledged row must be there.
 	after := l.Stats()
-	if !after.Leader {
-		t.Skip("leadership moved during the run: the leader's batch figures are partial")
+	moved := !after.Leader || l.Raft().State().Epoch != epoch
+	if u := unknown.Load(); u > writers/4 && !moved {
+		t.Fatalf("%d of %d writers stopped on an unknown outcome, with no leadership change", u, writers)
+	}
+	checkRows(t, ctx, c, acked)
+	if moved {
+		t.Skipf("leadership moved during the run (%d of %d writers stopped): the leader's batch figures are partial", unknown.Load(), writers)
 	}
 	txs, entries := after.ApplyBatches-before.ApplyBatches, after.ApplyBatchEntries-before.ApplyBatchEntries
 	t.Logf("leader %s: %d entries in %d transactions (max %d)", l.ID(), entries, txs, after.MaxApplyBatch)
@@ -153,7 +158,6 @@ func TestNode_ApplyBatch_concurrentExecute(t *testing.T) {
 	if entries < int64(len(acked)) {
 		t.Errorf("%d entries applied in transactions, %d inserts acknowledged", entries, len(acked))
 	}
-	checkRows(t, ctx, c, acked)
 }
 
 // probeChecksums asks every member for its checksum at an index a few

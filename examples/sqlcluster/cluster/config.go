@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/holeycow/holeycow/raftcluster"
@@ -42,19 +43,38 @@ type Config struct {
 	// Transport carries Raft (raftcluster.NewTLSTransport). The node owns
 	// it and closes it.
 	Transport raftcluster.Transport
-	// DataDir holds the Raft log (BoltDB); ignored when Stores is set.
-	// One of the two is required.
+	// DataDir holds the Raft log, stable store and snapshots; ignored
+	// when Stores is set. One of the two is required.
 	DataDir string
 	Stores  *raftcluster.Stores
+	// LogStore picks the Raft log store in DataDir: raft-wal (the
+	// default) or raft-boltdb (see raftcluster.Config.LogStore).
+	LogStore raftcluster.LogStoreKind
+	// JournalMode and Synchronous of the shared SQLite database (see
+	// sqlnode.Options): "TRUNCATE" with "FULL" by default, every commit of
+	// the database synced; "WAL" with "NORMAL" makes the Raft log the
+	// per-commit durability point (see the package doc: not yet the
+	// default).
+	JournalMode, Synchronous string
+	// IndexDir is a node-local directory (never on shared storage) for
+	// the WAL index of the member's view; default DataDir/sqlite-index,
+	// or a temporary directory removed by Close when DataDir is empty.
+	// Index files left by an earlier process are removed at New.
+	IndexDir string
 	// Storage makes the member's storage (InProcess, or Networked).
 	Storage StorageFunc
 	// DBName is the database file on shared storage (default "main.db").
 	DBName string
 	// Timeouts for Raft and the writer lease (zero: LANTimeouts).
 	Timeouts raftcluster.Timeouts
-	// ResetThreshold: a copier whose overlay reaches it is reset by the
-	// leader (garbage collection). 0 means 256 MiB.
+	// ResetThreshold and ResetFraction bound copier overlays: a copier
+	// whose overlay reaches max(ResetThreshold, ResetFraction × the
+	// database's size) is reset (garbage collection), one copier at a
+	// time (the cluster's single reset slot); reads on it wait meanwhile.
+	// Zero values mean DefaultResetThreshold and DefaultResetFraction; a
+	// negative ResetFraction resets at ResetThreshold alone.
 	ResetThreshold int64
+	ResetFraction  float64
 	// DurableInterval is how often the writer records in the log how far
 	// the shared database is durable (which bounds log compaction on
 	// every node); default 1s.
@@ -98,11 +118,20 @@ func (c *Config) fill() error {
 	if c.DBName == "" {
 		c.DBName = "main.db"
 	}
+	if c.JournalMode == "" {
+		c.JournalMode = "TRUNCATE"
+	}
+	if c.IndexDir == "" && c.DataDir != "" {
+		c.IndexDir = filepath.Join(c.DataDir, "sqlite-index")
+	}
 	if c.Timeouts == (raftcluster.Timeouts{}) {
 		c.Timeouts = raftcluster.LANTimeouts()
 	}
 	if c.ResetThreshold <= 0 {
-		c.ResetThreshold = 256 << 20
+		c.ResetThreshold = DefaultResetThreshold
+	}
+	if c.ResetFraction == 0 {
+		c.ResetFraction = DefaultResetFraction
 	}
 	if c.DurableInterval <= 0 {
 		c.DurableInterval = time.Second

@@ -21,20 +21,26 @@ type countingProxy struct {
 	ln     net.Listener
 	target string
 	bytes  *atomic.Int64
+	own    atomic.Int64 // this proxy's bytes alone
 	wg     sync.WaitGroup
 
-	// mu guards conns and closed.
+	// mu guards conns, closed and cut.
 	mu struct {
 		sync.Mutex
 		conns  map[net.Conn]struct{}
 		closed bool
+		cut    bool // refuse connections for now (setCut)
 	}
 }
 
-// newCountingProxy listens on 127.0.0.1 (a free port) and adds every
-// byte it forwards to bytes. Call start with the target once it is known.
-func newCountingProxy(bytes *atomic.Int64) (*countingProxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// newCountingProxyAt listens on addr ("": a free 127.0.0.1 port) and
+// adds every byte it forwards to bytes. Call start with the target once
+// it is known.
+func newCountingProxyAt(addr string, bytes *atomic.Int64) (*countingProxy, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: proxy listen: %w", err)
 	}
@@ -54,7 +60,7 @@ func (p *countingProxy) start(target string) {
 func (p *countingProxy) track(c net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.mu.closed {
+	if p.mu.closed || p.mu.cut {
 		return false
 	}
 	p.mu.conns[c] = struct{}{}
@@ -97,7 +103,7 @@ func (p *countingProxy) serve(c net.Conn) {
 	wg.Add(2)
 	pipe := func(dst, src net.Conn) {
 		defer wg.Done()
-		n, _ := io.Copy(&countWriter{w: dst, n: p.bytes}, src)
+		n, _ := io.Copy(&countWriter{w: dst, n: p.bytes, own: &p.own}, src)
 		_ = n
 		// Half-close so that the other direction drains, then close.
 		if tc, ok := dst.(*net.TCPConn); ok {
@@ -111,6 +117,20 @@ func (p *countingProxy) serve(c net.Conn) {
 	up.Close()
 	p.untrack(c)
 	p.untrack(up)
+}
+
+// setCut cuts every connection and refuses new ones (cut), or lets them
+// through again: a network partition of the member behind the proxy, for
+// the connections others open to it.
+func (p *countingProxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mu.cut = cut
+	if cut {
+		for c := range p.mu.conns {
+			c.Close()
+		}
+	}
 }
 
 // Close stops accepting, cuts every connection and waits for the
@@ -131,13 +151,17 @@ func (p *countingProxy) Close() error {
 }
 
 type countWriter struct {
-	w io.Writer
-	n *atomic.Int64
+	w   io.Writer
+	n   *atomic.Int64
+	own *atomic.Int64 // nil: none
 }
 
 func (cw *countWriter) Write(b []byte) (int, error) {
 	n, err := cw.w.Write(b)
 	cw.n.Add(int64(n))
+	if cw.own != nil {
+		cw.own.Add(int64(n))
+	}
 	return n, err
 }
 

@@ -62,16 +62,33 @@
 //
 // A write is acknowledged once the Raft log holds it on a quorum. The
 // writer's SQLite file on shared storage is the one physical copy of the
-// data; it uses a TRUNCATE journal with synchronous=FULL, so each commit
-// is synced before the writer answers. That is the fastest mode that
-// survives the crash tests here: WAL with synchronous=NORMAL would sync
-// only at checkpoints, but it needs locking_mode=EXCLUSIVE on this VFS,
-// which leaves no connection for readers or database/sql; NORMAL with a
-// rollback journal can corrupt the database in a crash (sqlnode's crash
-// test found it). A crash of the writer therefore costs no acknowledged
-// write and no database state: at worst the transaction in flight rolls
-// back from the journal, and the next writer replays it from the log after
-// the stored applied index.
+// data. By default it uses a TRUNCATE journal with synchronous=FULL, so
+// each commit is synced before the writer answers (about four syncs per
+// commit), and the database is current after a crash without the log.
+//
+// Config.JournalMode "WAL" with Synchronous "NORMAL" makes the Raft log
+// the per-commit durability point: a commit appends to the WAL and syncs
+// nothing; the WAL is synced before each checkpoint and the database after
+// it. The WAL index lives in node-local shared memory (Config.IndexDir,
+// examples/sqlitevfs' WithSharedMemory), so readers and database/sql run
+// beside the applier on every member; the index is dropped whenever the
+// member's view changes (reset, reopening). The writer flushes (one synced
+// commit) before it records a durable marker in the log (every
+// DurableInterval), and Raft compacts the log only up to the last marker.
+// A crash of the writer then loses at most the commits since the last
+// sync, never an acknowledged write: the next writer opens the committed
+// prefix that SQLite's WAL recovery finds and replays the log after the
+// stored applied index (sqlnode's TestNode_crashSweep crashes at every
+// write and sync). It is not the default yet: the cluster tests have not
+// been run in it as a whole (TestNode_failover_WAL runs the failover test
+// in it), and a copier's overlay holds its own WAL too, so a reset does
+// not always shrink the overlay.
+//
+// NORMAL with a rollback journal is refused: it can corrupt the database
+// in a crash (sqlnode's crash test found it). A crash of the writer in the
+// default mode costs no acknowledged write and no database state: at worst
+// the transaction in flight rolls back from the journal, and the next
+// writer replays it from the log after the stored applied index.
 //
 // Group commit: Raft batches the log appends of concurrent writers, and
 // hands the entries that commit together to every member in one call
@@ -89,7 +106,25 @@
 // the shared database is durable ("durable markers"). Every member's
 // CompactableIndex follows these markers, so no member compacts an entry
 // that the shared database has not durably applied, and a Raft snapshot
-// holds the cluster state only, never a database.
+// holds the cluster state only, never a database. Compaction is eager by
+// default (raftcluster.DefaultSnapshotThreshold and friends; the leader
+// also snapshots just before it adds a member): a joining member, or one
+// that comes back after its log fell behind the leader's, receives the
+// cluster state and the short tail after it, and opens the shared
+// database. If its own database was open and behind the snapshot (a
+// copier cut off for a while), it reopens; a copier whose overlay hides
+// the entries it missed finds the gap in its log and asks for a reset.
+//
+// # Garbage collection
+//
+// A copier's overlay keeps every page its engine wrote since it last
+// started afresh, so it tends towards a copy of the database. Each member
+// reports its overlay size; once it reaches max(Config.ResetThreshold,
+// Config.ResetFraction × the database's size) (4 MiB and an eighth by
+// default) it reports at once and the leader grants it the cluster's
+// single reset slot: copiers reset one at a time. Reads on the resetting
+// copier wait until it has reopened and caught up; the writer and the
+// other copiers serve as usual.
 //
 // # When apply fails, or would not end
 //
@@ -139,7 +174,11 @@
 //     share a commit.
 //   - A copier compacts its Raft log only when a durable marker covers
 //     its applied index, i.e. after a quiet moment; under sustained load
-//     its log grows until then.
+//     its log grows until then. The leader (the writer) compacts
+//     throughout, and joins and restarts are served by it.
+//   - A member that missed entries behind a snapshot while its database
+//     was open on a copier view with changes of its own must reset
+//     (0.5-1 s) before it serves reads again.
 //   - Local counts transport bytes through a proxy in front of each
 //     member, because raftcluster.NewTLSTransport opens its own listener;
 //     the member's real port is picked free and bound right away.

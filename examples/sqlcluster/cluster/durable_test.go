@@ -2,8 +2,12 @@ package cluster
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/holeycow/holeycow/examples/sqlitevfs"
+	"github.com/holeycow/holeycow/vfs"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
@@ -11,7 +15,7 @@ import (
 
 // A copier's compaction bound follows the writer's durable markers: a
 // write is not compactable on a copier until a marker covers it, and on
-// the writer it is once applied (every commit is synced).
+// the writer it is once applied (durableIndex flushes first).
 func TestNode_compactable_followsDurableMarkers(t *testing.T) {
 	c := startTest(t, LocalOptions{Nodes: 3, DurableInterval: time.Hour})
 	ctx := testCtx(t, 30*time.Second)
@@ -89,5 +93,43 @@ func TestBackend_errorsAndLevels(t *testing.T) {
 	}
 	if err := w.Backend().Remove(ctx, "nobody"); !errors.Is(err, httpapi.ErrNotFound) {
 		t.Errorf("remove unknown: %v", err)
+	}
+}
+
+// In WAL mode with synchronous=NORMAL a commit is not synced: the writer's
+// compactable index (what the log may be compacted up to) must be durable
+// anyway, so durableIndex flushes first. A power loss of shared storage
+// right after it (only synced changes survive) keeps every entry up to it.
+func TestNode_compactable_WAL_isDurable(t *testing.T) {
+	mem := vfs.NewMem()
+	c := startTest(t, LocalOptions{Nodes: 2, DurableInterval: time.Hour, Shared: mem,
+		JournalMode: "WAL", Synchronous: "NORMAL"})
+	ctx := testCtx(t, 30*time.Second)
+	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(x)"))
+	var last uint64
+	for i := range 20 {
+		last = mustExec(t, ctx, c, stmt("INSERT INTO t VALUES(?)", i)).Index
+	}
+	w, err := c.Writer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := w.compactable()
+	if d < last {
+		t.Fatalf("writer: compactable %d below its applied write %d", d, last)
+	}
+	clone := mem.CrashClone(vfs.CrashOptions{Seed: 1, KeepUnsynced: 0})
+	name := fmt.Sprintf("durable-wal-%p", clone)
+	if err := sqlitevfs.Register(name, clone, sqlitevfs.WithPageSize(PageSize), sqlitevfs.WithSharedMemory(t.TempDir())); err != nil {
+		t.Fatal(err)
+	}
+	defer sqlitevfs.Unregister(name)
+	db, err := sqlnode.Open(sqlnode.Options{VFS: name, Path: "main.db", PageSize: PageSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := db.AppliedIndex(); got < last {
+		t.Fatalf("after a power loss: applied index %d, but %d was reported durable (compactable %d)", got, last, d)
 	}
 }

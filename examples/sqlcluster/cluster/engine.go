@@ -44,6 +44,12 @@ type engine struct {
 	ro     *roDB
 	// durable is fed with the index a durable marker proves.
 	onDurable func(uint64)
+	// sqlOpts carries the journal and sync modes; indexDir is the
+	// node-local directory of the WAL index. Set before the first Open.
+	sqlOpts  sqlnode.Options
+	indexDir string
+	// needReset asks for a copier reset (restore.go).
+	needReset func()
 
 	// mu is the apply lock; it guards the fields in it.
 	mu struct {
@@ -263,10 +269,12 @@ func (e *engine) openLocked(ctx context.Context) error {
 	e.mu.gen++
 	fresh := freshView(e.mu.fsys)
 	name := fmt.Sprintf("holeycow-%s-%d-%p", e.id, e.mu.gen, e)
-	if err := sqlitevfs.Register(name, e.mu.fsys, sqlitevfs.WithPageSize(PageSize)); err != nil {
+	if err := sqlitevfs.Register(name, e.mu.fsys, sqlitevfs.WithPageSize(PageSize), sqlitevfs.WithSharedMemory(e.indexDir)); err != nil {
 		return fmt.Errorf("cluster: %s: register vfs: %w", e.id, err)
 	}
-	db, err := sqlnode.Open(sqlnode.Options{VFS: name, Path: e.dbName, PageSize: PageSize, Logger: e.log, MaxSteps: e.maxSteps})
+	opts := e.sqlOpts
+	opts.VFS, opts.Path, opts.PageSize, opts.Logger, opts.MaxSteps = name, e.dbName, PageSize, e.log, e.maxSteps
+	db, err := sqlnode.Open(opts)
 	if err != nil {
 		e.unregister(name)
 		return fmt.Errorf("cluster: %s: %w", e.id, err)
@@ -277,6 +285,7 @@ func (e *engine) openLocked(ctx context.Context) error {
 		db.Interrupt() // interruptApply ran before cur was set
 	}
 	if err := e.catchUpLocked(ctx, fresh); err != nil {
+		e.noteCatchUpErrLocked(err)
 		e.mu.db = nil
 		e.cur.Store(nil)
 		db.Close()
@@ -681,9 +690,10 @@ func (e *engine) isWriterViewLocked() bool {
 }
 
 // durableIndex returns, on the writer, a log index such that the shared
-// database durably reflects every entry up to it (every commit is synced:
-// TRUNCATE journal with synchronous=FULL); ok is false elsewhere or while
-// the database is not current.
+// database durably reflects every entry up to it; ok is false elsewhere or
+// while the database is not current. Unless every commit is synced
+// (TRUNCATE journal with synchronous=FULL), it first flushes: with WAL and
+// synchronous=NORMAL only a synced commit makes the applied index durable.
 func (e *engine) durableIndex() (uint64, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -696,7 +706,14 @@ func (e *engine) durableIndex() (uint64, bool) {
 	}
 	// Every entry up to Raft's applied index has been handed to apply
 	// (we hold the apply lock) and applied, since the engine is current.
-	return max(rn.AppliedIndex(), e.mu.lastSeen), true
+	d := max(rn.AppliedIndex(), e.mu.lastSeen)
+	if !sqlnode.SyncsEveryCommit(e.sqlOpts) {
+		if _, err := e.mu.db.Flush(); err != nil {
+			e.log.Warn("cluster: flush for the durable index failed", "node", e.id, "err", err)
+			return 0, false
+		}
+	}
+	return d, true
 }
 
 // pendingBeforeLocked reports whether a checksum is requested at an index
@@ -737,7 +754,7 @@ func (e *engine) computeLocked(p *ckReq) {
 	defer cancel()
 	sum, err := e.mu.db.Checksum(ctx)
 	sum.Index = p.idx
-	p.sum, p.err = sum, err
+	p.sum, p.err = sum, invalidatedNotReady(err)
 }
 
 // checksumAt returns the logical checksum of the database as it is after
@@ -797,7 +814,9 @@ func (e *engine) appliedSQL() uint64 {
 	return e.db.AppliedIndex()
 }
 
-// check verifies the open database's invariants.
+// check verifies the open database's invariants. A copier view whose
+// lease lapsed refuses the reads that would verify them: nothing to
+// verify until it resets.
 func (e *engine) check() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -807,7 +826,10 @@ func (e *engine) check() error {
 	if e.mu.broken == nil && e.mu.lastSQL > e.mu.db.AppliedIndex() && e.ready() {
 		return fmt.Errorf("cluster: %s: entry %d handed over but the database is at %d", e.id, e.mu.lastSQL, e.mu.db.AppliedIndex())
 	}
-	return e.mu.db.Check()
+	if err := e.mu.db.Check(); !errors.Is(err, cow.ErrInvalidated) {
+		return err
+	}
+	return nil // the copier's lease lapsed: it refuses reads until it resets
 }
 
 // freshView reports whether fsys shows shared storage as it is: a writer

@@ -14,7 +14,10 @@ var (
 	ErrClosed = errors.New("cluster: node is closed")
 	// ErrNotReady reports that the node's database is not open or is
 	// catching up (after a reset, a failover or a join), and the context
-	// ended before it was ready.
+	// ended before it was ready; or a read that the node's copier view
+	// refused because its stability lease lapsed (it wraps
+	// cow.ErrInvalidated then): the copier resets by itself, and a read
+	// retried later succeeds.
 	ErrNotReady = errors.New("cluster: database not ready")
 	// ErrPassed reports a ChecksumAt index that this node has already
 	// applied past: the state at that index is gone.

@@ -32,14 +32,19 @@ type LocalOptions struct {
 	// Shared is the shared storage (nil: vfs.OS over Dir/shared). Tests
 	// use a vfs.NewMem to keep fsync latency out of their timing.
 	Shared vfs.FS
-	// MemRaft keeps Raft logs in memory instead of BoltDB (BoltDB trips
-	// the race detector's checkptr check).
+	// MemRaft keeps Raft logs in memory instead of under Dir (tests: no
+	// fsync latency in their timing).
 	MemRaft bool
+	// LogStore picks the Raft log store under Dir (see Config.LogStore).
+	LogStore raftcluster.LogStoreKind
+	// JournalMode and Synchronous of the shared database (see Config).
+	JournalMode, Synchronous string
 	// Timeouts (zero: raftcluster.LANTimeouts).
 	Timeouts raftcluster.Timeouts
-	// ResetThreshold, DurableInterval, SnapshotThreshold and TrailingLogs
-	// go to every member's Config.
+	// ResetThreshold, ResetFraction, DurableInterval, SnapshotThreshold
+	// and TrailingLogs go to every member's Config.
 	ResetThreshold                  int64
+	ResetFraction                   float64
 	DurableInterval                 time.Duration
 	SnapshotThreshold, TrailingLogs uint64
 	// Storage selects the members' storage (default DefaultStorage).
@@ -86,9 +91,10 @@ type Local struct {
 }
 
 type localMember struct {
-	node  *Node
-	proxy *countingProxy
-	dead  bool
+	node   *Node
+	proxy  *countingProxy
+	stores *raftcluster.Stores // nil: on disk
+	dead   bool
 }
 
 // StartLocal starts opts.Nodes members and waits until one is the writer.
@@ -174,11 +180,22 @@ func (c *Local) startMember() (*Node, error) {
 	c.mu.next++
 	id := fmt.Sprintf("n%d", c.mu.next)
 	c.mu.Unlock()
+	var stores *raftcluster.Stores
+	if c.opts.MemRaft {
+		stores = raftcluster.NewMemStores()
+	}
+	return c.startMemberAs(id, stores, "")
+}
+
+// startMemberAs starts member id with its Raft stores (nil: on disk under
+// Dir/raft/id), advertising a proxy listening on proxyAddr ("": a free
+// port).
+func (c *Local) startMemberAs(id string, stores *raftcluster.Stores, proxyAddr string) (*Node, error) {
 	conf, err := c.ca.TLSConfig(id)
 	if err != nil {
 		return nil, err
 	}
-	proxy, err := newCountingProxy(&c.bytes)
+	proxy, err := newCountingProxyAt(proxyAddr, &c.bytes)
 	if err != nil {
 		return nil, err
 	}
@@ -207,14 +224,16 @@ func (c *Local) startMember() (*Node, error) {
 	}()
 	cfg := Config{
 		ID: id, Transport: tr, Storage: c.storage, Timeouts: c.opts.Timeouts,
-		ResetThreshold: c.opts.ResetThreshold, DurableInterval: c.opts.DurableInterval,
+		ResetThreshold: c.opts.ResetThreshold, ResetFraction: c.opts.ResetFraction, DurableInterval: c.opts.DurableInterval,
 		SnapshotThreshold: c.opts.SnapshotThreshold, TrailingLogs: c.opts.TrailingLogs,
 		LeaderReadIndex: c.leaderReadIndex, Logger: c.opts.Logger, MaxSteps: c.opts.MaxSteps,
+		JournalMode: c.opts.JournalMode, Synchronous: c.opts.Synchronous,
 	}
-	if c.opts.MemRaft {
-		cfg.Stores = raftcluster.NewMemStores()
+	if stores != nil {
+		cfg.Stores = stores
 	} else {
 		cfg.DataDir = filepath.Join(c.dir, "raft", id)
+		cfg.LogStore = c.opts.LogStore
 	}
 	n, err := New(cfg)
 	if err != nil {
@@ -222,7 +241,7 @@ func (c *Local) startMember() (*Node, error) {
 		return nil, err
 	}
 	c.mu.Lock()
-	c.mu.members[id] = &localMember{node: n, proxy: proxy}
+	c.mu.members[id] = &localMember{node: n, proxy: proxy, stores: stores}
 	c.mu.Unlock()
 	return n, nil
 }
@@ -261,7 +280,16 @@ func (c *Local) AddNode(ctx context.Context) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := n.Join(ctx, leader.Raft().RaftAddr()); err != nil {
+	err = n.Join(ctx, leader.Raft().RaftAddr())
+	// Joining is idempotent: an outcome left unknown by a leadership
+	// change (a loaded machine) is settled by asking again.
+	for i := 0; i < 3 && errors.Is(err, raftcluster.ErrOutcomeUnknown); i++ {
+		if leader, err = c.Leader(ctx); err != nil {
+			return nil, err
+		}
+		err = n.Join(ctx, leader.Raft().RaftAddr())
+	}
+	if err != nil {
 		return nil, err
 	}
 	err = c.waitFor(ctx, "new member ready", func() bool {
@@ -426,7 +454,9 @@ type Report struct {
 // Verify runs PRAGMA integrity_check on every live member and compares
 // their logical checksums at one applied index (a linearizable read index
 // taken at the leader; run it when no writes are in flight, or a member
-// may already have passed it).
+// may already have passed it). A member that is not ready (a copier whose
+// lease lapsed, until it resets; a deposed writer, until its role
+// settles) is asked again until ctx ends, at most verifyWait.
 func (c *Local) Verify(ctx context.Context) (Report, error) {
 	rep := Report{Checksums: map[string]sqlnode.Checksum{}, Integrity: "ok"}
 	l, err := c.Leader(ctx)
@@ -441,7 +471,11 @@ func (c *Local) Verify(ctx context.Context) (Report, error) {
 	errs := map[string]error{}
 	for _, n := range c.Nodes() {
 		if rep.Integrity == "ok" {
-			rs, err := n.Query(ctx, LevelNone, []sqlnode.Statement{{SQL: "PRAGMA integrity_check"}})
+			var rs []sqlnode.Result
+			err := untilReady(ctx, func(ctx context.Context) (err error) {
+				rs, err = n.Query(ctx, LevelNone, []sqlnode.Statement{{SQL: "PRAGMA integrity_check"}})
+				return err
+			})
 			switch {
 			case err != nil:
 				rep.Integrity = fmt.Sprintf("%s: %v", n.ID(), err)
@@ -451,7 +485,11 @@ func (c *Local) Verify(ctx context.Context) (Report, error) {
 				rep.Integrity = fmt.Sprintf("%s: %v", n.ID(), rs[0].Values)
 			}
 		}
-		sum, err := n.ChecksumAt(ctx, idx)
+		var sum sqlnode.Checksum
+		err := untilReady(ctx, func(ctx context.Context) (err error) {
+			sum, err = n.ChecksumAt(ctx, idx)
+			return err
+		})
 		if err != nil {
 			errs[n.ID()] = err
 			continue
@@ -471,6 +509,31 @@ func (c *Local) Verify(ctx context.Context) (Report, error) {
 		return 1
 	})
 	return rep, errors.Join(mapErrs(errs)...)
+}
+
+// verifyWait bounds how long Verify asks a member that is not ready
+// again.
+const verifyWait = 30 * time.Second
+
+// untilReady runs f until it returns an error that is not ErrNotReady,
+// ctx ends, or verifyWait has passed (f gets a context that ends then);
+// it returns f's last error.
+func untilReady(ctx context.Context, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, verifyWait)
+	defer cancel()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		err := f(ctx)
+		if !errors.Is(err, ErrNotReady) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-t.C:
+		}
+	}
 }
 
 func mapErrs(m map[string]error) []error {

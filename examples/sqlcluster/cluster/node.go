@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,9 +32,13 @@ type Node struct {
 	store Storage
 
 	resetReq   atomic.Bool
+	dbBytes    atomic.Int64 // the database's size when last seen (resetAt)
 	resets     atomic.Int64
 	durable    atomic.Uint64 // shared database durable up to this log index
 	lastMarker atomic.Uint64 // last durable marker this node proposed
+
+	// dropIndexDir removes the WAL index directory if New made it.
+	dropIndexDir func()
 
 	done      chan struct{}
 	wg        sync.WaitGroup
@@ -51,6 +57,13 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, id: cfg.ID, done: make(chan struct{})}
 	n.eng = newEngine(cfg.ID, cfg.DBName, cfg.Logger, cfg.MaxSteps)
+	n.eng.sqlOpts = sqlnode.Options{JournalMode: cfg.JournalMode, Synchronous: cfg.Synchronous}
+	indexDir, dropIndexDir, err := prepareIndexDir(cfg.IndexDir)
+	if err != nil {
+		cfg.Transport.Close()
+		return nil, fmt.Errorf("cluster: %s: %w", cfg.ID, err)
+	}
+	n.eng.indexDir, n.dropIndexDir = indexDir, dropIndexDir
 	n.eng.node = n.rptr.Load
 	n.eng.onDurable = func(d uint64) {
 		for {
@@ -60,22 +73,25 @@ func New(cfg Config) (*Node, error) {
 			}
 		}
 	}
+	n.eng.needReset = func() { n.resetReq.Store(true) }
 	st, err := cfg.Storage(cfg.ID, n.eng)
 	if err != nil {
 		cfg.Transport.Close()
+		dropIndexDir()
 		return nil, fmt.Errorf("cluster: %s: storage: %w", cfg.ID, err)
 	}
 	n.store = st
 	rn, err := raftcluster.New(raftcluster.Config{
 		ID: cfg.ID, StabilityAddr: st.StabilityAddr(), Transport: cfg.Transport, DataDir: cfg.DataDir, Stores: cfg.Stores,
-		Timeouts: cfg.Timeouts, Logger: cfg.Logger, ApplyBatch: n.eng.applyBatch,
-		CompactableIndex: n.compactable, Storage: (*nodeStorage)(n),
-		ResetThreshold: cfg.ResetThreshold, ReportInterval: 3 * cfg.Timeouts.Heartbeat,
+		LogStore: cfg.LogStore, Timeouts: cfg.Timeouts, Logger: cfg.Logger, ApplyBatch: n.eng.applyBatch,
+		CompactableIndex: n.compactable, OnRestore: n.eng.onRestore, Storage: (*nodeStorage)(n),
+		ResetAt: n.resetAt, ReportInterval: 3 * cfg.Timeouts.Heartbeat,
 		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
 	})
 	if err != nil {
 		st.Close()
 		n.eng.shutdown()
+		dropIndexDir()
 		return nil, fmt.Errorf("cluster: %s: %w", cfg.ID, err)
 	}
 	n.raft = rn
@@ -233,12 +249,24 @@ func (n *Node) Query(ctx context.Context, level Level, stmts []sqlnode.Statement
 	}
 	rs, err := db.Query(ctx, stmts)
 	if err != nil {
-		return nil, err
+		return nil, invalidatedNotReady(err)
 	}
 	if err := n.eng.guardView(ctx, view); err != nil {
 		return nil, err
 	}
 	return rs, nil
+}
+
+// invalidatedNotReady reports a read that this node's copier view refused
+// because it was invalidated (its stability lease lapsed, so it may have
+// missed a round: invariant 7) as what it is: the database is not ready
+// until the copier resets, which it does by itself (the writer excludes
+// it, it rejoins). Other errors pass unchanged.
+func invalidatedNotReady(err error) error {
+	if err == nil || errors.Is(err, ErrNotReady) || !errors.Is(err, cow.ErrInvalidated) {
+		return err
+	}
+	return fmt.Errorf("%w: this copier's view was invalidated and resets first: %w", ErrNotReady, err)
 }
 
 // waitLevel waits until a read at level may run here.
@@ -380,6 +408,7 @@ func (n *Node) Close() error {
 		err := n.raft.Shutdown()
 		serr := n.store.Close()
 		n.closeErr = errors.Join(err, serr, n.eng.shutdown())
+		n.dropIndexDir()
 	})
 	return n.closeErr
 }
@@ -423,9 +452,42 @@ func (s *nodeStorage) Reset(ctx context.Context, epoch uint64, w raftcluster.Mem
 }
 
 func (s *nodeStorage) OverlayBytes() int64 {
+	(*Node)(s).noteDBBytes()
 	b := s.store.OverlayBytes()
 	if s.resetReq.Load() {
-		b = max(b, s.cfg.ResetThreshold)
+		// Above any threshold: the leader's (from its own view of the
+		// database's size) may exceed this node's.
+		b = max(b, resetRequested)
 	}
 	return b
 }
+
+// prepareIndexDir returns the directory for the member's WAL indexes: dir,
+// emptied of index files that an earlier process left, or a new temporary
+// directory when dir is "" (drop removes it; it does nothing for dir).
+func prepareIndexDir(dir string) (_ string, drop func(), err error) {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "holeycow-index-")
+		if err != nil {
+			return "", nil, fmt.Errorf("WAL index dir: %w", err)
+		}
+		return d, func() { os.RemoveAll(d) }, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", nil, fmt.Errorf("WAL index dir: %w", err)
+	}
+	old, err := filepath.Glob(filepath.Join(dir, "holeycow-*-shm"))
+	if err != nil {
+		return "", nil, fmt.Errorf("WAL index dir: %w", err)
+	}
+	for _, f := range old {
+		if err := os.Remove(f); err != nil {
+			return "", nil, fmt.Errorf("WAL index dir: %w", err)
+		}
+	}
+	return dir, func() {}, nil
+}
+
+// resetRequested is the overlay size a member reports to ask for a reset
+// (RequestReset, or a catch-up that found a gap in its log).
+const resetRequested = 1 << 60

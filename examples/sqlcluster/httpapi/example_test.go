@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
@@ -17,7 +18,14 @@ import (
 
 // A one-node server over an in-memory database, used as rqlite's API.
 func Example() {
-	if err := sqlitevfs.Register("example-httpapi", vfs.NewMem()); err != nil {
+	// sqlnode runs SQLite in WAL mode: the WAL index needs shared memory
+	// in a node-local directory.
+	indexDir, err := os.MkdirTemp("", "httpapi-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(indexDir)
+	if err := sqlitevfs.Register("example-httpapi", vfs.NewMem(), sqlitevfs.WithSharedMemory(indexDir)); err != nil {
 		log.Fatal(err)
 	}
 	defer sqlitevfs.Unregister("example-httpapi")

@@ -24,7 +24,7 @@ var vfsSeq atomic.Int64
 func newTestLocal(t testing.TB, id string) *Local {
 	t.Helper()
 	name := fmt.Sprintf("httpapi-test-%d", vfsSeq.Add(1))
-	if err := sqlitevfs.Register(name, vfs.NewMem()); err != nil {
+	if err := sqlitevfs.Register(name, vfs.NewMem(), sqlitevfs.WithSharedMemory(t.TempDir())); err != nil {
 		t.Fatal(err)
 	}
 	n, err := sqlnode.Open(sqlnode.Options{VFS: name, Path: "main.db"})

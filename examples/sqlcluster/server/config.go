@@ -50,7 +50,12 @@ type Config struct {
 	AuthFile string // -auth: httpapi credentials file
 	LogLevel slog.Level
 
-	StabilityLease  time.Duration // -stability-lease (0: netstorage's default)
+	StabilityLease time.Duration            // -stability-lease (0: netstorage's default)
+	LogStore       raftcluster.LogStoreKind // -log-store: wal (default) or bolt
+	// SQLiteMode (-sqlite-mode): "truncate" (TRUNCATE, synchronous=FULL:
+	// every commit synced; the default) or "wal" (WAL, synchronous=NORMAL:
+	// the Raft log is the per-commit durability point).
+	SQLiteMode      string
 	ShutdownTimeout time.Duration
 	MaxSteps        int64 // -max-steps: cluster.Config.MaxSteps
 
@@ -104,7 +109,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 			"  sqlcluster serve -id n2 -data d2 -shared sh -raft-addr 127.0.0.1:4012 -http-addr 127.0.0.1:4011 -join http://127.0.0.1:4001\n\n")
 		fs.PrintDefaults()
 	}
-	var join, logLevel string
+	var join, logLevel, logStore string
 	var handshake time.Duration
 	var maxStreams uint
 	fs.StringVar(&c.ID, "id", DefaultID, "node `ID`: unique and stable; with TLS, the ID in the certificate's URI SAN holeycow://node/ID")
@@ -121,6 +126,8 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.StringVar(&c.AuthFile, "auth", "", "rqlite-format credentials `file` for HTTP basic authentication (needs TLS)")
 	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.DurationVar(&c.StabilityLease, "stability-lease", 0, "copier lease of the stability protocol (default 2s); the same on every node")
+	fs.StringVar(&logStore, "log-store", string(raftcluster.LogStoreWAL), "Raft log store in -data: wal (hashicorp/raft-wal) or bolt (raft-boltdb); a -data keeps the kind it was created with")
+	fs.StringVar(&c.SQLiteMode, "sqlite-mode", "truncate", "shared database's journal: truncate (TRUNCATE, synchronous=FULL: every commit synced) or wal (WAL, synchronous=NORMAL: the Raft log is the per-commit durability point; readers beside the applier)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "bound on the graceful shutdown")
 	fs.Int64Var(&c.MaxSteps, "max-steps", 0, "bound on one write request's work in SQLite VM `steps`: past it the request fails, alike on every node (0: 200 million; negative: none); the same on every node")
 	fs.BoolVar(&c.SharedDropCache, "shared-drop-cache", false, "drop the kernel's cached pages of -shared before each read (posix_fadvise): for mounts whose page caches are not coherent between hosts (GlusterFS without direct-io-mode=enable); run check-shared")
@@ -152,6 +159,14 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		return c, fmt.Errorf("%w: -log-level %q: want debug, info, warn or error", ErrUsage, logLevel)
+	}
+	kind, err := raftcluster.ParseLogStoreKind(logStore)
+	if err != nil {
+		return c, fmt.Errorf("%w: -log-store %q: want %s or %s", ErrUsage, logStore, raftcluster.LogStoreWAL, raftcluster.LogStoreBolt)
+	}
+	c.LogStore = kind
+	if _, _, ok := sqliteModes(c.SQLiteMode); !ok {
+		return c, fmt.Errorf("%w: -sqlite-mode %q: want wal or truncate", ErrUsage, c.SQLiteMode)
 	}
 	if join != "" {
 		c.Join = strings.Split(join, ",")
@@ -309,4 +324,15 @@ func ensureDir(flag, dir string) error {
 		return fmt.Errorf("%w: %s: %v", ErrUsage, flag, err)
 	}
 	return nil
+}
+
+// sqliteModes maps -sqlite-mode to sqlnode's journal and sync modes.
+func sqliteModes(mode string) (journal, sync string, ok bool) {
+	switch mode {
+	case "", "truncate":
+		return "TRUNCATE", "FULL", true
+	case "wal":
+		return "WAL", "NORMAL", true
+	}
+	return "", "", false
 }

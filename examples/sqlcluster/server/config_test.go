@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/server"
+	"github.com/holeycow/holeycow/raftcluster"
 )
 
 func TestParse_defaults(t *testing.T) {
@@ -29,6 +30,9 @@ func TestParse_defaults(t *testing.T) {
 		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
 			t.Errorf("%s not created: %v", d, err)
 		}
+	}
+	if c.LogStore != raftcluster.LogStoreWAL || c.SQLiteMode != "truncate" {
+		t.Errorf("log store %q, sqlite mode %q", c.LogStore, c.SQLiteMode)
 	}
 	if c.TLS() || c.APIAddr() != "http://127.0.0.1:4001" || len(c.Join) != 0 {
 		t.Errorf("TLS %v, APIAddr %s, Join %v", c.TLS(), c.APIAddr(), c.Join)
@@ -94,6 +98,8 @@ func TestParse_errors(t *testing.T) {
 		{"tls dir", base("-tls-cert", file, "-tls-key", file, "-tls-ca", dir), "is a directory"},
 		{"auth without tls", base("-auth", file), "-auth needs"},
 		{"bad log level", base("-log-level", "loud"), "-log-level"},
+		{"bad log store", base("-log-store", "rocks"), "-log-store"},
+		{"bad sqlite mode", base("-sqlite-mode", "delete"), "-sqlite-mode"},
 		{"negative lease", base("-stability-lease", "-1s"), "not negative"},
 		{"zero join timeout", base("-join-timeout", "0s"), "must be positive"},
 		{"data parent missing", []string{"-data", filepath.Join(dir, "no", "such"), "-shared", filepath.Join(dir, "s")}, "parent directory"},

@@ -17,8 +17,12 @@
 //
 // From Go: cfg, err := server.Parse(args, os.Stderr); err = server.Run(ctx, cfg).
 //
-// Directories: -data holds the node's Raft state (raft/raft.db, snapshots)
-// and its copier overlay scratch (scratch/, emptied at start); -shared
+// Directories: -data holds the node's Raft state (raft/: raft.db, the
+// stable store; wal/, the log with -log-store wal, the default, or raft.db
+// with -log-store bolt; snapshots; sqlite-index/, the node-local WAL index
+// of its view of the database) and its copier overlay scratch (scratch/,
+// emptied at start); -sqlite-mode wal runs the shared database in WAL mode
+// with synchronous=NORMAL instead of a TRUNCATE journal with FULL; -shared
 // holds the database (db/main.db, opened through vfs.OS) and cluster/:
 // the member directory (members/ID.json: each node's HTTP, Raft and
 // stability addresses, written at start) and, without TLS flags, the
@@ -146,7 +150,11 @@
 //     addresses of other members (for forwarding and /nodes) come from the
 //     member directory, as the replicated state does not hold them.
 //   - The copier overlay lives in -data/scratch and is dropped at every
-//     start: a restarted copier always rejoins the writer afresh.
+//     start: a restarted copier always rejoins the writer afresh. Its
+//     files go when the overlay does (reset, promotion, a role change,
+//     shutdown), and a file truncated to nothing (the journal, after each
+//     transaction) gives its space back, so scratch holds the live
+//     overlay only.
 //   - -mutation-log records a mutation before attempting it, with the
 //     node's writer epoch at that time (netstorage's WriterEpoch, which
 //     turns non-zero only once BecomeWriter returned: a promotion's own

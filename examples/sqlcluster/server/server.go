@@ -214,8 +214,10 @@ func run(ctx context.Context, cfg Config) (err error) {
 		storePtr.Store(st)
 		return ns, nil
 	}
+	journal, syncMode, _ := sqliteModes(cfg.SQLiteMode)
 	node, err := cluster.New(cluster.Config{
-		ID: cfg.ID, Transport: tr, DataDir: raftPath, Storage: storage, DBName: dbName,
+		ID: cfg.ID, Transport: tr, DataDir: raftPath, LogStore: cfg.LogStore, Storage: storage, DBName: dbName,
+		JournalMode: journal, Synchronous: syncMode,
 		APIAddr: cfg.APIAddr(), APIAddrOf: dir.apiAddr, Logger: log, MaxSteps: cfg.MaxSteps,
 	})
 	if err != nil {

@@ -39,14 +39,18 @@ func (n *Node) Checksum(ctx context.Context) (Checksum, error) {
 		if n.mu.conn == nil {
 			return Checksum{}, ErrClosed
 		}
-		return checksumOn(ctx, n.mu.conn)
+		storageCause(n.mu.conn) // forget what failed before this read
+		sum, err := checksumOn(ctx, n.mu.conn)
+		return sum, readFailure(n.mu.conn, err)
 	}
 	c, err := n.acquireReader(ctx)
 	if err != nil {
 		return Checksum{}, err
 	}
 	defer n.releaseReader(c)
-	return checksumOn(ctx, c)
+	storageCause(c) // forget what failed before this read
+	sum, err := checksumOn(ctx, c)
+	return sum, readFailure(c, err)
 }
 
 func checksumOn(ctx context.Context, c *sqlite3.Conn) (_ Checksum, err error) {

@@ -87,6 +87,21 @@ func withCause(err, cause error) error {
 	return fmt.Errorf("%w (SQLite reported: %w)", cause, err)
 }
 
+// readFailure attaches to err, the error of a read on conn, the storage's
+// own error recorded while the read ran (take conn's recorded error
+// before the read): a copier view whose stability lease lapsed refuses
+// reads with cow.ErrInvalidated, which SQLite reports as a bare "disk I/O
+// error". A refusal must be reported as what it is, so that the caller
+// can tell it from a failing disk (and wait for the copier to reset). An
+// SQL error, or nil, passes unchanged.
+func readFailure(conn *sqlite3.Conn, err error) error {
+	if err == nil || !nodeLocal(err) {
+		return err
+	}
+	cause, _ := storageCause(conn)
+	return withCause(err, cause)
+}
+
 // storageCause returns what the VFS recorded for conn since the last
 // take, and whether conn is on the adapter.
 func storageCause(conn *sqlite3.Conn) (error, bool) {

@@ -26,11 +26,12 @@ func testSeed(t testing.TB) uint64 {
 var vfsNames atomic.Int64
 
 // registerFS registers fsys with the SQLite adapter under a fresh name,
-// unregistered at cleanup (after the nodes, which were opened later, close).
+// with a WAL index in a node-local temporary directory, unregistered at
+// cleanup (after the nodes, which were opened later, close).
 func registerFS(t testing.TB, fsys vfs.FS) string {
 	t.Helper()
 	name := fmt.Sprintf("sqlnode-test-%d", vfsNames.Add(1))
-	if err := sqlitevfs.Register(name, fsys); err != nil {
+	if err := sqlitevfs.Register(name, fsys, sqlitevfs.WithSharedMemory(t.TempDir())); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -54,12 +55,25 @@ type crashFS struct {
 	mu      sync.Mutex
 	clone   *vfs.MemFS
 	onCrash func() // called when the clone is taken
+	// record, if set, receives every operation's number and kind.
+	record func(op int64, k opKind)
+}
+
+// opKind classifies an operation of crashFS for the crash sweep.
+type opKind struct {
+	what string // "write", "truncate", "sync", "remove", "rename", "syncdir"
+	name string
+	off  int64
 }
 
 var _ vfs.FS = (*crashFS)(nil)
 
-func (c *crashFS) tick() {
-	if c.ops.Add(1) != c.at {
+func (c *crashFS) tick(k opKind) {
+	op := c.ops.Add(1)
+	if c.record != nil {
+		c.record(op, k)
+	}
+	if op != c.at {
 		return
 	}
 	c.mu.Lock()
@@ -75,24 +89,34 @@ func (c *crashFS) Open(name string, flag int, perm fs.FileMode) (vfs.File, error
 	if err != nil {
 		return nil, err
 	}
-	return &crashFile{File: f, fs: c}, nil
+	return &crashFile{File: f, fs: c, name: name}, nil
 }
 
-func (c *crashFS) Remove(name string) error { c.tick(); return c.MemFS.Remove(name) }
-func (c *crashFS) Rename(a, b string) error { c.tick(); return c.MemFS.Rename(a, b) }
-func (c *crashFS) SyncDir(d string) error   { c.tick(); return c.MemFS.SyncDir(d) }
+func (c *crashFS) Remove(name string) error {
+	c.tick(opKind{"remove", name, 0})
+	return c.MemFS.Remove(name)
+}
+func (c *crashFS) Rename(a, b string) error {
+	c.tick(opKind{"rename", a, 0})
+	return c.MemFS.Rename(a, b)
+}
+func (c *crashFS) SyncDir(d string) error { c.tick(opKind{"syncdir", d, 0}); return c.MemFS.SyncDir(d) }
 
 type crashFile struct {
 	vfs.File
-	fs *crashFS
+	fs   *crashFS
+	name string
 }
 
 func (f *crashFile) WriteAt(p []byte, off int64) (int, error) {
-	f.fs.tick()
+	f.fs.tick(opKind{"write", f.name, off})
 	return f.File.WriteAt(p, off)
 }
-func (f *crashFile) Truncate(n int64) error { f.fs.tick(); return f.File.Truncate(n) }
-func (f *crashFile) Sync() error            { f.fs.tick(); return f.File.Sync() }
+func (f *crashFile) Truncate(n int64) error {
+	f.fs.tick(opKind{"truncate", f.name, n})
+	return f.File.Truncate(n)
+}
+func (f *crashFile) Sync() error { f.fs.tick(opKind{"sync", f.name, 0}); return f.File.Sync() }
 
 // genLog returns a random log: entries with increasing indexes (gaps stand
 // for other kinds of log entries) cut into batches.
@@ -191,6 +215,7 @@ type durability struct {
 }
 
 var durabilities = []durability{
+	{"default_WAL_NORMAL", Options{}, false},
 	{"TRUNCATE_FULL", Options{JournalMode: "TRUNCATE", Synchronous: "FULL"}, true},
 	{"DELETE_FULL", Options{JournalMode: "DELETE", Synchronous: "FULL"}, false},
 	{"WAL_NORMAL_EXCLUSIVE", Options{JournalMode: "WAL", Synchronous: "NORMAL", ExclusiveLocking: true}, false},

@@ -42,25 +42,42 @@
 //     lock held too long by a reader) as fatal to this node's state machine:
 //     retry the same entries or stop; never skip them.
 //  4. Compact the log only up to the index that Flush returned, unless
-//     synchronous=FULL with TRUNCATE or PERSIST makes every commit durable.
-//  5. Compare Checksums across nodes only at equal Index.
-//  6. Close the *sql.DB from ReadOnlyDB before closing the Node.
-//  7. Bound reads that strangers send: Query enforces the ResultLimits of
+//     SyncsEveryCommit(opts) (a rollback journal with synchronous=FULL)
+//     makes every commit durable.
+//  5. With WAL (the default) and without ExclusiveLocking, open the
+//     database on a VFS with shared memory for the WAL index: on
+//     examples/sqlitevfs, a registration WithSharedMemory(dir) with dir
+//     node-local.
+//  6. Compare Checksums across nodes only at equal Index.
+//  7. Close the *sql.DB from ReadOnlyDB before closing the Node.
+//  8. Bound reads that strangers send: Query enforces the ResultLimits of
 //     its context (WithResultLimits), which nothing sets by default.
-//  8. Give every node the same Options.MaxSteps (and the same SQLite):
+//  9. Give every node the same Options.MaxSteps (and the same SQLite):
 //     the bound is part of what a request's result is.
-//  9. To stop a node whose apply may be running a long request, call
+//  10. To stop a node whose apply may be running a long request, call
 //     Interrupt (Close does) rather than wait for the apply lock.
 //
 // # Durability
 //
 // The database file on shared storage is the only copy of the data; the log
-// can replay what a crash lost after the stored applied index. The default,
-// TRUNCATE journal with synchronous=FULL, makes each commit durable and
-// lets readers run next to the applier; ApplyBatch divides its cost by the
-// batch size. WAL with synchronous=NORMAL and ExclusiveLocking (the
-// examples/sqlitevfs adapter has no shared memory) syncs only at
-// checkpoints, so a crash loses the last commits, consistently; but
+// can replay what a crash lost after the stored applied index.
+//
+// The default, WAL with synchronous=NORMAL, makes the log the per-commit
+// durability point: a commit appends to the WAL and syncs nothing; the WAL
+// is synced before each checkpoint, the database after it, and Flush
+// commits with a sync. A crash (mid-apply, mid-checkpoint, mid-WAL-restart)
+// leaves a committed prefix at or after Flush's last index, which the log
+// replays forward (TestNode_crashSweep crashes at every write and sync).
+// Readers run beside the applier, each in its own snapshot, through the
+// shared-memory WAL index. Use it when the log keeps every entry after
+// Flush's index (the cluster compacts only up to the durable index).
+//
+// TRUNCATE with synchronous=FULL makes each commit durable by itself
+// (about four syncs per commit, ApplyBatch divides that by the batch size)
+// and needs no shared memory; readers and the applier exclude each other
+// (a long read holds the applier back). Use it when the database must be
+// current after a crash without the log, or on a VFS without shared
+// memory. WAL with ExclusiveLocking needs no shared memory either, but
 // nothing can read next to the applier. NORMAL with a rollback journal and
 // OFF are refused: a resurrected journal can be rolled back partially
 // (the crash test finds this). BenchmarkNode_ApplyBatch compares them.
@@ -75,7 +92,11 @@
 // during which the storage failed counts as such whatever its code, and
 // the storage's error is attached (errors.Is finds ENOSPC, or a fencing
 // refusal). SQLITE_FULL that SQLite raises by itself (an AUTOINCREMENT
-// counter out of rowids) stays a result there.
+// counter out of rowids) stays a result there. Query, Checksum and Check
+// attach the storage's error the same way to a read that fails with such
+// a code: a copier view whose lease lapsed refuses reads with
+// cow.ErrInvalidated, and errors.Is finds it behind SQLite's "disk I/O
+// error".
 //
 // Two limits make requests that would otherwise diverge or never end fail
 // alike everywhere, as their result:
@@ -105,7 +126,8 @@
 //   - Rowids of tables without an INTEGER PRIMARY KEY are part of the
 //     checksum: SQLite's VACUUM keeps them in practice, and SQL can see them.
 //   - With a rollback journal, a long read holds the applier back (up to a
-//     10 s busy timeout, then ApplyBatch fails with ErrApply).
+//     10 s busy timeout, then ApplyBatch fails with ErrApply). With WAL a
+//     long read only holds back checkpoints (the WAL grows meanwhile).
 //   - A single statement that takes the largest rowid and, through a
 //     trigger, inserts with a chosen-by-SQLite rowid and deletes the
 //     largest one again, all within itself, escapes the rowid check.

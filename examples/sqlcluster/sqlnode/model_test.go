@@ -154,10 +154,11 @@ func TestNode_model(t *testing.T) {
 		defer f.Value.Set(old)
 	}
 	run := 0
+	shmDir := t.TempDir() // WAL indexes (each is removed when its node closes)
 	rapid.Check(t, func(t *rapid.T) {
 		run++
 		name := fmt.Sprintf("sqlnode-model-%d", run)
-		if err := sqlitevfs.Register(name, vfs.NewMem()); err != nil {
+		if err := sqlitevfs.Register(name, vfs.NewMem(), sqlitevfs.WithSharedMemory(shmDir)); err != nil {
 			t.Fatal(err)
 		}
 		m := &nodeMachine{vfsName: name, opts: Options{VFS: name, Path: "db"}, rows: map[int64]string{}}

@@ -20,17 +20,24 @@ type Options struct {
 	VFS string
 	// Path is the database file name within the VFS.
 	Path string
-	// JournalMode is "TRUNCATE" (the default), "DELETE", "PERSIST" or
-	// "WAL". On examples/sqlitevfs, WAL needs ExclusiveLocking (the adapter
-	// has no shared memory).
+	// JournalMode is "WAL" (the default), "TRUNCATE", "DELETE" or
+	// "PERSIST". WAL needs a VFS with shared memory for its index (on
+	// examples/sqlitevfs: a registration WithSharedMemory), or
+	// ExclusiveLocking.
 	JournalMode string
-	// Synchronous is "FULL" (the default), "EXTRA", or, with WAL only,
-	// "NORMAL". WAL with NORMAL may lose the last commits in a crash, which
-	// replaying the log from AppliedIndex restores (call Flush before
-	// compacting the log). OFF is refused: it can corrupt the database in a
-	// crash. So is NORMAL with a rollback journal: the crash test found a
-	// corrupt database ("file is not a database") with TRUNCATE+NORMAL.
+	// Synchronous is "NORMAL" (the default with WAL, and allowed with WAL
+	// only), "FULL" (the default with a rollback journal) or "EXTRA". WAL
+	// with NORMAL syncs at checkpoints and Flush, not per commit: a crash
+	// may lose the last commits, never more than Flush's index, and
+	// replaying the log from AppliedIndex restores them. OFF is refused: it
+	// can corrupt the database in a crash. So is NORMAL with a rollback
+	// journal: the crash test found a corrupt database ("file is not a
+	// database") with TRUNCATE+NORMAL, whose journal is synced once before
+	// the database is overwritten and can come back from a crash torn.
 	Synchronous string
+	// WALAutoCheckpoint is SQLite's wal_autocheckpoint in pages (0: SQLite's
+	// 1000); WAL only.
+	WALAutoCheckpoint int
 	// ExclusiveLocking sets locking_mode=EXCLUSIVE on the apply
 	// connection. WAL then needs no shared memory, but no other connection
 	// can read: Query runs on the apply connection and ReadOnlyDB fails.
@@ -59,7 +66,7 @@ func (o *Options) fill() error {
 	o.JournalMode = strings.ToUpper(o.JournalMode)
 	switch o.JournalMode {
 	case "":
-		o.JournalMode = "TRUNCATE"
+		o.JournalMode = "WAL"
 	case "WAL", "DELETE", "TRUNCATE", "PERSIST":
 	default:
 		return fmt.Errorf("sqlnode: unsupported journal mode %q", o.JournalMode)
@@ -68,6 +75,9 @@ func (o *Options) fill() error {
 	switch o.Synchronous {
 	case "":
 		o.Synchronous = "FULL"
+		if o.JournalMode == "WAL" {
+			o.Synchronous = "NORMAL"
+		}
 	case "FULL", "EXTRA":
 	case "NORMAL":
 		if o.JournalMode != "WAL" {
@@ -75,6 +85,9 @@ func (o *Options) fill() error {
 		}
 	default:
 		return fmt.Errorf("sqlnode: unsupported synchronous mode %q (OFF is not crash-safe)", o.Synchronous)
+	}
+	if o.WALAutoCheckpoint < 0 || (o.WALAutoCheckpoint > 0 && o.JournalMode != "WAL") {
+		return fmt.Errorf("sqlnode: WALAutoCheckpoint %d needs WAL and must not be negative", o.WALAutoCheckpoint)
 	}
 	if o.PageSize != 0 && (o.PageSize < 512 || o.PageSize > 65536 || o.PageSize&(o.PageSize-1) != 0) {
 		return fmt.Errorf("sqlnode: page size %d is not a power of two in [512, 65536]", o.PageSize)
@@ -199,6 +212,11 @@ func (n *Node) setupApplyConn(conn *sqlite3.Conn) error {
 	pragmas = append(pragmas,
 		"PRAGMA journal_mode="+n.opts.JournalMode,
 		"PRAGMA synchronous="+n.opts.Synchronous,
+	)
+	if n.opts.WALAutoCheckpoint > 0 {
+		pragmas = append(pragmas, fmt.Sprintf("PRAGMA wal_autocheckpoint=%d", n.opts.WALAutoCheckpoint))
+	}
+	pragmas = append(pragmas,
 		"PRAGMA foreign_keys=OFF",
 		"PRAGMA recursive_triggers=OFF",
 		"CREATE TABLE IF NOT EXISTS "+appliedTable+"(id INTEGER PRIMARY KEY CHECK (id=1), idx INTEGER NOT NULL)",
@@ -389,12 +407,25 @@ func (n *Node) Check() error {
 	if !n.mu.conn.GetAutocommit() {
 		return fmt.Errorf("sqlnode: check: a transaction is open on the apply connection")
 	}
+	storageCause(n.mu.conn) // forget what failed before this read
 	idx, err := readApplied(n.mu.conn)
 	if err != nil {
-		return fmt.Errorf("sqlnode: check: %w", err)
+		return fmt.Errorf("sqlnode: check: %w", readFailure(n.mu.conn, err))
 	}
 	if got := n.applied.Load(); got != idx {
 		return fmt.Errorf("sqlnode: check: AppliedIndex %d, stored %d", got, idx)
 	}
 	return nil
+}
+
+// SyncsEveryCommit reports whether a Node opened with opts makes every
+// commit durable (a rollback journal with synchronous FULL or EXTRA). If
+// not (WAL with NORMAL, the default), only the index that Flush returns
+// is durable. Path and VFS play no part; invalid modes report false.
+func SyncsEveryCommit(opts Options) bool {
+	opts.Path = "-" // fill wants one
+	if err := opts.fill(); err != nil {
+		return false
+	}
+	return opts.JournalMode != "WAL" || opts.Synchronous != "NORMAL"
 }

@@ -502,3 +502,22 @@ func TestNode_Close_thenCalls(t *testing.T) {
 		t.Errorf("Flush after Close: %v", err)
 	}
 }
+
+func TestSyncsEveryCommit(t *testing.T) {
+	for _, tc := range []struct {
+		o    Options
+		want bool
+	}{
+		{Options{}, false},
+		{Options{JournalMode: "wal", Synchronous: "normal"}, false},
+		{Options{JournalMode: "WAL", Synchronous: "FULL"}, true},
+		{Options{JournalMode: "TRUNCATE"}, true},
+		{Options{JournalMode: "TRUNCATE", Synchronous: "FULL", VFS: "x"}, true},
+		{Options{JournalMode: "PERSIST", Synchronous: "EXTRA"}, true},
+		{Options{JournalMode: "TRUNCATE", Synchronous: "NORMAL"}, false}, // refused
+	} {
+		if got := SyncsEveryCommit(tc.o); got != tc.want {
+			t.Errorf("SyncsEveryCommit(%+v) = %v, want %v", tc.o, got, tc.want)
+		}
+	}
+}

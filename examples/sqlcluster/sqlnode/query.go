@@ -134,7 +134,9 @@ func (n *Node) Query(ctx context.Context, stmts []Statement) ([]Result, error) {
 			n.mu.auth = authNone
 			c.Exec("PRAGMA query_only=0")
 		}()
-		return queryOn(ctx, c, stmts)
+		storageCause(c) // forget what failed before this read
+		rs, err := queryOn(ctx, c, stmts)
+		return rs, readFailure(c, err)
 	}
 	c, err := n.acquireReader(ctx)
 	if err != nil {
@@ -144,7 +146,9 @@ func (n *Node) Query(ctx context.Context, stmts []Statement) ([]Result, error) {
 	if err := c.Exec("PRAGMA query_only=1"); err != nil {
 		return nil, err
 	}
-	return queryOn(ctx, c, stmts)
+	storageCause(c) // forget what failed before this read
+	rs, err := queryOn(ctx, c, stmts)
+	return rs, readFailure(c, err)
 }
 
 func queryOn(ctx context.Context, c *sqlite3.Conn, stmts []Statement) (_ []Result, err error) {

@@ -1,0 +1,69 @@
+package cluster
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/holeycow/holeycow/cow"
+	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
+	"github.com/holeycow/holeycow/stability"
+)
+
+// TestLocal_lapsedCopier_notReadyUntilReset: a copier whose view was
+// invalidated (what its Responder does when its stability lease lapses,
+// as it does on a loaded machine when the writer changes) refuses reads
+// until it resets (invariant 7). The refusal is ErrNotReady wrapping the
+// cause, never SQLite's bare "disk I/O error"; Check has nothing to
+// verify meanwhile; Verify waits for the reset instead of reporting the
+// copier as diverged.
+func TestLocal_lapsedCopier_notReadyUntilReset(t *testing.T) {
+	c := startTest(t, LocalOptions{Nodes: 3})
+	ctx := testCtx(t, 60*time.Second)
+	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY)"))
+	mustExec(t, ctx, c, stmt("INSERT OR REPLACE INTO t VALUES(1)"))
+	w, err := c.Writer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cp *Node
+	for _, n := range c.Nodes() {
+		if n != w {
+			cp = n
+			break
+		}
+	}
+	if got := queryInt(t, ctx, cp, LevelLinearizable, "SELECT count(*) FROM t"); got != 1 {
+		t.Fatalf("%s sees %d rows, want 1", cp.ID(), got)
+	}
+	v := cp.store.(interface{ View() *cow.View }).View()
+	if v == nil || v.Role() != cow.RoleCopier {
+		t.Fatalf("%s: no copier view", cp.ID())
+	}
+	resets := cp.Stats().Resets
+
+	v.Invalidate(stability.ErrLeaseExpired)
+	_, err = cp.Query(ctx, LevelNone, []sqlnode.Statement{{SQL: "SELECT count(*) FROM t"}})
+	if !errors.Is(err, ErrNotReady) || !errors.Is(err, cow.ErrInvalidated) || !errors.Is(err, stability.ErrLeaseExpired) {
+		t.Fatalf("read on a lapsed copier: %v, want ErrNotReady wrapping the lapse", err)
+	}
+	if err := cp.Check(); err != nil {
+		t.Fatalf("check on a lapsed copier: %v", err)
+	}
+
+	// The copier resets (here on request; after a real lapse, when the
+	// writer excludes it); Verify, started before, waits for it.
+	if err := cp.RequestReset(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := c.Verify(ctx)
+	if err != nil || len(rep.Diverged) != 0 || rep.Integrity != "ok" || len(rep.Checksums) != 3 {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+	if got := cp.Stats().Resets; got <= resets {
+		t.Fatalf("%s verified without a reset (resets %d -> %d)", cp.ID(), resets, got)
+	}
+	if got := queryInt(t, ctx, cp, LevelLinearizable, "SELECT count(*) FROM t"); got != 1 {
+		t.Fatalf("%s sees %d rows after reset, want 1", cp.ID(), got)
+	}
+}

@@ -1,0 +1,49 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/holeycow/holeycow/raftcluster"
+)
+
+// errBehindSnapshot marks a database withdrawn because Raft installed a
+// snapshot past it: the entries in between never reach apply.
+var errBehindSnapshot = errors.New("cluster: a Raft snapshot was installed past the database")
+
+// onRestore is raftcluster's OnRestore (on the FSM goroutine): a snapshot
+// replaced the cluster state at index, and the application entries up to
+// index will not be handed to apply. The log is compacted eagerly, so a
+// member whose log fell behind the leader's compaction (a long absence, a
+// restart) gets the snapshot and only the entries after it. A database
+// that is open and behind index may miss some of those entries: it is
+// withdrawn and reopened (recoverLoop). On a view that shows shared
+// storage as it is (a fresh one), the catch-up starts from the index
+// stored there, which covers every compacted entry; on a copier view with
+// changes of its own, the catch-up finds the gap in the log
+// (raftcluster.ErrCompacted) and the member asks for a reset
+// (needReset), which drops the overlay and reopens on shared storage.
+// A database not open now catches up when it opens.
+func (e *engine) onRestore(index uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.mu.closedOnce || e.mu.db == nil || e.mu.fsys == nil {
+		return
+	}
+	if e.mu.lastSeen >= index || e.mu.db.AppliedIndex() >= index {
+		return
+	}
+	e.log.Info("cluster: snapshot installed past the database; reopening", "node", e.id,
+		"snapshot", index, "database", e.mu.db.AppliedIndex())
+	e.unpublish()
+	e.markBrokenLocked(fmt.Errorf("%w: snapshot at %d, database at %d", errBehindSnapshot, index, e.mu.db.AppliedIndex()))
+	e.mu.lastTry = e.mu.lastTry.Add(-recoverEvery) // due at once
+}
+
+// noteCatchUpErrLocked asks for a reset when a catch-up on this view
+// cannot succeed: the log no longer holds what the database misses.
+func (e *engine) noteCatchUpErrLocked(err error) {
+	if errors.Is(err, raftcluster.ErrCompacted) && e.needReset != nil {
+		e.needReset()
+	}
+}
