@@ -190,6 +190,13 @@
 // leader, which the application authorizes (the sqlcluster HTTP API
 // does it with its credentials). MemTransport authenticates nothing.
 //
+// The Raft port can carry the stability protocol too, so that a node needs
+// one port for both (serve it with stability.GRPCServer.Serve on
+// TLSTransport.StabilityListener, and advertise the Raft address as
+// Config.StabilityAddr): a connection that starts with
+// stability.MuxPreamble goes, before any TLS, to the stability server,
+// which runs its own mutual TLS and identity checks.
+//
 // # Garbage collection
 //
 // Members report their overlay size through the log when it changes by

@@ -47,7 +47,11 @@ type TLSLimits struct {
 
 // TLSTransport carries Raft over TCP with mutual TLS 1.3, and the
 // forwarded control requests over the same listener (one TLS connection per
-// request, distinguished by a kind byte).
+// request, distinguished by a kind byte). The same port can carry the
+// stability protocol too (StabilityListener): a connection that starts
+// with stability.MuxPreamble before any TLS is handed over, unauthenticated,
+// to the stability server, which runs its own mutual TLS handshake and
+// identity checks.
 //
 // Every peer is authenticated as the member its certificate names
 // (stability.NodeURI, holeycow://node/ID): a connection from or to a
@@ -78,6 +82,7 @@ type TLSTransport struct {
 		handler  forwardHandler
 		memberAt func(addr string) string
 		closed   bool
+		stab     *muxListener
 	}
 }
 
@@ -228,8 +233,17 @@ func (t *TLSTransport) acceptLoop() {
 
 func (t *TLSTransport) accepted(raw net.Conn) {
 	defer t.wg.Done()
-	c := tls.Server(raw, t.server)
-	c.SetDeadline(time.Now().Add(t.handshake))
+	raw.SetDeadline(time.Now().Add(t.handshake))
+	var first [1]byte
+	if _, err := io.ReadFull(raw, first[:]); err != nil {
+		raw.Close()
+		return
+	}
+	if first[0] == stability.MuxPreamble {
+		t.handOff(raw)
+		return
+	}
+	c := tls.Server(&peekedConn{Conn: raw, held: first[:]}, t.server)
 	var kind [1]byte
 	if err := c.Handshake(); err != nil {
 		t.log.Debug("raftcluster: TLS handshake failed", "remote", raw.RemoteAddr(), "err", err)
@@ -273,6 +287,97 @@ func (t *TLSTransport) accepted(raw net.Conn) {
 		c.Close()
 	}
 }
+
+// handOff passes raw, a stability connection, to the StabilityListener,
+// or closes it when there is none. The stability server's own connection
+// cap counts it from then on, not this transport's.
+func (t *TLSTransport) handOff(raw net.Conn) {
+	raw.SetDeadline(time.Time{})
+	t.mu.Lock()
+	ml := t.mu.stab
+	t.mu.Unlock()
+	if ml == nil {
+		t.log.Debug("raftcluster: refused a stability connection: not serving the stability protocol", "remote", raw.RemoteAddr())
+		raw.Close()
+		return
+	}
+	if lc := connlimit.Of(raw); lc != nil {
+		lc.Release()
+	}
+	select {
+	case ml.conns <- raw:
+	case <-ml.done:
+		raw.Close()
+	case <-t.done:
+		raw.Close()
+	}
+}
+
+// StabilityListener returns the listener of the connections to this
+// transport's port that carry the stability protocol (they start with
+// stability.MuxPreamble), for stability.GRPCServer.Serve: a node then
+// needs one port for Raft, forwarded requests and stability. Until it is
+// called, such connections are closed. Every call returns the same
+// listener; its Close stops the hand-over (the transport keeps serving
+// Raft), and Closing the transport closes it.
+func (t *TLSTransport) StabilityListener() net.Listener {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.mu.stab == nil {
+		t.mu.stab = &muxListener{t: t, conns: make(chan net.Conn), done: make(chan struct{})}
+	}
+	return t.mu.stab
+}
+
+// muxListener is a net.Listener of the connections a TLSTransport hands
+// over.
+//
+// Concurrency: safe for concurrent use.
+type muxListener struct {
+	t     *TLSTransport
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (l *muxListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	case <-l.t.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *muxListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *muxListener) Addr() net.Addr { return l.t.advertise }
+
+// peekedConn gives back the bytes read ahead of a connection's stream.
+//
+// Concurrency: as net.Conn, but Reads must not run concurrently.
+type peekedConn struct {
+	net.Conn
+	held []byte
+}
+
+func (c *peekedConn) Read(p []byte) (int, error) {
+	if len(c.held) > 0 {
+		n := copy(p, c.held)
+		c.held = c.held[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// NetConn returns the connection c wraps (connlimit.Of finds its *Conn
+// through it).
+func (c *peekedConn) NetConn() net.Conn { return c.Conn }
 
 // hostOf returns the host of a TCP address (its port changes with every
 // connection).

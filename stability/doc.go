@@ -84,7 +84,11 @@
 // the client accepts only a server whose certificate names the peer it
 // dialed, the server accepts only client certificates from the cluster CA
 // whose ID its Allow function admits, and a request whose claimed sender
-// differs from the authenticated one is refused (CodeIdentity).
+// differs from the authenticated one is refused (CodeIdentity). A
+// GRPCTransport writes MuxPreamble before each TLS handshake so that a
+// port can carry the stability protocol next to another (raftcluster's
+// TLSTransport serves both on the Raft port); GRPCServer accepts
+// connections with or without it.
 // CA mints a cluster CA and node certificates (NodeCert, IssueWithOptions
 // for more host names); PEM and LoadCA keep it in a file across restarts.
 // Package stabilitytest mints a CA and node certificates for tests.

@@ -189,9 +189,12 @@ func NewGRPCServer(cfg GRPCConfig, h Handler) (*GRPCServer, error) {
 	return gs, nil
 }
 
-// Serve serves on lis, capped at the Limits' MaxConns, until Stop.
+// Serve serves on lis, capped at the Limits' MaxConns, until Stop. A
+// connection may start with MuxPreamble (dropped), so lis may be a port of
+// its own or the stability connections of a shared port
+// (raftcluster.TLSTransport.StabilityListener).
 func (s *GRPCServer) Serve(lis net.Listener) error {
-	ln := connlimit.New(lis, s.lim.MaxConns)
+	ln := connlimit.New(preambleListener{lis}, s.lim.MaxConns)
 	s.mu.Lock()
 	s.mu.lns = append(s.mu.lns, ln)
 	s.mu.Unlock()
@@ -313,6 +316,7 @@ func (t *GRPCTransport) Dial(p Peer) (Conn, error) {
 		return nil, err
 	}
 	cc, err := grpc.NewClient("passthrough:///"+p.Addr,
+		grpc.WithContextDialer(dialPreamble),
 		grpc.WithTransportCredentials(credentials.NewTLS(tc)),
 		// Reconnect quickly: a copier that restarts must be reachable again
 		// well within a lease, not after gRPC's default backoff (up to 2 min).

@@ -19,7 +19,8 @@ import (
 //
 // Concurrency: every method is safe for concurrent use.
 type OSFS struct {
-	dir string // absolute when filepath.Abs succeeded
+	dir      string // absolute when filepath.Abs succeeded
+	uncached bool   // OSOptions.DropCache
 
 	root atomic.Pointer[os.Root] // opened on first use, then never changed
 
@@ -50,6 +51,26 @@ func OS(dir string) *OSFS {
 		dir = abs
 	}
 	return &OSFS{dir: dir}
+}
+
+// OSOptions configure OSWithOptions.
+type OSOptions struct {
+	// DropCache makes every ReadAt drop the kernel's cached pages of the
+	// range first (posix_fadvise POSIX_FADV_DONTNEED, Linux), so that it
+	// reads what the file system has now rather than a page cached
+	// earlier. For shared storage whose mounts do not invalidate each
+	// other's page caches (GlusterFS without direct-io-mode=enable): a
+	// copier then never reads a page cached before another mount
+	// rewrote it. Dirty pages are not dropped (this mount's own writes
+	// stay visible). It has effect on Linux (amd64, arm64) only.
+	DropCache bool
+}
+
+// OSWithOptions is OS with o.
+func OSWithOptions(dir string, o OSOptions) *OSFS {
+	fs := OS(dir)
+	fs.uncached = o.DropCache
+	return fs
 }
 
 // Dir returns the directory on disk that o is rooted at.
@@ -105,7 +126,7 @@ func (o *OSFS) Open(name string, flag int, perm fs.FileMode) (File, error) {
 		f.Close()
 		return nil, osErr("open", name, err)
 	}
-	return &osFile{f: f, name: name, flag: flag}, nil
+	return &osFile{f: f, name: name, flag: flag, uncached: o.uncached}, nil
 }
 
 // openRootErr is the error of opening the root directory with flag.
@@ -303,10 +324,11 @@ func (o *OSFS) Check() error {
 // osFile is a File on disk. It tracks its open flags itself, so that a
 // wrong-direction access gets ErrReadOnly or ErrWriteOnly rather than EBADF.
 type osFile struct {
-	f      *os.File
-	name   string
-	flag   int
-	closed atomic.Bool
+	f        *os.File
+	name     string
+	flag     int
+	uncached bool // drop cached pages before each read (OSOptions.DropCache)
+	closed   atomic.Bool
 }
 
 func (f *osFile) Name() string { return f.name }
@@ -329,6 +351,11 @@ func (f *osFile) ReadAt(p []byte, off int64) (int, error) {
 	}
 	if off < 0 {
 		return 0, &fs.PathError{Op: "read", Path: f.name, Err: fs.ErrInvalid}
+	}
+	if f.uncached && len(p) > 0 {
+		if err := dropCache(f.f, off, int64(len(p))); err != nil {
+			return 0, osErr("read", f.name, err)
+		}
 	}
 	n, err := f.f.ReadAt(p, off)
 	if err != nil && err != io.EOF {

@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -83,8 +84,10 @@ func (l *osLock) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return &fs.PathError{Op: "unlock", Path: l.name, Err: fs.ErrClosed}
 	}
-	// Closing the descriptor releases the flock.
-	err := l.f.Close()
+	// Unlock before closing: closing releases the flock too, but on FUSE
+	// only asynchronously (see funlock).
+	uerr := funlock(l.f)
+	err := errors.Join(uerr, l.f.Close())
 	osLocks.Lock()
 	delete(osLocks.held, l.key)
 	osLocks.Unlock()

@@ -24,9 +24,24 @@ func keyOf(f *os.File, _, _ string) (fileKey, error) {
 	return fileKey{dev: uint64(st.Dev), ino: uint64(st.Ino)}, nil
 }
 
+// funlock releases f's flock(2) explicitly. Closing the descriptor
+// releases it too, but on FUSE file systems (GlusterFS) only when the
+// asynchronous release reaches the server, after close returned: another
+// mount may then still find the file locked.
+func funlock(f *os.File) error { return flockOp(f, syscall.LOCK_UN) }
+
 // flock takes a non-blocking exclusive flock(2) on f; ErrLocked if another
 // open file description holds one.
 func flock(f *os.File) error {
+	err := flockOp(f, syscall.LOCK_EX|syscall.LOCK_NB)
+	if err == syscall.EWOULDBLOCK {
+		return ErrLocked
+	}
+	return err
+}
+
+// flockOp runs flock(2) with how on f, again after EINTR.
+func flockOp(f *os.File, how int) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
@@ -34,7 +49,7 @@ func flock(f *os.File) error {
 	var ferr error
 	err = rc.Control(func(fd uintptr) {
 		for {
-			ferr = syscall.Flock(int(fd), syscall.LOCK_EX|syscall.LOCK_NB)
+			ferr = syscall.Flock(int(fd), how)
 			if ferr != syscall.EINTR {
 				break
 			}
@@ -42,9 +57,6 @@ func flock(f *os.File) error {
 	})
 	if err != nil {
 		return err
-	}
-	if ferr == syscall.EWOULDBLOCK {
-		return ErrLocked
 	}
 	return ferr
 }

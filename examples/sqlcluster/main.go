@@ -8,6 +8,11 @@
 // table and, last, one JSON line. It exits 1 if a check fails.
 //
 //	go run ./examples/sqlcluster
+//
+// "sqlcluster serve" runs one node of a multi-process cluster (package
+// server); "sqlcluster check-shared DIR1 DIR2 [...]" checks that a shared
+// directory, as seen through different mounts, is coherent enough for
+// holeycow (vfs/sharedcheck).
 package main
 
 import (
@@ -21,6 +26,9 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		os.Exit(serveMain(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "check-shared" {
+		os.Exit(checkSharedMain(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
 	defer cancel()

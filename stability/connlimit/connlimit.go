@@ -132,6 +132,15 @@ func (c *Conn) Close() error {
 	return c.Conn.Close()
 }
 
+// Release gives up c's place without closing it: the listener no longer
+// counts it, nor ever evicts it. For a connection handed over to another
+// server that caps its connections itself. Close still closes it.
+func (c *Conn) Release() {
+	c.l.mu.Lock()
+	delete(c.l.mu.open, c)
+	c.l.mu.Unlock()
+}
+
 // Of returns the *Conn that c is or wraps (a *tls.Conn over it, or any
 // connection with a NetConn method), nil if none.
 func Of(c net.Conn) *Conn {

@@ -20,6 +20,24 @@ func closedByPeer(t *testing.T, c net.Conn, d time.Duration) bool {
 	return err != nil // EOF or reset
 }
 
+// dialAccept connects to raw and accepts the connection through l,
+// returning the client end and the server's *Conn; both close at the end
+// of the test.
+func dialAccept(t *testing.T, raw net.Listener, l *Listener) (client net.Conn, server *Conn) {
+	t.Helper()
+	cc, err := net.Dial("tcp", raw.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	sc, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	return cc, Of(sc)
+}
+
 // TestListener_evictsOldestEvictable: at the cap, a new connection makes
 // room by closing the evictable connection marked the longest ago; with
 // none evictable, the newcomer is closed.
@@ -30,20 +48,7 @@ func TestListener_evictsOldestEvictable(t *testing.T) {
 	}
 	l := New(raw, 3)
 	defer l.Close()
-	dial := func() (client net.Conn, server *Conn) {
-		t.Helper()
-		cc, err := net.Dial("tcp", raw.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cc.Close() })
-		sc, err := l.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { sc.Close() })
-		return cc, Of(sc)
-	}
+	dial := func() (net.Conn, *Conn) { return dialAccept(t, raw, l) }
 	c1, s1 := dial()
 	c2, s2 := dial()
 	c3, s3 := dial()
@@ -95,5 +100,30 @@ func TestListener_evictsOldestEvictable(t *testing.T) {
 	defer c.Close()
 	if Of(c) == nil || l.Stats().Open != 3 {
 		t.Fatalf("after a close: %+v", l.Stats())
+	}
+}
+
+// TestConn_Release: a released connection no longer counts against the
+// cap, is never evicted, and still closes.
+func TestConn_Release(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := New(raw, 1)
+	defer l.Close()
+	dial := func() (net.Conn, *Conn) { return dialAccept(t, raw, l) }
+	c1, s1 := dial() // evictable
+	s1.Release()
+	dial() // at the cap without s1: no eviction
+	if closedByPeer(t, c1, 50*time.Millisecond) {
+		t.Fatal("a released connection was evicted")
+	}
+	if st := l.Stats(); st.Open != 1 || st.Evicted != 0 || st.Rejected != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	s1.Close()
+	if !closedByPeer(t, c1, 5*time.Second) {
+		t.Fatal("Close of a released connection did not close it")
 	}
 }

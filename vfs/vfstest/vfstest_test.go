@@ -23,3 +23,7 @@ func ExampleTestFS() {
 		vfstest.TestFS(t, func(tb testing.TB) vfs.FS { return vfs.OS(tb.TempDir()) })
 	}
 }
+
+func TestTestFS_osDropCache(t *testing.T) {
+	vfstest.TestFS(t, func(tb testing.TB) vfs.FS { return vfs.OSWithOptions(tb.TempDir(), vfs.OSOptions{DropCache: true}) })
+}

@@ -48,6 +48,13 @@ func storageKinds(t *testing.T, f func(t *testing.T, kind StorageKind)) {
 
 func TestNode_failover_keepsAckedWrites(t *testing.T) { storageKinds(t, testFailover) }
 
+// TestNode_failover_stabilityPort: the same with each member's stability
+// endpoint on a port of its own (serve's -stability-addr) rather than on
+// its Raft port.
+func TestNode_failover_stabilityPort(t *testing.T) {
+	testFailoverOpts(t, LocalOptions{Nodes: 3, Storage: StorageNetworked, StabilityPort: true})
+}
+
 // TestNode_failover_WAL: the same with the shared database in WAL mode
 // with synchronous=NORMAL (the log is the per-commit durability point).
 func TestNode_failover_WAL(t *testing.T) {
@@ -60,6 +67,19 @@ func testFailover(t *testing.T, kind StorageKind) {
 
 func testFailoverOpts(t *testing.T, opts LocalOptions) {
 	c := startTest(t, opts)
+	if opts.Storage == StorageNetworked {
+		// Two ports per member unless asked otherwise: the stability
+		// endpoint is at the Raft address.
+		st := c.Nodes()[0].Raft().State()
+		if len(st.Members) != 3 {
+			t.Fatalf("members %+v", st.Members)
+		}
+		for _, m := range st.Members {
+			if (m.StabilityAddr == m.RaftAddr) == opts.StabilityPort {
+				t.Fatalf("%s: stability at %s, Raft at %s (own stability port: %v)", m.ID, m.StabilityAddr, m.RaftAddr, opts.StabilityPort)
+			}
+		}
+	}
 	ctx := testCtx(t, 60*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v TEXT)"))
 	// The database runs in the mode asked for (WAL is recorded in the file).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -51,6 +52,11 @@ type LocalOptions struct {
 	// Lease is the stability copier lease of networked storage (default
 	// 2s).
 	Lease time.Duration
+	// StabilityPort gives each member's stability endpoint (networked
+	// storage) a port of its own; by default the member's Raft port
+	// carries it (raftcluster.TLSTransport.StabilityListener), as serve
+	// does without -stability-addr.
+	StabilityPort bool
 	// MaxSteps goes to every member's Config.
 	MaxSteps int64
 	// Logger (nil discards).
@@ -78,6 +84,9 @@ type Local struct {
 		sync.Mutex
 		members map[string]*localMember
 		next    int
+		// starting holds the transport of the member startMember is
+		// starting, for its stability endpoint.
+		starting map[string]*raftcluster.TLSTransport
 	}
 }
 
@@ -101,6 +110,7 @@ func StartLocal(ctx context.Context, opts LocalOptions) (*Local, error) {
 	}
 	c := &Local{opts: opts, dir: opts.Dir}
 	c.mu.members = map[string]*localMember{}
+	c.mu.starting = map[string]*raftcluster.TLSTransport{}
 	if c.dir == "" {
 		d, err := os.MkdirTemp("", "holeycow-sqlcluster-")
 		if err != nil {
@@ -127,7 +137,11 @@ func StartLocal(ctx context.Context, opts LocalOptions) (*Local, error) {
 	}
 	switch c.opts.Storage {
 	case StorageNetworked:
-		c.storage = Networked(c.shared, ca, NetOptions{Lease: opts.Lease, Bytes: &c.bytes, Logger: opts.Logger})
+		no := NetOptions{Lease: opts.Lease, Bytes: &c.bytes, Logger: opts.Logger}
+		if !opts.StabilityPort {
+			no.Listen = c.raftPort
+		}
+		c.storage = Networked(c.shared, ca, no)
 	case StorageInProcess:
 		c.storage = InProcess(c.shared, cow.Options{BlockSize: PageSize})
 	default:
@@ -200,6 +214,14 @@ func (c *Local) startMemberAs(id string, stores *raftcluster.Stores, proxyAddr s
 		return nil, err
 	}
 	proxy.start(bind)
+	c.mu.Lock()
+	c.mu.starting[id] = tr
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.mu.starting, id)
+		c.mu.Unlock()
+	}()
 	cfg := Config{
 		ID: id, Transport: tr, Storage: c.storage, Timeouts: c.opts.Timeouts,
 		ResetThreshold: c.opts.ResetThreshold, ResetFraction: c.opts.ResetFraction, DurableInterval: c.opts.DurableInterval,
@@ -222,6 +244,19 @@ func (c *Local) startMemberAs(id string, stores *raftcluster.Stores, proxyAddr s
 	c.mu.members[id] = &localMember{node: n, proxy: proxy, stores: stores}
 	c.mu.Unlock()
 	return n, nil
+}
+
+// raftPort returns the stability listener of the Raft port of member id,
+// which startMember is starting, and its address (through the counting
+// proxy, which then counts stability bytes too).
+func (c *Local) raftPort(id string) (net.Listener, string, error) {
+	c.mu.Lock()
+	tr := c.mu.starting[id]
+	c.mu.Unlock()
+	if tr == nil {
+		return nil, "", fmt.Errorf("cluster: member %s is not starting", id)
+	}
+	return tr.StabilityListener(), tr.Addr(), nil
 }
 
 // leaderReadIndex is every member's Config.LeaderReadIndex: in process,

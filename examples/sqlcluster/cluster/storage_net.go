@@ -24,6 +24,12 @@ type NetOptions struct {
 	Lease time.Duration
 	// Bind is the stability listen address ("" = a free 127.0.0.1 port).
 	Bind string
+	// Listen, if set, returns the listener of member id's stability
+	// endpoint and the address it advertises, in place of a port of its
+	// own (Bind): e.g. its raftcluster.TLSTransport's StabilityListener
+	// and Raft address, for two ports per node. Bytes does not count
+	// these connections.
+	Listen func(id string) (ln net.Listener, addr string, err error)
 	// Bytes, if set, counts every byte of the stability connections this
 	// member accepts (both directions).
 	Bytes *atomic.Int64
@@ -68,6 +74,13 @@ func Networked(shared vfs.FS, ca *CA, o NetOptions) StorageFunc {
 			View: cow.Options{BlockSize: PageSize}, Lease: o.Lease, Logger: o.Logger})
 		if err != nil {
 			return nil, err
+		}
+		if o.Listen != nil {
+			ln, addr, err := o.Listen(id)
+			if err != nil {
+				return nil, fmt.Errorf("cluster: stability listen: %w", err)
+			}
+			return ServeStability(st, gc, ln, addr)
 		}
 		bind := o.Bind
 		if bind == "" {

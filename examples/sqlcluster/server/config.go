@@ -24,10 +24,6 @@ const (
 	DefaultID       = "n1"
 	DefaultRaftAddr = "127.0.0.1:4002"
 	DefaultHTTPAddr = "127.0.0.1:4001"
-	// StabilityPortOffset: without -stability-addr, the stability endpoint
-	// listens on the Raft host at the Raft port plus this offset (4004 for
-	// the default Raft port 4002).
-	StabilityPortOffset = 2
 	// DefaultJoinTimeout bounds joining the cluster through -join.
 	DefaultJoinTimeout = 60 * time.Second
 	// DefaultShutdownTimeout bounds the graceful shutdown.
@@ -42,7 +38,7 @@ type Config struct {
 	SharedDir     string   // -shared: shared storage (db/ holds the database; cluster/ the auto CA and member directory)
 	RaftAddr      string   // host:port, routable
 	HTTPAddr      string   // host:port
-	StabilityAddr string   // host:port
+	StabilityAddr string   // host:port; RaftAddr (the default): the Raft port carries the stability protocol too
 	Join          []string // base URLs of members to join through ("" = bootstrap)
 	JoinTimeout   time.Duration
 
@@ -72,7 +68,10 @@ type Config struct {
 
 	// Debugging and testing.
 	MutationLog string // -mutation-log: append every shared-storage mutation, with its epoch
-	Debug       bool   // -debug: serve /debug/checksum
+	// SharedDropCache: -shared-drop-cache, read shared storage past the
+	// kernel page cache (vfs.OSOptions.DropCache).
+	SharedDropCache bool
+	Debug           bool // -debug: serve /debug/checksum
 	// LeaveOnExit (-leave): on shutdown, leave the cluster first (a writer
 	// hands its role to the member with the smallest overlay) and remove
 	// this node's Raft state, so that -data can only join anew.
@@ -118,7 +117,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.StringVar(&c.SharedDir, "shared", "sqlcluster-shared", "shared storage `dir`, the same for every node (a shared mount with read-after-write coherence)")
 	fs.StringVar(&c.RaftAddr, "raft-addr", DefaultRaftAddr, "Raft `host:port` (bound and advertised: not 0.0.0.0)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", DefaultHTTPAddr, "HTTP API `host:port` (bound and advertised)")
-	fs.StringVar(&c.StabilityAddr, "stability-addr", "", "stability protocol `host:port` (default: Raft host, Raft port+"+strconv.Itoa(StabilityPortOffset)+")")
+	fs.StringVar(&c.StabilityAddr, "stability-addr", "", "stability protocol `host:port` of its own (default: the Raft port carries it)")
 	fs.StringVar(&join, "join", "", "comma-separated HTTP `URLs` of members to join through (none: bootstrap a new cluster); ignored when -data holds Raft state")
 	fs.DurationVar(&c.JoinTimeout, "join-timeout", DefaultJoinTimeout, "give up joining after this `duration`")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate `file` of this node (server and client auth; names the node in a URI SAN)")
@@ -131,6 +130,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.StringVar(&c.SQLiteMode, "sqlite-mode", "truncate", "shared database's journal: truncate (TRUNCATE, synchronous=FULL: every commit synced) or wal (WAL, synchronous=NORMAL: the Raft log is the per-commit durability point; readers beside the applier)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "bound on the graceful shutdown")
 	fs.Int64Var(&c.MaxSteps, "max-steps", 0, "bound on one write request's work in SQLite VM `steps`: past it the request fails, alike on every node (0: 200 million; negative: none); the same on every node")
+	fs.BoolVar(&c.SharedDropCache, "shared-drop-cache", false, "drop the kernel's cached pages of -shared before each read (posix_fadvise): for mounts whose page caches are not coherent between hosts (GlusterFS without direct-io-mode=enable); run check-shared")
 	fs.StringVar(&c.MutationLog, "mutation-log", "", "debug: append every mutation of shared storage, with its epoch, to `file`")
 	fs.BoolVar(&c.LeaveOnExit, "leave", false, "on SIGINT/SIGTERM, leave the cluster before stopping (decommission); without it the node stays a member and restarts from -data")
 	// Limits (README "Security").
@@ -197,16 +197,11 @@ func (c *Config) validate() error {
 		}
 	}
 	if c.StabilityAddr == "" {
-		host, port, _ := net.SplitHostPort(c.RaftAddr)
-		p, _ := strconv.Atoi(port)
-		if p == 0 || p+StabilityPortOffset > 65535 {
-			return fmt.Errorf("%w: -raft-addr %q: give -stability-addr (no default for this port)", ErrUsage, c.RaftAddr)
-		}
-		c.StabilityAddr = net.JoinHostPort(host, strconv.Itoa(p+StabilityPortOffset))
+		c.StabilityAddr = c.RaftAddr
 	} else if err := checkAddr("-stability-addr", c.StabilityAddr); err != nil {
 		return err
 	}
-	if c.RaftAddr == c.HTTPAddr || c.RaftAddr == c.StabilityAddr || c.HTTPAddr == c.StabilityAddr {
+	if c.RaftAddr == c.HTTPAddr || c.HTTPAddr == c.StabilityAddr {
 		return fmt.Errorf("%w: -raft-addr %s, -http-addr %s and -stability-addr %s must differ", ErrUsage, c.RaftAddr, c.HTTPAddr, c.StabilityAddr)
 	}
 	for i, j := range c.Join {

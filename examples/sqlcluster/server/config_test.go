@@ -20,7 +20,7 @@ func TestParse_defaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ID != "n1" || c.RaftAddr != "127.0.0.1:4002" || c.HTTPAddr != "127.0.0.1:4001" || c.StabilityAddr != "127.0.0.1:4004" {
+	if c.ID != "n1" || c.RaftAddr != "127.0.0.1:4002" || c.HTTPAddr != "127.0.0.1:4001" || c.StabilityAddr != "127.0.0.1:4002" {
 		t.Errorf("defaults: %+v", c)
 	}
 	if c.DataDir != filepath.Join(dir, "sqlcluster-n1") || c.SharedDir != filepath.Join(dir, "sqlcluster-shared") {
@@ -43,11 +43,11 @@ func TestParse_join(t *testing.T) {
 	dir := t.TempDir()
 	c, err := server.Parse([]string{"-id", "n2", "-data", filepath.Join(dir, "d"), "-shared", filepath.Join(dir, "s"),
 		"-raft-addr", "127.0.0.1:5002", "-http-addr", "localhost:5001", "-stability-addr", "127.0.0.1:6000",
-		"-join", "http://127.0.0.1:4001/, https://h:4011", "-log-level", "debug"}, &bytes.Buffer{})
+		"-join", "http://127.0.0.1:4001/, https://h:4011", "-log-level", "debug", "-shared-drop-cache"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(c.Join, " ") != "http://127.0.0.1:4001 https://h:4011" || c.StabilityAddr != "127.0.0.1:6000" || c.LogLevel.String() != "DEBUG" {
+	if strings.Join(c.Join, " ") != "http://127.0.0.1:4001 https://h:4011" || c.StabilityAddr != "127.0.0.1:6000" || c.LogLevel.String() != "DEBUG" || !c.SharedDropCache {
 		t.Errorf("%+v", c)
 	}
 }
@@ -90,7 +90,6 @@ func TestParse_errors(t *testing.T) {
 		{"stability addr bad", base("-stability-addr", "x"), "-stability-addr"},
 		{"same addresses", base("-http-addr", "127.0.0.1:4002"), "must differ"},
 		{"stability on http port", base("-stability-addr", "127.0.0.1:4001"), "must differ"},
-		{"raft port too high for default", base("-raft-addr", "127.0.0.1:65535"), "give -stability-addr"},
 		{"join not a URL", base("-join", "127.0.0.1:4001"), "-join"},
 		{"join ftp", base("-join", "ftp://h:1"), "-join"},
 		{"join self", base("-join", "http://127.0.0.1:4001"), "own -http-addr"},

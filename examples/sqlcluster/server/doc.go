@@ -26,8 +26,10 @@
 // holds the database (db/main.db, opened through vfs.OS) and cluster/:
 // the member directory (members/ID.json: each node's HTTP, Raft and
 // stability addresses, written at start) and, without TLS flags, the
-// automatic CA (ca.pem). The stability endpoint listens on -stability-addr,
-// by default the Raft host at the Raft port + 2.
+// automatic CA (ca.pem). A node needs two ports, as rqlite: HTTP and Raft;
+// the Raft port carries the stability protocol too (each connection keeps
+// its own mutual TLS; raftcluster.TLSTransport.StabilityListener), unless
+// -stability-addr gives it a port of its own.
 //
 // Start-up: a node whose -data holds Raft state restarts as the member it
 // was (no bootstrap, no join): it catches up from the log and, as a

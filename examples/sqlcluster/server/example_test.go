@@ -9,7 +9,7 @@ import (
 )
 
 // Parse validates a serve command line and fills in the defaults: the
-// stability endpoint at the Raft port + 2, the HTTP API's base URL.
+// stability protocol on the Raft port, the HTTP API's base URL.
 func ExampleParse() {
 	dir, err := os.MkdirTemp("", "example")
 	if err != nil {
@@ -29,6 +29,6 @@ func ExampleParse() {
 		"-raft-addr", "0.0.0.0:4002"}, os.Stderr)
 	fmt.Println(err)
 	// Output:
-	// n2 127.0.0.1:4014 http://127.0.0.1:4011 [http://127.0.0.1:4001]
+	// n2 127.0.0.1:4012 http://127.0.0.1:4011 [http://127.0.0.1:4001]
 	// server: usage: -raft-addr "0.0.0.0:4002": the address is advertised to other nodes and must not be unspecified
 }

@@ -88,6 +88,7 @@ type proc struct {
 	data, logPath    string
 	mutLog           string
 	http, raft, stab string
+	shared           string // -shared if not the cluster's (the same directory through another mount)
 	cmd              *exec.Cmd
 	exited           chan struct{}
 	extra            []string
@@ -142,12 +143,14 @@ func newProcCluster(t *testing.T) *procCluster {
 	return c
 }
 
-// add defines node id (with fresh ports and its own -data) without
-// starting it.
+// add defines node id (with fresh HTTP and Raft ports, the Raft port
+// carrying the stability protocol too, and its own -data) without
+// starting it. Set p.stab before starting it to give stability a port of
+// its own.
 func (c *procCluster) add(id string, extra ...string) *proc {
 	p := &proc{id: id, data: filepath.Join(c.dir, "data-"+id), logPath: filepath.Join(c.dir, id+".log"),
 		mutLog: filepath.Join(c.dir, id+".mutations"),
-		http:   freeAddr(c.t), raft: freeAddr(c.t), stab: freeAddr(c.t), extra: extra}
+		http:   freeAddr(c.t), raft: freeAddr(c.t), extra: extra}
 	c.procs[id] = p
 	c.order = append(c.order, id)
 	return p
@@ -179,11 +182,18 @@ func (c *procCluster) start(p *proc, join string) {
 // launch starts p (joining through join, if not empty) without waiting.
 func (c *procCluster) launch(p *proc, join string) {
 	c.t.Helper()
-	args := []string{"serve", "-id", p.id, "-data", p.data, "-shared", c.shared,
-		"-raft-addr", p.raft, "-http-addr", p.http, "-stability-addr", p.stab,
+	shared := c.shared
+	if p.shared != "" {
+		shared = p.shared
+	}
+	args := []string{"serve", "-id", p.id, "-data", p.data, "-shared", shared,
+		"-raft-addr", p.raft, "-http-addr", p.http,
 		"-mutation-log", p.mutLog, "-debug", "-log-level", "debug", "-join-timeout", "30s"}
 	if join != "" {
 		args = append(args, "-join", join)
+	}
+	if p.stab != "" {
+		args = append(args, "-stability-addr", p.stab)
 	}
 	args = append(args, p.extra...)
 	logf, err := os.OpenFile(p.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)

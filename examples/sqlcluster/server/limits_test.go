@@ -31,6 +31,7 @@ func TestServe_limits(t *testing.T) {
 	c := newProcCluster(t)
 	n1 := c.add("n1", "-http-idle-timeout", "300ms", "-http-read-header-timeout", "300ms", "-http-max-conns", "16",
 		"-max-result-rows", "5", "-handshake-timeout", "300ms", "-raft-max-conns", "8", "-stability-max-conns", "8")
+	n1.stab = freeAddr(t) // -stability-addr: a port of its own, flooded below
 	c.start(n1, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

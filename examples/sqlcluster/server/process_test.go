@@ -2,8 +2,10 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -100,7 +102,8 @@ func readMutations(t *testing.T, path string, from int64) []server.Mutation {
 }
 
 // TestServe_processes runs three "sqlcluster serve" processes on loopback
-// sharing one -shared directory, and checks through the HTTP API: writes
+// sharing one -shared directory, with two ports each (HTTP; Raft, which
+// carries the stability protocol too), and checks through the HTTP API: writes
 // and reads on every node; SIGKILL of the writer (writes resume through
 // another node, no acknowledged write lost); restart of the killed node
 // with its -data (it rejoins and catches up to the same logical checksum);
@@ -117,6 +120,21 @@ func TestServe_processes(t *testing.T) {
 	c.start(n3, n1.url()+","+n2.url())
 	all := []*proc{n1, n2, n3}
 	ack := acked{}
+	// Two ports per node: each publishes its Raft port as its stability
+	// address.
+	for _, p := range all {
+		b, err := os.ReadFile(filepath.Join(c.shared, "cluster", "members", p.id+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m struct {
+			Raft string `json:"raft_addr"`
+			Stab string `json:"stability_addr"`
+		}
+		if err := json.Unmarshal(b, &m); err != nil || m.Stab != p.raft || m.Raft != p.raft {
+			t.Fatalf("%s publishes %s (%v): want the stability protocol on Raft port %s", p.id, b, err, p.raft)
+		}
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -139,7 +139,7 @@ func run(ctx context.Context, cfg Config) (err error) {
 	if err := os.Chmod(dbDir, 0o700); err != nil {
 		return fmt.Errorf("server: -shared: %w", err)
 	}
-	var shared vfs.FS = vfs.OS(dbDir)
+	var shared vfs.FS = vfs.OSWithOptions(dbDir, vfs.OSOptions{DropCache: cfg.SharedDropCache})
 	var storePtr atomic.Pointer[netstorage.Storage]
 	if cfg.MutationLog != "" {
 		ml, err := openMutationLog(cfg.MutationLog, func() uint64 {
@@ -172,14 +172,19 @@ func run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("server: -http-addr: %w", err)
 	}
 	closers = append(closers, ignoreClosed(httpLn.Close))
-	stabLn, err := net.Listen("tcp", cfg.StabilityAddr)
-	if err != nil {
-		return fmt.Errorf("server: -stability-addr: %w", err)
+	var stabLn net.Listener // the stability endpoint's: a port of its own, or the Raft port's (below)
+	if cfg.StabilityAddr != cfg.RaftAddr {
+		if stabLn, err = net.Listen("tcp", cfg.StabilityAddr); err != nil {
+			return fmt.Errorf("server: -stability-addr: %w", err)
+		}
+		closers = append(closers, ignoreClosed(stabLn.Close))
 	}
-	closers = append(closers, ignoreClosed(stabLn.Close))
 	tr, err := raftcluster.NewTLSTransportWithLimits(cfg.RaftAddr, cfg.RaftAddr, id.raftTLS(), 0, log, cfg.RaftConns)
 	if err != nil {
 		return fmt.Errorf("server: -raft-addr: %w", err)
+	}
+	if stabLn == nil {
+		stabLn = tr.StabilityListener()
 	}
 	gcfg := stability.GRPCConfig{ID: cfg.ID, Cert: id.cert, CA: id.pool, Logger: log, Limits: cfg.StabilityConns}
 	gtr, err := stability.NewGRPCTransport(gcfg)

@@ -1,0 +1,26 @@
+// Package sharedcheck tests whether several views of one directory (the
+// same shared file system mounted on different hosts, or several times on
+// one host) give what holeycow relies on of shared storage:
+//
+//   - read-after-write: bytes written through one view, at random offsets
+//     and sizes, read back at once through another view, with the file
+//     kept open on both sides (as holeycow keeps it), whether or not the
+//     reader had read the range before, and whether or not the writer
+//     synced;
+//   - sizes: a size set through one view (truncate, extend) is the size
+//     the other views see, through an open file and through Stat;
+//   - names: a create, rename or remove through one view is visible at
+//     once through the others;
+//   - locks: a lock held through one view excludes a lock through
+//     another, and is free there once released.
+//
+// Check runs them and returns a Report: one Result per check with its
+// failures, and for each failing check the fix (mount and volume options
+// of the common cluster file systems). It writes only under the directory
+// it is given (a fresh subdirectory) and removes what it wrote.
+//
+// The caller must:
+//   - give views of the SAME directory (Check verifies it: a file created
+//     through the first view must appear through every other);
+//   - not run other writers in that directory meanwhile.
+package sharedcheck
