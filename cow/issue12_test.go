@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/holeycow/holeycow/vfs"
+	"github.com/holeycow/holeycow/vfs/errorfs"
 )
 
 // pair is a writer and one copier over a fresh Mem, the copier reset once
@@ -267,4 +269,22 @@ func TestCopier_Reset_openHandleUnderReplacedDir(t *testing.T) {
 	wantIs(t, err, fs.ErrNotExist)
 	_, err = c.Stat("a/x")
 	wantIs(t, err, fs.ErrNotExist)
+}
+
+// TestWriter_ResetCopier_syncErrorSaysCow: a failed sync in ResetCopier
+// comes back prefixed by the package, with the storage's error underneath
+// for errors.Is, and drop is not called.
+func TestWriter_ResetCopier_syncErrorSaysCow(t *testing.T) {
+	raw := vfs.NewMem()
+	toggle := errorfs.NewToggle(errorfs.OnKinds(errorfs.Always(), errorfs.OpSyncDir))
+	w, err := NewWriter(errorfs.WithErrors(raw, toggle), NewLocal(), Options{BlockSize: 512})
+	must(t, err)
+	must(t, w.MkdirAll("d", 0o755))
+	toggle.Arm()
+	dropped := false
+	err = w.ResetCopier(context.Background(), func() error { dropped = true; return nil })
+	wantIs(t, err, vfs.ErrInjected)
+	if !strings.Contains(err.Error(), "cow: ") || dropped {
+		t.Fatalf("ResetCopier = %v (dropped %v), want a cow: error and no drop", err, dropped)
+	}
 }

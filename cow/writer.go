@@ -205,7 +205,7 @@ func (v *View) ResetCopier(ctx context.Context, drop func() error) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.syncLocked(); err != nil {
-		return err
+		return &fs.PathError{Op: "resetcopier", Path: ".", Err: fmt.Errorf("cow: sync shared storage: %w", err)}
 	}
 	w.forgetLocked()
 	return drop()
