@@ -60,14 +60,25 @@ func (b *Backend) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Res
 	return r, b.mapErr(err)
 }
 
-// Query implements httpapi.Backend. Weak reads are served here after
-// waiting for the known commit index (they need not forward); strong
-// reads are linearizable reads.
+// Query implements httpapi.Backend: every level reads this node's
+// database, after waiting as the level needs (see Level and
+// httpapi.Level). Strong reads are linearizable reads; auto is none on a
+// non-voter and weak on a voter; a freshness bound (httpapi.FreshnessFrom)
+// applies to none.
 func (b *Backend) Query(ctx context.Context, level httpapi.Level, stmts []sqlnode.Statement) ([]sqlnode.Result, error) {
 	var l Level
+	if level == httpapi.LevelAuto {
+		level = httpapi.LevelWeak
+		if m, ok := b.n.raft.State().Member(b.n.id); ok && m.Suffrage != raftcluster.Voter {
+			level = httpapi.LevelNone
+		}
+	}
 	switch level {
 	case httpapi.LevelNone:
 		l = LevelNone
+		if err := b.n.checkFresh(httpapi.FreshnessFrom(ctx)); err != nil {
+			return nil, err
+		}
 	case httpapi.LevelWeak:
 		l = LevelWeak
 	case httpapi.LevelLinearizable, httpapi.LevelStrong:

@@ -48,6 +48,9 @@ type LocalOptions struct {
 	Lease time.Duration
 	// MaxSteps goes to every member's Config.
 	MaxSteps int64
+	// APIAddrOf goes to every member's Config (HTTP API base URLs of
+	// members, for httpapi forwarding; nil: none).
+	APIAddrOf func(id string) string
 	// Logger (nil discards).
 	Logger *slog.Logger
 }
@@ -188,7 +191,9 @@ func (c *Local) startMember() (*Node, error) {
 		ResetThreshold: c.opts.ResetThreshold, DurableInterval: c.opts.DurableInterval,
 		SnapshotThreshold: c.opts.SnapshotThreshold, TrailingLogs: c.opts.TrailingLogs,
 		LeaderReadIndex: c.leaderReadIndex, Logger: c.opts.Logger, MaxSteps: c.opts.MaxSteps,
+		APIAddrOf: c.opts.APIAddrOf,
 	}
+
 	if c.opts.MemRaft {
 		cfg.Stores = raftcluster.NewMemStores()
 	} else {

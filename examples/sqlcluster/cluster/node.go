@@ -248,7 +248,11 @@ func (n *Node) waitLevel(ctx context.Context, level Level) error {
 	case LevelNone:
 		return nil
 	case LevelWeak:
-		target = n.raft.CommitIndex()
+		idx, err := n.raft.LeaderCommitIndex(ctx)
+		if err != nil {
+			return err
+		}
+		target = idx
 	case LevelLinearizable:
 		idx, err := n.readIndex(ctx)
 		if err != nil {

@@ -27,9 +27,28 @@
 // (see DecodeStatements). Answers are {"results": [...]} with, per
 // statement, columns, types, values (or with ?associative, types and rows
 // keyed by column), last_insert_id, rows_affected, error, time. The URL
-// flags are rqlite's: pretty, timings, transaction, associative, level
-// (none, weak (default), linearizable, strong; see Level), timeout (a Go
+// flags are rqlite's: pretty, timings, transaction, associative, level,
+// freshness (a Go duration) and freshness_strict, timeout (a Go
 // duration), raft_index, redirect, queue and wait.
+//
+// # Read consistency levels
+//
+// What each ?level guarantees, on whichever node serves the read (see
+// Level for how):
+//
+//   - none: nothing; the node's database as it is. With ?freshness=d a
+//     follower refuses (503 "stale read") unless it heard from the leader
+//     within d; with freshness_strict also unless it applied what the
+//     leader had committed then. The leader always serves.
+//   - weak (the default, also of /db/request): every write the leader
+//     acknowledged before the read arrived, through any node. The serving
+//     node asks the leader for its commit index (one small request, no
+//     quorum) and reads locally once it applied it. Exception, as in
+//     rqlite: a leader deposed without knowing it yet (at most an election
+//     timeout) answers for itself.
+//   - linearizable and strong: every write acknowledged before the read
+//     began, by any leader (quorum-confirmed read index).
+//   - auto: none on a non-voter, weak on a voter.
 //
 // Status codes: an SQL error is a result, with 200, as in rqlite. A
 // request that cannot be decoded (malformed JSON, wrong types, an empty
@@ -121,7 +140,7 @@
 //     ?wait changes nothing. There is no batching of queued writes.
 //   - Infinite floats are sent as the strings "Inf" and "-Inf" (JSON has
 //     no infinities); blobs as base64, as rqlite does.
-//   - rqlite's bcrypt password hashes, ?freshness, ?blob_array, /db/load,
+//   - rqlite's bcrypt password hashes, ?blob_array, /db/load,
 //     /db/backup, /boot and the error_v2 field are not supported. Unknown
 //     URL parameters are ignored, as rqlite does.
 //

@@ -434,7 +434,7 @@ func (s *Server) runExecute(ctx context.Context, req dbRequest) (uint64, []sqlno
 
 // runQuery runs a request's statements as a read at the requested level.
 func (s *Server) runQuery(ctx context.Context, req dbRequest) (uint64, []sqlnode.Result, bool, error) {
-	rs, err := s.cfg.Backend.Query(s.limitReads(ctx), req.opts.level, req.stmts)
+	rs, err := s.cfg.Backend.Query(WithFreshness(s.limitReads(ctx), req.opts.freshness), req.opts.level, req.stmts)
 	return 0, rs, false, err
 }
 
@@ -444,7 +444,7 @@ func (s *Server) runQuery(ctx context.Context, req dbRequest) (uint64, []sqlnode
 // writes), the request goes through the log instead, where reads and
 // writes both run, in order. A failing read thus costs a log entry.
 func (s *Server) runRequest(ctx context.Context, req dbRequest) (uint64, []sqlnode.Result, bool, error) {
-	rs, err := s.cfg.Backend.Query(s.limitReads(ctx), req.opts.level, req.stmts)
+	rs, err := s.cfg.Backend.Query(WithFreshness(s.limitReads(ctx), req.opts.freshness), req.opts.level, req.stmts)
 	if err != nil || !slices.ContainsFunc(rs, func(x sqlnode.Result) bool { return x.Error != "" }) {
 		return 0, rs, false, err
 	}
