@@ -163,12 +163,26 @@ func (b *Backend) Nodes(ctx context.Context) ([]httpapi.NodeInfo, error) {
 }
 
 // Ready implements httpapi.Backend.
-func (b *Backend) Ready(ctx context.Context) error {
+func (b *Backend) Ready(ctx context.Context) error { return b.ReadyWith(ctx, httpapi.ReadyOptions{}) }
+
+// ReadyWith implements httpapi.ReadyWither: NoLeader skips the check for
+// a known leader; Sync then waits until this node applied the leader's
+// commit index (as for a weak read).
+func (b *Backend) ReadyWith(ctx context.Context, o httpapi.ReadyOptions) error {
 	if b.n.closed() {
 		return fmt.Errorf("%w: %w", httpapi.ErrUnavailable, ErrClosed)
 	}
-	if id, _ := b.n.raft.Leader(); id == "" {
+	if id, _ := b.n.raft.Leader(); id == "" && !o.NoLeader {
 		return fmt.Errorf("%w: no leader known", httpapi.ErrUnavailable)
+	}
+	if o.Sync {
+		idx, err := b.n.raft.LeaderCommitIndex(ctx)
+		if err == nil {
+			err = b.n.raft.WaitApplied(ctx, idx)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: sync with the leader: %w", httpapi.ErrUnavailable, err)
+		}
 	}
 	if !b.n.eng.ready() {
 		if err := b.n.eng.health.notReady(); err != nil {

@@ -159,6 +159,21 @@ func TestReadLevels_history(t *testing.T) {
 			t.Errorf("freshness=1ns via %s (leader %s): %d %s", id, l.ID(), resp.StatusCode, raw)
 		}
 	}
+	// readyz?sync: once it answers, the node applied what the leader had
+	// committed, the last write included.
+	for _, id := range ids {
+		resp, err := http.Get(h.addrOf(id) + "/readyz?sync&timeout=10s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("readyz?sync via %s: %d", id, resp.StatusCode)
+		}
+		if n := c.Node(id); n.Raft().AppliedIndex() < l.Raft().CommitIndex()-1 {
+			t.Errorf("readyz?sync via %s answered with applied %d < the leader's commit %d", id, n.Raft().AppliedIndex(), l.Raft().CommitIndex())
+		}
+	}
 	resp, err := http.Get(h.addrOf(ids[0]) + "/db/query?level=none&freshness=soon&q=SELECT+1")
 	if err != nil {
 		t.Fatal(err)

@@ -71,6 +71,9 @@ type Config struct {
 	DisableForwarding bool
 	// Limits bound each request's work (result sizes, statements).
 	Limits Limits
+	// Version is reported in /status ("build"), /debug/vars and the
+	// VersionHeader of every answer; "" means the main module's version.
+	Version string
 }
 
 // Server is the HTTP API of one node. It is an http.Handler.
@@ -140,12 +143,14 @@ var routes = map[string]route{
 	"/join":       {[]string{http.MethodPost}, []string{PermJoin}, (*Server).handleJoin},
 	"/remove":     {[]string{http.MethodDelete}, []string{PermRemove}, (*Server).handleRemove},
 	"/metrics":    {[]string{http.MethodGet}, []string{PermStatus}, (*Server).handleMetrics},
+	"/debug/vars": {[]string{http.MethodGet}, []string{PermStatus}, (*Server).handleVars},
 }
 
 // ServeHTTP routes r, checks its credentials, serves it, and records it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w}
+	rec.Header().Set(VersionHeader, s.version())
 	endpoint := "other"
 	rt, known := routes[r.URL.Path]
 	if known {
@@ -192,8 +197,12 @@ func (s *Server) record(r *http.Request, rec *recorder, endpoint string, d time.
 		status = http.StatusOK
 	}
 	s.m.observe(endpoint, r.Method, status, d, rec.forwarded)
-	level := slog.LevelInfo
+	// Requests are routine (Debug); a client's error is Warn, the
+	// server's Error, but for /readyz, whose 503 is an answer ("not
+	// ready yet"), not a failure.
+	level := slog.LevelDebug
 	switch {
+	case endpoint == "/readyz" && status == http.StatusServiceUnavailable:
 	case status >= 500:
 		level = slog.LevelError
 	case status >= 400:
@@ -468,7 +477,8 @@ type statusJSON struct {
 		} `json:"raft"`
 		DBAppliedIndex uint64 `json:"db_applied_index"`
 	} `json:"store"`
-	HTTP struct {
+	Build buildJSON `json:"build"`
+	HTTP  struct {
 		Auth string `json:"auth"`
 	} `json:"http"`
 	Node struct {
@@ -501,6 +511,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	out.Store.Raft.State, out.Store.Raft.Term = st.State, st.Term
 	out.Store.Raft.CommitIndex, out.Store.Raft.AppliedIndex = st.CommitIndex, st.AppliedIndex
 	out.Store.DBAppliedIndex = st.AppliedIndex
+	out.Build = s.build()
 	out.HTTP.Auth = "disabled"
 	if s.cfg.Credentials != nil {
 		out.HTTP.Auth = "enabled"
@@ -573,16 +584,25 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 
 // handleReady serves GET /readyz with rqlite's plain-text body.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := s.context(r, options{})
+	o, err := parseOptions(r.URL.Query())
+	if err != nil {
+		s.fail(w, err, false)
+		return
+	}
+	ctx, cancel := s.context(r, o)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if err := s.cfg.Backend.Ready(ctx); err != nil {
+	if err := s.ready(ctx, ReadyOptions{NoLeader: isSet(r, "noleader"), Sync: isSet(r, "sync")}); err != nil {
 		msg, redacted := clientMessage(err, http.StatusServiceUnavailable)
 		if redacted {
 			s.log.Warn("httpapi: not ready", "err", err)
 		}
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintf(w, "[+]node ok\n[-]not ready: %s\n", msg)
+		return
+	}
+	if isSet(r, "noleader") {
+		io.WriteString(w, "[+]node ok\n[+]store ok\n")
 		return
 	}
 	io.WriteString(w, "[+]node ok\n[+]leader ok\n[+]store ok\n")
