@@ -43,7 +43,7 @@ func (b *Backend) mapErr(err error) error {
 		return nil
 	case errors.As(err, &nl):
 		return &httpapi.NotLeaderError{LeaderHTTP: b.apiAddrOf(nl.LeaderID)}
-	case errors.Is(err, ErrClosed), errors.Is(err, ErrNotReady), errors.Is(err, raftcluster.ErrShutdown),
+	case errors.Is(err, ErrClosed), errors.Is(err, ErrNotReady), errors.Is(err, ErrLeaderUnreachable), errors.Is(err, raftcluster.ErrShutdown),
 		errors.Is(err, raftcluster.ErrFenced):
 		// A fencing refusal is what it is, with its reason: 503, not an
 		// I/O error.
@@ -176,7 +176,7 @@ func (b *Backend) ReadyWith(ctx context.Context, o httpapi.ReadyOptions) error {
 		return fmt.Errorf("%w: no leader known", httpapi.ErrUnavailable)
 	}
 	if o.Sync {
-		idx, err := b.n.raft.LeaderCommitIndex(ctx)
+		idx, err := b.n.leaderCommitIndex(ctx)
 		if err == nil {
 			err = b.n.raft.WaitApplied(ctx, idx)
 		}

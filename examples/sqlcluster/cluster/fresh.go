@@ -1,8 +1,12 @@
 package cluster
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/holeycow/holeycow/raftcluster"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
 )
@@ -29,4 +33,17 @@ func (n *Node) checkFresh(f httpapi.Freshness) error {
 		}
 	}
 	return nil
+}
+
+// leaderCommitIndex asks the leader for its commit index (weak reads):
+// a *raftcluster.NotLeaderError passes as it is (the read is forwarded to
+// the leader), a context error too; any other failure wraps
+// ErrLeaderUnreachable.
+func (n *Node) leaderCommitIndex(ctx context.Context) (uint64, error) {
+	idx, err := n.raft.LeaderCommitIndex(ctx)
+	var nl *raftcluster.NotLeaderError
+	if err == nil || errors.As(err, &nl) || ctx.Err() != nil {
+		return idx, err
+	}
+	return 0, fmt.Errorf("%w: %w", ErrLeaderUnreachable, err)
 }

@@ -248,7 +248,7 @@ func (n *Node) waitLevel(ctx context.Context, level Level) error {
 	case LevelNone:
 		return nil
 	case LevelWeak:
-		idx, err := n.raft.LeaderCommitIndex(ctx)
+		idx, err := n.leaderCommitIndex(ctx)
 		if err != nil {
 			return err
 		}
