@@ -162,6 +162,16 @@ func (b *Backend) Nodes(ctx context.Context) ([]httpapi.NodeInfo, error) {
 	return out, nil
 }
 
+// IsLeader implements httpapi.LeaderChecker (queued writes are queued on
+// the leader).
+func (b *Backend) IsLeader() error {
+	if b.n.raft.IsLeader() {
+		return nil
+	}
+	id, _ := b.n.raft.Leader()
+	return &httpapi.NotLeaderError{LeaderHTTP: b.apiAddrOf(id)}
+}
+
 // Ready implements httpapi.Backend.
 func (b *Backend) Ready(ctx context.Context) error { return b.ReadyWith(ctx, httpapi.ReadyOptions{}) }
 

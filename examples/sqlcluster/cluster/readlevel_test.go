@@ -38,7 +38,10 @@ func startHTTPCluster(t *testing.T, nodes int) (*Local, *httpCluster) {
 			t.Fatal(err)
 		}
 		hs := httptest.NewServer(srv)
-		t.Cleanup(hs.Close)
+		t.Cleanup(func() {
+			hs.Close()
+			srv.Close()
+		})
 		h.mu.Lock()
 		h.urls[n.ID()] = hs.URL
 		h.mu.Unlock()
@@ -198,6 +201,24 @@ func TestReadLevels_history(t *testing.T) {
 		}
 		if n := c.Node(id); n.Raft().AppliedIndex() < before {
 			t.Errorf("readyz?sync via %s answered with applied %d < the leader's earlier commit index %d", id, n.Raft().AppliedIndex(), before)
+		}
+	}
+	// Queued writes through every node: followers forward them to the
+	// leader's queue; ?wait answers once applied, and a weak read sees them.
+	for _, id := range ids {
+		code, r := postJSON(t, h.addrOf(id)+"/db/execute?queue&wait", []any{[]any{"INSERT INTO t(v) VALUES(?)", acked + 1}})
+		if code != http.StatusOK || len(r.Results) != 1 || r.Results[0].Error != "" {
+			t.Fatalf("queue&wait via %s: %d %+v", id, code, r)
+		}
+		acked++
+		resp, err := http.Get(h.addrOf(id) + "/db/query?q=SELECT+max(v)+FROM+t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !bytes.Contains(raw, []byte(fmt.Sprintf(`"values":[[%d]]`, acked))) {
+			t.Errorf("weak read via %s after a queued write %d: %s", id, acked, raw)
 		}
 	}
 	resp, err := http.Get(h.addrOf(ids[0]) + "/db/query?level=none&freshness=soon&q=SELECT+1")

@@ -17,10 +17,16 @@
 //	POST /db/request   reads and writes mixed
 //	GET  /status       node and leader (rqlite's layout: store.leader.node_id, ...)
 //	GET  /nodes        voters keyed by ID, with api_addr, reachable (?ver=2: a list; ?nonvoters: all members)
-//	GET  /readyz       200 "[+]node ok ..." or 503
+//	GET  /readyz       200 "[+]node ok ..." or 503 (?noleader: the node only; ?sync: caught up with the leader)
 //	POST /join         {"id", "addr", "api_addr", "voter"}
 //	DELETE /remove     {"id"}
 //	GET  /metrics      Prometheus
+//	GET  /debug/vars   expvar's layout (cmdline, memstats) with the node's counters and gauges
+//
+// Every answer carries the server's version in X-RQLITE-VERSION
+// (Config.Version); /status has it in "build". Requests are logged at
+// Debug (a client error at Warn, a server error at Error; a 503 from
+// /readyz is an answer, logged at Debug).
 //
 // Bodies of the /db endpoints are rqlite's: a JSON array of statements,
 // each "SQL" or ["SQL", positional params...] or ["SQL", {named params}]
@@ -135,9 +141,17 @@
 //     (because it writes, or for any SQL error, which could hide a later
 //     write) the whole request goes through the log instead. A failing
 //     read through /db/request thus costs a log entry.
-//   - ?queue is accepted for gorqlite's Queue methods but the write is
-//     done before the answer: sequence_number is its log index, and
-//     ?wait changes nothing. There is no batching of queued writes.
+//   - ?queue: the leader queues the request (a follower forwards it) and
+//     answers at once with a sequence number (per leader, increasing;
+//     not a log index) and no results. Queued requests are executed in
+//     batches (Config.QueueBatchSize, QueueTimeout): one Backend.Execute,
+//     one log entry, per batch. A batch in which a statement fails is
+//     rolled back whole and run again request by request, so that a bad
+//     request fails alone; its error is logged and counted
+//     (holeycow_http_queue_errors_total). ?wait answers once the
+//     request's batch applied, with its results. Queued writes not yet
+//     executed are lost if the leader fails, as in rqlite; Server.Close
+//     executes those still waiting.
 //   - Infinite floats are sent as the strings "Inf" and "-Inf" (JSON has
 //     no infinities); blobs as base64, as rqlite does.
 //   - rqlite's bcrypt password hashes, ?blob_array, /db/load,

@@ -71,6 +71,14 @@ type Config struct {
 	DisableForwarding bool
 	// Limits bound each request's work (result sizes, statements).
 	Limits Limits
+	// QueueBatchSize and QueueTimeout shape the batches of ?queue writes:
+	// a batch is executed (as one log entry) when it holds QueueBatchSize
+	// requests or QueueTimeout after its first; QueueCapacity bounds the
+	// requests waiting (a full queue holds the next one back). 0 means
+	// DefaultQueueBatchSize, DefaultQueueTimeout, DefaultQueueCapacity.
+	QueueBatchSize int
+	QueueTimeout   time.Duration
+	QueueCapacity  int
 	// Version is reported in /status ("build"), /debug/vars and the
 	// VersionHeader of every answer; "" means the main module's version.
 	Version string
@@ -87,6 +95,7 @@ type Server struct {
 	m       *metrics
 	start   time.Time
 	metrics http.Handler
+	queue   *writeQueue
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -120,7 +129,27 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.m = m
 	s.metrics = metricsHandler(s.reg)
+	if cfg.QueueBatchSize <= 0 {
+		cfg.QueueBatchSize = DefaultQueueBatchSize
+	}
+	if cfg.QueueTimeout <= 0 {
+		cfg.QueueTimeout = DefaultQueueTimeout
+	}
+	if cfg.QueueCapacity <= 0 {
+		cfg.QueueCapacity = DefaultQueueCapacity
+	}
+	if s.queue, err = newWriteQueue(s, cfg.QueueBatchSize, cfg.QueueCapacity, cfg.QueueTimeout); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// Close executes the queued writes (?queue) still waiting and stops the
+// queue; later ?queue requests get 503. Call it after the http.Server
+// stopped serving, before closing the Backend.
+func (s *Server) Close() error {
+	s.queue.close()
+	return nil
 }
 
 // Registry returns the registry that /metrics serves, for the node to
@@ -420,7 +449,7 @@ func (s *Server) serveDB(w http.ResponseWriter, r *http.Request, run func(ctx co
 	if req.opts.timings {
 		out.Time = time.Since(start).Seconds()
 	}
-	if wrote && req.opts.raftIndex {
+	if wrote && req.opts.raftIndex && !req.opts.queue {
 		out.RaftIndex = &idx
 	}
 	if wrote && req.opts.queue {
@@ -435,8 +464,12 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request)   { s.serve
 // handleRequest serves /db/request, reads and writes mixed (runRequest).
 func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) { s.serveDB(w, r, s.runRequest) }
 
-// runExecute runs a request's statements through the log.
+// runExecute runs a request's statements through the log (with ?queue,
+// through the write queue: runQueued).
 func (s *Server) runExecute(ctx context.Context, req dbRequest) (uint64, []sqlnode.Result, bool, error) {
+	if req.opts.queue {
+		return s.runQueued(ctx, req)
+	}
 	idx, rs, err := s.execute(ctx, req.stmts, req.opts.transaction)
 	return idx, rs, true, err
 }
