@@ -66,7 +66,17 @@ func (b *Backend) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Res
 // non-voter and weak on a voter; a freshness bound (httpapi.FreshnessFrom)
 // applies to none.
 func (b *Backend) Query(ctx context.Context, level httpapi.Level, stmts []sqlnode.Statement) ([]sqlnode.Result, error) {
-	var l Level
+	l, err := b.level(ctx, level)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := b.n.Query(ctx, l, stmts)
+	return rs, b.mapErr(err)
+}
+
+// level maps an httpapi level to this package's, and checks a freshness
+// bound.
+func (b *Backend) level(ctx context.Context, level httpapi.Level) (Level, error) {
 	if level == httpapi.LevelAuto {
 		level = httpapi.LevelWeak
 		if m, ok := b.n.raft.State().Member(b.n.id); ok && m.Suffrage != raftcluster.Voter {
@@ -75,19 +85,24 @@ func (b *Backend) Query(ctx context.Context, level httpapi.Level, stmts []sqlnod
 	}
 	switch level {
 	case httpapi.LevelNone:
-		l = LevelNone
-		if err := b.n.checkFresh(httpapi.FreshnessFrom(ctx)); err != nil {
-			return nil, err
-		}
+		return LevelNone, b.n.checkFresh(httpapi.FreshnessFrom(ctx))
 	case httpapi.LevelWeak:
-		l = LevelWeak
+		return LevelWeak, nil
 	case httpapi.LevelLinearizable, httpapi.LevelStrong:
-		l = LevelLinearizable
-	default:
-		return nil, fmt.Errorf("%w: level %d", httpapi.ErrBadRequest, int(level))
+		return LevelLinearizable, nil
 	}
-	rs, err := b.n.Query(ctx, l, stmts)
-	return rs, b.mapErr(err)
+	return 0, fmt.Errorf("%w: level %d", httpapi.ErrBadRequest, int(level))
+}
+
+// BackupTo implements httpapi.Backuper: a consistent copy of this node's
+// database after waiting as a read at level would (auto and freshness
+// as for Query).
+func (b *Backend) BackupTo(ctx context.Context, level httpapi.Level, path string) error {
+	l, err := b.level(ctx, level)
+	if err != nil {
+		return err
+	}
+	return b.mapErr(b.n.BackupTo(ctx, l, path))
 }
 
 // Status implements httpapi.Backend.

@@ -241,6 +241,30 @@ func (n *Node) Query(ctx context.Context, level Level, stmts []sqlnode.Statement
 	return rs, nil
 }
 
+// BackupTo writes a consistent copy of this node's database to the file
+// at path (see sqlnode.Node.BackupTo), after waiting as a read at level
+// would.
+func (n *Node) BackupTo(ctx context.Context, level Level, path string) error {
+	if n.closed() {
+		return ErrClosed
+	}
+	if err := n.waitLevel(ctx, level); err != nil {
+		return err
+	}
+	db, view, release, err := n.eng.acquireView(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := n.eng.guardView(ctx, view); err != nil {
+		return err
+	}
+	if err := db.BackupTo(ctx, path); err != nil {
+		return err
+	}
+	return n.eng.guardView(ctx, view)
+}
+
 // waitLevel waits until a read at level may run here.
 func (n *Node) waitLevel(ctx context.Context, level Level) error {
 	var target uint64

@@ -118,3 +118,11 @@ func (l *Local) Check() error {
 	defer l.mu.Unlock()
 	return l.node.Check()
 }
+
+// BackupTo implements Backuper.
+func (l *Local) BackupTo(ctx context.Context, level Level, path string) error {
+	if level < LevelNone || level > LevelAuto {
+		return badRequest("unknown level %d", int(level))
+	}
+	return l.node.BackupTo(ctx, path)
+}

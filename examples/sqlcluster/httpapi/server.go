@@ -79,6 +79,9 @@ type Config struct {
 	QueueBatchSize int
 	QueueTimeout   time.Duration
 	QueueCapacity  int
+	// TempDir holds backups and loads while they are prepared ("":
+	// os.TempDir()).
+	TempDir string
 	// Version is reported in /status ("build"), /debug/vars and the
 	// VersionHeader of every answer; "" means the main module's version.
 	Version string
@@ -173,6 +176,8 @@ var routes = map[string]route{
 	"/remove":     {[]string{http.MethodDelete}, []string{PermRemove}, (*Server).handleRemove},
 	"/metrics":    {[]string{http.MethodGet}, []string{PermStatus}, (*Server).handleMetrics},
 	"/debug/vars": {[]string{http.MethodGet}, []string{PermStatus}, (*Server).handleVars},
+	"/db/backup":  {[]string{http.MethodGet}, []string{PermBackup}, (*Server).handleBackup},
+	"/db/load":    {[]string{http.MethodPost}, []string{PermLoad}, (*Server).handleLoad},
 }
 
 // ServeHTTP routes r, checks its credentials, serves it, and records it.
