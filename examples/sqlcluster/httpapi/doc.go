@@ -21,6 +21,8 @@
 //	POST /join         {"id", "addr", "api_addr", "voter"}
 //	DELETE /remove     {"id"}
 //	GET  /metrics      Prometheus
+//	GET  /db/backup    the SQLite file (?fmt=sql a dump, ?compress gzip, ?vacuum; Backuper)
+//	POST /db/load      a SQLite file or SQL dump replaces the database, through the log
 //	GET  /debug/vars   expvar's layout (cmdline, memstats) with the node's counters and gauges
 //
 // Every answer carries the server's version in X-RQLITE-VERSION
@@ -154,8 +156,17 @@
 //     executes those still waiting.
 //   - Infinite floats are sent as the strings "Inf" and "-Inf" (JSON has
 //     no infinities); blobs as base64, as rqlite does.
-//   - rqlite's bcrypt password hashes, ?blob_array, /db/load,
-//     /db/backup, /boot and the error_v2 field are not supported. Unknown
+//   - rqlite's bcrypt password hashes, ?blob_array, /boot and the
+//     error_v2 field are not supported.
+//   - /db/backup is taken on the node that receives it, at ?level (weak
+//     by default), from one read transaction: while the copy runs that
+//     node's own apply waits (SQLite's rollback journal), not the
+//     cluster's writes unless it is the writer; ask a follower. A SQL dump
+//     carries every row's rowid, so that a load reproduces the checksum.
+//     /db/load replaces the whole database (drops every table and view,
+//     then recreates from the input) in one log entry, so it is bounded
+//     by Config.MaxBodyBytes and by sqlnode.MaxCommandSize; a load over
+//     either is refused with 400. Virtual tables are not dumped (400). Unknown
 //     URL parameters are ignored, as rqlite does.
 //
 // # Concurrency
