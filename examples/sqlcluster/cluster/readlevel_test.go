@@ -28,7 +28,7 @@ func (h *httpCluster) addrOf(id string) string {
 	return h.urls[id]
 }
 
-func startHTTPCluster(t *testing.T, nodes int) (*Local, *httpCluster) {
+func startHTTPCluster(t testing.TB, nodes int) (*Local, *httpCluster) {
 	t.Helper()
 	h := &httpCluster{urls: map[string]string{}}
 	c := startTest(t, LocalOptions{Nodes: nodes, APIAddrOf: h.addrOf})
@@ -57,7 +57,7 @@ type httpResult struct {
 	Error string `json:"error"`
 }
 
-func postJSON(t *testing.T, u string, body any) (int, httpResult) {
+func postJSON(t testing.TB, u string, body any) (int, httpResult) {
 	t.Helper()
 	b, err := json.Marshal(body)
 	if err != nil {
