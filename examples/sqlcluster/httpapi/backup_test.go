@@ -12,30 +12,12 @@ import (
 
 func getBody(t *testing.T, ts *testServer, path string) []byte {
 	t.Helper()
-	resp, err := ts.Client().Get(ts.URL + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
-	}
-	return b
+	return []byte(ts.mustOK(t, "GET", path, ""))
 }
 
 func post(t *testing.T, ts *testServer, path string, body []byte) (int, string) {
 	t.Helper()
-	resp, err := ts.Client().Post(ts.URL+path, "application/octet-stream", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return ts.do(t, "POST", path, string(body))
 }
 
 // TestServer_backupLoad: every backup format loads into a fresh node with
