@@ -59,6 +59,10 @@ type writeQueue struct {
 	stopped chan struct{}
 	once    sync.Once
 	closeMu sync.Once
+	// sendMu: enqueue holds it shared while it sends, close exclusively
+	// to set closed, so that no request lands after the final drain.
+	sendMu sync.RWMutex
+	closed bool
 
 	mu      sync.Mutex
 	nextSeq uint64
@@ -93,17 +97,15 @@ func (q *writeQueue) enqueue(ctx context.Context, r *queued) error {
 	q.nextSeq++
 	r.seq = q.nextSeq
 	q.mu.Unlock()
-	select {
-	case <-q.stop:
+	q.sendMu.RLock()
+	defer q.sendMu.RUnlock()
+	if q.closed {
 		return errors.New("httpapi: server closed")
-	default:
 	}
 	select {
 	case q.ch <- r:
 		q.writes.Inc()
 		return nil
-	case <-q.stop:
-		return errors.New("httpapi: server closed")
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
@@ -112,17 +114,14 @@ func (q *writeQueue) enqueue(ctx context.Context, r *queued) error {
 // close stops the flusher after it executed what is queued.
 func (q *writeQueue) close() {
 	q.closeMu.Do(func() {
+		q.sendMu.Lock()
+		q.closed = true
+		q.sendMu.Unlock()
 		close(q.stop)
-		started := false
+		// Never started: nothing to wait for; else run closes stopped
+		// once it drained the queue.
 		q.once.Do(func() { close(q.stopped) })
-		select {
-		case <-q.stopped:
-		default:
-			started = true
-		}
-		if started {
-			<-q.stopped
-		}
+		<-q.stopped
 	})
 }
 
