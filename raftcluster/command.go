@@ -44,6 +44,7 @@ const (
 	// Requests between members, never on the log (the state refuses them).
 	kindCheckMember // id: is id a member? (leader only)
 	kindPing        // id of the sender: answered by any member
+	kindCommitIndex // id of the sender: the leader's commit index (leader only)
 	kindMax
 )
 
@@ -75,6 +76,8 @@ func (k cmdKind) String() string {
 		return "CheckMember"
 	case kindPing:
 		return "Ping"
+	case kindCommitIndex:
+		return "CommitIndex"
 	}
 	return fmt.Sprintf("cmdKind(%d)", uint8(k))
 }

@@ -39,6 +39,10 @@
 //     *NotLeaderError go to LeaderAddr. Treat ErrOutcomeUnknown as "may or
 //     may not have committed": read back before retrying a
 //     non-idempotent command.
+//     For a read that must reflect every write the leader acknowledged
+//     (rqlite's weak) on any member, call LeaderCommitIndex (one request
+//     to the leader, no quorum round) then WaitApplied; for a
+//     linearizable one, ReadIndex on the leader.
 //  4. Make ApplyFunc deterministic and idempotent by index: store the
 //     applied index with the data, skip indices already applied (after a
 //     restart the log is replayed from the last Raft snapshot).

@@ -140,6 +140,9 @@ func (n *Node) handleForward(ctx context.Context, caller string, req []byte) ([]
 		}
 		return encodeReply(fmt.Errorf("%w: %s for member %q from the certificate of %q", ErrIdentity, c.Kind, c.ID, caller)), nil
 	}
+	if c.Kind == kindCommitIndex {
+		return n.replyCommitIndex(ctx), nil
+	}
 	return encodeReply(n.handleLocal(ctx, c)), nil
 }
 

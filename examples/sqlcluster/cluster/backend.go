@@ -43,7 +43,7 @@ func (b *Backend) mapErr(err error) error {
 		return nil
 	case errors.As(err, &nl):
 		return &httpapi.NotLeaderError{LeaderHTTP: b.apiAddrOf(nl.LeaderID)}
-	case errors.Is(err, ErrClosed), errors.Is(err, ErrNotReady), errors.Is(err, raftcluster.ErrShutdown),
+	case errors.Is(err, ErrClosed), errors.Is(err, ErrNotReady), errors.Is(err, ErrLeaderUnreachable), errors.Is(err, raftcluster.ErrShutdown),
 		errors.Is(err, raftcluster.ErrFenced):
 		// A fencing refusal is what it is, with its reason: 503, not an
 		// I/O error.
@@ -60,23 +60,49 @@ func (b *Backend) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Res
 	return r, b.mapErr(err)
 }
 
-// Query implements httpapi.Backend. Weak reads are served here after
-// waiting for the known commit index (they need not forward); strong
-// reads are linearizable reads.
+// Query implements httpapi.Backend: every level reads this node's
+// database, after waiting as the level needs (see Level and
+// httpapi.Level). Strong reads are linearizable reads; auto is none on a
+// non-voter and weak on a voter; a freshness bound (httpapi.FreshnessFrom)
+// applies to none.
 func (b *Backend) Query(ctx context.Context, level httpapi.Level, stmts []sqlnode.Statement) ([]sqlnode.Result, error) {
-	var l Level
-	switch level {
-	case httpapi.LevelNone:
-		l = LevelNone
-	case httpapi.LevelWeak:
-		l = LevelWeak
-	case httpapi.LevelLinearizable, httpapi.LevelStrong:
-		l = LevelLinearizable
-	default:
-		return nil, fmt.Errorf("%w: level %d", httpapi.ErrBadRequest, int(level))
+	l, err := b.level(ctx, level)
+	if err != nil {
+		return nil, err
 	}
 	rs, err := b.n.Query(ctx, l, stmts)
 	return rs, b.mapErr(err)
+}
+
+// level maps an httpapi level to this package's, and checks a freshness
+// bound.
+func (b *Backend) level(ctx context.Context, level httpapi.Level) (Level, error) {
+	if level == httpapi.LevelAuto {
+		level = httpapi.LevelWeak
+		if m, ok := b.n.raft.State().Member(b.n.id); ok && m.Suffrage != raftcluster.Voter {
+			level = httpapi.LevelNone
+		}
+	}
+	switch level {
+	case httpapi.LevelNone:
+		return LevelNone, b.n.checkFresh(httpapi.FreshnessFrom(ctx))
+	case httpapi.LevelWeak:
+		return LevelWeak, nil
+	case httpapi.LevelLinearizable, httpapi.LevelStrong:
+		return LevelLinearizable, nil
+	}
+	return 0, fmt.Errorf("%w: level %d", httpapi.ErrBadRequest, int(level))
+}
+
+// BackupTo implements httpapi.Backuper: a consistent copy of this node's
+// database after waiting as a read at level would (auto and freshness
+// as for Query).
+func (b *Backend) BackupTo(ctx context.Context, level httpapi.Level, path string) error {
+	l, err := b.level(ctx, level)
+	if err != nil {
+		return err
+	}
+	return b.mapErr(b.n.BackupTo(ctx, l, path))
 }
 
 // Status implements httpapi.Backend.
@@ -151,13 +177,37 @@ func (b *Backend) Nodes(ctx context.Context) ([]httpapi.NodeInfo, error) {
 	return out, nil
 }
 
+// IsLeader implements httpapi.LeaderChecker (queued writes are queued on
+// the leader).
+func (b *Backend) IsLeader() error {
+	if b.n.raft.IsLeader() {
+		return nil
+	}
+	id, _ := b.n.raft.Leader()
+	return &httpapi.NotLeaderError{LeaderHTTP: b.apiAddrOf(id)}
+}
+
 // Ready implements httpapi.Backend.
-func (b *Backend) Ready(ctx context.Context) error {
+func (b *Backend) Ready(ctx context.Context) error { return b.ReadyWith(ctx, httpapi.ReadyOptions{}) }
+
+// ReadyWith implements httpapi.ReadyWither: NoLeader skips the check for
+// a known leader; Sync then waits until this node applied the leader's
+// commit index (as for a weak read).
+func (b *Backend) ReadyWith(ctx context.Context, o httpapi.ReadyOptions) error {
 	if b.n.closed() {
 		return fmt.Errorf("%w: %w", httpapi.ErrUnavailable, ErrClosed)
 	}
-	if id, _ := b.n.raft.Leader(); id == "" {
+	if id, _ := b.n.raft.Leader(); id == "" && !o.NoLeader {
 		return fmt.Errorf("%w: no leader known", httpapi.ErrUnavailable)
+	}
+	if o.Sync {
+		idx, err := b.n.leaderCommitIndex(ctx)
+		if err == nil {
+			err = b.n.raft.WaitApplied(ctx, idx)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: sync with the leader: %w", httpapi.ErrUnavailable, err)
+		}
 	}
 	if !b.n.eng.ready() {
 		if err := b.n.eng.health.notReady(); err != nil {

@@ -17,9 +17,12 @@ const (
 	// LevelNone reads this node's database as it is: fastest, possibly
 	// stale.
 	LevelNone Level = iota
-	// LevelWeak waits until this node has applied the commit index it
-	// knows (the leader's, as last heard), then reads here. It sees every
-	// write this node knew to be committed when the read began.
+	// LevelWeak asks the leader for its commit index (one small request
+	// over the Raft port, no quorum round; none on the leader), waits
+	// until this node has applied it, then reads here. It sees every
+	// write that the node believing it leads had acknowledged when it
+	// answered, so every write acknowledged before the read began but
+	// those of a successor that a deposed leader does not know of yet.
 	LevelWeak
 	// LevelLinearizable asks the leader for a read index (it confirms its
 	// leadership with a quorum), waits until this node has applied it,

@@ -36,7 +36,8 @@
 //     wrapping raftcluster.ErrOutcomeUnknown as "may have committed":
 //     read back before retrying a write that is not idempotent.
 //  4. Read at the level needed: LevelNone (local, possibly stale),
-//     LevelWeak (waits for the commit index this member knows),
+//     LevelWeak (waits for the leader's commit index, asked over the
+//     Raft port),
 //     LevelLinearizable (read index from the leader; set
 //     Config.LeaderReadIndex for followers). The writer's database is
 //     shared storage itself: it serves reads only while its writer Guard

@@ -29,4 +29,8 @@ var (
 	// ErrNotCopier reports RequestReset on a node that is the writer (it
 	// has no overlay to drop).
 	ErrNotCopier = errors.New("cluster: only a copier can reset")
+	// ErrLeaderUnreachable reports a weak read (or /readyz?sync) on a
+	// follower whose request for the leader's commit index failed (an
+	// election, a partition): nothing was read.
+	ErrLeaderUnreachable = errors.New("cluster: the leader did not answer")
 )

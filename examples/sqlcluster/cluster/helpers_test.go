@@ -29,7 +29,7 @@ func testTimeouts() raftcluster.Timeouts {
 	return to
 }
 
-func startTest(t *testing.T, opts LocalOptions) *Local {
+func startTest(t testing.TB, opts LocalOptions) *Local {
 	t.Helper()
 	if opts.Timeouts == (LocalOptions{}).Timeouts {
 		opts.Timeouts = testTimeouts()

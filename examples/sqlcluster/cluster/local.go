@@ -59,6 +59,9 @@ type LocalOptions struct {
 	StabilityPort bool
 	// MaxSteps goes to every member's Config.
 	MaxSteps int64
+	// APIAddrOf goes to every member's Config (HTTP API base URLs of
+	// members, for httpapi forwarding; nil: none).
+	APIAddrOf func(id string) string
 	// Logger (nil discards).
 	Logger *slog.Logger
 }
@@ -228,6 +231,7 @@ func (c *Local) startMemberAs(id string, stores *raftcluster.Stores, proxyAddr s
 		SnapshotThreshold: c.opts.SnapshotThreshold, TrailingLogs: c.opts.TrailingLogs,
 		LeaderReadIndex: c.leaderReadIndex, Logger: c.opts.Logger, MaxSteps: c.opts.MaxSteps,
 		JournalMode: c.opts.JournalMode, Synchronous: c.opts.Synchronous,
+		APIAddrOf: c.opts.APIAddrOf,
 	}
 	if stores != nil {
 		cfg.Stores = stores

@@ -269,6 +269,30 @@ func invalidatedNotReady(err error) error {
 	return fmt.Errorf("%w: this copier's view was invalidated and resets first: %w", ErrNotReady, err)
 }
 
+// BackupTo writes a consistent copy of this node's database to the file
+// at path (see sqlnode.Node.BackupTo), after waiting as a read at level
+// would.
+func (n *Node) BackupTo(ctx context.Context, level Level, path string) error {
+	if n.closed() {
+		return ErrClosed
+	}
+	if err := n.waitLevel(ctx, level); err != nil {
+		return err
+	}
+	db, view, release, err := n.eng.acquireView(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := n.eng.guardView(ctx, view); err != nil {
+		return err
+	}
+	if err := db.BackupTo(ctx, path); err != nil {
+		return err
+	}
+	return n.eng.guardView(ctx, view)
+}
+
 // waitLevel waits until a read at level may run here.
 func (n *Node) waitLevel(ctx context.Context, level Level) error {
 	var target uint64
@@ -276,7 +300,11 @@ func (n *Node) waitLevel(ctx context.Context, level Level) error {
 	case LevelNone:
 		return nil
 	case LevelWeak:
-		target = n.raft.CommitIndex()
+		idx, err := n.leaderCommitIndex(ctx)
+		if err != nil {
+			return err
+		}
+		target = idx
 	case LevelLinearizable:
 		idx, err := n.readIndex(ctx)
 		if err != nil {

@@ -22,6 +22,8 @@ const (
 	PermReady   = "ready"   // /readyz
 	PermJoin    = "join"    // /join
 	PermRemove  = "remove"  // /remove
+	PermBackup  = "backup"  // /db/backup
+	PermLoad    = "load"    // /db/load
 )
 
 // User is one entry of a credentials file, in rqlite's format:

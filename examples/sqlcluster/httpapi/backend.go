@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 )
@@ -29,7 +30,9 @@ type Backend interface {
 	Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Response, error)
 
 	// Query runs read-only statements at the given consistency level
-	// (see Level) in one read transaction. A statement that would write
+	// (see Level) in one read transaction. ctx may carry a Freshness
+	// (FreshnessFrom) for LevelNone and LevelAuto; a read that it refuses
+	// fails with an error wrapping ErrStale. A statement that would write
 	// gets sqlnode.ErrReadOnly in its Result.Error.
 	Query(ctx context.Context, level Level, stmts []sqlnode.Statement) ([]sqlnode.Result, error)
 
@@ -55,31 +58,47 @@ type Backend interface {
 	Remove(ctx context.Context, id string) error
 }
 
-// Level is a read consistency level, as rqlite names them. Each level
-// gives at least the guarantees of the ones before it.
+// Level is a read consistency level, as rqlite names them. The levels
+// none to strong each give at least the guarantees of the ones before
+// it; auto picks one of them.
 type Level int
 
 const (
 	// LevelNone reads this node's database as it is, with no check:
 	// fastest, possibly stale, possibly from a node cut off from the
-	// cluster. It never forwards.
+	// cluster. It never forwards. With a freshness bound (rqlite's
+	// ?freshness, see WithFreshness) a node that is not the leader
+	// refuses the read (503, ErrStale) unless it heard from the leader
+	// within the bound; with freshness_strict it must also have applied
+	// every entry the leader told it was committed then, so that the
+	// read reflects every write the leader had acknowledged about
+	// freshness (plus one network hop) before the read.
 	LevelNone Level = iota
-	// LevelWeak reads on the node that believes it is the leader (other
-	// nodes forward). A deposed leader may serve a stale read for up to an
-	// election timeout.
+	// LevelWeak reflects every write that the node which believes it is
+	// the leader had acknowledged before the read arrived, on whichever
+	// node serves it: a follower asks the leader for its commit index
+	// (one small request, no quorum round), waits until it has applied
+	// it, and reads its own database. A client thus reads its own
+	// acknowledged writes through any node. A leader deposed without
+	// knowing it (for at most an election timeout) may answer for its
+	// successor, so a read may miss a write the new leader acknowledged
+	// in that window, as in rqlite.
 	LevelWeak
-	// LevelLinearizable reads on the leader after confirming leadership
-	// with a quorum (Raft read-index: heartbeat round, then wait until
-	// the commit index at the start of the read is applied). The read
-	// sees every write acknowledged before it began.
+	// LevelLinearizable confirms the leader's leadership with a quorum
+	// (Raft read-index: heartbeat round, then wait until the commit index
+	// at the start of the read is applied). The read sees every write
+	// acknowledged by any leader before it began.
 	LevelLinearizable
-	// LevelStrong is linearizable too, and as rqlite does it: the read
-	// goes through the log (or a read-index barrier), so it is ordered
-	// with the writes and pays a log round trip.
+	// LevelStrong is linearizable too; rqlite sends such reads through
+	// the log, here they take the read-index path of LevelLinearizable
+	// (the same guarantee, without a log entry).
 	LevelStrong
+	// LevelAuto is rqlite's auto: LevelNone on a non-voting member (a
+	// read-only node; a freshness bound applies), LevelWeak on a voter.
+	LevelAuto
 )
 
-var levelNames = [...]string{"none", "weak", "linearizable", "strong"}
+var levelNames = [...]string{"none", "weak", "linearizable", "strong", "auto"}
 
 // String returns rqlite's name of l.
 func (l Level) String() string {
@@ -100,7 +119,30 @@ func ParseLevel(s string) (Level, error) {
 			return Level(i), nil
 		}
 	}
-	return 0, badRequest("unknown level %q (want none, weak, linearizable or strong)", s)
+	return 0, badRequest("unknown level %q (want none, weak, linearizable, strong or auto)", s)
+}
+
+// Freshness bounds how stale a read at LevelNone (or LevelAuto on a
+// non-voter) may be: rqlite's ?freshness and ?freshness_strict.
+type Freshness struct {
+	// Max is the bound; 0 means none.
+	Max time.Duration
+	// Strict also requires the node to have applied what the leader had
+	// committed when it last heard from it.
+	Strict bool
+}
+
+type freshnessKey struct{}
+
+// WithFreshness returns ctx carrying f, for Backend.Query.
+func WithFreshness(ctx context.Context, f Freshness) context.Context {
+	return context.WithValue(ctx, freshnessKey{}, f)
+}
+
+// FreshnessFrom returns the Freshness that ctx carries (zero: none).
+func FreshnessFrom(ctx context.Context) Freshness {
+	f, _ := ctx.Value(freshnessKey{}).(Freshness)
+	return f
 }
 
 // Status describes one node, for GET /status. The Server lays it out as

@@ -250,6 +250,7 @@ type options struct {
 	redirect    bool
 	raftIndex   bool
 	level       Level
+	freshness   Freshness
 	timeout     time.Duration // 0: Config.Timeout
 }
 
@@ -289,6 +290,27 @@ func parseOptions(q url.Values) (options, error) {
 		return options{}, err
 	}
 	o.level = lv
+	if t := q.Get("freshness"); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil || d <= 0 {
+			return options{}, badRequest("parameter freshness=%.40q is not a positive duration such as 1s", t)
+		}
+		o.freshness.Max = d
+	}
+	if vs, ok := q["freshness_strict"]; ok {
+		v := ""
+		if len(vs) > 0 {
+			v = vs[len(vs)-1]
+		}
+		b, err := strconv.ParseBool(v)
+		if v == "" {
+			b, err = true, nil
+		}
+		if err != nil {
+			return options{}, badRequest("parameter freshness_strict=%.40q is not a boolean", v)
+		}
+		o.freshness.Strict = b
+	}
 	if t := q.Get("timeout"); t != "" {
 		d, err := time.ParseDuration(t)
 		if err != nil || d <= 0 {

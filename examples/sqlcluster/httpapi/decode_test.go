@@ -84,7 +84,7 @@ func TestParseLevel_all(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		want Level
-	}{{"", LevelWeak}, {"none", LevelNone}, {"weak", LevelWeak}, {"linearizable", LevelLinearizable}, {"strong", LevelStrong}} {
+	}{{"", LevelWeak}, {"none", LevelNone}, {"weak", LevelWeak}, {"linearizable", LevelLinearizable}, {"strong", LevelStrong}, {"auto", LevelAuto}} {
 		l, err := ParseLevel(tc.in)
 		if err != nil || l != tc.want {
 			t.Errorf("ParseLevel(%q) = %v, %v", tc.in, l, err)
@@ -93,7 +93,7 @@ func TestParseLevel_all(t *testing.T) {
 			t.Errorf("%v.String() = %q", l, l.String())
 		}
 	}
-	for _, bad := range []string{"NONE", "Strong", "auto", "x", " weak"} {
+	for _, bad := range []string{"NONE", "Strong", "Auto", "x", " weak"} {
 		if _, err := ParseLevel(bad); !errors.Is(err, ErrBadRequest) {
 			t.Errorf("ParseLevel(%q): %v", bad, err)
 		}

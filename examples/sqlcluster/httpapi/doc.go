@@ -17,19 +17,46 @@
 //	POST /db/request   reads and writes mixed
 //	GET  /status       node and leader (rqlite's layout: store.leader.node_id, ...)
 //	GET  /nodes        voters keyed by ID, with api_addr, reachable (?ver=2: a list; ?nonvoters: all members)
-//	GET  /readyz       200 "[+]node ok ..." or 503
+//	GET  /readyz       200 "[+]node ok ..." or 503 (?noleader: the node only; ?sync: caught up with the leader)
 //	POST /join         {"id", "addr", "api_addr", "voter"}
 //	DELETE /remove     {"id"}
 //	GET  /metrics      Prometheus
+//	GET  /db/backup    the SQLite file (?fmt=sql a dump, ?compress gzip, ?vacuum; Backuper)
+//	POST /db/load      a SQLite file or SQL dump replaces the database, through the log
+//	GET  /debug/vars   expvar's layout (cmdline, memstats) with the node's counters and gauges
+//
+// Every answer carries the server's version in X-RQLITE-VERSION
+// (Config.Version); /status has it in "build". Requests are logged at
+// Debug (a client error at Warn, a server error at Error; a 503 from
+// /readyz is an answer, logged at Debug).
 //
 // Bodies of the /db endpoints are rqlite's: a JSON array of statements,
 // each "SQL" or ["SQL", positional params...] or ["SQL", {named params}]
 // (see DecodeStatements). Answers are {"results": [...]} with, per
 // statement, columns, types, values (or with ?associative, types and rows
 // keyed by column), last_insert_id, rows_affected, error, time. The URL
-// flags are rqlite's: pretty, timings, transaction, associative, level
-// (none, weak (default), linearizable, strong; see Level), timeout (a Go
+// flags are rqlite's: pretty, timings, transaction, associative, level,
+// freshness (a Go duration) and freshness_strict, timeout (a Go
 // duration), raft_index, redirect, queue and wait.
+//
+// # Read consistency levels
+//
+// What each ?level guarantees, on whichever node serves the read (see
+// Level for how):
+//
+//   - none: nothing; the node's database as it is. With ?freshness=d a
+//     follower refuses (503 "stale read") unless it heard from the leader
+//     within d; with freshness_strict also unless it applied what the
+//     leader had committed then. The leader always serves.
+//   - weak (the default, also of /db/request): every write the leader
+//     acknowledged before the read arrived, through any node. The serving
+//     node asks the leader for its commit index (one small request, no
+//     quorum) and reads locally once it applied it. Exception, as in
+//     rqlite: a leader deposed without knowing it yet (at most an election
+//     timeout) answers for itself.
+//   - linearizable and strong: every write acknowledged before the read
+//     began, by any leader (quorum-confirmed read index).
+//   - auto: none on a non-voter, weak on a voter.
 //
 // Status codes: an SQL error is a result, with 200, as in rqlite. A
 // request that cannot be decoded (malformed JSON, wrong types, an empty
@@ -116,13 +143,30 @@
 //     (because it writes, or for any SQL error, which could hide a later
 //     write) the whole request goes through the log instead. A failing
 //     read through /db/request thus costs a log entry.
-//   - ?queue is accepted for gorqlite's Queue methods but the write is
-//     done before the answer: sequence_number is its log index, and
-//     ?wait changes nothing. There is no batching of queued writes.
+//   - ?queue: the leader queues the request (a follower forwards it) and
+//     answers at once with a sequence number (per leader, increasing;
+//     not a log index) and no results. Queued requests are executed in
+//     batches (Config.QueueBatchSize, QueueTimeout): one Backend.Execute,
+//     one log entry, per batch. A batch in which a statement fails is
+//     rolled back whole and run again request by request, so that a bad
+//     request fails alone; its error is logged and counted
+//     (holeycow_http_queue_errors_total). ?wait answers once the
+//     request's batch applied, with its results. Queued writes not yet
+//     executed are lost if the leader fails, as in rqlite; Server.Close
+//     executes those still waiting.
 //   - Infinite floats are sent as the strings "Inf" and "-Inf" (JSON has
 //     no infinities); blobs as base64, as rqlite does.
-//   - rqlite's bcrypt password hashes, ?freshness, ?blob_array, /db/load,
-//     /db/backup, /boot and the error_v2 field are not supported. Unknown
+//   - rqlite's bcrypt password hashes, ?blob_array, /boot and the
+//     error_v2 field are not supported.
+//   - /db/backup is taken on the node that receives it, at ?level (weak
+//     by default), from one read transaction: while the copy runs that
+//     node's own apply waits (SQLite's rollback journal), not the
+//     cluster's writes unless it is the writer; ask a follower. A SQL dump
+//     carries every row's rowid, so that a load reproduces the checksum.
+//     /db/load replaces the whole database (drops every table and view,
+//     then recreates from the input) in one log entry, so it is bounded
+//     by Config.MaxBodyBytes and by sqlnode.MaxCommandSize; a load over
+//     either is refused with 400. Virtual tables are not dumped (400). Unknown
 //     URL parameters are ignored, as rqlite does.
 //
 // # Concurrency

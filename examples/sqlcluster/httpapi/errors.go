@@ -24,6 +24,10 @@ var (
 	// allow, such as a member's certificate joining or removing another
 	// member: 403.
 	ErrForbidden = errors.New("httpapi: forbidden")
+	// ErrStale reports a read refused by its freshness bound (rqlite's
+	// "stale read"): 503, as it wraps ErrUnavailable; another node, or a
+	// higher level, may serve it.
+	ErrStale = fmt.Errorf("%w: stale read", ErrUnavailable)
 )
 
 // NotLeaderError is the error a Backend returns when a request must be

@@ -69,6 +69,6 @@ func Example() {
 	// Output:
 	// 200 {"results":[{"last_insert_id":1,"rows_affected":1},{"last_insert_id":2,"rows_affected":1}]}
 	// 200 {"results":[{"types":{"id":"integer","name":"text"},"rows":[{"id":1,"name":"fiona"}]}]}
-	// 400 {"error":"httpapi: bad request: unknown level \"eventual\" (want none, weak, linearizable or strong)"}
+	// 400 {"error":"httpapi: bad request: unknown level \"eventual\" (want none, weak, linearizable, strong or auto)"}
 	// 200 {"results":[{"columns":["count(*)"],"types":[""],"values":[[2]]}]}
 }

@@ -83,6 +83,11 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, o options, body
 			}
 		},
 		Transport: s.cfg.Transport,
+		// This node's version header stays the only one.
+		ModifyResponse: func(resp *http.Response) error {
+			resp.Header.Del(VersionHeader)
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			s.log.Warn("httpapi: forwarding to the leader failed", "leader", nl.LeaderHTTP, "err", err)
 			if errors.Is(err, context.DeadlineExceeded) {

@@ -66,7 +66,7 @@ func (l *Local) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Respo
 
 // Query reads the node's database; every level reads the same.
 func (l *Local) Query(ctx context.Context, level Level, stmts []sqlnode.Statement) ([]sqlnode.Result, error) {
-	if level < LevelNone || level > LevelStrong {
+	if level < LevelNone || level > LevelAuto {
 		return nil, badRequest("unknown level %d", int(level))
 	}
 	return l.node.Query(ctx, stmts)
@@ -117,4 +117,12 @@ func (l *Local) Check() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.node.Check()
+}
+
+// BackupTo implements Backuper.
+func (l *Local) BackupTo(ctx context.Context, level Level, path string) error {
+	if level < LevelNone || level > LevelAuto {
+		return badRequest("unknown level %d", int(level))
+	}
+	return l.node.BackupTo(ctx, path)
 }

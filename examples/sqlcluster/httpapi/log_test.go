@@ -32,7 +32,7 @@ func (b *syncBuffer) lines() []string {
 func TestServer_ServeHTTP_logs(t *testing.T) {
 	var buf syncBuffer
 	l := newTestLocal(t, "node1")
-	ts := startServer(t, l, Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	ts := startServer(t, l, Config{Logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	ts.mustOK(t, "POST", "/db/execute", createFoo)
 	ts.do(t, "GET", "/db/query?level=x&q=SELECT+1", "")
 	lines := buf.lines()
@@ -47,7 +47,7 @@ func TestServer_ServeHTTP_logs(t *testing.T) {
 		}
 		recs = append(recs, m)
 	}
-	if recs[0]["level"] != "INFO" || recs[0]["path"] != "/db/execute" || recs[0]["status"] != float64(200) || recs[0]["method"] != "POST" {
+	if recs[0]["level"] != "DEBUG" || recs[0]["path"] != "/db/execute" || recs[0]["status"] != float64(200) || recs[0]["method"] != "POST" {
 		t.Errorf("record: %v", recs[0])
 	}
 	if recs[1]["level"] != "WARN" || recs[1]["status"] != float64(400) {

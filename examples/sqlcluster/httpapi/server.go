@@ -71,6 +71,20 @@ type Config struct {
 	DisableForwarding bool
 	// Limits bound each request's work (result sizes, statements).
 	Limits Limits
+	// QueueBatchSize and QueueTimeout shape the batches of ?queue writes:
+	// a batch is executed (as one log entry) when it holds QueueBatchSize
+	// requests or QueueTimeout after its first; QueueCapacity bounds the
+	// requests waiting (a full queue holds the next one back). 0 means
+	// DefaultQueueBatchSize, DefaultQueueTimeout, DefaultQueueCapacity.
+	QueueBatchSize int
+	QueueTimeout   time.Duration
+	QueueCapacity  int
+	// TempDir holds backups and loads while they are prepared ("":
+	// os.TempDir()).
+	TempDir string
+	// Version is reported in /status ("build"), /debug/vars and the
+	// VersionHeader of every answer; "" means the main module's version.
+	Version string
 }
 
 // Server is the HTTP API of one node. It is an http.Handler.
@@ -84,6 +98,7 @@ type Server struct {
 	m       *metrics
 	start   time.Time
 	metrics http.Handler
+	queue   *writeQueue
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -117,7 +132,27 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.m = m
 	s.metrics = metricsHandler(s.reg)
+	if cfg.QueueBatchSize <= 0 {
+		cfg.QueueBatchSize = DefaultQueueBatchSize
+	}
+	if cfg.QueueTimeout <= 0 {
+		cfg.QueueTimeout = DefaultQueueTimeout
+	}
+	if cfg.QueueCapacity <= 0 {
+		cfg.QueueCapacity = DefaultQueueCapacity
+	}
+	if s.queue, err = newWriteQueue(s, cfg.QueueBatchSize, cfg.QueueCapacity, cfg.QueueTimeout); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// Close executes the queued writes (?queue) still waiting and stops the
+// queue; later ?queue requests get 503. Call it after the http.Server
+// stopped serving, before closing the Backend.
+func (s *Server) Close() error {
+	s.queue.close()
+	return nil
 }
 
 // Registry returns the registry that /metrics serves, for the node to
@@ -140,12 +175,16 @@ var routes = map[string]route{
 	"/join":       {[]string{http.MethodPost}, []string{PermJoin}, (*Server).handleJoin},
 	"/remove":     {[]string{http.MethodDelete}, []string{PermRemove}, (*Server).handleRemove},
 	"/metrics":    {[]string{http.MethodGet}, []string{PermStatus}, (*Server).handleMetrics},
+	"/debug/vars": {[]string{http.MethodGet}, []string{PermStatus}, (*Server).handleVars},
+	"/db/backup":  {[]string{http.MethodGet}, []string{PermBackup}, (*Server).handleBackup},
+	"/db/load":    {[]string{http.MethodPost}, []string{PermLoad}, (*Server).handleLoad},
 }
 
 // ServeHTTP routes r, checks its credentials, serves it, and records it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w}
+	rec.Header().Set(VersionHeader, s.version())
 	endpoint := "other"
 	rt, known := routes[r.URL.Path]
 	if known {
@@ -192,8 +231,12 @@ func (s *Server) record(r *http.Request, rec *recorder, endpoint string, d time.
 		status = http.StatusOK
 	}
 	s.m.observe(endpoint, r.Method, status, d, rec.forwarded)
-	level := slog.LevelInfo
+	// Requests are routine (Debug); a client's error is Warn, the
+	// server's Error, but for /readyz, whose 503 is an answer ("not
+	// ready yet"), not a failure.
+	level := slog.LevelDebug
 	switch {
+	case endpoint == "/readyz" && status == http.StatusServiceUnavailable:
 	case status >= 500:
 		level = slog.LevelError
 	case status >= 400:
@@ -411,7 +454,7 @@ func (s *Server) serveDB(w http.ResponseWriter, r *http.Request, run func(ctx co
 	if req.opts.timings {
 		out.Time = time.Since(start).Seconds()
 	}
-	if wrote && req.opts.raftIndex {
+	if wrote && req.opts.raftIndex && !req.opts.queue {
 		out.RaftIndex = &idx
 	}
 	if wrote && req.opts.queue {
@@ -426,15 +469,19 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request)   { s.serve
 // handleRequest serves /db/request, reads and writes mixed (runRequest).
 func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) { s.serveDB(w, r, s.runRequest) }
 
-// runExecute runs a request's statements through the log.
+// runExecute runs a request's statements through the log (with ?queue,
+// through the write queue: runQueued).
 func (s *Server) runExecute(ctx context.Context, req dbRequest) (uint64, []sqlnode.Result, bool, error) {
+	if req.opts.queue {
+		return s.runQueued(ctx, req)
+	}
 	idx, rs, err := s.execute(ctx, req.stmts, req.opts.transaction)
 	return idx, rs, true, err
 }
 
 // runQuery runs a request's statements as a read at the requested level.
 func (s *Server) runQuery(ctx context.Context, req dbRequest) (uint64, []sqlnode.Result, bool, error) {
-	rs, err := s.cfg.Backend.Query(s.limitReads(ctx), req.opts.level, req.stmts)
+	rs, err := s.cfg.Backend.Query(WithFreshness(s.limitReads(ctx), req.opts.freshness), req.opts.level, req.stmts)
 	return 0, rs, false, err
 }
 
@@ -444,7 +491,7 @@ func (s *Server) runQuery(ctx context.Context, req dbRequest) (uint64, []sqlnode
 // writes), the request goes through the log instead, where reads and
 // writes both run, in order. A failing read thus costs a log entry.
 func (s *Server) runRequest(ctx context.Context, req dbRequest) (uint64, []sqlnode.Result, bool, error) {
-	rs, err := s.cfg.Backend.Query(s.limitReads(ctx), req.opts.level, req.stmts)
+	rs, err := s.cfg.Backend.Query(WithFreshness(s.limitReads(ctx), req.opts.freshness), req.opts.level, req.stmts)
 	if err != nil || !slices.ContainsFunc(rs, func(x sqlnode.Result) bool { return x.Error != "" }) {
 		return 0, rs, false, err
 	}
@@ -468,7 +515,8 @@ type statusJSON struct {
 		} `json:"raft"`
 		DBAppliedIndex uint64 `json:"db_applied_index"`
 	} `json:"store"`
-	HTTP struct {
+	Build buildJSON `json:"build"`
+	HTTP  struct {
 		Auth string `json:"auth"`
 	} `json:"http"`
 	Node struct {
@@ -501,6 +549,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	out.Store.Raft.State, out.Store.Raft.Term = st.State, st.Term
 	out.Store.Raft.CommitIndex, out.Store.Raft.AppliedIndex = st.CommitIndex, st.AppliedIndex
 	out.Store.DBAppliedIndex = st.AppliedIndex
+	out.Build = s.build()
 	out.HTTP.Auth = "disabled"
 	if s.cfg.Credentials != nil {
 		out.HTTP.Auth = "enabled"
@@ -573,16 +622,25 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 
 // handleReady serves GET /readyz with rqlite's plain-text body.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := s.context(r, options{})
+	o, err := parseOptions(r.URL.Query())
+	if err != nil {
+		s.fail(w, err, false)
+		return
+	}
+	ctx, cancel := s.context(r, o)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if err := s.cfg.Backend.Ready(ctx); err != nil {
+	if err := s.ready(ctx, ReadyOptions{NoLeader: isSet(r, "noleader"), Sync: isSet(r, "sync")}); err != nil {
 		msg, redacted := clientMessage(err, http.StatusServiceUnavailable)
 		if redacted {
 			s.log.Warn("httpapi: not ready", "err", err)
 		}
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintf(w, "[+]node ok\n[-]not ready: %s\n", msg)
+		return
+	}
+	if isSet(r, "noleader") {
+		io.WriteString(w, "[+]node ok\n[+]store ok\n")
 		return
 	}
 	io.WriteString(w, "[+]node ok\n[+]leader ok\n[+]store ok\n")

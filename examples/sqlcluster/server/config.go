@@ -66,6 +66,11 @@ type Config struct {
 	RaftConns      raftcluster.TLSLimits // -handshake-timeout, -raft-max-conns
 	StabilityConns stability.GRPCLimits  // -handshake-timeout, -stability-max-conns, -stability-max-streams, -stability-idle-timeout
 
+	// Queued writes (?queue): -write-queue-batch-size, -write-queue-timeout,
+	// -write-queue-capacity (rqlite's flags; 0: httpapi's defaults).
+	QueueBatchSize, QueueCapacity int
+	QueueTimeout                  time.Duration
+
 	// Debugging and testing.
 	MutationLog string // -mutation-log: append every shared-storage mutation, with its epoch
 	// SharedDropCache: -shared-drop-cache, read shared storage past the
@@ -142,6 +147,9 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.Int64Var(&c.Requests.MaxResultRows, "max-result-rows", httpapi.DefaultMaxResultRows, "rows one read may return; beyond, it fails with 400 (negative: no bound)")
 	fs.Int64Var(&c.Requests.MaxResultBytes, "max-result-bytes", httpapi.DefaultMaxResultBytes, "approximate bytes one read may return; beyond, it fails with 400 (negative: no bound)")
 	fs.IntVar(&c.Requests.MaxStatements, "max-statements", httpapi.DefaultMaxStatements, "statements in one request; beyond, 413 (negative: no bound)")
+	fs.IntVar(&c.QueueBatchSize, "write-queue-batch-size", httpapi.DefaultQueueBatchSize, "queued writes (?queue): requests per batch (one log entry)")
+	fs.DurationVar(&c.QueueTimeout, "write-queue-timeout", httpapi.DefaultQueueTimeout, "queued writes: execute a batch this long after its first request even if not full")
+	fs.IntVar(&c.QueueCapacity, "write-queue-capacity", httpapi.DefaultQueueCapacity, "queued writes: requests waiting at most; a full queue holds the next back")
 	fs.DurationVar(&handshake, "handshake-timeout", 0, "Raft and stability: close a connection that has not completed its TLS handshake within this `duration` (default 10s on Raft, 5s on stability)")
 	fs.IntVar(&c.RaftConns.MaxConns, "raft-max-conns", raftcluster.DefaultMaxConns, "Raft port: cap on open connections; at the cap a new one closes the oldest unauthenticated one (negative: no cap)")
 	fs.IntVar(&c.StabilityConns.MaxConns, "stability-max-conns", stability.DefaultMaxConns, "stability port: cap on open connections, as -raft-max-conns")

@@ -125,6 +125,12 @@
 // -max-result-bytes and -max-statements. At a cap, a new connection
 // closes the oldest idle or unauthenticated one.
 //
+// Queued writes (?queue) are batched as rqlite does: -write-queue-batch-size
+// requests (128) or -write-queue-timeout (50ms) per batch, one log entry
+// each, at most -write-queue-capacity (1024) waiting; failed queued
+// requests are logged and counted (holeycow_http_queue_errors_total). At
+// shutdown the node executes the queued writes still waiting.
+//
 // The caller (operator) must:
 //
 //  1. Give every node a unique, stable -id and its own -data; give all the

@@ -239,7 +239,8 @@ func run(ctx context.Context, cfg Config) (err error) {
 	fwd := http.DefaultTransport.(*http.Transport).Clone()
 	fwd.TLSClientConfig = clientTLS
 	api, err := httpapi.New(httpapi.Config{Backend: node.Backend(), Logger: nlog.With("component", "http"),
-		Credentials: creds, PeerPerms: []string{httpapi.PermJoin, httpapi.PermRemove}, Transport: fwd, Limits: cfg.Requests})
+		Credentials: creds, PeerPerms: []string{httpapi.PermJoin, httpapi.PermRemove}, Transport: fwd, Limits: cfg.Requests,
+		QueueBatchSize: cfg.QueueBatchSize, QueueTimeout: cfg.QueueTimeout, QueueCapacity: cfg.QueueCapacity})
 	if err != nil {
 		return err
 	}
@@ -282,7 +283,8 @@ func run(ctx context.Context, cfg Config) (err error) {
 			hs.Close()
 		}
 		wg.Wait()
-		return err
+		// Execute the queued writes still waiting, before the node closes.
+		return errors.Join(err, api.Close())
 	})
 
 	switch {

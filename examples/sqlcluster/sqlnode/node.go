@@ -180,7 +180,7 @@ func Open(opts Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlnode: open %s: %w", opts.Path, err)
 	}
-	if err := errors.Join(n.setupApplyConn(conn), n.setupBounds(conn)); err != nil {
+	if err := errors.Join(enableDQS(conn), n.setupApplyConn(conn), n.setupBounds(conn)); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("sqlnode: open %s: %w", opts.Path, err)
 	}

@@ -45,8 +45,12 @@ func readAuthorizer(action sqlite3.AuthorizerActionCode, name3, name4, schema, i
 	return sqlite3.AUTH_OK
 }
 
-// setupReadConn makes conn read-only.
+// setupReadConn makes conn read-only (and accept double-quoted strings,
+// as the apply connection does).
 func setupReadConn(conn *sqlite3.Conn) error {
+	if err := enableDQS(conn); err != nil {
+		return err
+	}
 	if err := conn.Exec("PRAGMA query_only=1"); err != nil {
 		return err
 	}
