@@ -96,7 +96,10 @@
 // attach the storage's error the same way to a read that fails with such
 // a code: a copier view whose lease lapsed refuses reads with
 // cow.ErrInvalidated, and errors.Is finds it behind SQLite's "disk I/O
-// error".
+// error". An integrity check (PRAGMA integrity_check, quick_check) during
+// which the storage failed reports the pages it could not read as rows,
+// as if the database were corrupt: Query returns the storage's error
+// instead.
 //
 // Two limits make requests that would otherwise diverge or never end fail
 // alike everywhere, as their result:
