@@ -42,11 +42,18 @@ func TestNode_readsOnInvalidatedCopier(t *testing.T) {
 	if _, err := n.Query(ctx, []Statement{{SQL: "SELECT count(*) FROM t"}}); err != nil {
 		t.Fatal(err)
 	}
+	db, err := n.ReadOnlyDB()
+	require.NoError(t, err)
+	defer db.Close()
+	var count int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&count))
 
 	lapsed := errors.New("test: lease lapsed")
 	v.Invalidate(lapsed)
 	_, err = n.Query(ctx, []Statement{{SQL: "SELECT count(*) FROM t"}})
 	must(t, errors.Is(err, cow.ErrInvalidated) && errors.Is(err, lapsed), "query on an invalidated copier: %v", err)
+	err = db.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&count)
+	must(t, errors.Is(err, cow.ErrInvalidated) && errors.Is(err, lapsed), "ReadOnlyDB query on an invalidated copier: %v", err)
 	_, err = n.Checksum(ctx)
 	must(t, errors.Is(err, cow.ErrInvalidated) && errors.Is(err, lapsed), "checksum on an invalidated copier: %v", err)
 	err = n.Check()
@@ -112,4 +119,26 @@ func TestNode_integrityCheckOnLapsingCopier(t *testing.T) {
 		lapse.Disarm()
 		applyOK(t, n, 3+uint64(i), command(t, "INSERT INTO t(x) VALUES(1)")) // drop the cache
 	}
+
+	// The same check through ReadOnlyDB: its rows end with the refusal.
+	db, err := n.ReadOnlyDB()
+	require.NoError(t, err)
+	defer db.Close()
+	mu.Lock()
+	clear(refused)
+	mu.Unlock()
+	lapse.Arm()
+	rows, err := db.QueryContext(ctx, "PRAGMA integrity_check")
+	require.NoError(t, err)
+	var got []string
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		got = append(got, s)
+	}
+	err = rows.Err()
+	rows.Close()
+	require.Truef(t, errors.Is(err, cow.ErrInvalidated) && errors.Is(err, lapsed),
+		"ReadOnlyDB integrity_check on a copier that lapsed during it: %v %q, want the refusal", err, got)
+	t.Logf("ReadOnlyDB: %d rows, then %v", len(got), err)
 }
