@@ -42,11 +42,38 @@ func TestLocal_lapsedCopier_notReadyUntilReset(t *testing.T) {
 	}
 	resets := cp.Stats().Resets
 
-	v.Invalidate(stability.ErrLeaseExpired)
-	_, err = cp.Query(ctx, LevelNone, []sqlnode.Statement{{SQL: "SELECT count(*) FROM t"}})
-	if !errors.Is(err, ErrNotReady) || !errors.Is(err, cow.ErrInvalidated) || !errors.Is(err, stability.ErrLeaseExpired) {
-		t.Fatalf("read on a lapsed copier: %v, want ErrNotReady wrapping the lapse", err)
+	// A database/sql connection open before the lapse, and one opened
+	// after.
+	ro := cp.ReadOnlyDB()
+	warm, err := ro.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer warm.Close()
+	var count int
+	if err := warm.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&count); err != nil || count != 1 {
+		t.Fatalf("read-only DB: %d %v, want 1", count, err)
+	}
+
+	v.Invalidate(stability.ErrLeaseExpired)
+	notReady := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, ErrNotReady) || !errors.Is(err, cow.ErrInvalidated) || !errors.Is(err, stability.ErrLeaseExpired) {
+			t.Fatalf("%s on a lapsed copier: %v, want ErrNotReady wrapping the lapse", what, err)
+		}
+	}
+	_, err = cp.Query(ctx, LevelNone, []sqlnode.Statement{{SQL: "SELECT count(*) FROM t"}})
+	notReady("read", err)
+	_, err = cp.Query(ctx, LevelNone, []sqlnode.Statement{{SQL: "PRAGMA integrity_check"}})
+	notReady("integrity_check", err)
+	notReady("read-only DB read", warm.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&count))
+	cold, err := ro.Conn(ctx)
+	if err == nil {
+		err = cold.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&count)
+		cold.Close()
+	}
+	notReady("read-only DB read on a new connection", err)
+	warm.Close()
 	if err := cp.Check(); err != nil {
 		t.Fatalf("check on a lapsed copier: %v", err)
 	}

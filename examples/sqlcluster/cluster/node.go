@@ -336,6 +336,8 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) { return n.raft.Re
 // Reads see this node's applied state (level none); a write fails with an
 // error wrapping sqlnode.ErrReadOnly that points to Execute. The handle
 // survives resets and failovers (it reconnects to the reopened database).
+// A read that this node's copier view refused because its lease lapsed
+// fails with ErrNotReady wrapping the cause, as Query does.
 // It belongs to the Node: do not Close it; Close does.
 func (n *Node) ReadOnlyDB() *sql.DB { return n.eng.ro.db }
 

@@ -54,7 +54,7 @@ func (c roConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	// connection under the current generation before letting go.
 	dc, err := conn.Connect(ctx)
 	if err != nil {
-		return nil, err
+		return nil, invalidatedNotReady(err)
 	}
 	c.r.mu.Lock()
 	gen := c.r.mu.gen
@@ -131,7 +131,7 @@ func (c *roConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, err
 	}
 	st, err := c.inner.(driver.ConnPrepareContext).PrepareContext(ctx, q)
 	if err != nil {
-		return nil, err
+		return nil, invalidatedNotReady(err)
 	}
 	return &roStmt{Stmt: st, c: c}, nil
 }
@@ -146,7 +146,9 @@ func (c *roConn) guard(ctx context.Context) error {
 }
 
 // roStmt checks the writer Guard before each execution of a prepared
-// statement (it may be reused long after it was prepared).
+// statement (it may be reused long after it was prepared). Its errors,
+// and its rows', report a read that an invalidated copier view refused
+// as ErrNotReady (invalidatedNotReady), as Node.Query does.
 type roStmt struct {
 	driver.Stmt
 	c *roConn
@@ -162,14 +164,42 @@ func (s *roStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (dr
 	if err := s.c.guard(ctx); err != nil {
 		return nil, err
 	}
-	return s.Stmt.(driver.StmtQueryContext).QueryContext(ctx, args)
+	rows, err := s.Stmt.(driver.StmtQueryContext).QueryContext(ctx, args)
+	if err != nil {
+		return nil, invalidatedNotReady(err)
+	}
+	if rr, ok := rows.(typedRows); ok {
+		return roTypedRows{typedRows: rr}, nil
+	}
+	return roRows{Rows: rows}, nil
+}
+
+// typedRows are rows that describe their column types, as sqlnode's do.
+type typedRows interface {
+	driver.Rows
+	driver.RowsColumnTypeDatabaseTypeName
+	driver.RowsColumnTypeNullable
+	driver.RowsColumnTypeScanType
+}
+
+// roRows and roTypedRows report a read that an invalidated copier view
+// refused as ErrNotReady.
+type roRows struct{ driver.Rows }
+
+func (r roRows) Next(dest []driver.Value) error { return invalidatedNotReady(r.Rows.Next(dest)) }
+
+type roTypedRows struct{ typedRows }
+
+func (r roTypedRows) Next(dest []driver.Value) error {
+	return invalidatedNotReady(r.typedRows.Next(dest))
 }
 
 func (s *roStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
 	if err := s.c.guard(ctx); err != nil {
 		return nil, err
 	}
-	return s.Stmt.(driver.StmtExecContext).ExecContext(ctx, args)
+	res, err := s.Stmt.(driver.StmtExecContext).ExecContext(ctx, args)
+	return res, invalidatedNotReady(err)
 }
 
 func (s *roStmt) CheckNamedValue(v *driver.NamedValue) error {
@@ -201,7 +231,8 @@ func (c *roConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx,
 	if err := c.guard(ctx); err != nil {
 		return nil, err
 	}
-	return c.inner.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	tx, err := c.inner.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	return tx, invalidatedNotReady(err)
 }
 
 func (c *roConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
@@ -211,7 +242,8 @@ func (c *roConn) ExecContext(ctx context.Context, q string, args []driver.NamedV
 	if err := c.guard(ctx); err != nil {
 		return nil, err
 	}
-	return c.inner.(driver.ExecerContext).ExecContext(ctx, q, args)
+	res, err := c.inner.(driver.ExecerContext).ExecContext(ctx, q, args)
+	return res, invalidatedNotReady(err) // driver.ErrSkip passes unchanged
 }
 
 func (c *roConn) CheckNamedValue(v *driver.NamedValue) error {

@@ -92,11 +92,14 @@
 // during which the storage failed counts as such whatever its code, and
 // the storage's error is attached (errors.Is finds ENOSPC, or a fencing
 // refusal). SQLITE_FULL that SQLite raises by itself (an AUTOINCREMENT
-// counter out of rowids) stays a result there. Query, Checksum and Check
-// attach the storage's error the same way to a read that fails with such
-// a code: a copier view whose lease lapsed refuses reads with
-// cow.ErrInvalidated, and errors.Is finds it behind SQLite's "disk I/O
-// error".
+// counter out of rowids) stays a result there. Query, Checksum, Check and
+// ReadOnlyDB's connections attach the storage's error the same way to a
+// read that fails with such a code: a copier view whose lease lapsed
+// refuses reads with cow.ErrInvalidated, and errors.Is finds it behind
+// SQLite's "disk I/O error". An integrity check (PRAGMA integrity_check,
+// quick_check) during which the storage failed reports the pages it could
+// not read as rows, as if the database were corrupt: Query returns the
+// storage's error instead, and ReadOnlyDB's rows end with it.
 //
 // Two limits make requests that would otherwise diverge or never end fail
 // alike everywhere, as their result:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -140,7 +141,7 @@ func (n *Node) Query(ctx context.Context, stmts []Statement) ([]Result, error) {
 		}()
 		storageCause(c) // forget what failed before this read
 		rs, err := queryOn(ctx, c, stmts)
-		return rs, readFailure(c, err)
+		return queryFailure(c, stmts, rs, err)
 	}
 	c, err := n.acquireReader(ctx)
 	if err != nil {
@@ -152,7 +153,41 @@ func (n *Node) Query(ctx context.Context, stmts []Statement) ([]Result, error) {
 	}
 	storageCause(c) // forget what failed before this read
 	rs, err := queryOn(ctx, c, stmts)
-	return rs, readFailure(c, err)
+	return queryFailure(c, stmts, rs, err)
+}
+
+// queryFailure is readFailure for Query's result rs and error err on c.
+// An integrity check (PRAGMA integrity_check or quick_check, or their
+// table-valued functions) during which the storage failed reports the
+// pages it could not read as result rows ("unable to get the page"), as
+// if the database were corrupt: the storage's error (cow.ErrInvalidated
+// on a copier whose lease lapsed) is returned instead, so that a refusal
+// is not taken for corruption.
+func queryFailure(c *sqlite3.Conn, stmts []Statement, rs []Result, err error) ([]Result, error) {
+	if err != nil {
+		return rs, readFailure(c, err)
+	}
+	if !slices.ContainsFunc(stmts, func(st Statement) bool { return checksIntegrity(st.SQL) }) {
+		return rs, nil
+	}
+	if cause, _ := storageCause(c); cause != nil {
+		return nil, storageFailedCheck(cause)
+	}
+	return rs, nil
+}
+
+// checksIntegrity reports whether sql may run an integrity check, whose
+// result does not say whether the storage failed while it ran. A false
+// positive only costs an extra look at the storage's recorded error.
+func checksIntegrity(sql string) bool {
+	sql = strings.ToLower(sql)
+	return strings.Contains(sql, "integrity_check") || strings.Contains(sql, "quick_check")
+}
+
+// storageFailedCheck is the error of an integrity check during which the
+// storage failed with cause.
+func storageFailedCheck(cause error) error {
+	return fmt.Errorf("sqlnode: the storage failed during an integrity check, whose result is then not the database's: %w", cause)
 }
 
 func queryOn(ctx context.Context, c *sqlite3.Conn, stmts []Statement) (_ []Result, err error) {

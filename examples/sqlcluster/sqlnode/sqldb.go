@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 
@@ -15,8 +16,9 @@ import (
 // ReadOnlyDB returns a database/sql handle on this node's own database,
 // for programs that already speak database/sql. Every connection is
 // read-only: a write fails with an error wrapping ErrReadOnly, whose message
-// says to use Execute. Reads see this node's applied state, as Query does.
-// The caller closes the *sql.DB (before closing the Node).
+// says to use Execute. Reads see this node's applied state, as Query does,
+// and a read that fails because the storage did carries the storage's
+// error, as Query's does (see the package doc). The caller closes the *sql.DB (before closing the Node).
 //
 // It fails with ExclusiveLocking, which leaves no room for other
 // connections.
@@ -80,22 +82,35 @@ func (c *roConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		dc.Close()
 		return nil, err
 	}
-	return &roConn{inner: dc}, nil
+	return &roConn{inner: dc, raw: raw.Raw()}, nil
 }
 
-// roConn is a driver connection whose write errors wrap ErrReadOnly.
-type roConn struct{ inner driver.Conn }
+// roConn is a driver connection whose write errors wrap ErrReadOnly, and
+// whose errors from a failing storage carry the storage's error (see
+// readFailure): each call forgets what failed before it (take), and
+// attaches what failed during it (fail).
+type roConn struct {
+	inner driver.Conn
+	raw   *sqlite3.Conn
+}
+
+// take forgets what the storage failed with before a call.
+func (c *roConn) take() { storageCause(c.raw) }
+
+// fail is the error to return for err, the inner connection's.
+func (c *roConn) fail(err error) error { return readOnlyError(readFailure(c.raw, err)) }
 
 func (c *roConn) Prepare(q string) (driver.Stmt, error) {
 	return c.PrepareContext(context.Background(), q)
 }
 
 func (c *roConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	c.take()
 	st, err := c.inner.(driver.ConnPrepareContext).PrepareContext(ctx, q)
 	if err != nil {
-		return nil, readOnlyError(err)
+		return nil, c.fail(err)
 	}
-	return &roStmt{inner: st}, nil
+	return &roStmt{inner: st, c: c, check: checksIntegrity(q)}, nil
 }
 
 func (c *roConn) Close() error { return c.inner.Close() }
@@ -105,16 +120,18 @@ func (c *roConn) Begin() (driver.Tx, error) {
 }
 
 func (c *roConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	c.take()
 	tx, err := c.inner.(driver.ConnBeginTx).BeginTx(ctx, opts)
-	return tx, readOnlyError(err)
+	return tx, c.fail(err)
 }
 
 func (c *roConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	c.take()
 	r, err := c.inner.(driver.ExecerContext).ExecContext(ctx, q, args)
 	if err == driver.ErrSkip {
 		return nil, err
 	}
-	return r, readOnlyError(err)
+	return r, c.fail(err)
 }
 
 func (c *roConn) CheckNamedValue(v *driver.NamedValue) error {
@@ -135,46 +152,72 @@ func (c *roConn) IsValid() bool {
 	return true
 }
 
-type roStmt struct{ inner driver.Stmt }
+// roStmt is a statement of a roConn; check is whether it may run an
+// integrity check (see queryFailure).
+type roStmt struct {
+	inner driver.Stmt
+	c     *roConn
+	check bool
+}
 
 func (s *roStmt) Close() error  { return s.inner.Close() }
 func (s *roStmt) NumInput() int { return s.inner.NumInput() }
 
 func (s *roStmt) Exec(args []driver.Value) (driver.Result, error) {
+	s.c.take()
 	r, err := s.inner.Exec(args) //nolint:staticcheck // required by driver.Stmt
-	return r, readOnlyError(err)
+	return r, s.c.fail(err)
 }
 
 func (s *roStmt) Query(args []driver.Value) (driver.Rows, error) {
+	s.c.take()
 	r, err := s.inner.Query(args) //nolint:staticcheck // required by driver.Stmt
 	if err != nil {
-		return nil, readOnlyError(err)
+		return nil, s.c.fail(err)
 	}
-	return &roRows{inner: r}, nil
+	return &roRows{inner: r, s: s}, nil
 }
 
 func (s *roStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	s.c.take()
 	r, err := s.inner.(driver.StmtExecContext).ExecContext(ctx, args)
-	return r, readOnlyError(err)
+	return r, s.c.fail(err)
 }
 
 func (s *roStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	s.c.take()
 	r, err := s.inner.(driver.StmtQueryContext).QueryContext(ctx, args)
 	if err != nil {
-		return nil, readOnlyError(err)
+		return nil, s.c.fail(err)
 	}
-	return &roRows{inner: r}, nil
+	return &roRows{inner: r, s: s}, nil
 }
 
 func (s *roStmt) CheckNamedValue(v *driver.NamedValue) error {
 	return s.inner.(driver.NamedValueChecker).CheckNamedValue(v)
 }
 
-type roRows struct{ inner driver.Rows }
+// roRows are the rows of a roStmt's query. An integrity check during
+// which the storage failed ends with the storage's error instead of
+// io.EOF (see queryFailure): the rows it returned say what it could not
+// read, not that the database is corrupt.
+type roRows struct {
+	inner driver.Rows
+	s     *roStmt
+}
 
-func (r *roRows) Columns() []string              { return r.inner.Columns() }
-func (r *roRows) Close() error                   { return r.inner.Close() }
-func (r *roRows) Next(dest []driver.Value) error { return readOnlyError(r.inner.Next(dest)) }
+func (r *roRows) Columns() []string { return r.inner.Columns() }
+func (r *roRows) Close() error      { return r.inner.Close() }
+
+func (r *roRows) Next(dest []driver.Value) error {
+	err := r.inner.Next(dest)
+	if err == io.EOF && r.s.check {
+		if cause, _ := storageCause(r.s.c.raw); cause != nil {
+			return storageFailedCheck(cause)
+		}
+	}
+	return r.s.c.fail(err)
+}
 
 func (r *roRows) ColumnTypeDatabaseTypeName(i int) string {
 	if t, ok := r.inner.(driver.RowsColumnTypeDatabaseTypeName); ok {
