@@ -1,0 +1,99 @@
+package cluster
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestLocal_GappedCopierBecomesWriter: a copier cut off while the leader
+// compacts past its log comes back to a Raft snapshot with a gap (its own
+// database misses entries the log no longer holds), and becomes the
+// writer before it resets. It must not promote its overlay (which would
+// turn shared storage back into its older database and lose acknowledged
+// writes): it opens a fresh writer view on shared storage as the previous
+// writer left it and replays the log from the index stored there. Every
+// acknowledged write survives and the members agree.
+func TestLocal_GappedCopierBecomesWriter(t *testing.T) {
+	storageKinds(t, testGappedCopierBecomesWriter)
+}
+
+func testGappedCopierBecomesWriter(t *testing.T, kind StorageKind) {
+	c := startTest(t, LocalOptions{Nodes: 3, Storage: kind})
+	ctx := testCtx(t, 120*time.Second)
+	loadEntries(t, ctx, c, "big", 50)
+	w, victim := writerAndCopier(t, ctx, c)
+	must(t, c.waitFor(ctx, "copier applied", func() bool {
+		return victim.Stats().AppliedIndex >= w.Raft().CommitIndex()
+	}))
+	if victim.Stats().OverlayBytes == 0 {
+		t.Fatal("the copier's database has no changes of its own")
+	}
+	// The copier must still have its overlay when it becomes the writer:
+	// keep it from asking for the reset that would drop it.
+	victim.eng.mu.Lock()
+	victim.eng.needReset = func() {}
+	victim.eng.mu.Unlock()
+	_, _, last := logHeld(t, c, victim.ID())
+	c.mu.Lock()
+	proxy := c.mu.members[victim.ID()].proxy
+	c.mu.Unlock()
+	proxy.setCut(true)
+	const n = 600
+	loadEntries(t, ctx, c, "big", n)
+	mustExec(t, ctx, c, stmt("UPDATE big SET pad = 'after' WHERE id = 1"))
+	waitCompactedPast(t, ctx, c, last)
+	proxy.setCut(false)
+	l, err := c.Leader(ctx)
+	must(t, err)
+	must(t, c.waitFor(ctx, "copier's log caught up", func() bool {
+		return victim.Raft().AppliedIndex() >= l.Raft().CommitIndex()
+	}))
+	// Leave the copier the only candidate besides the leader, and have
+	// the leader hand leadership to it.
+	var other, keep *Node
+	for _, x := range c.Nodes() {
+		switch {
+		case x == victim:
+		case x == l:
+			keep = x
+		default:
+			other = x
+		}
+	}
+	must(t, c.Kill(other.ID()))
+	must(t, c.waitFor(ctx, "leadership handed to the gapped copier", func() bool {
+		if victim.Raft().IsLeader() {
+			return true
+		}
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		l, err := c.Leader(hctx)
+		if err != nil {
+			return false
+		}
+		if err := l.Raft().Exclude(hctx, other.ID()); err != nil {
+			t.Logf("exclude: %v", err)
+			return false
+		}
+		to, err := l.Raft().HandOver(hctx, "test")
+		if err != nil {
+			t.Logf("hand over: %v", err)
+		}
+		return to == victim.ID()
+	}))
+	must(t, c.waitFor(ctx, "gapped copier is the writer", func() bool {
+		st := victim.Stats()
+		return st.Writer && st.Ready
+	}))
+	mustExec(t, ctx, c, stmt("INSERT OR REPLACE INTO big VALUES(?, 'new')", n+1))
+	for _, x := range []*Node{victim, keep} {
+		if got := queryInt(t, ctx, x, LevelLinearizable, "SELECT count(*) FROM big"); got != n+1 {
+			t.Errorf("%s sees %d rows, want %d", x.ID(), got, n+1)
+		}
+		if got := queryInt(t, ctx, x, LevelLinearizable, "SELECT count(*) FROM big WHERE pad = 'after'"); got != 1 {
+			t.Errorf("%s misses the last update before the hand-over", x.ID())
+		}
+	}
+	verifySame(t, ctx, c)
+}
