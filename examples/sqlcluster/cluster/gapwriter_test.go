@@ -21,28 +21,14 @@ func TestLocal_GappedCopierBecomesWriter(t *testing.T) {
 func testGappedCopierBecomesWriter(t *testing.T, kind StorageKind) {
 	c := startTest(t, LocalOptions{Nodes: 3, Storage: kind})
 	ctx := testCtx(t, 120*time.Second)
-	loadEntries(t, ctx, c, "big", 50)
-	w, victim := writerAndCopier(t, ctx, c)
-	must(t, c.waitFor(ctx, "copier applied", func() bool {
-		return victim.Stats().AppliedIndex >= w.Raft().CommitIndex()
-	}))
-	if victim.Stats().OverlayBytes == 0 {
-		t.Fatal("the copier's database has no changes of its own")
-	}
+	const n = 600
 	// The copier must still have its overlay when it becomes the writer:
 	// keep it from asking for the reset that would drop it.
-	victim.eng.mu.Lock()
-	victim.eng.needReset = func() {}
-	victim.eng.mu.Unlock()
-	_, _, last := logHeld(t, c, victim.ID())
-	c.mu.Lock()
-	proxy := c.mu.members[victim.ID()].proxy
-	c.mu.Unlock()
-	proxy.setCut(true)
-	const n = 600
-	loadEntries(t, ctx, c, "big", n)
-	mustExec(t, ctx, c, stmt("UPDATE big SET pad = 'after' WHERE id = 1"))
-	waitCompactedPast(t, ctx, c, last)
+	victim, proxy := cutPastCompaction(t, ctx, c, n, func(v *Node) {
+		v.eng.mu.Lock()
+		v.eng.needReset = func() {}
+		v.eng.mu.Unlock()
+	})
 	proxy.setCut(false)
 	l, err := c.Leader(ctx)
 	must(t, err)
