@@ -23,10 +23,16 @@ func testGappedCopierBecomesWriter(t *testing.T, kind StorageKind) {
 	ctx := testCtx(t, 120*time.Second)
 	const n = 600
 	// The copier must still have its overlay when it becomes the writer:
-	// keep it from asking for the reset that would drop it.
+	// keep it from asking for the reset that would drop it until it
+	// leads (then the request is moot, and must not outlive the
+	// promotion).
 	victim, proxy := cutPastCompaction(t, ctx, c, n, func(v *Node) {
 		v.eng.mu.Lock()
-		v.eng.needReset = func() {}
+		v.eng.needReset = func() {
+			if v.Raft().IsLeader() {
+				v.resetReq.Store(true)
+			}
+		}
 		v.eng.mu.Unlock()
 	})
 	proxy.setCut(false)
@@ -72,6 +78,9 @@ func testGappedCopierBecomesWriter(t *testing.T, kind StorageKind) {
 		st := victim.Stats()
 		return st.Writer && st.Ready
 	}))
+	if b := (*nodeStorage)(victim).OverlayBytes(); b != 0 {
+		t.Errorf("the new writer reports an overlay of %d bytes", b)
+	}
 	mustExec(t, ctx, c, stmt("INSERT OR REPLACE INTO big VALUES(?, 'new')", n+1))
 	for _, x := range []*Node{victim, keep} {
 		if got := queryInt(t, ctx, x, LevelLinearizable, "SELECT count(*) FROM big"); got != n+1 {
