@@ -215,7 +215,9 @@ func (s *Storage) ensureOpen(ctx context.Context) error {
 }
 
 // BecomeWriter implements raftcluster.Storage: a copier view is promoted
-// through a Local over every other member's copier view; a member with no
+// through a Local over every other member's copier view (an invalidated
+// one is replaced by a writer view opened afresh on shared storage, and
+// the engine reopened on it); a member with no
 // view yet makes a writer view; a writer view (the same leader in a new
 // epoch) gets a new Local. Then the engine is opened unless it is.
 func (s *Storage) BecomeWriter(ctx context.Context, epoch uint64) error {
@@ -231,7 +233,20 @@ func (s *Storage) BecomeWriter(ctx context.Context, epoch uint64) error {
 			return s.becomeWriter(ctx)
 		})
 	}
-	if err := s.g.roleChange(ctx, s.id, func() error { return s.becomeWriter(ctx) }); err != nil {
+	err := s.g.roleChange(ctx, s.id, func() error { return s.becomeWriter(ctx) })
+	if errors.Is(err, cow.ErrInvalidated) {
+		// The copier view may not be its engine's (the application
+		// invalidated it: its engine misses what the log no longer
+		// holds), so it must not be promoted. Start from shared storage
+		// as the previous writer left it, on a fresh writer view.
+		return s.reopen(ctx, func() error {
+			s.mu.Lock()
+			s.mu.view, s.mu.local = nil, nil
+			s.mu.Unlock()
+			return s.becomeWriter(ctx)
+		})
+	}
+	if err != nil {
 		return err
 	}
 	return s.ensureOpen(ctx)

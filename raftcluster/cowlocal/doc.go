@@ -29,6 +29,10 @@
 //     joins, rejoins or resets makes the writer Forget all of it.
 //   - A deposed writer's view cannot become a copier in place: the engine
 //     is closed and reopened on a fresh copier view.
+//   - An invalidated copier view (cow.View.Invalidate: the engine
+//     declares it cannot catch up on it) is not promoted by BecomeWriter:
+//     the engine is closed and reopened on a fresh writer view over
+//     shared storage as the previous writer left it.
 //   - A new copier view joins the group's writer (the member that became
 //     the writer last), not the writer its node names: a node that lags
 //     behind the log names one that no longer mutates.

@@ -354,3 +354,44 @@ func TestStorage_BecomeWriter_afterAnotherWriter(t *testing.T) {
 		t.Fatalf("engine open %v on %d views, want reopened on the new writer view", aEng.open, len(aEng.opens))
 	}
 }
+
+// A copier view invalidated (its engine misses what the log no longer
+// holds) is not promoted when it becomes the writer: promoting would push
+// its overlay, undoing the previous writer's mutations on shared storage.
+// It opens a fresh writer view on shared storage as the previous writer
+// left it, and the engine reopens on that view.
+func TestStorage_BecomeWriter_invalidatedCopier(t *testing.T) {
+	ctx := context.Background()
+	storage := oldGroup(t)
+	eng := &flakyEngine{}
+	a, w := storage("a", nopEngine{}), storage("w", eng)
+	if err := a.BecomeWriter(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.BecomeCopier(ctx, 1, raftcluster.Member{ID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	a.SetCopiers(1, 1, []raftcluster.Member{{ID: "w", Generation: 1}})
+	if err := vfs.WriteFile(a.FS(), "log.txt", []byte("new!"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.Fence(1)
+	old := w.View()
+	if got := readAll(t, old); got != "old!" {
+		t.Fatalf("copier reads %q before the promotion, want the preserved %q", got, "old!")
+	}
+	old.Invalidate(errors.New("test: gap"))
+	if err := w.BecomeWriter(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	v := w.View()
+	if v == old || v.Role() != cow.RoleWriter {
+		t.Fatalf("view %p (role %v), want a new writer view", v, v.Role())
+	}
+	if got := readAll(t, v); got != "new!" {
+		t.Fatalf("the new writer reads %q, want the previous writer's %q", got, "new!")
+	}
+	if !eng.open || len(eng.opens) != 2 || eng.opens[1] != vfs.FS(v) {
+		t.Fatalf("engine open %v on %v, want reopened on the writer view %p", eng.open, eng.opens, v)
+	}
+}

@@ -146,24 +146,8 @@ func TestLocal_RestartAfterAbsence_shortTail(t *testing.T) {
 func TestLocal_PartitionedCopier_snapshotThenReset(t *testing.T) {
 	c := startTest(t, LocalOptions{Nodes: 3, Storage: StorageInProcess})
 	ctx := testCtx(t, 90*time.Second)
-	loadEntries(t, ctx, c, "big", 50)
-	w, victim := writerAndCopier(t, ctx, c)
-	must(t, c.waitFor(ctx, "copier applied", func() bool {
-		return victim.Stats().AppliedIndex >= w.Raft().CommitIndex()
-	}))
-	if victim.Stats().OverlayBytes == 0 {
-		t.Fatal("the copier's database has no changes of its own")
-	}
-	_, _, last := logHeld(t, c, victim.ID())
-	c.mu.Lock()
-	proxy := c.mu.members[victim.ID()].proxy
-	c.mu.Unlock()
-	proxy.setCut(true)
 	const n = 600
-	loadEntries(t, ctx, c, "big", n)
-	// A row the copier would lack if it applied what follows the gap.
-	mustExec(t, ctx, c, stmt("UPDATE big SET pad = 'after' WHERE id = 1"))
-	waitCompactedPast(t, ctx, c, last)
+	victim, proxy := cutPastCompaction(t, ctx, c, n, nil)
 	proxy.setCut(false)
 	must(t, c.waitFor(ctx, "copier caught up", func() bool {
 		st := victim.Stats()
@@ -178,6 +162,36 @@ func TestLocal_PartitionedCopier_snapshotThenReset(t *testing.T) {
 	}
 	verifySame(t, ctx, c)
 	t.Logf("copier resets: %d", victim.Stats().Resets)
+}
+
+// cutPastCompaction loads a few rows, cuts a copier off (before, if not
+// nil, runs on it first) while n rows of about 1 KiB are loaded and row 1
+// updated to pad 'after', and waits until the leader compacted its log
+// past what the copier holds. The copier's database has changes of its
+// own (a non-empty overlay). The caller heals the cut (proxy.setCut).
+func cutPastCompaction(t *testing.T, ctx context.Context, c *Local, n int, before func(*Node)) (victim *Node, proxy *countingProxy) {
+	t.Helper()
+	loadEntries(t, ctx, c, "big", 50)
+	w, victim := writerAndCopier(t, ctx, c)
+	must(t, c.waitFor(ctx, "copier applied", func() bool {
+		return victim.Stats().AppliedIndex >= w.Raft().CommitIndex()
+	}))
+	if victim.Stats().OverlayBytes == 0 {
+		t.Fatal("the copier's database has no changes of its own")
+	}
+	if before != nil {
+		before(victim)
+	}
+	_, _, last := logHeld(t, c, victim.ID())
+	c.mu.Lock()
+	proxy = c.mu.members[victim.ID()].proxy
+	c.mu.Unlock()
+	proxy.setCut(true)
+	loadEntries(t, ctx, c, "big", n)
+	// A row the copier would lack if it applied what follows the gap.
+	mustExec(t, ctx, c, stmt("UPDATE big SET pad = 'after' WHERE id = 1"))
+	waitCompactedPast(t, ctx, c, last)
+	return victim, proxy
 }
 
 // verifySame fails unless every member has the same database.

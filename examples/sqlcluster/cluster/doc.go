@@ -115,6 +115,12 @@
 // database. If its own database was open and behind the snapshot (a
 // copier cut off for a while), it reopens; a copier whose overlay hides
 // the entries it missed finds the gap in its log and asks for a reset.
+// Such a copier view is never promoted: if the member becomes the writer
+// before it resets, the view is invalidated and the Storage opens a
+// fresh writer view on shared storage as the previous writer left it
+// (which reflects every compacted entry), and the database catches up
+// from the index stored there. (Promoting it would turn shared storage
+// back into its older database, undoing acknowledged writes.)
 //
 // # Garbage collection
 //

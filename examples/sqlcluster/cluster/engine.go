@@ -65,6 +65,10 @@ type engine struct {
 		lastTry    time.Time
 		pending    []*ckReq
 		closedOnce bool // shutdown: never open again
+		// gap: the database on fsys misses entries the log may no
+		// longer hold (restore.go); cleared by a catch-up that succeeds
+		// and when the view changes.
+		gap bool
 	}
 
 	// rw guards db and readyCh.
@@ -250,7 +254,7 @@ func (e *engine) Open(ctx context.Context, fsys vfs.FS) error {
 	if e.mu.db != nil {
 		e.closeLocked()
 	}
-	e.mu.fsys = fsys
+	e.mu.fsys, e.mu.gap = fsys, false
 	if e.mu.gen > 0 {
 		e.reopens.Add(1)
 	}
@@ -292,6 +296,7 @@ func (e *engine) openLocked(ctx context.Context) error {
 		e.unregister(name)
 		return fmt.Errorf("cluster: %s: catch up: %w", e.id, err)
 	}
+	e.mu.gap = false
 	e.rw.Lock()
 	e.db, e.view = db, e.mu.fsys
 	close(e.readyCh)
@@ -367,7 +372,7 @@ func (e *engine) Close() error {
 	defer e.mu.Unlock()
 	// Closed on purpose (the view changes): no recovery on the old view,
 	// and its failures no longer matter.
-	e.mu.fsys, e.mu.broken = nil, nil
+	e.mu.fsys, e.mu.broken, e.mu.gap = nil, nil, false
 	e.health.viewClosed()
 	return e.closeLocked()
 }

@@ -459,7 +459,16 @@ type nodeStorage Node
 var _ raftcluster.Storage = (*nodeStorage)(nil)
 
 func (s *nodeStorage) BecomeWriter(ctx context.Context, epoch uint64) error {
-	return s.store.BecomeWriter(ctx, epoch)
+	// A copier view with a gap is not promoted: it is invalidated, and
+	// the Storage opens a fresh writer view instead (engine.dropGapView).
+	s.eng.dropGapView()
+	if err := s.store.BecomeWriter(ctx, epoch); err != nil {
+		return err
+	}
+	// The writer has no overlay: a reset asked for on the copier view
+	// (RequestReset, a gap) is moot.
+	s.resetReq.Store(false)
+	return nil
 }
 
 func (s *nodeStorage) BecomeCopier(ctx context.Context, epoch uint64, w raftcluster.Member) error {
