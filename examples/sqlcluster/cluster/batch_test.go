@@ -23,7 +23,18 @@ type rowKey struct{ w, i int64 }
 // readRows returns every row of t on n (linearizable), by (w, i).
 func readRows(t *testing.T, ctx context.Context, n *Node) map[rowKey]int64 {
 	t.Helper()
+	// A linearizable read needs a leader: during an election (a loaded
+	// machine) it is refused, and asked again until ctx ends.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	rs, err := n.Query(ctx, LevelLinearizable, []sqlnode.Statement{{SQL: "SELECT w, i, id FROM t"}})
+	for (errors.Is(err, raftcluster.ErrNotLeader) || errors.Is(err, ErrNotReady)) && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+		rs, err = n.Query(ctx, LevelLinearizable, []sqlnode.Statement{{SQL: "SELECT w, i, id FROM t"}})
+	}
 	if err != nil || rs[0].Error != "" {
 		t.Fatalf("read rows on %s: %+v %v", n.ID(), rs, err)
 	}
