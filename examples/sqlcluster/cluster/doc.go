@@ -87,10 +87,7 @@
 // wal_autocheckpoint, 1000 pages, at once) land there, and the overlay
 // jumps by a checkpoint's worth (about the whole database in that test)
 // before the reset policy can react. ResetThreshold bounds the overlay
-// only to within one checkpoint in WAL mode. (In one of two such runs
-// TestLocal_RestartAfterAbsence_shortTail also exceeded its bound: the
-// restarted member got 333 entries, about a DurableInterval of that
-// test's writes; not yet explained.)
+// only to within one checkpoint in WAL mode.
 //
 // NORMAL with a rollback journal is refused: it can corrupt the database
 // in a crash (sqlnode's crash test found it). A crash of the writer in the
