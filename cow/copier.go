@@ -718,6 +718,22 @@ func (v *View) Invalidate(cause error) {
 	v.log.Info("cow: copier invalidated", "cause", cause)
 }
 
+// Invalidated returns the error a copier's operations get while it is
+// invalidated (wrapping ErrInvalidated and the cause given to Invalidate),
+// or nil: while it is valid, and always on a writer. A caller that may
+// answer without touching the view (an engine's page cache) checks it
+// before and after such a read.
+func (v *View) Invalidated() error {
+	v.rmu.RLock()
+	defer v.rmu.RUnlock()
+	if v.role != RoleCopier {
+		return nil
+	}
+	v.c.mu.RLock()
+	defer v.c.mu.RUnlock()
+	return v.c.mu.invalid
+}
+
 // Reset drops the overlay inside h.ResetCopier, so that the new view is
 // the shared state at a point where the writer had no mutation in flight
 // (a prefix of its mutation sequence, invariant 5), and clears

@@ -358,7 +358,17 @@ func TestCopier_Invalidate(t *testing.T) {
 	must(t, err)
 	defer f.Close()
 	cause := errors.New("lease lapsed")
+	if err := c.Invalidated(); err != nil {
+		t.Fatalf("Invalidated before Invalidate: %v", err)
+	}
 	c.Invalidate(cause)
+	if err := c.Invalidated(); !errors.Is(err, ErrInvalidated) || !errors.Is(err, cause) {
+		t.Fatalf("Invalidated: %v, want ErrInvalidated and the cause", err)
+	}
+	w.Invalidate(cause) // a writer ignores it
+	if err := w.Invalidated(); err != nil {
+		t.Fatalf("Invalidated on a writer: %v", err)
+	}
 	_, openErr := c.Open("f", os.O_RDONLY, 0)
 	_, statErr := c.Stat("f")
 	_, listErr := c.List(".")
@@ -378,6 +388,9 @@ func TestCopier_Invalidate(t *testing.T) {
 	// The writer moves on meanwhile; Preserve still works.
 	must(t, vfs.WriteFile(w, "f", []byte("after"), 0o644))
 	must(t, c.Reset(context.Background(), w))
+	if err := c.Invalidated(); err != nil {
+		t.Fatalf("Invalidated after Reset: %v", err)
+	}
 	got, err := vfs.ReadFile(c, "f")
 	if err != nil || string(got) != "after" {
 		t.Fatalf("after Reset: %q, %v; want the shared state", got, err)

@@ -31,6 +31,9 @@ type demoOptions struct {
 	MemRaft bool
 	// Timeouts (zero: raftcluster.LANTimeouts).
 	Timeouts raftcluster.Timeouts
+	// JournalMode and Synchronous of the shared database (empty: the
+	// cluster's default; see cluster.Config).
+	JournalMode, Synchronous string
 }
 
 // result is the demo's last line.
@@ -144,7 +147,8 @@ func run(ctx context.Context, out io.Writer, o demoOptions) (*result, error) {
 		dir = d
 	}
 	say("starting 3 nodes on 127.0.0.1 (Raft over mutual TLS), shared storage in %s", filepath.Join(dir, "shared"))
-	c, err := cluster.StartLocal(ctx, cluster.LocalOptions{Nodes: 3, Dir: dir, TrailingLogs: 256, MemRaft: o.MemRaft, Timeouts: o.Timeouts})
+	c, err := cluster.StartLocal(ctx, cluster.LocalOptions{Nodes: 3, Dir: dir, TrailingLogs: 256, MemRaft: o.MemRaft, Timeouts: o.Timeouts,
+		JournalMode: o.JournalMode, Synchronous: o.Synchronous})
 	if err != nil {
 		return nil, err
 	}
@@ -237,8 +241,12 @@ func run(ctx context.Context, out io.Writer, o demoOptions) (*result, error) {
 	say("workload stopped: %d writes acknowledged, %d with unknown outcome", w.acked.Load(), w.unknown.Load())
 
 	// 3. Add a fourth node: it copies no database.
-	if fi, err := os.Stat(filepath.Join(c.SharedDir(), "main.db")); err == nil {
-		res.DBBytes = fi.Size()
+	// The database is its file and, in WAL mode, its WAL, which holds
+	// every page written since the last checkpoint.
+	for _, name := range []string{"main.db", "main.db-wal"} {
+		if fi, err := os.Stat(filepath.Join(c.SharedDir(), name)); err == nil {
+			res.DBBytes += fi.Size()
+		}
 	}
 	if err := c.Compact(ctx); err != nil {
 		res.fail("compact: %v", err)

@@ -20,11 +20,19 @@ func testTimeouts() raftcluster.Timeouts {
 }
 
 // The demo's story end to end, with a shorter workload.
-func TestRun_checksPass(t *testing.T) {
+func TestRun_checksPass(t *testing.T) { testRun(t, "TRUNCATE", "FULL") }
+
+// TestRun_checksPass_WAL: the same with the shared database in WAL mode,
+// where the database's pages sit in its WAL until a checkpoint (the
+// database size the demo reports counts it).
+func TestRun_checksPass_WAL(t *testing.T) { testRun(t, "WAL", "NORMAL") }
+
+func testRun(t *testing.T, journal, syncMode string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	res, err := run(ctx, &out, demoOptions{Workload: 1500 * time.Millisecond, Accounts: 10, Clients: 3, FillerRows: 500, Dir: t.TempDir(), MemRaft: true, Timeouts: testTimeouts()})
+	res, err := run(ctx, &out, demoOptions{Workload: 1500 * time.Millisecond, Accounts: 10, Clients: 3, FillerRows: 500, Dir: t.TempDir(), MemRaft: true, Timeouts: testTimeouts(),
+		JournalMode: journal, Synchronous: syncMode})
 	t.Log(out.String())
 	if err != nil {
 		t.Fatal(err)

@@ -80,10 +80,14 @@
 // sync, never an acknowledged write: the next writer opens the committed
 // prefix that SQLite's WAL recovery finds and replays the log after the
 // stored applied index (sqlnode's TestNode_crashSweep crashes at every
-// write and sync). It is not the default yet: the cluster tests have not
-// been run in it as a whole (TestNode_failover_WAL runs the failover test
-// in it), and a copier's overlay holds its own WAL too, so a reset does
-// not always shrink the overlay.
+// write and sync). It is not the default yet. With it as the default the
+// cluster, server and demo tests pass except the reset policy's overlay
+// bound (TestLocal_ResetPolicy_boundedStaggered): a copier applies into its
+// overlay, so its own WAL and each of its checkpoints (up to SQLite's
+// wal_autocheckpoint, 1000 pages, at once) land there, and the overlay
+// jumps by a checkpoint's worth (about the whole database in that test)
+// before the reset policy can react. ResetThreshold bounds the overlay
+// only to within one checkpoint in WAL mode.
 //
 // NORMAL with a rollback journal is refused: it can corrupt the database
 // in a crash (sqlnode's crash test found it). A crash of the writer in the

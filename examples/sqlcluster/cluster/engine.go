@@ -657,8 +657,8 @@ func (e *engine) publishedView() vfs.FS {
 	return e.view
 }
 
-// guardView lets a read of the database on view proceed: always on a
-// copier view (its own snapshot); on a writer view, which is shared
+// guardView lets a read of the database on view proceed: on a copier view
+// (its own snapshot) unless the view is invalidated; on a writer view, which is shared
 // storage itself, only while this node's writer Guard passes. A deposed
 // writer that has not yet heard of its successor must not read what the
 // successor may be changing. Readers check before and after they read: the
@@ -666,6 +666,15 @@ func (e *engine) publishedView() vfs.FS {
 // that still passes after the read covers the whole read. (The view's role
 // can change in place from copier to writer, so it is read each time.)
 func (e *engine) guardView(ctx context.Context, view vfs.FS) error {
+	if iv, ok := view.(interface{ Invalidated() error }); ok {
+		// An invalidated copier view refuses reads until it resets
+		// (invariant 7). In WAL mode SQLite may answer from its page cache
+		// and the node-local WAL index without reading the view, so the
+		// refusal cannot be left to the view's I/O errors.
+		if err := iv.Invalidated(); err != nil {
+			return invalidatedNotReady(err)
+		}
+	}
 	r, ok := view.(interface{ Role() cow.Role })
 	if !ok || r.Role() != cow.RoleWriter {
 		return nil

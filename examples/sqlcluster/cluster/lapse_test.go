@@ -18,7 +18,19 @@ import (
 // verify meanwhile; Verify waits for the reset instead of reporting the
 // copier as diverged.
 func TestLocal_lapsedCopier_notReadyUntilReset(t *testing.T) {
-	c := startTest(t, LocalOptions{Nodes: 3})
+	testLapsed(t, LocalOptions{Nodes: 3, JournalMode: "TRUNCATE", Synchronous: "FULL"})
+}
+
+// TestLocal_lapsedCopier_notReadyUntilReset_WAL: the same in WAL mode,
+// where a read can be served from SQLite's page cache and the node-local
+// WAL index without touching the invalidated view: the node itself must
+// refuse it.
+func TestLocal_lapsedCopier_notReadyUntilReset_WAL(t *testing.T) {
+	testLapsed(t, LocalOptions{Nodes: 3, JournalMode: "WAL", Synchronous: "NORMAL"})
+}
+
+func testLapsed(t *testing.T, opts LocalOptions) {
+	c := startTest(t, opts)
 	ctx := testCtx(t, 60*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY)"))
 	mustExec(t, ctx, c, stmt("INSERT OR REPLACE INTO t VALUES(1)"))
