@@ -155,10 +155,17 @@ func TestNode_deadVoter_replacedAndDemoted(t *testing.T) {
 			cfg.MaxVoters = 3
 			cfg.DeadVoterAfter = 2 * time.Second
 		}})
+		// The non-voter is whichever member joined when three voters were
+		// there already: usually n4, not always (joins race).
+		var spare string
 		c.WaitFor("3 voters + 1 reported non-voter", 20*time.Second, func() bool {
-			st := c.Leader().State()
-			m, ok := st.Member("n4")
-			return votersOf(c.Leader()) == 3 && ok && m.ReportedIndex > 0
+			spare = ""
+			for _, m := range c.Leader().State().Members {
+				if m.Suffrage == raftcluster.Nonvoter && m.ReportedIndex > 0 {
+					spare = m.ID
+				}
+			}
+			return votersOf(c.Leader()) == 3 && spare != ""
 		})
 		sub := c.Leader().Subscribe(64)
 		defer sub.Unsubscribe()
@@ -167,10 +174,10 @@ func TestNode_deadVoter_replacedAndDemoted(t *testing.T) {
 		first := victims[0]
 		t.Logf("writer %s, killing voter %s", w, first)
 		c.Kill(first)
-		c.WaitFor("n4 promoted, dead voter demoted", 30*time.Second, func() bool {
+		c.WaitFor(spare+" promoted, dead voter demoted", 30*time.Second, func() bool {
 			l := c.Leader()
 			st := l.State()
-			m4, _ := st.Member("n4")
+			m4, _ := st.Member(spare)
 			mf, _ := st.Member(first)
 			return m4.Suffrage == raftcluster.Voter && mf.Suffrage == raftcluster.Nonvoter && votersOf(l) == 3
 		})
@@ -181,9 +188,9 @@ func TestNode_deadVoter_replacedAndDemoted(t *testing.T) {
 				kinds = append(kinds, ev.String())
 			}
 		}
-		if !slices.ContainsFunc(kinds, func(s string) bool { return strings.HasPrefix(s, "MemberPromoted{n4 ") }) ||
+		if !slices.ContainsFunc(kinds, func(s string) bool { return strings.HasPrefix(s, "MemberPromoted{"+spare+" ") }) ||
 			!slices.ContainsFunc(kinds, func(s string) bool { return strings.HasPrefix(s, "MemberDemoted{"+first+" ") }) {
-			t.Fatalf("events %v, want MemberPromoted{n4} and MemberDemoted{%s}", kinds, first)
+			t.Fatalf("events %v, want MemberPromoted{%s} and MemberDemoted{%s}", kinds, spare, first)
 		}
 		// A second voter dies: 2 of 3 voters remain, enough for a quorum.
 		w, _ = c.Writer()
