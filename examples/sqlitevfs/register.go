@@ -226,20 +226,6 @@ func Check(name string) error {
 	return errors.Join(errs...)
 }
 
-// openFiles reports how many files SQLite has open through name; -1 if
-// the name is not registered here.
-func openFiles(name string) int {
-	registry.mu.Lock()
-	r := registry.byName[name]
-	registry.mu.Unlock()
-	if r == nil {
-		return -1
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.mu.open
-}
-
 func validPageSize(n int) bool {
 	return n >= 512 && n <= 65536 && n&(n-1) == 0
 }
