@@ -27,6 +27,14 @@
 // past the page cache with O_DIRECT where the file system takes it).
 // MountOf finds the mount a directory is on (Linux).
 //
+// Across hosts, ServeAgent serves this host's view of the directory to
+// one peer (net/rpc over TCP, no authentication: bind it to an address
+// only the peer reaches, for the duration of the check), and DialAgent
+// gives the peer that view as a RemoteFS, a vfs.FS to pass to Check
+// beside its own views (check-shared -agent / -peer). RemoteFS carries
+// the agent's errors with their kinds (errors.Is works) and passes the
+// vfs conformance suite.
+//
 // The caller must:
 //   - give views of the SAME directory (Check verifies it: a file created
 //     through the first view must appear through every other);
