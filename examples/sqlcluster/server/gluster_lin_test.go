@@ -149,17 +149,29 @@ func regClients(c *procCluster, nodes *atomic.Pointer[[]*proc], n int, seed uint
 }
 
 // TestServe_glusterLinearizable: three serve processes, each with -shared
-// on its own mount of one GlusterFS volume (the coherent options; serve's
-// self-check passes), under clients putting and reading registers
-// (linearizable reads) through every node while the writer is killed
-// (SIGKILL) and restarted, and then the next writer is stopped (SIGSTOP)
-// past its lease and continued: porcupine finds the history
-// linearizable.
+// on its own mount of one GlusterFS volume, under clients putting and
+// reading registers (linearizable reads) through every node while the
+// writer is killed (SIGKILL) and restarted, and then the next writer is
+// stopped (SIGSTOP) past its lease and continued: porcupine finds the
+// history linearizable. Two volumes: the coherent options, and the
+// coherent volume options on mounts that keep the kernel page cache
+// (serve drops a file's cached pages at each open; its self-check
+// passes without direct-io-mode=enable).
 func TestServe_glusterLinearizable(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc to see that a process is stopped")
 	}
-	v := gluster.Start(t, gluster.Options{Mounts: 3, Coherent: true})
+	t.Run("coherent", func(t *testing.T) {
+		glusterLinearizable(t, gluster.Options{Mounts: 3, Coherent: true})
+	})
+	t.Run("pageCache", func(t *testing.T) {
+		glusterLinearizable(t, gluster.Options{Mounts: 3, VolumeOptions: gluster.CoherentVolume,
+			MountOptions: []string{"attribute-timeout=0", "entry-timeout=0", "negative-timeout=0"}})
+	})
+}
+
+func glusterLinearizable(t *testing.T, o gluster.Options) {
+	v := gluster.Start(t, o)
 	if err := os.Mkdir(filepath.Join(v.Mounts[0], "shared"), 0o755); err != nil {
 		t.Fatal(err)
 	}
