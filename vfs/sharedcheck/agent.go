@@ -131,6 +131,10 @@ func (a *Agent) Do(q AgentReq, r *AgentResp) error {
 			r.N, err = f.ReadAt(r.Data, q.Off)
 			r.Data = r.Data[:r.N]
 		case "writeat":
+			if len(q.Data) > maxData {
+				err = fs.ErrInvalid
+				break
+			}
 			r.N, err = f.WriteAt(q.Data, q.Off)
 		case "truncate":
 			err = f.Truncate(q.Size)
@@ -375,6 +379,9 @@ func (f *remoteFile) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (f *remoteFile) WriteAt(p []byte, off int64) (int, error) {
+	if len(p) > maxData {
+		return 0, &fs.PathError{Op: "writeat", Path: f.name, Err: fs.ErrInvalid}
+	}
 	resp, err := f.r.do(AgentReq{Op: "writeat", Name: f.name, ID: f.id, Off: off, Data: p})
 	return resp.N, err
 }
