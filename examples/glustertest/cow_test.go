@@ -142,9 +142,10 @@ func TestCow_crossMount_coherent(t *testing.T) {
 
 // TestCow_crossMount_defaults: on GlusterFS's default options the same
 // run reads blocks wrong (a page its mount cached in an earlier
-// generation, served after the reset): the hazard that the coherent
-// options remove and that holeycow does not yet correct by itself (issue
-// 17, item 3). This test fails when the hazard is gone.
+// generation, served after the reset) through a plain vfs.OS: the hazard
+// that the coherent options remove, and that the page-cache drop removes
+// on the same mounts (TestCow_crossMount_defaultsFixed). This test fails
+// when it no longer sees the hazard.
 func TestCow_crossMount_defaults(t *testing.T) {
 	v := gluster.Start(t, gluster.Options{Mounts: 2})
 	wrong, first := crossMount(t, v, 8)
