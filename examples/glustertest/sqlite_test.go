@@ -158,8 +158,7 @@ func sqliteCrossMount(t *testing.T, v *gluster.Volume, rounds int, copierFS func
 // mount and a copier on another, with integrity checks, over resets and
 // restarts: on the default options a plain vfs.OS copier reads wrong
 // (stale pages of an earlier generation), with DropCacheOnOpen (as serve
-// opens -shared on a network mount) it reads right; on the coherent
-// options a plain vfs.OS reads right.
+// opens -shared on a network mount) it reads right.
 func TestSQLite_crossMount(t *testing.T) {
 	plain := func(dir string) vfs.FS { return vfs.OS(dir) }
 	onOpen := func(dir string) vfs.FS { return vfs.OSWithOptions(dir, vfs.OSOptions{DropCacheOnOpen: true}) }
@@ -174,12 +173,6 @@ func TestSQLite_crossMount(t *testing.T) {
 	t.Run("defaults_DropCacheOnOpen", func(t *testing.T) {
 		v := gluster.Start(t, gluster.Options{Mounts: 2})
 		if wrong, first := sqliteCrossMount(t, v, 4, onOpen); wrong > 0 {
-			t.Fatalf("%d wrong reads, first: %s", wrong, first)
-		}
-	})
-	t.Run("coherent", func(t *testing.T) {
-		v := gluster.Start(t, gluster.Options{Mounts: 2, Coherent: true})
-		if wrong, first := sqliteCrossMount(t, v, 4, plain); wrong > 0 {
 			t.Fatalf("%d wrong reads, first: %s", wrong, first)
 		}
 	})
