@@ -179,7 +179,8 @@ func TestCow_crossMount_dropCache(t *testing.T) {
 }
 
 // TestCow_crossMount_defaultsFixed: on GlusterFS's default volume and
-// mount options, a copier whose shared storage drops the kernel's cached
+// mount options (its 256 KiB file is above quick-read's limit, whose
+// client-side copy of small files no page-cache drop reaches), a copier whose shared storage drops the kernel's cached
 // pages (at each open: vfs.OSOptions.DropCacheOnOpen, as serve does; or
 // before each read: DropCache) and a writer that syncs in the reset
 // handshake read no stale block over resets and restarts: the same run
