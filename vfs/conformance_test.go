@@ -11,6 +11,15 @@ func TestOSFS_conformance(t *testing.T) {
 	vfstest.TestFS(t, func(tb testing.TB) vfs.FS { return vfs.OS(tb.TempDir()) })
 }
 
+// TestOSFS_conformance_dropCache runs the suite on an OS FS that drops
+// cached pages at each open and before each read: the drops change no
+// answer.
+func TestOSFS_conformance_dropCache(t *testing.T) {
+	vfstest.TestFS(t, func(tb testing.TB) vfs.FS {
+		return vfs.OSWithOptions(tb.TempDir(), vfs.OSOptions{DropCache: true, DropCacheOnOpen: true})
+	})
+}
+
 func TestMemFS_conformance(t *testing.T) {
 	vfstest.TestFS(t, func(tb testing.TB) vfs.FS { return vfs.NewMem() })
 }

@@ -21,6 +21,7 @@ import (
 type OSFS struct {
 	dir      string // absolute when filepath.Abs succeeded
 	uncached bool   // OSOptions.DropCache
+	dropOpen bool   // OSOptions.DropCacheOnOpen
 
 	root atomic.Pointer[os.Root] // opened on first use, then never changed
 
@@ -64,12 +65,24 @@ type OSOptions struct {
 	// rewrote it. Dirty pages are not dropped (this mount's own writes
 	// stay visible). It has effect on Linux (amd64, arm64) only.
 	DropCache bool
+	// DropCacheOnOpen makes every Open drop the kernel's clean cached
+	// pages of the whole file (posix_fadvise POSIX_FADV_DONTNEED, Linux)
+	// before returning it: the file's first reads come from the file
+	// system, later ones may come from the page cache. It is the cheap
+	// form of DropCache for a cow view on such a mount: a copier reopens
+	// its shared files in each generation (after a reset) and a process
+	// opens them afresh after a restart or on becoming the writer, and
+	// within a generation it reads from shared storage only blocks that
+	// did not change since it joined, whose cached pages are current
+	// (issue 17, item 3). A failed drop fails the Open.
+	DropCacheOnOpen bool
 }
 
 // OSWithOptions is OS with o.
 func OSWithOptions(dir string, o OSOptions) *OSFS {
 	fs := OS(dir)
 	fs.uncached = o.DropCache
+	fs.dropOpen = o.DropCacheOnOpen
 	return fs
 }
 
@@ -125,6 +138,12 @@ func (o *OSFS) Open(name string, flag int, perm fs.FileMode) (File, error) {
 	if err != nil {
 		f.Close()
 		return nil, osErr("open", name, err)
+	}
+	if o.dropOpen {
+		if err := dropCache(f, 0, 0); err != nil {
+			f.Close()
+			return nil, osErr("open", name, err)
+		}
 	}
 	return &osFile{f: f, name: name, flag: flag, uncached: o.uncached}, nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,8 +62,9 @@ func insertRates(t *testing.T, name string, fsys vfs.FS) (seq, batched float64) 
 
 // TestMeasure_writeRatio measures gluster_write_ratio: SQLite inserts/s
 // on a GlusterFS mount ÷ on a local directory, same run, for the default
-// and the coherent options (and the coherent mount read through
-// OSOptions.DropCache). Runs with -measure; it only reports.
+// and the coherent options, and the coherent volume options on a mount
+// with the page cache, read through OSOptions.DropCache and
+// DropCacheOnOpen (what serve does on a network mount). Runs with -measure; it only reports.
 func TestMeasure_writeRatio(t *testing.T) {
 	if !*measure {
 		t.Skip("run with -measure")
@@ -70,29 +73,53 @@ func TestMeasure_writeRatio(t *testing.T) {
 	coh := gluster.Start(t, gluster.Options{Mounts: 1, Coherent: true})
 	nocache := gluster.Start(t, gluster.Options{Mounts: 1, VolumeOptions: gluster.CoherentVolume,
 		MountOptions: []string{"attribute-timeout=0", "entry-timeout=0", "negative-timeout=0"}})
-	dir := func(root, name string) string {
-		d := filepath.Join(root, name)
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
 	type row struct {
 		name string
-		fs   vfs.FS
+		root string
+		o    vfs.OSOptions
 	}
 	rows := []row{
-		{"local", vfs.OS(dir(t.TempDir(), "db"))},
-		{"gluster_default", vfs.OS(dir(def.Mounts[0], "db"))},
-		{"gluster_coherent", vfs.OS(dir(coh.Mounts[0], "db"))},
-		{"gluster_coherent_volume_page_cache_dropcache", vfs.OSWithOptions(dir(nocache.Mounts[0], "db"), vfs.OSOptions{DropCache: true})},
+		{"local", t.TempDir(), vfs.OSOptions{}},
+		{"gluster_default", def.Mounts[0], vfs.OSOptions{}},
+		{"gluster_coherent", coh.Mounts[0], vfs.OSOptions{}},
+		{"gluster_coherent_volume_page_cache_dropcache", nocache.Mounts[0], vfs.OSOptions{DropCache: true}},
+		{"gluster_coherent_volume_page_cache_dropcacheonopen", nocache.Mounts[0], vfs.OSOptions{DropCacheOnOpen: true}},
 	}
-	var baseSeq, baseBatch float64
-	for i, r := range rows {
-		seq, batch := insertRates(t, fmt.Sprint("measure-", i), r.fs)
-		if i == 0 {
-			baseSeq, baseBatch = seq, batch
+	// Rounds through every row, each row's ratio taken against the local
+	// directory of the same round (the machine's load drifts), and the
+	// median over rounds reported.
+	const rounds = 3
+	seqR, batchR := make([][]float64, len(rows)), make([][]float64, len(rows))
+	var localSeq, localBatch []float64
+	for round := range rounds {
+		var baseSeq, baseBatch float64
+		for i, r := range rows {
+			d := filepath.Join(r.root, fmt.Sprint("db", i, "-", round))
+			if err := os.Mkdir(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			seq, batch := insertRates(t, fmt.Sprint("measure-", i, "-", round), vfs.OSWithOptions(d, r.o))
+			if i == 0 {
+				baseSeq, baseBatch = seq, batch
+				localSeq, localBatch = append(localSeq, seq), append(localBatch, batch)
+			}
+			seqR[i], batchR[i] = append(seqR[i], seq/baseSeq), append(batchR[i], batch/baseBatch)
 		}
-		t.Logf("MEASURE %-46s sequential %8.0f rows/s (ratio %.3f)  batched %8.0f rows/s (ratio %.3f)", r.name, seq, seq/baseSeq, batch, batch/baseBatch)
 	}
+	med := func(x []float64) float64 { x = slices.Clone(x); slices.Sort(x); return x[len(x)/2] }
+	for i, r := range rows {
+		t.Logf("MEASURE %-52s sequential ratio %.3f %v  batched ratio %.3f %v", r.name, med(seqR[i]), fmtRatios(seqR[i]), med(batchR[i]), fmtRatios(batchR[i]))
+	}
+	t.Logf("MEASURE local rows/s: sequential %v, batched %v", fmtRatios(localSeq), fmtRatios(localBatch))
+}
+
+func fmtRatios(x []float64) string {
+	var b strings.Builder
+	for i, v := range x {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, "%.3g", v)
+	}
+	return "[" + b.String() + "]"
 }

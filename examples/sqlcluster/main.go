@@ -12,7 +12,8 @@
 // "sqlcluster serve" runs one node of a multi-process cluster (package
 // server); "sqlcluster check-shared DIR1 DIR2 [...]" checks that a shared
 // directory, as seen through different mounts, is coherent enough for
-// holeycow (vfs/sharedcheck).
+// holeycow (vfs/sharedcheck); across hosts, "check-shared -agent ADDR DIR"
+// on one and "check-shared -peer ADDR DIR" on the other.
 package main
 
 import (

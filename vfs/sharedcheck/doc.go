@@ -19,8 +19,28 @@
 // of the common cluster file systems). It writes only under the directory
 // it is given (a fresh subdirectory) and removes what it wrote.
 //
+// SelfCheck is the quick check of one host's mount (what serve runs at
+// startup): the mount's own configuration where the file system shows it
+// (a GlusterFS FUSE mount: the client's options in MOUNT/.meta/cmdline
+// and its caching translators in MOUNT/.meta/graphs/active) and
+// read-after-write between file descriptors of that mount (one reading
+// past the page cache with O_DIRECT where the file system takes it).
+// MountOf finds the mount a directory is on (Linux).
+//
+// Across hosts, ServeAgent serves this host's view of the directory to
+// one peer (net/rpc over TCP, no authentication: bind it to an address
+// only the peer reaches, for the duration of the check), and DialAgent
+// gives the peer that view as a RemoteFS, a vfs.FS to pass to Check
+// beside its own views (check-shared -agent / -peer). RemoteFS carries
+// the agent's errors with their kinds (errors.Is works) and passes the
+// vfs conformance suite.
+//
 // The caller must:
 //   - give views of the SAME directory (Check verifies it: a file created
 //     through the first view must appear through every other);
-//   - not run other writers in that directory meanwhile.
+//   - not run other writers in that directory meanwhile (SelfCheck
+//     writes one file of its own, named .holeycow-selfcheck-*, and
+//     removes it);
+//   - read a passing SelfCheck as "no finding on this host": what only
+//     another host's writes show needs Check across mounts or hosts.
 package sharedcheck

@@ -76,6 +76,9 @@ type Config struct {
 	// SharedDropCache: -shared-drop-cache, read shared storage past the
 	// kernel page cache (vfs.OSOptions.DropCache).
 	SharedDropCache bool
+	// SharedSkipCheck: -shared-skip-check, start without the coherence
+	// self-check of -shared (a warning is logged).
+	SharedSkipCheck bool
 	Debug           bool // -debug: serve /debug/checksum
 	// LeaveOnExit (-leave): on shutdown, leave the cluster first (a writer
 	// hands its role to the member with the smallest overlay) and remove
@@ -136,6 +139,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "bound on the graceful shutdown")
 	fs.Int64Var(&c.MaxSteps, "max-steps", 0, "bound on one write request's work in SQLite VM `steps`: past it the request fails, alike on every node (0: 200 million; negative: none); the same on every node")
 	fs.BoolVar(&c.SharedDropCache, "shared-drop-cache", false, "drop the kernel's cached pages of -shared before each read (posix_fadvise): for mounts whose page caches are not coherent between hosts (GlusterFS without direct-io-mode=enable); run check-shared")
+	fs.BoolVar(&c.SharedSkipCheck, "shared-skip-check", false, "start without the coherence self-check of -shared (which refuses a mount whose client caches can serve stale pages, naming the options that fix it); logs a warning")
 	fs.StringVar(&c.MutationLog, "mutation-log", "", "debug: append every mutation of shared storage, with its epoch, to `file`")
 	fs.BoolVar(&c.LeaveOnExit, "leave", false, "on SIGINT/SIGTERM, leave the cluster before stopping (decommission); without it the node stays a member and restarts from -data")
 	// Limits (README "Security").

@@ -31,6 +31,17 @@
 // its own mutual TLS; raftcluster.TLSTransport.StabilityListener), unless
 // -stability-addr gives it a port of its own.
 //
+// Shared storage check: before anything else starts, a node runs the
+// one-mount coherence self-check of -shared (vfs/sharedcheck.SelfCheck:
+// on a GlusterFS mount, its client's mount options and caching
+// translators; read-after-write between file descriptors) and exits 1
+// with ErrSharedIncoherent, naming the options that fix each finding,
+// when it fails; -shared-skip-check starts anyway with a warning. On a
+// network or FUSE mount every open of a -shared file drops its cached
+// pages (vfs.OSOptions.DropCacheOnOpen), so that a copier reads shared
+// storage past its kernel cache after a reset, restart or promotion;
+// -shared-drop-cache drops them before every read as well.
+//
 // Start-up: a node whose -data holds Raft state restarts as the member it
 // was (no bootstrap, no join): it catches up from the log and, as a
 // copier, joins the writer afresh (its overlay is gone). It first asks the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -58,4 +59,50 @@ func TestServe_glusterMounts(t *testing.T) {
 	c.start(w1, "")
 	c.checkAcked(w1, "none", ack)
 	t.Logf("writer %s (epoch %d) killed; %s (epoch %d) took over; %d acknowledged writes on every node", w1.id, e1, w2.id, e2, len(ack))
+}
+
+// TestServe_refusesIncoherentMount: serve refuses to start with -shared
+// on a mount with GlusterFS's default options (the startup self-check
+// fails), naming the options that fix it; -shared-skip-check starts it
+// anyway, with a warning.
+func TestServe_refusesIncoherentMount(t *testing.T) {
+	v := gluster.Start(t, gluster.Options{Mounts: 1})
+	if err := os.Mkdir(filepath.Join(v.Mounts[0], "shared"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := newProcCluster(t)
+	p := c.add("n1")
+	p.shared = filepath.Join(v.Mounts[0], "shared")
+	c.launch(p, "")
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not exit on a mount that fails the self-check")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 1 {
+		t.Fatalf("exit status %d, want 1", code)
+	}
+	out, err := os.ReadFile(p.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"fails the coherence self-check", "gluster volume set VOLUME performance.write-behind off",
+		"attribute-timeout=0", "-shared-skip-check"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "direct-io-mode=enable)") {
+		t.Errorf("the page-cache finding is reported although serve drops the page cache on a network mount:\n%s", out)
+	}
+	q := c.add("n2", "-shared-skip-check")
+	q.shared = p.shared
+	c.start(q, "")
+	out, err = os.ReadFile(q.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "coherence self-check of -shared is skipped") {
+		t.Errorf("no warning for -shared-skip-check:\n%s", out)
+	}
 }

@@ -139,7 +139,11 @@ func run(ctx context.Context, cfg Config) (err error) {
 	if err := os.Chmod(dbDir, 0o700); err != nil {
 		return fmt.Errorf("server: -shared: %w", err)
 	}
-	var shared vfs.FS = vfs.OSWithOptions(dbDir, vfs.OSOptions{DropCache: cfg.SharedDropCache})
+	sharedOpts, err := sharedOptions(ctx, dbDir, cfg, nlog)
+	if err != nil {
+		return err
+	}
+	var shared vfs.FS = vfs.OSWithOptions(dbDir, sharedOpts)
 	var storePtr atomic.Pointer[netstorage.Storage]
 	if cfg.MutationLog != "" {
 		ml, err := openMutationLog(cfg.MutationLog, func() uint64 {

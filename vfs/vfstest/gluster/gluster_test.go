@@ -59,6 +59,44 @@ func TestCoherent(t *testing.T) {
 	})
 	t.Run("lockRelease", func(t *testing.T) { lockRelease(t, v) })
 	t.Run("TestFS", func(t *testing.T) { conformance(t, v) })
+	t.Run("selfCheck", func(t *testing.T) {
+		rep, err := sharedcheck.SelfCheck(context.Background(), v.Mounts[1], sharedcheck.SelfOptions{Seed: vfstest.Seed(t, *seed)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.OK() || len(rep.Results) < 8 {
+			t.Fatalf("coherent options fail the self-check:\n%s", rep)
+		}
+	})
+}
+
+// TestSelfCheck_defaults: the one-mount self-check (what serve runs at
+// startup) fails on a mount with GlusterFS's default options, naming the
+// volume and mount options that fix it; with the page cache dropped by
+// the caller, the page-cache finding goes but the others stay.
+func TestSelfCheck_defaults(t *testing.T) {
+	v := gluster.Start(t, gluster.Options{Mounts: 1})
+	for _, dropped := range []bool{false, true} {
+		rep, err := sharedcheck.SelfCheck(context.Background(), v.Mounts[0], sharedcheck.SelfOptions{PageCacheDropped: dropped})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("page cache dropped: %v\n%s", dropped, rep)
+		failed := map[string]string{}
+		for _, r := range rep.Failed() {
+			failed[r.Check] = r.Fix
+		}
+		for _, want := range []string{"GlusterFS volume: performance.write-behind off", "GlusterFS volume: performance.stat-prefetch off",
+			"GlusterFS volume: performance.quick-read off", "GlusterFS volume: performance.open-behind off",
+			"GlusterFS mount: attribute-timeout=0", "GlusterFS mount: entry-timeout=0", "GlusterFS mount: negative-timeout=0"} {
+			if failed[want] == "" {
+				t.Errorf("page cache dropped %v: %q did not fail with a fix", dropped, want)
+			}
+		}
+		if _, ok := failed["GlusterFS mount: page cache (direct-io-mode=enable)"]; ok == dropped {
+			t.Errorf("page cache dropped %v: direct-io-mode finding %v", dropped, ok)
+		}
+	}
 }
 
 // TestSharedcheck_defaults: with GlusterFS's default options, reads
