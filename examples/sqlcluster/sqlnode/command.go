@@ -11,6 +11,14 @@ import (
 // in one transaction. If one fails, none of them has any effect.
 type Request struct {
 	Statements []Statement
+	// Limits bound, during apply, the rows that the request's statements
+	// return (SELECT, RETURNING; all statements together): a request whose
+	// rows exceed them fails with ErrResultTooLarge as its result, and
+	// rolls back. They travel in the log entry, so that every node
+	// enforces the bounds of the node that accepted the request, whatever
+	// its own configuration. A zero field takes DefaultApplyLimits'; a
+	// negative field means no bound (DecodeRequest returns no zero field).
+	Limits ResultLimits
 }
 
 // Statement is SQL text with its parameters. Text with several SQL
@@ -35,7 +43,7 @@ type Param struct {
 // EncodeRequest and DecodeRequest.
 const (
 	MaxCommandSize = 16 << 20
-	commandVersion = 1
+	commandVersion = 2
 )
 
 const (
@@ -66,18 +74,25 @@ func normValue(v any) (any, error) {
 	return nil, fmt.Errorf("sqlnode: unsupported parameter type %T", v)
 }
 
-// EncodeRequest encodes req as a log command, version 1:
+// EncodeRequest encodes req as a log command, version 2:
 //
-//	version byte (1)
+//	version byte (2)
+//	uvarint max rows, uvarint max bytes (0: no bound; see Request.Limits)
 //	uvarint statement count, then per statement:
 //	  uvarint len, SQL bytes; uvarint param count, then per param:
 //	    uvarint len, name bytes; kind byte (0 null, 1 int, 2 float, 3 text, 4 blob);
 //	    int: zig-zag varint; float: 8 bytes little-endian IEEE 754;
 //	    text, blob: uvarint len, bytes.
 //
+// Version 1, written before Limits existed, is version 2 without its
+// limits; it decodes with DefaultApplyLimits.
+//
 // It does not rewrite: call Prepare for requests from clients.
 func EncodeRequest(req Request) ([]byte, error) {
 	b := []byte{commandVersion}
+	lim := req.Limits.forApply()
+	b = binary.AppendUvarint(b, uint64(max(lim.MaxRows, 0)))
+	b = binary.AppendUvarint(b, uint64(max(lim.MaxBytes, 0)))
 	b = binary.AppendUvarint(b, uint64(len(req.Statements)))
 	for _, st := range req.Statements {
 		if !utf8.ValidString(st.SQL) {
@@ -198,11 +213,25 @@ func DecodeRequest(cmd []byte) (Request, error) {
 	if len(cmd) == 0 {
 		return Request{}, fmt.Errorf("%w: empty", ErrBadCommand)
 	}
-	if cmd[0] != commandVersion {
+	if cmd[0] != 1 && cmd[0] != commandVersion {
 		return Request{}, fmt.Errorf("%w: unknown version %d", ErrBadCommand, cmd[0])
 	}
 	d := &decoder{b: cmd[1:]}
 	var req Request
+	if cmd[0] == 1 {
+		req.Limits = DefaultApplyLimits
+	} else {
+		for _, f := range []*int64{&req.Limits.MaxRows, &req.Limits.MaxBytes} {
+			v := d.uvarint("limit")
+			if v > math.MaxInt64 {
+				d.fail("limit out of range")
+			}
+			*f = int64(v)
+			if v == 0 {
+				*f = -1
+			}
+		}
+	}
 	n := d.count("statement count", 2)
 	if n > 0 {
 		req.Statements = make([]Statement, 0, n)
