@@ -23,6 +23,10 @@ const (
 	// write that the node believing it leads had acknowledged when it
 	// answered, so every write acknowledged before the read began but
 	// those of a successor that a deposed leader does not know of yet.
+	// A follower that cannot serve it soon (database not ready, more than
+	// WeakReadMaxLag entries behind, or not caught up within
+	// WeakReadMaxWait) returns a *raftcluster.NotLeaderError instead: send
+	// the read to the leader (the HTTP API forwards it).
 	LevelWeak
 	// LevelLinearizable asks the leader for a read index (it confirms its
 	// leadership with a quorum), waits until this node has applied it,

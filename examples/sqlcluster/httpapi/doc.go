@@ -51,9 +51,16 @@
 //   - weak (the default, also of /db/request): every write the leader
 //     acknowledged before the read arrived, through any node. The serving
 //     node asks the leader for its commit index (one small request, no
-//     quorum) and reads locally once it applied it. Exception, as in
-//     rqlite: a leader deposed without knowing it yet (at most an election
-//     timeout) answers for itself.
+//     quorum) and reads locally once it applied it. A follower forwards
+//     the read to the leader instead (as a write; with DisableForwarding,
+//     or on a request already forwarded, it answers 503 naming the
+//     leader) when that is cheaper than waiting: at once if its database
+//     is not ready (a copier resetting or catching up) or if it is more
+//     than cluster.WeakReadMaxLag (1000) entries behind the leader's
+//     commit index, and after cluster.WeakReadMaxWait (100ms) if it has
+//     not applied it by then (a slow or paused apply). The leader always
+//     serves. Exception, as in rqlite: a leader deposed without knowing
+//     it yet (at most an election timeout) answers for itself.
 //   - linearizable and strong: every write acknowledged before the read
 //     began, by any leader (quorum-confirmed read index).
 //   - auto: none on a non-voter, weak on a voter.
