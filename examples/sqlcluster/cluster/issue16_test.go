@@ -83,6 +83,48 @@ func TestLocal_maxRowid_withinStatement(t *testing.T) {
 	}
 }
 
+// leaderAPI returns a function that posts a body to /db/execute of the
+// leader's HTTP API (of the current leader's, should leadership move, each
+// with limits), again after a 5xx, for requests that are harmless to send
+// twice. The servers close at cleanup.
+func leaderAPI(t *testing.T, ctx context.Context, c *Local, limits httpapi.Limits) func(body string) (int, string) {
+	servers := map[string]*httptest.Server{}
+	t.Cleanup(func() {
+		for _, hs := range servers {
+			hs.Close()
+		}
+	})
+	return func(body string) (code int, text string) {
+		t.Helper()
+		for range 5 {
+			l, err := c.Leader(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hs := servers[l.ID()]
+			if hs == nil {
+				srv, err := httpapi.New(httpapi.Config{Backend: l.Backend(), Limits: limits})
+				if err != nil {
+					t.Fatal(err)
+				}
+				hs = httptest.NewServer(srv)
+				servers[l.ID()] = hs
+			}
+			resp, err := http.Post(hs.URL+"/db/execute", "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if code, text = resp.StatusCode, string(b); code < 500 {
+				break
+			}
+			t.Logf("%d %s: sending again", code, text)
+		}
+		return code, text
+	}
+}
+
 // TestLocal_applyResultLimits_http: the rows of a SELECT or RETURNING sent
 // through /db/execute were collected in full, on every member, during
 // apply. The leader's result limits now travel in the log entry: every
@@ -108,46 +150,7 @@ func TestLocal_applyResultLimits_http(t *testing.T) {
 	}
 	before := collected()
 
-	servers := map[string]*httptest.Server{}
-	defer func() {
-		for _, hs := range servers {
-			hs.Close()
-		}
-	}()
-	// post sends a request to the leader's API (the leader's, should
-	// leadership move), again after a 5xx; the requests roll back, so a
-	// second run is harmless.
-	post := func(body string) (int, string) {
-		t.Helper()
-		var code int
-		var text string
-		for range 5 {
-			l, err := c.Leader(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			hs := servers[l.ID()]
-			if hs == nil {
-				srv, err := httpapi.New(httpapi.Config{Backend: l.Backend(), Limits: httpapi.Limits{MaxResultRows: limit}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				hs = httptest.NewServer(srv)
-				servers[l.ID()] = hs
-			}
-			resp, err := http.Post(hs.URL+"/db/execute", "application/json", strings.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if code, text = resp.StatusCode, string(b); code < 500 {
-				break
-			}
-			t.Logf("%d %s: sending again", code, text)
-		}
-		return code, text
-	}
+	post := leaderAPI(t, ctx, c, httpapi.Limits{MaxResultRows: limit})
 	for _, sql := range []string{
 		"SELECT * FROM t",
 		"INSERT INTO t(v) SELECT v FROM t RETURNING id, v",
