@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
 	"github.com/holeycow/holeycow/raftcluster"
 )
 
@@ -23,8 +24,10 @@ const (
 // waitWeak waits until a weak read may run here: until this node has
 // applied the leader's commit index, learned with one small request to the
 // leader (on the leader, its own). A follower that cannot serve the read
-// soon returns a *raftcluster.NotLeaderError instead, which makes the HTTP
-// API forward the read to the leader (cheaper than waiting):
+// soon, asked through the HTTP API where it can forward the read
+// (httpapi.CanForward), returns a *raftcluster.NotLeaderError instead,
+// which makes the API forward the read to the leader (cheaper than
+// waiting):
 //
 //   - at once, if its database is not ready (a copier resetting, catching
 //     up or reopening; it would wait for that first);
@@ -33,10 +36,11 @@ const (
 //   - after WeakReadMaxWait, if it has not applied the commit index by
 //     then (a slow or paused apply).
 //
-// The leader always serves (it waits for its own apply).
+// The leader always serves (it waits for its own apply), and so does a
+// follower whose caller cannot forward (it waits as long as ctx lets it).
 func (n *Node) waitWeak(ctx context.Context) error {
-	leader := n.raft.IsLeader()
-	if !leader && !n.eng.ready() {
+	serveHere := n.raft.IsLeader() || !httpapi.CanForward(ctx)
+	if !serveHere && !n.eng.ready() {
 		return n.forwardWeak("this node's database is not ready (a copier resetting or catching up)")
 	}
 	idx, err := n.leaderCommitIndex(ctx)
@@ -45,7 +49,7 @@ func (n *Node) waitWeak(ctx context.Context) error {
 	}
 	applied := n.raft.AppliedIndex()
 	switch {
-	case leader || applied >= idx:
+	case serveHere || applied >= idx:
 		return n.raft.WaitApplied(ctx, idx)
 	case idx-applied > WeakReadMaxLag:
 		return n.forwardWeak(fmt.Sprintf("this node applied %d, %d entries behind the leader's commit index %d", applied, idx-applied, idx))

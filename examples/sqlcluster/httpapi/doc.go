@@ -52,9 +52,10 @@
 //     acknowledged before the read arrived, through any node. The serving
 //     node asks the leader for its commit index (one small request, no
 //     quorum) and reads locally once it applied it. A follower forwards
-//     the read to the leader instead (as a write; with DisableForwarding,
-//     or on a request already forwarded, it answers 503 naming the
-//     leader) when that is cheaper than waiting: at once if its database
+//     the read to the leader instead (or redirects it, with ?redirect;
+//     not with DisableForwarding nor a request forwarded already, where
+//     it waits: see CanForward) when that is cheaper than waiting: at
+//     once if its database
 //     is not ready (a copier resetting or catching up) or if it is more
 //     than cluster.WeakReadMaxLag (1000) entries behind the leader's
 //     commit index, and after cluster.WeakReadMaxWait (100ms) if it has

@@ -334,7 +334,8 @@ func (s *Server) context(r *http.Request, o options) (context.Context, context.C
 	if h := headerTimeout(r); h > 0 && h < d {
 		d = h // forwarded: answer before the forwarding node gives up
 	}
-	return context.WithTimeout(r.Context(), d)
+	canForward := o.redirect || (!s.cfg.DisableForwarding && r.Header.Get(ForwardedHeader) == "")
+	return context.WithTimeout(context.WithValue(r.Context(), forwardKey{}, canForward), d)
 }
 
 // dbRequest is a decoded /db request.
