@@ -55,12 +55,11 @@
 //     the read to the leader instead (or redirects it, with ?redirect;
 //     not with DisableForwarding nor a request forwarded already, where
 //     it waits: see CanForward) when that is cheaper than waiting: at
-//     once if its database
-//     is not ready (a copier resetting or catching up) or if it is more
-//     than cluster.WeakReadMaxLag (1000) entries behind the leader's
-//     commit index, and after cluster.WeakReadMaxWait (100ms) if it has
-//     not applied it by then (a slow or paused apply). The leader always
-//     serves. Exception, as in rqlite: a leader deposed without knowing
+//     once if its database is not ready (a copier resetting or catching
+//     up) or if it is more than cluster.WeakReadMaxLag (1000) entries
+//     behind the leader's commit index, and after cluster.WeakReadMaxWait
+//     (100ms) if it has not applied it by then (a slow or paused apply).
+//     The leader always serves. Exception, as in rqlite: a leader deposed without knowing
 //     it yet (at most an election timeout) answers for itself.
 //   - linearizable and strong: every write acknowledged before the read
 //     began, by any leader (quorum-confirmed read index).
