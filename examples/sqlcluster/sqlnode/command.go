@@ -77,7 +77,8 @@ func normValue(v any) (any, error) {
 // EncodeRequest encodes req as a log command, version 2:
 //
 //	version byte (2)
-//	uvarint max rows, uvarint max bytes (0: no bound; see Request.Limits)
+//	uvarint max rows, uvarint max bytes: 0 the default (DefaultApplyLimits),
+//	  1 no bound, n the bound n-1 (see Request.Limits)
 //	uvarint statement count, then per statement:
 //	  uvarint len, SQL bytes; uvarint param count, then per param:
 //	    uvarint len, name bytes; kind byte (0 null, 1 int, 2 float, 3 text, 4 blob);
@@ -91,8 +92,8 @@ func normValue(v any) (any, error) {
 func EncodeRequest(req Request) ([]byte, error) {
 	b := []byte{commandVersion}
 	lim := req.Limits.forApply()
-	b = binary.AppendUvarint(b, uint64(max(lim.MaxRows, 0)))
-	b = binary.AppendUvarint(b, uint64(max(lim.MaxBytes, 0)))
+	b = appendLimit(b, lim.MaxRows, DefaultApplyLimits.MaxRows)
+	b = appendLimit(b, lim.MaxBytes, DefaultApplyLimits.MaxBytes)
 	b = binary.AppendUvarint(b, uint64(len(req.Statements)))
 	for _, st := range req.Statements {
 		if !utf8.ValidString(st.SQL) {
@@ -140,6 +141,18 @@ func EncodeRequest(req Request) ([]byte, error) {
 	return b, nil
 }
 
+// appendLimit appends limit v (negative: none) as EncodeRequest does, def
+// being its default.
+func appendLimit(b []byte, v, def int64) []byte {
+	switch {
+	case v == def:
+		return append(b, 0)
+	case v < 0:
+		return append(b, 1)
+	}
+	return binary.AppendUvarint(b, uint64(v)+1)
+}
+
 // decoder reads a command; every read checks the remaining length first.
 type decoder struct {
 	b   []byte
@@ -174,6 +187,24 @@ func (d *decoder) count(what string, min int) int {
 		return 0
 	}
 	return int(v)
+}
+
+// limit reads a limit written by appendLimit with default def: -1 for
+// none.
+func (d *decoder) limit(def int64) int64 {
+	switch v := d.uvarint("limit"); {
+	case d.err != nil:
+		return 0
+	case v == 0:
+		return def
+	case v == 1:
+		return -1
+	case v-1 > math.MaxInt64:
+		d.fail("limit out of range")
+		return 0
+	default:
+		return int64(v - 1)
+	}
 }
 
 func (d *decoder) bytes(what string) []byte {
@@ -221,16 +252,8 @@ func DecodeRequest(cmd []byte) (Request, error) {
 	if cmd[0] == 1 {
 		req.Limits = DefaultApplyLimits
 	} else {
-		for _, f := range []*int64{&req.Limits.MaxRows, &req.Limits.MaxBytes} {
-			v := d.uvarint("limit")
-			if v > math.MaxInt64 {
-				d.fail("limit out of range")
-			}
-			*f = int64(v)
-			if v == 0 {
-				*f = -1
-			}
-		}
+		req.Limits.MaxRows = d.limit(DefaultApplyLimits.MaxRows)
+		req.Limits.MaxBytes = d.limit(DefaultApplyLimits.MaxBytes)
 	}
 	n := d.count("statement count", 2)
 	if n > 0 {
