@@ -23,6 +23,11 @@ const (
 	// write that the node believing it leads had acknowledged when it
 	// answered, so every write acknowledged before the read began but
 	// those of a successor that a deposed leader does not know of yet.
+	// Through the HTTP API (httpapi.CanForward), a follower that cannot
+	// serve it soon (database not ready, more than WeakReadMaxLag entries
+	// behind, or not caught up within WeakReadMaxWait) returns a
+	// *raftcluster.NotLeaderError instead, and the API forwards the read
+	// to the leader; called directly, it waits.
 	LevelWeak
 	// LevelLinearizable asks the leader for a read index (it confirms its
 	// leadership with a quorum), waits until this node has applied it,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -250,43 +249,7 @@ func TestLocal_stepLimit(t *testing.T) {
 
 	// The HTTP API of the leader (of each, should leadership move on a
 	// loaded machine).
-	servers := map[string]*httptest.Server{}
-	defer func() {
-		for _, hs := range servers {
-			hs.Close()
-		}
-	}()
-	// post sends an idempotent request to the leader's API, again after a
-	// 5xx (a leadership change on a loaded machine).
-	post := func(body string) (code int, text string) {
-		t.Helper()
-		for range 5 {
-			l, err := c.Leader(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			hs := servers[l.ID()]
-			if hs == nil {
-				srv, err := httpapi.New(httpapi.Config{Backend: l.Backend()})
-				if err != nil {
-					t.Fatal(err)
-				}
-				hs = httptest.NewServer(srv)
-				servers[l.ID()] = hs
-			}
-			resp, err := http.Post(hs.URL+"/db/execute", "application/json", strings.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if code, text = resp.StatusCode, string(b); code < 500 {
-				break
-			}
-			t.Logf("%d %s: sending again", code, text)
-		}
-		return code, text
-	}
+	post := leaderAPI(t, ctx, c, httpapi.Limits{})
 	if code, body := post(`["` + neverEnds + `"]`); code != http.StatusBadRequest || !strings.Contains(body, "step limit") {
 		t.Errorf("never-ending read over HTTP: %d %s", code, body)
 	}

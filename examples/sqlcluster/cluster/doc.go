@@ -37,7 +37,8 @@
 //     read back before retrying a write that is not idempotent.
 //  4. Read at the level needed: LevelNone (local, possibly stale),
 //     LevelWeak (waits for the leader's commit index, asked over the
-//     Raft port),
+//     Raft port; through the HTTP API a follower far behind or not
+//     ready forwards the read to the leader instead),
 //     LevelLinearizable (read index from the leader; set
 //     Config.LeaderReadIndex for followers). The writer's database is
 //     shared storage itself: it serves reads only while its writer Guard

@@ -300,11 +300,7 @@ func (n *Node) waitLevel(ctx context.Context, level Level) error {
 	case LevelNone:
 		return nil
 	case LevelWeak:
-		idx, err := n.leaderCommitIndex(ctx)
-		if err != nil {
-			return err
-		}
-		target = idx
+		return n.waitWeak(ctx)
 	case LevelLinearizable:
 		idx, err := n.readIndex(ctx)
 		if err != nil {

@@ -166,7 +166,7 @@ func (s *Server) handleLoad(w http.ResponseWriter, r *http.Request) {
 		writeResults(w, response{}, nil, o)
 		return
 	}
-	resp, err := s.cfg.Backend.Execute(ctx, sqlnode.Request{Statements: stmts})
+	resp, err := s.cfg.Backend.Execute(ctx, s.writeRequest(stmts))
 	if errors.Is(err, sqlnode.ErrTooLarge) {
 		err = badRequest("load: %v (the size limit of one log entry)", err)
 	}

@@ -51,9 +51,16 @@
 //   - weak (the default, also of /db/request): every write the leader
 //     acknowledged before the read arrived, through any node. The serving
 //     node asks the leader for its commit index (one small request, no
-//     quorum) and reads locally once it applied it. Exception, as in
-//     rqlite: a leader deposed without knowing it yet (at most an election
-//     timeout) answers for itself.
+//     quorum) and reads locally once it applied it. A follower forwards
+//     the read to the leader instead (or redirects it, with ?redirect;
+//     not with DisableForwarding nor a request forwarded already, where
+//     it waits: see CanForward) when that is cheaper than waiting: at
+//     once if its database is not ready (a copier resetting or catching
+//     up) or if it is more than cluster.WeakReadMaxLag (1000) entries
+//     behind the leader's commit index, and after cluster.WeakReadMaxWait
+//     (100ms) if it has not applied it by then (a slow or paused apply).
+//     The leader always serves. Exception, as in rqlite: a leader deposed without knowing
+//     it yet (at most an election timeout) answers for itself.
 //   - linearizable and strong: every write acknowledged before the read
 //     began, by any leader (quorum-confirmed read index).
 //   - auto: none on a non-voter, weak on a voter.
@@ -74,7 +81,9 @@
 //
 // Config.Limits bounds each request: a read whose result exceeds
 // MaxResultRows or MaxResultBytes fails with 400 and no rows (the rows are
-// counted as SQLite steps, before they take memory); a request with more
+// counted as SQLite steps, before they take memory), and so does, with an
+// error Result and rolled back, a write whose SELECT or RETURNING returns
+// more (the leader's limits, enforced by every node); a request with more
 // than MaxStatements statements gets 413. Responses of the /db endpoints
 // are streamed (but with ?pretty), not built whole in memory. A request
 // without ?transaction that nears its timeout starts no further statement
@@ -138,7 +147,12 @@
 //     and the status stays 200, so that a retry does not repeat the
 //     committed ones.
 //   - Result limits bound reads (/db/query, and /db/request while it
-//     reads); rows returned by statements of /db/execute are not bounded.
+//     reads) and the rows that SELECT and RETURNING return through the
+//     log (/db/execute, /db/request, ?queue): the leader writes its
+//     limits into the log entry and every node stops at them when it
+//     applies the entry, so that the request fails alike everywhere: 200
+//     with an error Result saying "result too large", the request rolled
+//     back (rqlite has no such bound).
 //   - /db/request first runs the statements as a read; if any fails
 //     (because it writes, or for any SQL error, which could hide a later
 //     write) the whole request goes through the log instead. A failing

@@ -11,6 +11,21 @@ import (
 	"time"
 )
 
+type forwardKey struct{}
+
+// CanForward reports whether the request that ctx (a Backend call's
+// context) belongs to would reach the leader if the Backend returned a
+// *NotLeaderError: the Server forwards it, or redirects it with
+// ?redirect. A Backend may then answer *NotLeaderError to hand the leader
+// a request that it could serve itself only later (a lagging follower's
+// weak read). Where it cannot (DisableForwarding, a request forwarded
+// already, a Backend called outside a Server), the Backend should serve
+// the request itself.
+func CanForward(ctx context.Context) bool {
+	v, _ := ctx.Value(forwardKey{}).(bool)
+	return v
+}
+
 // backendError answers a request whose Backend call failed: a
 // *NotLeaderError is forwarded to the leader (or redirected, or refused,
 // see forward), any other error gets its status.

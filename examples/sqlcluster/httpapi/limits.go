@@ -40,7 +40,12 @@ const writeGrace = 30 * time.Second
 type Limits struct {
 	// MaxResultRows and MaxResultBytes bound a read's result (all its
 	// statements together; bytes as sqlnode.ResultLimits counts them): a
-	// read beyond them fails with 400 and no rows.
+	// read beyond them fails with 400 and no rows. They bound the rows of
+	// SELECT and RETURNING sent through /db/execute and /db/request too:
+	// the node that accepts the write (the leader) puts its bounds in the
+	// log entry, every node enforces those when it applies it, and a
+	// request beyond them fails, rolled back, with an error Result saying
+	// "result too large".
 	MaxResultRows, MaxResultBytes int64
 	// MaxStatements bounds the statements of one request (413 beyond).
 	MaxStatements int
@@ -70,6 +75,21 @@ func (l Limits) withDefaults() Limits {
 func (s *Server) limitReads(ctx context.Context) context.Context {
 	l := s.cfg.Limits
 	return sqlnode.WithResultLimits(ctx, sqlnode.ResultLimits{MaxRows: l.MaxResultRows, MaxBytes: l.MaxResultBytes})
+}
+
+// writeRequest returns the request of stmts for the log, carrying this
+// server's result limits: every node enforces them when it applies the
+// request (rows of SELECT and RETURNING), whatever its own configuration,
+// so that whether a statement fails is the same everywhere.
+func (s *Server) writeRequest(stmts []sqlnode.Statement) sqlnode.Request {
+	bound := func(v int64) int64 {
+		if v <= 0 {
+			return -1 // sqlnode: no bound
+		}
+		return v
+	}
+	l := s.cfg.Limits
+	return sqlnode.Request{Statements: stmts, Limits: sqlnode.ResultLimits{MaxRows: bound(l.MaxResultRows), MaxBytes: bound(l.MaxResultBytes)}}
 }
 
 // checkStatements refuses a request with more statements than allowed.

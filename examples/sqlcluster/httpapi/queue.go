@@ -183,7 +183,7 @@ func (q *writeQueue) flush(b []*queued) {
 	for _, r := range b {
 		all = append(all, r.stmts...)
 	}
-	resp, err := q.s.cfg.Backend.Execute(ctx, sqlnode.Request{Statements: all})
+	resp, err := q.s.cfg.Backend.Execute(ctx, q.s.writeRequest(all))
 	if err == nil && len(resp.Results) == len(all) && !failed(resp.Results) {
 		off := 0
 		for _, r := range b {

@@ -334,7 +334,8 @@ func (s *Server) context(r *http.Request, o options) (context.Context, context.C
 	if h := headerTimeout(r); h > 0 && h < d {
 		d = h // forwarded: answer before the forwarding node gives up
 	}
-	return context.WithTimeout(r.Context(), d)
+	canForward := o.redirect || (!s.cfg.DisableForwarding && r.Header.Get(ForwardedHeader) == "")
+	return context.WithTimeout(context.WithValue(r.Context(), forwardKey{}, canForward), d)
 }
 
 // dbRequest is a decoded /db request.
@@ -392,7 +393,7 @@ func (s *Server) decodeDB(w http.ResponseWriter, r *http.Request) (dbRequest, bo
 // node, gives up.
 func (s *Server) execute(ctx context.Context, stmts []sqlnode.Statement, tx bool) (uint64, []sqlnode.Result, error) {
 	if tx || len(stmts) == 1 {
-		resp, err := s.cfg.Backend.Execute(ctx, sqlnode.Request{Statements: stmts})
+		resp, err := s.cfg.Backend.Execute(ctx, s.writeRequest(stmts))
 		return resp.Index, resp.Results, err
 	}
 	// Refuse what Prepare would refuse before anything commits, with the
@@ -410,7 +411,7 @@ func (s *Server) execute(ctx context.Context, stmts []sqlnode.Statement, tx bool
 			}
 			return idx, out, nil
 		}
-		resp, err := s.cfg.Backend.Execute(ctx, sqlnode.Request{Statements: []sqlnode.Statement{st}})
+		resp, err := s.cfg.Backend.Execute(ctx, s.writeRequest([]sqlnode.Statement{st}))
 		if err != nil {
 			if i == 0 {
 				return 0, nil, err

@@ -57,6 +57,9 @@ func (n *Node) ApplyBatch(entries []Entry) ([]Response, error) {
 	doomed := map[int]Response{}
 	for attempt := 0; attempt <= len(entries); attempt++ {
 		rs, lost, err := n.applyOnce(entries, doomed)
+		if err != nil || lost >= 0 {
+			n.mu.rowid.rolledBack()
+		}
 		if err != nil {
 			// The storage's own error says more than SQLite's code (a
 			// fencing refusal is not an I/O error): attach it.
@@ -153,6 +156,9 @@ func (n *Node) runRequest(conn *sqlite3.Conn, k int, req Request, r *Response) (
 	}
 	storageCause(conn) // forget what failed before this request
 	serr := n.runApplyStatements(conn, req, r)
+	if errors.Is(serr, errGuardLook) {
+		return false, serr
+	}
 	if serr != nil {
 		fsErr, onAdapter := storageCause(conn)
 		if n.bounds.stop.stopped() {
@@ -177,44 +183,74 @@ func (n *Node) runRequest(conn *sqlite3.Conn, k int, req Request, r *Response) (
 }
 
 // runApplyStatements runs a request's statements, under the apply
-// authorizer and the step bound, and checks after each that it left no
-// table holding the largest rowid (ErrMaxRowid). It returns the first
-// statement's error, also recorded in the last Result.
-func (n *Node) runApplyStatements(conn *sqlite3.Conn, req Request, r *Response) error {
+// authorizer, the step bound, the request's result limits and the
+// largest-rowid guard (see rowid.go). It returns the first statement's
+// error, also recorded in the last Result.
+func (n *Node) runApplyStatements(conn *sqlite3.Conn, req Request, r *Response) (err error) {
 	b := n.bounds.budget
 	b.arm(n.bounds.maxStep)
-	defer b.disarm()
+	g := &n.mu.rowid
+	defer func() {
+		b.disarm()
+		g.watching, g.refused = false, nil
+		if err != nil {
+			g.rolledBack()
+		}
+	}()
+	// before runs before each SQL statement is prepared.
+	before := func() error {
+		if g.refused != nil {
+			return g.refused // the previous statement of the same text
+		}
+		if !g.needsLook() {
+			return nil
+		}
+		// Our own statements: not the request's work, nor under its rules.
+		n.mu.auth, b.armed, g.watching = authNone, false, false
+		err := g.look(conn)
+		n.mu.auth, b.armed, g.watching = authApply, true, true
+		if err != nil {
+			return fmt.Errorf("%w: %w", errGuardLook, err)
+		}
+		return nil
+	}
+	rows := newApplyBudget(req.Limits)
+	defer func() { n.rowsCollected.Add(rows.collected()) }()
 	for _, st := range req.Statements {
+		n.mu.auth, g.watching = authApply, true
 		var serr error
-		first, total := len(r.Results), conn.TotalChanges()
-		n.mu.auth = authApply
-		r.Results, serr = runStatements(conn, st, true, r.Results, nil)
-		n.mu.auth = authNone
-		if serr != nil {
-			if b.disarm() && !n.bounds.stop.stopped() && errors.Is(serr, sqlite3.INTERRUPT) {
-				// Stopped by the bound: the same on every node.
-				serr = n.stepLimitError()
-				failResult(&r.Results[len(r.Results)-1], serr)
-			}
-			clear(n.mu.rowid.written)
+		r.Results, serr = runStatements(conn, st, true, r.Results, rows, before)
+		n.mu.auth, g.watching = authNone, false
+		if errors.Is(serr, errGuardLook) {
 			return serr
 		}
-		b.disarm() // our own check is not the request's work
-		if rs := r.Results[first:]; len(rs) == 1 && conn.TotalChanges()-total == 1 && rs[0].RowsAffected == 1 {
-			serr = n.mu.rowid.checkOneRow(conn, rs[0].LastInsertID)
-		} else {
-			serr = n.mu.rowid.check(conn)
+		if refused := g.refused; refused != nil {
+			// Whatever the statement did after the hook saw the row (it
+			// may have picked a random rowid): refused, on every node.
+			failResult(&r.Results[len(r.Results)-1], refused)
+			return refused
 		}
-		b.armed = true
-		if serr != nil {
-			if !nodeLocal(serr) {
-				failResult(&r.Results[len(r.Results)-1], serr)
-			}
+		if serr == nil {
+			continue
+		}
+		switch {
+		case b.disarm() && !n.bounds.stop.stopped() && errors.Is(serr, sqlite3.INTERRUPT):
+			// Stopped by the bound: the same on every node.
+			serr = n.stepLimitError()
+		case errors.Is(serr, ErrResultTooLarge):
+			serr = fmt.Errorf("%w (the bounds of the request, set by the node that accepted it; rolled back)", serr)
+		default:
 			return serr
 		}
+		failResult(&r.Results[len(r.Results)-1], serr)
+		return serr
 	}
 	return nil
 }
+
+// errGuardLook marks a failure of the rowid guard's look at the tables:
+// node-local, never a result.
+var errGuardLook = errors.New("sqlnode: looking for the largest rowid")
 
 // Flush makes every applied entry durable and returns the applied index,
 // which is then safe to compact the log up to. It commits one bookkeeping

@@ -47,6 +47,7 @@ type stepBudget struct {
 	limit  int64 // units; 0 means unbounded
 	used   int64
 	armed  bool
+	halt   error // while armed, stop the statement with this error (the rowid guard's refusal)
 }
 
 var _ context.Context = (*stepBudget)(nil)
@@ -57,6 +58,9 @@ func (b *stepBudget) Value(key any) any           { return b.parent.Value(key) }
 
 // Err implements context.Context; see stepBudget.
 func (b *stepBudget) Err() error {
+	if b.armed && b.halt != nil {
+		return b.halt
+	}
 	if b.armed {
 		b.used++
 		if b.limit > 0 && b.used > b.limit {
@@ -72,7 +76,7 @@ func (b *stepBudget) Err() error {
 // arm starts counting from zero, with a limit of maxSteps VM instructions
 // (0: unbounded).
 func (b *stepBudget) arm(maxSteps int64) {
-	b.used, b.armed = 0, true
+	b.used, b.armed, b.halt = 0, true, nil
 	b.limit = 0
 	if maxSteps > 0 {
 		b.limit = max(maxSteps/stepUnit, 1)
@@ -82,7 +86,7 @@ func (b *stepBudget) arm(maxSteps int64) {
 // disarm stops counting and reports whether the limit was passed.
 func (b *stepBudget) disarm() (exceeded bool) {
 	exceeded = b.limit > 0 && b.used > b.limit
-	b.armed = false
+	b.armed, b.halt = false, nil
 	return exceeded
 }
 

@@ -11,6 +11,14 @@ import (
 // in one transaction. If one fails, none of them has any effect.
 type Request struct {
 	Statements []Statement
+	// Limits bound, during apply, the rows that the request's statements
+	// return (SELECT, RETURNING; all statements together): a request whose
+	// rows exceed them fails with ErrResultTooLarge as its result, and
+	// rolls back. They travel in the log entry, so that every node
+	// enforces the bounds of the node that accepted the request, whatever
+	// its own configuration. A zero field takes DefaultApplyLimits'; a
+	// negative field means no bound (DecodeRequest returns no zero field).
+	Limits ResultLimits
 }
 
 // Statement is SQL text with its parameters. Text with several SQL
@@ -35,7 +43,7 @@ type Param struct {
 // EncodeRequest and DecodeRequest.
 const (
 	MaxCommandSize = 16 << 20
-	commandVersion = 1
+	commandVersion = 2
 )
 
 const (
@@ -66,18 +74,26 @@ func normValue(v any) (any, error) {
 	return nil, fmt.Errorf("sqlnode: unsupported parameter type %T", v)
 }
 
-// EncodeRequest encodes req as a log command, version 1:
+// EncodeRequest encodes req as a log command, version 2:
 //
-//	version byte (1)
+//	version byte (2)
+//	uvarint max rows, uvarint max bytes: 0 the default (DefaultApplyLimits),
+//	  1 no bound, n the bound n-1 (see Request.Limits)
 //	uvarint statement count, then per statement:
 //	  uvarint len, SQL bytes; uvarint param count, then per param:
 //	    uvarint len, name bytes; kind byte (0 null, 1 int, 2 float, 3 text, 4 blob);
 //	    int: zig-zag varint; float: 8 bytes little-endian IEEE 754;
 //	    text, blob: uvarint len, bytes.
 //
+// Version 1, written before Limits existed, is version 2 without its
+// limits; it decodes with DefaultApplyLimits.
+//
 // It does not rewrite: call Prepare for requests from clients.
 func EncodeRequest(req Request) ([]byte, error) {
 	b := []byte{commandVersion}
+	lim := req.Limits.forApply()
+	b = appendLimit(b, lim.MaxRows, DefaultApplyLimits.MaxRows)
+	b = appendLimit(b, lim.MaxBytes, DefaultApplyLimits.MaxBytes)
 	b = binary.AppendUvarint(b, uint64(len(req.Statements)))
 	for _, st := range req.Statements {
 		if !utf8.ValidString(st.SQL) {
@@ -125,6 +141,18 @@ func EncodeRequest(req Request) ([]byte, error) {
 	return b, nil
 }
 
+// appendLimit appends limit v (negative: none) as EncodeRequest does, def
+// being its default.
+func appendLimit(b []byte, v, def int64) []byte {
+	switch {
+	case v == def:
+		return append(b, 0)
+	case v < 0:
+		return append(b, 1)
+	}
+	return binary.AppendUvarint(b, uint64(v)+1)
+}
+
 // decoder reads a command; every read checks the remaining length first.
 type decoder struct {
 	b   []byte
@@ -159,6 +187,24 @@ func (d *decoder) count(what string, min int) int {
 		return 0
 	}
 	return int(v)
+}
+
+// limit reads a limit written by appendLimit with default def: -1 for
+// none.
+func (d *decoder) limit(def int64) int64 {
+	switch v := d.uvarint("limit"); {
+	case d.err != nil:
+		return 0
+	case v == 0:
+		return def
+	case v == 1:
+		return -1
+	case v-1 > math.MaxInt64:
+		d.fail("limit out of range")
+		return 0
+	default:
+		return int64(v - 1)
+	}
 }
 
 func (d *decoder) bytes(what string) []byte {
@@ -198,11 +244,17 @@ func DecodeRequest(cmd []byte) (Request, error) {
 	if len(cmd) == 0 {
 		return Request{}, fmt.Errorf("%w: empty", ErrBadCommand)
 	}
-	if cmd[0] != commandVersion {
+	if cmd[0] != 1 && cmd[0] != commandVersion {
 		return Request{}, fmt.Errorf("%w: unknown version %d", ErrBadCommand, cmd[0])
 	}
 	d := &decoder{b: cmd[1:]}
 	var req Request
+	if cmd[0] == 1 {
+		req.Limits = DefaultApplyLimits
+	} else {
+		req.Limits.MaxRows = d.limit(DefaultApplyLimits.MaxRows)
+		req.Limits.MaxBytes = d.limit(DefaultApplyLimits.MaxBytes)
+	}
 	n := d.count("statement count", 2)
 	if n > 0 {
 		req.Statements = make([]Statement, 0, n)

@@ -15,7 +15,7 @@ func TestEncodeRequest_roundTrip(t *testing.T) {
 		}},
 		{SQL: ""},
 		{SQL: "SELECT 1", Params: []Param{{Value: 7}, {Value: true}, {Value: float32(1.5)}, {Value: []byte{}}}},
-	}}
+	}, Limits: ResultLimits{MaxRows: 5, MaxBytes: -1}}
 	b, err := EncodeRequest(req)
 	if err != nil {
 		t.Fatal(err)
@@ -28,6 +28,29 @@ func TestEncodeRequest_roundTrip(t *testing.T) {
 	want.Statements[2].Params = []Param{{Value: int64(7)}, {Value: int64(1)}, {Value: float64(1.5)}, {Value: []byte{}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("round trip:\n got %#v\nwant %#v", got, want)
+	}
+	// Zero limits travel as the defaults.
+	b, err = EncodeRequest(Request{Statements: []Statement{{SQL: "SELECT 1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := DecodeRequest(b); err != nil || got.Limits != DefaultApplyLimits {
+		t.Errorf("zero limits: %+v, %v", got.Limits, err)
+	}
+}
+
+// TestDecodeRequest_version1: a log entry written before requests carried
+// their limits decodes with DefaultApplyLimits.
+func TestDecodeRequest_version1(t *testing.T) {
+	// Version 1: one statement "SELECT 1", no parameters.
+	v1 := []byte{1, 1, 8, 'S', 'E', 'L', 'E', 'C', 'T', ' ', '1', 0}
+	got, err := DecodeRequest(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Request{Statements: []Statement{{SQL: "SELECT 1"}}, Limits: DefaultApplyLimits}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %#v, want %#v", got, want)
 	}
 }
 
@@ -51,7 +74,7 @@ func TestDecodeRequest_errors(t *testing.T) {
 	}
 	cases := map[string][]byte{
 		"empty":       nil,
-		"version":     append([]byte{2}, good[1:]...),
+		"version":     append([]byte{3}, good[1:]...),
 		"trailing":    append(append([]byte{}, good...), 0),
 		"huge count":  {1, 0xff, 0xff, 0xff, 0xff, 0x0f},
 		"bad kind":    {1, 1, 0, 1, 0, 9},
@@ -102,7 +125,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		if !reflect.DeepEqual(req, req2) && !hasNaN(req) {
 			t.Fatalf("not stable:\n%#v\n%#v", req, req2)
 		}
-		if len(b2) > len(b) {
+		if len(b2) > len(b)+2 && b[0] == 1 || len(b2) > len(b) && b[0] != 1 { // version 1 gains its limits
 			t.Fatalf("re-encoding grew from %d to %d bytes", len(b), len(b2))
 		}
 	})

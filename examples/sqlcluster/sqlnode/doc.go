@@ -51,7 +51,9 @@
 //  6. Compare Checksums across nodes only at equal Index.
 //  7. Close the *sql.DB from ReadOnlyDB before closing the Node.
 //  8. Bound reads that strangers send: Query enforces the ResultLimits of
-//     its context (WithResultLimits), which nothing sets by default.
+//     its context (WithResultLimits), which nothing sets by default. For
+//     writes, set Request.Limits on the accepting node (zero fields take
+//     DefaultApplyLimits).
 //  9. Give every node the same Options.MaxSteps (and the same SQLite):
 //     the bound is part of what a request's result is.
 //  10. To stop a node whose apply may be running a long request, call
@@ -111,7 +113,18 @@
 //   - The largest rowid, 9223372036854775807, is refused (ErrMaxRowid):
 //     with it taken, SQLite picks the next rowids from its random number
 //     generator, which ncruces/go-sqlite3 v0.37.0 seeds from crypto/rand
-//     for every VFS, so no VFS can make it the same on every node.
+//     for every VFS, so no VFS can make it the same on every node. The
+//     apply connection's update hook sees every row written, by triggers
+//     too, in the middle of a statement, and stops the statement at the
+//     first row that gets the largest rowid or enters a table holding it
+//     (one written before this check existed), before a random rowid can
+//     matter: refused alike on every node, however the statement hides
+//     the row again.
+//   - Request.Limits bound the rows that a request's SELECT and RETURNING
+//     statements return during apply (ErrResultTooLarge): the node that
+//     accepts the request puts its bounds in the log entry, and every node
+//     enforces those, whatever its own configuration (entries written
+//     before they existed get DefaultApplyLimits).
 //
 // # Caveats
 //
@@ -131,9 +144,6 @@
 //   - With a rollback journal, a long read holds the applier back (up to a
 //     10 s busy timeout, then ApplyBatch fails with ErrApply). With WAL a
 //     long read only holds back checkpoints (the WAL grows meanwhile).
-//   - A single statement that takes the largest rowid and, through a
-//     trigger, inserts with a chosen-by-SQLite rowid and deletes the
-//     largest one again, all within itself, escapes the rowid check.
 //   - The step count depends on the query plan: nodes must have the same
 //     schema and statistics (they do: both are replicated), and run the
 //     same SQLite.

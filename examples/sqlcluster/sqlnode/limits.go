@@ -9,7 +9,9 @@ import (
 )
 
 // ErrResultTooLarge reports a read whose result exceeds the ResultLimits
-// of its context. The read stops there and returns no rows.
+// of its context, or a request whose rows exceed its Limits during apply.
+// The read or statement stops there and returns no rows; a request rolls
+// back.
 var ErrResultTooLarge = errors.New("sqlnode: result too large")
 
 // ResultLimits bound the result of one Query (all its statements
@@ -30,6 +32,23 @@ const (
 	rowOverhead   = 24
 )
 
+// DefaultApplyLimits are the apply-time bounds of a Request whose Limits
+// fields are zero, and of log entries written before requests carried
+// their limits. They match httpapi's default read limits.
+var DefaultApplyLimits = ResultLimits{MaxRows: 1_000_000, MaxBytes: 64 << 20}
+
+// forApply resolves l as Request.Limits: zero fields take
+// DefaultApplyLimits', negative ones mean no bound.
+func (l ResultLimits) forApply() ResultLimits {
+	if l.MaxRows == 0 {
+		l.MaxRows = DefaultApplyLimits.MaxRows
+	}
+	if l.MaxBytes == 0 {
+		l.MaxBytes = DefaultApplyLimits.MaxBytes
+	}
+	return l
+}
+
 type limitsKey struct{}
 
 // WithResultLimits returns a context that makes Query enforce l: a read
@@ -38,11 +57,26 @@ func WithResultLimits(ctx context.Context, l ResultLimits) context.Context {
 	return context.WithValue(ctx, limitsKey{}, l)
 }
 
-// budget counts the rows and bytes of one Query against its limits; a nil
-// *budget counts nothing (apply).
+// budget counts the rows and bytes of one Query, or of one request during
+// apply, against its limits; a nil *budget counts nothing.
 type budget struct {
 	lim         ResultLimits
 	rows, bytes int64
+	over        bool // the last row counted was not kept
+}
+
+// newApplyBudget returns the budget of a request whose Limits are l.
+func newApplyBudget(l ResultLimits) *budget { return &budget{lim: l.forApply()} }
+
+// collected returns how many rows were counted and kept.
+func (b *budget) collected() int64 {
+	if b == nil {
+		return 0
+	}
+	if b.over {
+		return b.rows - 1
+	}
+	return b.rows
 }
 
 // newBudget returns the budget of ctx's ResultLimits, nil if it has none.
@@ -61,6 +95,7 @@ func (b *budget) addRow(stmt *sqlite3.Stmt, ncol int) error {
 	}
 	b.rows++
 	if b.lim.MaxRows > 0 && b.rows > b.lim.MaxRows {
+		b.over = true
 		return fmt.Errorf("%w: more than %d rows; add a LIMIT, or page with WHERE on a key", ErrResultTooLarge, b.lim.MaxRows)
 	}
 	if b.lim.MaxBytes <= 0 {
@@ -79,6 +114,7 @@ func (b *budget) addRow(stmt *sqlite3.Stmt, ncol int) error {
 	}
 	b.bytes += n
 	if b.bytes > b.lim.MaxBytes {
+		b.over = true
 		return fmt.Errorf("%w: more than %d bytes; add a LIMIT, select fewer columns, or page with WHERE on a key", ErrResultTooLarge, b.lim.MaxBytes)
 	}
 	return nil

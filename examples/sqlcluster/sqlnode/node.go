@@ -126,14 +126,16 @@ type Node struct {
 	uri  string
 
 	applied atomic.Uint64 // last applied index; written under mu, after commit
-	bounds  bounds        // the step bound; see bound.go
+	// rowsCollected counts the result rows apply kept (RowsCollected).
+	rowsCollected atomic.Int64
+	bounds        bounds // the step bound; see bound.go
 
 	// mu serializes the apply connection.
 	mu struct {
 		sync.Mutex
 		conn  *sqlite3.Conn // nil once closed
 		auth  authMode      // what the apply connection's authorizer enforces
-		rowid rowidGuard    // the largest-rowid check (see rowid.go)
+		rowid rowidGuard    // the largest-rowid guard (see rowid.go)
 	}
 
 	// waitMu guards the channel that is closed when applied advances.
@@ -186,7 +188,8 @@ func Open(opts Options) (*Node, error) {
 	}
 	idx, err := readApplied(conn)
 	if err == nil {
-		err = n.mu.rowid.scan(conn)
+		n.mu.rowid.rescan = true
+		err = n.mu.rowid.look(conn)
 	}
 	if err != nil {
 		conn.Close()
@@ -233,6 +236,11 @@ func (n *Node) setupApplyConn(conn *sqlite3.Conn) error {
 	if err := conn.BusyTimeout(busyTimeout); err != nil {
 		return err
 	}
+	conn.UpdateHook(func(op sqlite3.AuthorizerActionCode, _, table string, rowid int64) {
+		if err := n.mu.rowid.observe(op, table, rowid); err != nil {
+			n.bounds.budget.halt = err // stop the statement
+		}
+	})
 	return conn.SetAuthorizer(n.applyAuthorizer)
 }
 
@@ -288,7 +296,7 @@ func (n *Node) applyAuthorizer(action sqlite3.AuthorizerActionCode, name3, name4
 	case authRead:
 		return readAuthorizer(action, name3, name4, schema, inner)
 	}
-	n.mu.rowid.note(action, name3)
+	n.mu.rowid.note(action)
 	switch action {
 	case sqlite3.AUTH_TRANSACTION, sqlite3.AUTH_SAVEPOINT, sqlite3.AUTH_ATTACH, sqlite3.AUTH_DETACH,
 		sqlite3.AUTH_CREATE_TEMP_TABLE, sqlite3.AUTH_CREATE_TEMP_INDEX, sqlite3.AUTH_CREATE_TEMP_TRIGGER,
@@ -322,6 +330,11 @@ func (n *Node) applyAuthorizer(action sqlite3.AuthorizerActionCode, name3, name4
 func hasReservedPrefix(name string) bool {
 	return len(name) >= len(reservedPrefix) && strings.EqualFold(name[:len(reservedPrefix)], reservedPrefix)
 }
+
+// RowsCollected returns how many result rows (of SELECT and RETURNING)
+// apply has kept in Responses since Open: what requests made this node
+// hold in memory, at most each request's Limits.MaxRows.
+func (n *Node) RowsCollected() int64 { return n.rowsCollected.Load() }
 
 // AppliedIndex returns the index of the last log entry applied: read from
 // the database at Open, then advanced by each commit.
@@ -389,9 +402,6 @@ func (n *Node) Close() error {
 		}
 		break
 	}
-	n.mu.Lock()
-	n.mu.rowid.forget()
-	n.mu.Unlock()
 	errs = append(errs, conn.Close())
 	return errors.Join(errs...)
 }

@@ -205,7 +205,7 @@ func queryOn(ctx context.Context, c *sqlite3.Conn, stmts []Statement) (_ []Resul
 	b := newBudget(ctx)
 	for _, st := range stmts {
 		var serr error
-		out, serr = runStatements(c, st, false, out, b)
+		out, serr = runStatements(c, st, false, out, b, nil)
 		if serr != nil {
 			if ctx.Err() != nil {
 				return nil, context.Cause(ctx)

@@ -94,11 +94,17 @@ func bindParams(st *sqlite3.Stmt, ps []Param) error {
 // appending a Result for each. It stops at the first error, which it returns
 // after recording it in the last Result. write selects whether
 // RowsAffected and LastInsertID are reported; b (nil: none) bounds the
-// rows.
-func runStatements(conn *sqlite3.Conn, st Statement, write bool, out []Result, b *budget) ([]Result, error) {
+// rows. before, if not nil, runs before each SQL statement is prepared;
+// its error stops runStatements, unrecorded.
+func runStatements(conn *sqlite3.Conn, st Statement, write bool, out []Result, b *budget, before func() error) ([]Result, error) {
 	sql := st.SQL
 	first := true
 	for {
+		if before != nil {
+			if err := before(); err != nil {
+				return out, err
+			}
+		}
 		start := time.Now()
 		stmt, tail, err := conn.Prepare(sql)
 		if err != nil {

@@ -75,7 +75,7 @@ func Rewrite(req Request, env Env) (Request, error) {
 		rnd = rand.Reader
 	}
 	rw := &rewriter{now: now.UTC().Truncate(time.Millisecond), rand: rnd}
-	out := Request{Statements: make([]Statement, 0, len(req.Statements))}
+	out := Request{Statements: make([]Statement, 0, len(req.Statements)), Limits: req.Limits}
 	for i, st := range req.Statements {
 		nst, err := rw.statement(st)
 		if err != nil {

@@ -9,166 +9,166 @@ import (
 	"github.com/ncruces/go-sqlite3"
 )
 
-// ErrMaxRowid reports a request that left the largest rowid,
-// 9223372036854775807, in a table. SQLite then picks the rowid of every
-// later row inserted without one at random, from its own random number
-// generator, which no VFS of ncruces/go-sqlite3 v0.37.0 can seed: each
-// node would pick a different rowid. So apply refuses the largest rowid:
-// the request fails with this error as its result, the same on every
-// node, and rolls back.
+// ErrMaxRowid reports a request that wrote the largest rowid,
+// 9223372036854775807, into a table, or inserted a row into a table that
+// held it. SQLite picks the rowid of a row inserted without one at random
+// once the largest is taken, from its own random number generator, which
+// no VFS of ncruces/go-sqlite3 v0.37.0 can seed: each node would pick a
+// different rowid. So apply refuses both (see rowidGuard): the statement
+// fails with this error as its result, the same on every node, and the
+// request rolls back.
 var ErrMaxRowid = errors.New("sqlnode: the largest rowid (9223372036854775807) is refused: with it taken SQLite picks later rowids at random, differently on each node")
 
-// rowidGuard finds, after each statement that apply runs, the tables it
-// inserted into or updated (the authorizer names them when the statement
-// and its triggers are prepared) that now hold the largest rowid.
+// rowidGuard refuses the largest rowid during apply. It watches every row
+// that a request's statement writes, through the apply connection's
+// update hook, which SQLite calls for each row inserted or updated in a
+// rowid table, by the statement itself or by the body of a trigger, with
+// the row's new rowid, in the middle of the statement. The statement is
+// refused if a row
 //
-// Concurrency: used under the Node's mu, like the apply connection.
+//   - gets the largest rowid (inserted or updated to it), or
+//   - is inserted into a table that held the largest rowid when the
+//     statement started (a database written before the guard existed, or
+//     loaded): SQLite picked its rowid at random if it had none.
 //
-// Most statements insert one row into one table that did not hold the
-// largest rowid before: the row's rowid (last_insert_rowid) then tells
-// whether the table holds it now, with no query. That holds once no table
-// holds the largest rowid, which Open checks (scan) and apply keeps; a
-// database that does (written before this check existed) gets the query
-// after every statement.
+// A statement can only make SQLite pick a random rowid after one of these
+// (the first requires a row with the largest rowid, which no statement
+// can then write without the hook seeing it), and everything before is
+// the same on every node: the hook sees it on every node, at the same
+// point. It stops the statement at SQLite's next progress check, and the
+// statement fails with ErrMaxRowid whatever happened in between (an
+// error, a random rowid): the request rolls back, the same everywhere.
+//
+// The tables of the second kind (legacy) are found by a scan at Open,
+// which looks for the largest rowid in every table; usually there is none,
+// and since no table can gain it afterwards, nothing more is needed. If
+// there are some, each is looked at again before every statement (it
+// stops counting once its row is deleted), and every table after a change
+// of the schema (a renamed table) or a rollback (which may undo one).
+//
+// Concurrency: used under the Node's mu, like the apply connection; the
+// hook runs there too.
 type rowidGuard struct {
-	written map[string]bool          // tables written by the statements since the last check
-	updated bool                     // ... of which some by UPDATE (or an upsert)
-	checks  map[string]*sqlite3.Stmt // per table: "is the largest rowid there?" (nil: no rowid)
-	stale   bool                     // the schema changed: drop checks before the next use
-	legacy  bool                     // some table held the largest rowid at Open
+	watching bool              // a request's statement runs: the hook checks its rows
+	refused  error             // what the hook found; nil if nothing
+	legacy   map[string]string // folded name -> name: tables that held the largest rowid when last looked at
+	holding  map[string]bool   // folded names of those that held it before the statement running
+	rescan   bool              // look at every table, not only legacy ones
+}
+
+// observe is the update hook's check of one row written with rowid into
+// table; it returns the refusal, once.
+func (g *rowidGuard) observe(op sqlite3.AuthorizerActionCode, table string, rowid int64) error {
+	if !g.watching || g.refused != nil {
+		return nil
+	}
+	switch {
+	case rowid == math.MaxInt64 && (op == sqlite3.AUTH_INSERT || op == sqlite3.AUTH_UPDATE):
+		g.refused = fmt.Errorf("%w (table %s)", ErrMaxRowid, table)
+	case op == sqlite3.AUTH_INSERT && len(g.holding) > 0 && g.holding[foldASCII(table)]:
+		g.refused = fmt.Errorf("%w (table %s holds it, and rows inserted into it get random rowids: delete that row first)", ErrMaxRowid, table)
+	default:
+		return nil
+	}
+	return g.refused
 }
 
 // note records, from the apply authorizer, an action of a request's
-// statement.
-func (g *rowidGuard) note(action sqlite3.AuthorizerActionCode, table string) {
+// statement: a change of the schema makes legacy tables be looked for
+// again.
+func (g *rowidGuard) note(action sqlite3.AuthorizerActionCode) {
 	switch action {
-	case sqlite3.AUTH_INSERT, sqlite3.AUTH_UPDATE:
-		if len(table) >= 7 && strings.EqualFold(table[:7], "sqlite_") {
-			return
-		}
-		if g.written == nil {
-			g.written = map[string]bool{}
-		}
-		g.written[table] = true
-		g.updated = g.updated || action == sqlite3.AUTH_UPDATE
-	case sqlite3.AUTH_CREATE_TABLE, sqlite3.AUTH_DROP_TABLE, sqlite3.AUTH_ALTER_TABLE,
-		sqlite3.AUTH_CREATE_VTABLE, sqlite3.AUTH_DROP_VTABLE:
-		// A cached check may name a table that changes. (The authorizer
-		// may not finalize statements: check drops them.)
-		g.stale = true
+	case sqlite3.AUTH_CREATE_TABLE, sqlite3.AUTH_DROP_TABLE, sqlite3.AUTH_ALTER_TABLE:
+		g.rescan = g.rescan || len(g.legacy) > 0
 	}
 }
 
-// forget closes the cached checks.
-func (g *rowidGuard) forget() {
-	for _, st := range g.checks {
-		if st != nil {
-			st.Close()
-		}
-	}
-	g.checks, g.stale = nil, false
-}
+// rolledBack records that apply rolled back a request or a transaction,
+// which may have undone a change of the legacy tables.
+func (g *rowidGuard) rolledBack() { g.rescan = g.rescan || len(g.legacy) > 0 }
 
-// check returns an error wrapping ErrMaxRowid if a table written since the
-// last check holds the largest rowid, and resets the written set. An error
-// that is not an SQL error (I/O) is returned as it is.
-func (g *rowidGuard) check(conn *sqlite3.Conn) error {
-	defer g.reset()
-	if g.stale {
-		g.forget()
-	}
-	for table := range g.written {
-		st, err := g.stmt(conn, table)
-		if err != nil || st == nil {
+// needsLook reports whether look has work to do before a statement.
+func (g *rowidGuard) needsLook() bool { return g.rescan || len(g.legacy) > 0 }
+
+// look finds which tables hold the largest rowid now: the legacy ones, or
+// every table if rescan. Its errors are node-local.
+func (g *rowidGuard) look(conn *sqlite3.Conn) error {
+	var tables []string
+	if g.rescan {
+		err := eachRow(conn, "SELECT name FROM pragma_table_list WHERE schema='main' AND type='table' AND wr=0", nil, func(st *sqlite3.Stmt) error {
+			tables = append(tables, st.ColumnText(0))
+			return nil
+		})
+		if err != nil {
 			return err
 		}
-		found := st.Step()
-		err = errors.Join(st.Err(), st.Reset())
+	} else {
+		for _, t := range g.legacy {
+			tables = append(tables, t)
+		}
+	}
+	legacy, holding := map[string]string{}, map[string]bool{}
+	for _, t := range tables {
+		if internalName(t) || strings.EqualFold(t, "sqlite_sequence") {
+			continue
+		}
+		found, err := holdsMaxRowid(conn, t)
 		if err != nil {
-			g.forget()
-			if nodeLocal(err) {
-				return err
-			}
-			continue // the table is gone: nothing to check
+			return err
 		}
 		if found {
-			return fmt.Errorf("%w (table %s)", ErrMaxRowid, table)
+			legacy[foldASCII(t)], holding[foldASCII(t)] = t, true
 		}
 	}
+	g.legacy, g.holding, g.rescan = legacy, holding, false
 	return nil
 }
 
-// checkOneRow is check for a statement that inserted or changed exactly
-// one row (changes() and total_changes() both moved by one), whose rowid,
-// if it inserted it, is rowid: a single INSERT into a table that held no
-// largest rowid adds it only if rowid is it.
-func (g *rowidGuard) checkOneRow(conn *sqlite3.Conn, rowid int64) error {
-	if g.legacy || g.updated || len(g.written) != 1 || rowid == math.MaxInt64 {
-		return g.check(conn)
+// holdsMaxRowid reports whether table holds a row with the largest rowid;
+// false for a table that is gone, or whose rowid cannot be named (no
+// statement can set it then).
+func holdsMaxRowid(conn *sqlite3.Conn, table string) (bool, error) {
+	alias, _, err := rowidAlias(conn, table)
+	if err == nil && alias == "" {
+		alias, err = integerKey(conn, table)
 	}
-	g.reset()
-	return nil
-}
-
-func (g *rowidGuard) reset() {
-	clear(g.written)
-	g.updated = false
-}
-
-// scan looks, at Open, for tables that hold the largest rowid already
-// (legacy), for which every statement needs the query.
-func (g *rowidGuard) scan(conn *sqlite3.Conn) error {
-	defer g.forget()
-	var tables []string
-	err := eachRow(conn, "SELECT name FROM sqlite_schema WHERE type='table' AND sql NOT LIKE 'CREATE VIRTUAL%'", nil, func(st *sqlite3.Stmt) error {
-		if name := st.ColumnText(0); !internalName(name) {
-			tables = append(tables, name)
-		}
+	if err != nil || alias == "" {
+		return false, err
+	}
+	found := false
+	err = eachRow(conn, fmt.Sprintf("SELECT 1 FROM main.%s WHERE %s=%d", quoteIdent(table), alias, int64(math.MaxInt64)), nil, func(*sqlite3.Stmt) error {
+		found = true
 		return nil
 	})
-	if err != nil {
-		return err
+	if err != nil && !nodeLocal(err) {
+		return false, nil // gone
 	}
-	for _, t := range tables {
-		g.written = map[string]bool{t: true}
-		if err := g.check(conn); errors.Is(err, ErrMaxRowid) {
-			g.legacy = true
-		} else if err != nil {
-			return err
-		}
-	}
-	return nil
+	return found, err
 }
 
-// stmt returns the cached check of table, preparing it if needed; nil if
-// the table has no rowid that can be named (WITHOUT ROWID, or a table
-// whose columns shadow every rowid alias).
-func (g *rowidGuard) stmt(conn *sqlite3.Conn, table string) (*sqlite3.Stmt, error) {
-	if st, ok := g.checks[table]; ok {
-		return st, nil
+// integerKey returns table's INTEGER PRIMARY KEY column, quoted, "" if
+// none: the rowid, for a table whose columns shadow every rowid alias.
+func integerKey(conn *sqlite3.Conn, table string) (string, error) {
+	var pks, types []string
+	err := eachRow(conn, "SELECT name, upper(type) FROM pragma_table_info(?1) WHERE pk>0", []any{table}, func(st *sqlite3.Stmt) error {
+		pks, types = append(pks, st.ColumnText(0)), append(types, st.ColumnText(1))
+		return nil
+	})
+	if err != nil || len(pks) != 1 || types[0] != "INTEGER" {
+		return "", err
 	}
-	alias, _, err := rowidAlias(conn, table)
-	if err != nil {
-		if nodeLocal(err) {
-			return nil, err
-		}
-		return nil, nil
-	}
-	var st *sqlite3.Stmt
-	if alias != "" {
-		q := fmt.Sprintf("SELECT 1 FROM main.%s WHERE %s=%d", quoteIdent(table), alias, int64(math.MaxInt64))
-		if st, _, err = conn.Prepare(q); err != nil {
-			if nodeLocal(err) {
-				return nil, err
-			}
-			st = nil
+	return quoteIdent(pks[0]), nil
+}
+
+// foldASCII folds ASCII letters to lower case, as SQLite compares names.
+func foldASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
 		}
 	}
-	if g.checks == nil {
-		g.checks = map[string]*sqlite3.Stmt{}
-	}
-	g.checks[table] = st
-	return st, nil
+	return string(b)
 }
 
 // rowidAlias returns the name under which table's rowid can be read:
