@@ -54,3 +54,22 @@ func BenchmarkServer_Execute(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkServer_Query measures a point read over HTTP at level=none.
+func BenchmarkServer_Query(b *testing.B) {
+	ts, _ := newLocalServer(b)
+	ts.mustOK(b, "POST", "/db/execute", `["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"]`)
+	ts.mustOK(b, "POST", "/db/execute", `[["INSERT INTO t(v) VALUES(?)", "hello"]]`)
+	body := `[["SELECT v FROM t WHERE id = ?", 1]]`
+	for b.Loop() {
+		resp, err := ts.Client().Post(ts.URL+"/db/query?level=none", "application/json", strings.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatal(resp.Status)
+		}
+	}
+}

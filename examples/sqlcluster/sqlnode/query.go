@@ -148,9 +148,8 @@ func (n *Node) Query(ctx context.Context, stmts []Statement) ([]Result, error) {
 		return nil, err
 	}
 	defer n.releaseReader(c)
-	if err := c.Exec("PRAGMA query_only=1"); err != nil {
-		return nil, err
-	}
+	// A read connection is query_only from setupReadConn on, and its
+	// authorizer refuses turning that off: no pragma per read.
 	storageCause(c) // forget what failed before this read
 	rs, err := queryOn(ctx, c, stmts)
 	return queryFailure(c, stmts, rs, err)
