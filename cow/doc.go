@@ -21,6 +21,12 @@
 //	Rename a to b              a and b as for Remove (whole trees for directories)
 //	MkdirAll, Lock             the absence of each path they create
 //
+// When a write past an unaligned EOF finds the old last partial block not
+// yet stable, the round also takes the 256 blocks past the write's end
+// (past the EOF a copier has pinned, so it preserves nothing there): the
+// next appends of unaligned records, such as a SQLite WAL's frames, need
+// no round of their own.
+//
 // # Usage
 //
 //	shared := vfs.NewMem()                       // or vfs.OS(dir) on a shared mount

@@ -556,7 +556,8 @@ func (v *View) wWriteAt(f *file, p []byte, off int64) (int, error) {
 		if err != nil {
 			return nil, err
 		}
-		return appendWriteRegions(v.w.mu.scratch[:0], f.wpath, off, int64(len(p)), size, v.bs), nil
+		rs := appendWriteRegions(v.w.mu.scratch[:0], f.wpath, off, int64(len(p)), size, v.bs)
+		return v.w.appendAheadLocked(rs, f.wpath, off+int64(len(p)), size, v.bs), nil
 	}
 	err := v.mutate("write", f.name, plan, func() error {
 		var err error
@@ -572,6 +573,33 @@ func (v *View) wWriteAt(f *file, p []byte, off int64) (int, error) {
 		return err
 	})
 	return n, err
+}
+
+// appendAhead is how many blocks past its end an append that needs a
+// round anyway takes along (appendAheadLocked).
+const appendAhead = 256
+
+// appendAheadLocked adds to rs, the regions of a write ending at end in a
+// file of the given size, the blocks from the old last partial block to
+// appendAhead blocks past end, if the write extends the file from an
+// unaligned size and that partial block is not stable yet: a round is due
+// anyway, and the next appends (a SQLite WAL's frames of a page and 24
+// bytes, never aligned) then find their blocks stable instead of needing
+// a round each. The blocks past the size cost a copier nothing: a
+// copier's view of the file is pinned at or below the size (the file's
+// KindMeta region comes with every write that grows it), and it reads
+// zeros past that limit, never shared storage; a copier that has not
+// pinned the file yet pins it at this size when it preserves these
+// regions.
+func (w *writer) appendAheadLocked(rs []Region, p string, end, size, bs int64) []Region {
+	if end <= size || size%bs == 0 {
+		return rs
+	}
+	partial := [1]Region{blockRegion(p, size, size+1, bs)}
+	if w.mu.stable.covers(partial[:], bs) {
+		return rs
+	}
+	return append(rs, blockRegion(p, size, end+appendAhead*bs, bs))
 }
 
 // wSize is the size of a writer file, from the writer's cache when it
