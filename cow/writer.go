@@ -557,11 +557,13 @@ func (v *View) wWriteAt(f *file, p []byte, off int64) (int, error) {
 			return nil, err
 		}
 		rs := appendWriteRegions(v.w.mu.scratch[:0], f.wpath, off, int64(len(p)), size, v.bs)
+		rs = v.w.seqAheadLocked(rs, f, off, int64(len(p)), size, v.bs)
 		return v.w.appendAheadLocked(rs, f.wpath, off+int64(len(p)), size, v.bs), nil
 	}
 	err := v.mutate("write", f.name, plan, func() error {
 		var err error
 		n, err = f.sh.WriteAt(p, off)
+		f.wend = off + int64(n)
 		if f.wpath == "" {
 			return err
 		}
@@ -600,6 +602,30 @@ func (w *writer) appendAheadLocked(rs []Region, p string, end, size, bs int64) [
 		return rs
 	}
 	return append(rs, blockRegion(p, size, end+appendAhead*bs, bs))
+}
+
+// seqAhead is how many blocks past a sequential write inside the file
+// the round it needs takes along (seqAheadLocked).
+const seqAhead = 64
+
+// seqAheadLocked adds to rs, the regions of a write of n bytes at off
+// through f in a file of the given size, the blocks from off to seqAhead
+// blocks past the write (up to the size), if the write continues the
+// previous write through f, overwrites the file and finds a block it
+// overwrites not stable: a round is due anyway, and a sequential overwrite (a SQLite
+// WAL restarting from its start after a checkpoint, once a copier reset
+// made every block unstable again) then needs a round per seqAhead blocks
+// instead of one per block. Copiers preserve these blocks as they would
+// one by one; at most seqAhead blocks too many at the end of a run.
+func (w *writer) seqAheadLocked(rs []Region, f *file, off, n, size, bs int64) []Region {
+	if off == 0 || off != f.wend || off >= size {
+		return rs
+	}
+	inPlace := [1]Region{blockRegion(f.wpath, off, min(off+n, size), bs)}
+	if w.mu.stable.covers(inPlace[:], bs) {
+		return rs
+	}
+	return append(rs, blockRegion(f.wpath, off, min(size, off+n+seqAhead*bs), bs))
 }
 
 // wSize is the size of a writer file, from the writer's cache when it
