@@ -128,6 +128,10 @@ type Node struct {
 	applied atomic.Uint64 // last applied index; written under mu, after commit
 	bounds  bounds        // the step bound; see bound.go
 
+	// stmtCaches maps each read connection to its *stmtCache
+	// (stmtcache.go).
+	stmtCaches sync.Map
+
 	// mu serializes the apply connection.
 	mu struct {
 		sync.Mutex
@@ -383,7 +387,7 @@ func (n *Node) Close() error {
 	for {
 		select {
 		case c := <-n.readers:
-			errs = append(errs, c.Close())
+			errs = append(errs, n.dropStmts(c), c.Close())
 			continue
 		default:
 		}

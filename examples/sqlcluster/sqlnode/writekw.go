@@ -23,3 +23,34 @@ func startsWithWrite(sql string) bool {
 	}
 	return false
 }
+
+// singleSelect reports whether sql is one SELECT or VALUES statement (a
+// trailing semicolon, spaces and comments aside): it reads in a read
+// transaction of its own, so Query runs it without BEGIN and ROLLBACK.
+// False means "maybe not".
+func singleSelect(sql string) bool {
+	seenFirst, ended := false, false
+	for i := 0; i < len(sql); {
+		k, n := scanToken(sql[i:])
+		tok := sql[i : i+n]
+		i += n
+		switch {
+		case k == tokSpace || k == tokComment:
+		case ended:
+			return false // something after the first statement's semicolon
+		case !seenFirst:
+			if k != tokIdent || n > 6 {
+				return false
+			}
+			if w := strings.ToUpper(tok); w != "SELECT" && w != "VALUES" {
+				return false
+			}
+			seenFirst = true
+		case k == tokPunct && tok == ";":
+			ended = true
+		case k == tokBad:
+			return false
+		}
+	}
+	return seenFirst
+}

@@ -59,3 +59,23 @@ func TestPrecheck_writeFirst(t *testing.T) {
 	require.ErrorIs(t, n.Precheck(ctx, Request{Statements: []Statement{slow}}), ErrRejected)
 	require.NoError(t, n.Precheck(ctx, Request{Statements: []Statement{{SQL: "CREATE TABLE IF NOT EXISTS t(x)"}, slow}}))
 }
+
+func TestSingleSelect(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"SELECT 1":                             true,
+		"  select v from t where id = ? ; ":    true,
+		"/* c */ VALUES(1) -- d":               true,
+		"SELECT 'a;b'":                         true,
+		"SELECT 1; SELECT 2":                   false,
+		"SELECT 1; PRAGMA wal_checkpoint":      false,
+		"SELECT 1;;":                           false,
+		"WITH x AS (SELECT 1) SELECT * FROM x": false,
+		"PRAGMA wal_checkpoint":                false,
+		"SELECTED":                             false,
+		"SELECT 'unterminated":                 false,
+		"":                                     false,
+		";":                                    false,
+	} {
+		require.Equal(t, want, singleSelect(sql), sql)
+	}
+}
