@@ -10,37 +10,50 @@ import (
 	"github.com/holeycow/holeycow/vfs"
 )
 
+const walBS = 512 // the block size of the WAL tests
+
+// walPair is a writer and a copier over a fresh Mem holding "wal" with
+// content, the copier reset after it was written, and a writer handle on
+// "wal".
+func walPair(t *testing.T, content []byte) (w, c *View, wf vfs.File) {
+	t.Helper()
+	raw := vfs.NewMem()
+	opts := Options{BlockSize: walBS}
+	c, err := NewCopier(raw, opts)
+	must(t, err)
+	w, err = NewWriter(raw, NewLocal(c), opts)
+	must(t, err)
+	must(t, vfs.WriteFile(w, "wal", content, 0o644))
+	must(t, c.Reset(context.Background(), w))
+	wf, err = w.Open("wal", os.O_RDWR, 0)
+	must(t, err)
+	t.Cleanup(func() { wf.Close() })
+	return w, c, wf
+}
+
+// writeFrames writes n WAL-like frames (a 24-byte header, then a block of
+// data, in two writes) from off, and returns where they end.
+func writeFrames(t *testing.T, wf vfs.File, off int64, n int) int64 {
+	t.Helper()
+	for i := range n {
+		_, err := wf.WriteAt(bytes.Repeat([]byte{byte('a' + i%26)}, 24), off)
+		must(t, err)
+		_, err = wf.WriteAt(bytes.Repeat([]byte{byte('A' + i%26)}, walBS), off+24)
+		must(t, err)
+		off += 24 + walBS
+	}
+	return off
+}
+
 // TestWriter_appendAhead: appends of unaligned records (a SQLite WAL's
 // 24-byte frame headers and pages) need a round per appendAhead blocks,
 // not one per block, and the copier still sees the file as it was when it
 // joined, then its own appends, with zeros in the gap it leaves.
 func TestWriter_appendAhead(t *testing.T) {
-	ctx := context.Background()
-	raw := vfs.NewMem()
-	const bs = 512
-	opts := Options{BlockSize: bs}
-	c, err := NewCopier(raw, opts)
-	must(t, err)
-	w, err := NewWriter(raw, NewLocal(c), opts)
-	must(t, err)
-	must(t, vfs.WriteFile(w, "wal", bytes.Repeat([]byte{'h'}, 32), 0o644))
-	must(t, c.Reset(ctx, w))
+	w, c, wf := walPair(t, bytes.Repeat([]byte{'h'}, 32))
 	calls0 := w.Stats().StabilizeCalls
-
-	wf, err := w.Open("wal", os.O_RDWR, 0)
-	must(t, err)
-	defer wf.Close()
-	off := int64(32)
 	frames := 3 * appendAhead
-	for i := range frames {
-		hdr := bytes.Repeat([]byte{byte('a' + i%26)}, 24)
-		page := bytes.Repeat([]byte{byte('A' + i%26)}, bs)
-		_, err := wf.WriteAt(hdr, off)
-		must(t, err)
-		_, err = wf.WriteAt(page, off+24)
-		must(t, err)
-		off += 24 + bs
-	}
+	writeFrames(t, wf, 32, frames)
 	calls := w.Stats().StabilizeCalls - calls0
 	// Before append-ahead: a round for nearly every frame.
 	if max := int64(frames/appendAhead*2 + 4); calls > max {
@@ -78,38 +91,18 @@ func TestWriter_appendAhead(t *testing.T) {
 // needs a round per seqAhead blocks, not per block, and the copier keeps
 // seeing the file as it was at its reset.
 func TestWriter_seqAhead(t *testing.T) {
-	ctx := context.Background()
-	raw := vfs.NewMem()
-	const bs = 512
-	opts := Options{BlockSize: bs}
-	c, err := NewCopier(raw, opts)
-	must(t, err)
-	w, err := NewWriter(raw, NewLocal(c), opts)
-	must(t, err)
 	const frames = 4 * seqAhead
-	old := make([]byte, 32+frames*(24+bs))
+	old := make([]byte, 32+frames*(24+walBS))
 	for i := range old {
 		old[i] = byte(i * 7)
 	}
-	must(t, vfs.WriteFile(w, "wal", old, 0o644))
-	must(t, c.Reset(ctx, w))
+	w, c, wf := walPair(t, old)
 	calls0 := w.Stats().StabilizeCalls
-
-	wf, err := w.Open("wal", os.O_RDWR, 0)
+	_, err := wf.WriteAt(bytes.Repeat([]byte{'H'}, 32), 0)
 	must(t, err)
-	defer wf.Close()
-	_, err = wf.WriteAt(bytes.Repeat([]byte{'H'}, 32), 0)
-	must(t, err)
-	off := int64(32)
-	for i := range frames {
-		_, err := wf.WriteAt(bytes.Repeat([]byte{byte('a' + i%26)}, 24), off)
-		must(t, err)
-		_, err = wf.WriteAt(bytes.Repeat([]byte{byte('A' + i%26)}, bs), off+24)
-		must(t, err)
-		off += 24 + bs
-	}
+	writeFrames(t, wf, 32, frames)
 	calls := w.Stats().StabilizeCalls - calls0
-	blocks := int64(len(old)) / bs
+	blocks := int64(len(old)) / walBS
 	if max := blocks/seqAhead + 4; calls > max {
 		t.Errorf("%d rounds to overwrite %d blocks in order, want at most %d", calls, blocks, max)
 	}
@@ -122,9 +115,9 @@ func TestWriter_seqAhead(t *testing.T) {
 	}
 	// Random overwrites (no sequence) take nothing along.
 	calls0 = w.Stats().StabilizeCalls
-	must(t, c.Reset(ctx, w))
+	must(t, c.Reset(context.Background(), w))
 	for _, blk := range []int64{9, 3, 17} {
-		_, err := wf.WriteAt([]byte("x"), blk*bs+5)
+		_, err := wf.WriteAt([]byte("x"), blk*walBS+5)
 		must(t, err)
 	}
 	if calls := w.Stats().StabilizeCalls - calls0; calls != 3 {
