@@ -126,3 +126,19 @@ func TestWriter_seqAhead(t *testing.T) {
 	must(t, c.Check())
 	must(t, w.Check())
 }
+
+// TestWriter_seqAhead_pagesTakeNothing: block-aligned writes of adjacent
+// blocks (a database commit's pages) take no blocks along: copiers would
+// preserve pages no one overwrites.
+func TestWriter_seqAhead_pagesTakeNothing(t *testing.T) {
+	w, c, wf := walPair(t, make([]byte, 200*walBS))
+	for blk := int64(10); blk < 13; blk++ {
+		_, err := wf.WriteAt(bytes.Repeat([]byte{'p'}, walBS), blk*walBS)
+		must(t, err)
+	}
+	if got := c.Stats().OverlayBytes; got > 3*walBS {
+		t.Errorf("copier overlay %d bytes after 3 pages were overwritten, want at most %d", got, 3*walBS)
+	}
+	must(t, c.Check())
+	must(t, w.Check())
+}

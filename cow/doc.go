@@ -25,9 +25,9 @@
 // yet stable, the round also takes the 256 blocks past the write's end
 // (past the EOF a copier has pinned, so it preserves nothing there): the
 // next appends of unaligned records, such as a SQLite WAL's frames, need
-// no round of their own. Likewise a write that continues the previous
-// write through the same file, overwrites it, and finds a block not
-// stable takes the next 64 blocks of the file along: a WAL restarting
+// no round of their own. Likewise a write that is not block-aligned,
+// continues the previous write through the same file, overwrites it, and
+// finds a block not stable takes the next 64 blocks of the file along: a WAL restarting
 // from its start after a copier reset needs a round per 64 blocks.
 //
 // # Usage

@@ -611,14 +611,16 @@ const seqAhead = 64
 // seqAheadLocked adds to rs, the regions of a write of n bytes at off
 // through f in a file of the given size, the blocks from off to seqAhead
 // blocks past the write (up to the size), if the write continues the
-// previous write through f, overwrites the file and finds a block it
-// overwrites not stable: a round is due anyway, and a sequential overwrite (a SQLite
+// previous write through f, is not block-aligned (records of a log, not
+// the pages of a database: a commit writing a few adjacent pages must not
+// make copiers preserve the 64 pages after them), overwrites the file
+// and finds a block it overwrites not stable: a round is due anyway, and a sequential overwrite (a SQLite
 // WAL restarting from its start after a checkpoint, once a copier reset
 // made every block unstable again) then needs a round per seqAhead blocks
 // instead of one per block. Copiers preserve these blocks as they would
 // one by one; at most seqAhead blocks too many at the end of a run.
 func (w *writer) seqAheadLocked(rs []Region, f *file, off, n, size, bs int64) []Region {
-	if off == 0 || off != f.wend || off >= size {
+	if off == 0 || off != f.wend || off >= size || (off%bs == 0 && n%bs == 0) {
 		return rs
 	}
 	inPlace := [1]Region{blockRegion(f.wpath, off, min(off+n, size), bs)}

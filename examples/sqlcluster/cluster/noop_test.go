@@ -13,7 +13,7 @@ import (
 func TestNode_SetNoopApply(t *testing.T) {
 	c := startTest(t, LocalOptions{Nodes: 3})
 	ctx := testCtx(t, 30*time.Second)
-	mustExec(t, ctx, c, stmt("CREATE TABLE t(v INTEGER)"))
+	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(v INTEGER)"))
 	for _, n := range c.Nodes() {
 		// Caught up: a catch-up (replay from the log on opening) applies
 		// entries for real.
@@ -39,7 +39,7 @@ func TestNode_SetNoopApply(t *testing.T) {
 		require.NoError(t, c.waitFor(ctx, n.ID()+" applies", func() bool { return n.Stats().AppliedIndex >= r.Index }))
 		n.SetNoopApply(false)
 	}
-	r = mustExec(t, ctx, c, stmt("INSERT INTO t VALUES(2)"))
+	r = mustExec(t, ctx, c, stmt("INSERT OR REPLACE INTO t(rowid, v) VALUES(2, 2)"))
 	require.Len(t, r.Results, 1)
 	require.Equal(t, int64(1), r.Results[0].RowsAffected)
 	for _, n := range c.Nodes() {
