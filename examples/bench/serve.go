@@ -307,14 +307,42 @@ func (sc *serveCluster) post(ctx context.Context, url string, body []byte) error
 	return nil
 }
 
-// exec runs statements (rqlite's JSON form) on node p, in one
-// transaction.
+// exec runs statements (rqlite's JSON form, idempotent: they may run
+// twice) in one transaction through node p, or through the leader when p
+// is nil, sending them again for up to a minute while the cluster fails
+// them (no leader during an election, on a loaded machine).
 func (sc *serveCluster) exec(ctx context.Context, p *serveProc, stmts ...any) error {
 	b, err := json.Marshal(stmts)
 	if err != nil {
 		return err
 	}
-	return sc.post(ctx, p.url()+"/db/execute?transaction", b)
+	return sc.retry(ctx, p, "/db/execute?transaction", b)
+}
+
+// retry posts body to path on p (the leader if nil) until it succeeds,
+// for up to a minute.
+func (sc *serveCluster) retry(ctx context.Context, p *serveProc, path string, body []byte) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		q := p
+		if q == nil {
+			var err error
+			if q, err = sc.waitLeader(ctx, time.Until(deadline)); err != nil {
+				return err
+			}
+		}
+		err := sc.post(ctx, q.url()+path, body)
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(50 * time.Millisecond) // a retry interval, not a wait for a condition
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // procCounters are what the kernel counted for a set of processes.
