@@ -22,17 +22,7 @@ func BenchmarkServer_Execute(b *testing.B) {
 		return ts, l
 	}
 	body := `[["INSERT INTO t(v) VALUES(?)", "hello"]]`
-	post := func(b *testing.B, c *http.Client, u string) {
-		resp, err := c.Post(u+"/db/execute", "application/json", strings.NewReader(body))
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			b.Fatal(resp.Status)
-		}
-	}
+	post := func(b *testing.B, c *http.Client, u string) { postOK(b, c, u+"/db/execute", body) }
 	b.Run("backend", func(b *testing.B) {
 		_, l := setup(b)
 		req := sqlnode.Request{Statements: []sqlnode.Statement{{SQL: "INSERT INTO t(v) VALUES(?)", Params: []sqlnode.Param{{Value: "hello"}}}}}
@@ -68,15 +58,20 @@ func BenchmarkServer_Query(b *testing.B) {
 	t0 := cpuTime()
 	defer func() { b.ReportMetric(float64((cpuTime()-t0).Nanoseconds())/float64(b.N), "cpu-ns/op") }()
 	for b.Loop() {
-		resp, err := ts.Client().Post(ts.URL+"/db/query?level=none", "application/json", strings.NewReader(body))
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			b.Fatal(resp.Status)
-		}
+		postOK(b, ts.Client(), ts.URL+"/db/query?level=none", body)
+	}
+}
+
+// postOK posts body to u and fails unless the answer is 200.
+func postOK(b *testing.B, c *http.Client, u, body string) {
+	resp, err := c.Post(u, "application/json", strings.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b.Fatal(resp.Status)
 	}
 }
 
