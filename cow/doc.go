@@ -21,6 +21,15 @@
 //	Rename a to b              a and b as for Remove (whole trees for directories)
 //	MkdirAll, Lock             the absence of each path they create
 //
+// When a write past an unaligned EOF finds the old last partial block not
+// yet stable, the round also takes the 256 blocks past the write's end
+// (past the EOF a copier has pinned, so it preserves nothing there): the
+// next appends of unaligned records, such as a SQLite WAL's frames, need
+// no round of their own. Likewise a write that is not block-aligned,
+// continues the previous write through the same file, overwrites it, and
+// finds a block not stable takes the next 64 blocks of the file along: a WAL restarting
+// from its start after a copier reset needs a round per 64 blocks.
+//
 // # Usage
 //
 //	shared := vfs.NewMem()                       // or vfs.OS(dir) on a shared mount

@@ -27,6 +27,10 @@ type file struct {
 	// wpath is where the file lives on shared storage now (it follows
 	// renames); "" once it was removed or replaced. Guarded by v.w.mu.
 	wpath string
+	// wend is where the last write through this writer file ended (0:
+	// none yet), to tell sequential writes (writer.seqAheadLocked).
+	// Guarded by v.w.mu.
+	wend int64
 
 	// node is the overlay node a copier's file is bound to, or nil while
 	// the file is found by name (guarded by v.c.mu).

@@ -556,11 +556,14 @@ func (v *View) wWriteAt(f *file, p []byte, off int64) (int, error) {
 		if err != nil {
 			return nil, err
 		}
-		return appendWriteRegions(v.w.mu.scratch[:0], f.wpath, off, int64(len(p)), size, v.bs), nil
+		rs := appendWriteRegions(v.w.mu.scratch[:0], f.wpath, off, int64(len(p)), size, v.bs)
+		rs = v.w.seqAheadLocked(rs, f, off, int64(len(p)), size, v.bs)
+		return v.w.appendAheadLocked(rs, f.wpath, off+int64(len(p)), size, v.bs), nil
 	}
 	err := v.mutate("write", f.name, plan, func() error {
 		var err error
 		n, err = f.sh.WriteAt(p, off)
+		f.wend = off + int64(n)
 		if f.wpath == "" {
 			return err
 		}
@@ -572,6 +575,59 @@ func (v *View) wWriteAt(f *file, p []byte, off int64) (int, error) {
 		return err
 	})
 	return n, err
+}
+
+// appendAhead is how many blocks past its end an append that needs a
+// round anyway takes along (appendAheadLocked).
+const appendAhead = 256
+
+// appendAheadLocked adds to rs, the regions of a write ending at end in a
+// file of the given size, the blocks from the old last partial block to
+// appendAhead blocks past end, if the write extends the file from an
+// unaligned size and that partial block is not stable yet: a round is due
+// anyway, and the next appends (a SQLite WAL's frames of a page and 24
+// bytes, never aligned) then find their blocks stable instead of needing
+// a round each. The blocks past the size cost a copier nothing: a
+// copier's view of the file is pinned at or below the size (the file's
+// KindMeta region comes with every write that grows it), and it reads
+// zeros past that limit, never shared storage; a copier that has not
+// pinned the file yet pins it at this size when it preserves these
+// regions.
+func (w *writer) appendAheadLocked(rs []Region, p string, end, size, bs int64) []Region {
+	if end <= size || size%bs == 0 {
+		return rs
+	}
+	partial := [1]Region{blockRegion(p, size, size+1, bs)}
+	if w.mu.stable.covers(partial[:], bs) {
+		return rs
+	}
+	return append(rs, blockRegion(p, size, end+appendAhead*bs, bs))
+}
+
+// seqAhead is how many blocks past a sequential write inside the file
+// the round it needs takes along (seqAheadLocked).
+const seqAhead = 64
+
+// seqAheadLocked adds to rs, the regions of a write of n bytes at off
+// through f in a file of the given size, the blocks from off to seqAhead
+// blocks past the write (up to the size), if the write continues the
+// previous write through f, is not block-aligned (records of a log, not
+// the pages of a database: a commit writing a few adjacent pages must not
+// make copiers preserve the 64 pages after them), overwrites the file
+// and finds a block it overwrites not stable: a round is due anyway, and a sequential overwrite (a SQLite
+// WAL restarting from its start after a checkpoint, once a copier reset
+// made every block unstable again) then needs a round per seqAhead blocks
+// instead of one per block. Copiers preserve these blocks as they would
+// one by one; at most seqAhead blocks too many at the end of a run.
+func (w *writer) seqAheadLocked(rs []Region, f *file, off, n, size, bs int64) []Region {
+	if off == 0 || off != f.wend || off >= size || (off%bs == 0 && n%bs == 0) {
+		return rs
+	}
+	inPlace := [1]Region{blockRegion(f.wpath, off, min(off+n, size), bs)}
+	if w.mu.stable.covers(inPlace[:], bs) {
+		return rs
+	}
+	return append(rs, blockRegion(f.wpath, off, min(size, off+n+seqAhead*bs), bs))
 }
 
 // wSize is the size of a writer file, from the writer's cache when it

@@ -4,7 +4,7 @@ package main
 
 // clusterFigures returns the figures that need the replicated SQL
 // cluster (examples/sqlcluster/cluster): the Raft half of figure 3, and
-// figures 5 to 9.
+// figures 5 to 10.
 func clusterFigures() []figure {
 	return []figure{
 		{3, "fig3 Raft log and write amplification", []string{"raft_log_bytes_per_write", "write_amplification"}, figRaftIO},
@@ -14,5 +14,6 @@ func clusterFigures() []figure {
 		{7, "fig7 replication lag", keysOf(7), figLag},
 		{8, "fig8 GC cost", keysOf(8), figGC},
 		{9, "fig9 group commit", keysOf(9), figGroupCommit},
+		{10, "fig10 server mode", keysOf(10), figServe},
 	}
 }

@@ -12,7 +12,9 @@
 //	go run ./examples/bench -markdown  # a "Performance" table for the README
 //	go run ./examples/bench -cpuprofile cpu.out
 //	go run ./examples/bench -figs 1,2  # only some figures (2 needs 1)
-//	go run -tags nocluster ./examples/bench  # leave out figures 5-9 and the Raft half of 3
+//	go run ./examples/bench -quick -figs 10 -serve-profiles prof  # server mode only, with CPU profiles
+//	go run ./examples/bench -figs 10 -sqlite-mode wal  # serve processes in another -sqlite-mode
+//	go run -tags nocluster ./examples/bench  # leave out figures 5-10 and the Raft half of 3
 //
 // Progress goes to stderr; the table (and JSON) to stdout.
 //
@@ -42,6 +44,26 @@
 //     Raft commits together in one transaction ÷ one entry per
 //     transaction (Node.SetGroupCommit(false)), interleaved rounds on the
 //     same cluster.
+//  10. Server mode (fig10_server.go, serve.go): the sqlcluster binary,
+//     built once, runs as 3 "serve" processes on loopback sharing one
+//     directory, driven through the HTTP API by one keep-alive client
+//     (net/http, connections kept): sequential single-statement inserts
+//     of 100 B to the leader, batches of 100 in a transaction, 16
+//     concurrent requests, and point reads at level=none on a follower.
+//     raft_ceiling_ratio_*: writes/s ÷ a second cluster of 3 processes
+//     started with the hidden "serve -bench-noop-apply" (same HTTP path,
+//     Raft transport and log store; the apply skips SQLite), in
+//     interleaved rounds. Bytes are the kernel's write_bytes and CPU is
+//     utime+stime (/proc/PID/io and /proc/PID/stat) of the three
+//     processes over the load; stability rounds are the writer's
+//     holeycow_stability_rounds_total over the load ÷ write requests.
+//     failed_requests_c16_60s counts requests answered with a status
+//     other than 200 or an error result, or lost, in 60 s of the c16
+//     load; serve_failover_ms_* SIGKILLs the leader and times until a
+//     write is accepted through a survivor (the killed node then
+//     restarts from its -data). With -serve-profiles DIR, each load runs
+//     once more while every process's CPU profile is fetched from its
+//     /debug/pprof/profile (serve -debug).
 //
 // A figure that could not be measured is printed as "not measured:
 // <reason>" and is null in the JSON; no number is ever made up.
@@ -74,7 +96,17 @@
 //     run of the same engine (sqlnode) with the same commands; the Raft
 //     share is the growth of the members' BoltDB files.
 //   - Built with -race, the cluster keeps Raft logs in memory, so the
-//     Raft figures are not measured then.
+//     Raft figures are not measured then; figure 10 neither.
+//   - The kernel's write_bytes counts what a process dirties in the page
+//     cache, at the page cache's granularity: on kernels whose ext4 uses
+//     large folios (6.1x; this machine's 6.18), dirtying one byte of a
+//     folio counts the whole folio, up to 2 MiB, and a file read with
+//     readahead or written in large chunks gets large folios. Measured
+//     here: 4 KiB pwrite + fsync on a 1 MiB file counts 1 MiB; on a 4 MiB
+//     file, 2 MiB. bytes_per_* and write_amplification_3n are therefore
+//     an upper bound of what reaches the disk, which grows with the size
+//     of the files rewritten in place (the shared database, the journal,
+//     overlays); a figure taken on another kernel is not comparable.
 //
 // # Concurrency
 //

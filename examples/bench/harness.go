@@ -53,6 +53,17 @@ type Scale struct {
 	// Figure 9.
 	GroupRounds  int // interleaved group-commit/one-by-one rounds
 	GroupInserts int // single-row inserts per mode per round
+
+	// Figure 10 (server mode).
+	ServeLoad       time.Duration // each load's length, per cluster and round
+	ServeRounds     int           // interleaved SQL/no-op rounds
+	ServeStable     time.Duration // the c16 load counted for failed requests (60 s in full)
+	ServeKills      int           // leader kills
+	ServeAmpInserts int           // inserts of write_amplification_3n (66k in full)
+
+	// Options, not scale: -sqlite-mode for the serve processes ("": their
+	// default), -serve-profiles (a directory for their CPU profiles).
+	SQLiteMode, ServeProfiles string
 }
 
 func fullScale() Scale {
@@ -62,6 +73,7 @@ func fullScale() Scale {
 		TPCCCheckpoints: []int{1000, 10000, 50000}, Warehouses: 2, Items: 10000, CustPerDistrict: 300,
 		Kills: 12, JoinSizes: []int64{10 << 20, 100 << 20, 1 << 30}, JoinDefaultBytes: 100 << 20, LagSamples: 400, GCRounds: 5,
 		GroupRounds: 5, GroupInserts: 2000,
+		ServeLoad: 10 * time.Second, ServeRounds: 3, ServeStable: time.Minute, ServeKills: 10, ServeAmpInserts: 66000,
 	}
 }
 
@@ -72,6 +84,7 @@ func quickScale() Scale {
 		TPCCCheckpoints: []int{1000, 10000}, Warehouses: 1, Items: 5000, CustPerDistrict: 100,
 		Kills: 10, JoinSizes: []int64{10 << 20, 100 << 20}, JoinDefaultBytes: 8 << 20, LagSamples: 100, GCRounds: 3,
 		GroupRounds: 3, GroupInserts: 300,
+		ServeLoad: 2 * time.Second, ServeRounds: 1, ServeStable: 5 * time.Second, ServeKills: 3, ServeAmpInserts: 2000,
 	}
 }
 
@@ -84,6 +97,7 @@ func tinyScale() Scale {
 		TPCCCheckpoints: []int{20, 60}, Warehouses: 1, Items: 200, CustPerDistrict: 10,
 		Kills: 2, JoinSizes: []int64{1 << 20}, JoinDefaultBytes: 1 << 20, LagSamples: 10, GCRounds: 1,
 		GroupRounds: 1, GroupInserts: 64,
+		ServeLoad: 300 * time.Millisecond, ServeRounds: 1, ServeStable: 500 * time.Millisecond, ServeKills: 1, ServeAmpInserts: 100,
 	}
 }
 
@@ -124,6 +138,21 @@ var metrics = []metric{
 	{7, "lag_ms_p99", "replication lag p99 (ms)", "", nil},
 	{8, "gc_ms", "GC: copier reset and catch-up (ms)", "", nil},
 	{9, "group_commit_ratio", "cluster inserts/s, 16 writers, group commit ÷ one entry per transaction", "", nil},
+	{10, "raft_ceiling_ratio_seq", "serve, 3 processes: sequential inserts/s ÷ the same cluster applying no-ops", "≥ 0.8", atLeast(0.8)},
+	{10, "raft_ceiling_ratio_batch", "serve: rows/s in batches of 100 ÷ no-op apply", "≥ 0.8", atLeast(0.8)},
+	{10, "raft_ceiling_ratio_c16", "serve: inserts/s from 16 concurrent requests ÷ no-op apply", "≥ 0.8", atLeast(0.8)},
+	{10, "bytes_per_write_seq_3n", "serve: bytes written by the 3 processes per sequential insert (kernel write_bytes)", "≤ 40 KB", atMost(40e3)},
+	{10, "bytes_per_row_batch_3n", "serve: bytes written by the 3 processes per row in batches of 100", "≤ 1.3 KB", atMost(1.3e3)},
+	{10, "write_amplification_3n", "serve: bytes written by the 3 processes ÷ bytes inserted, 66k inserts of 100 B", "≤ 45", atMost(45)},
+	{10, "cpu_ms_per_write_seq", "serve: CPU (user+sys) of the 3 processes per sequential insert (ms)", "", nil},
+	{10, "cpu_ms_per_write_c16", "serve: CPU of the 3 processes per insert, 16 concurrent (ms)", "", nil},
+	{10, "cpu_us_per_read_none", "serve: CPU of the 3 processes per point read, level=none on a follower (µs)", "", nil},
+	{10, "stability_rounds_per_1k_seq", "serve: stability rounds per 1,000 sequential write requests", "", nil},
+	{10, "stability_rounds_per_1k_batch", "serve: stability rounds per 1,000 batch requests (100 rows each)", "", nil},
+	{10, "stability_rounds_per_1k_c16", "serve: stability rounds per 1,000 write requests, 16 concurrent", "", nil},
+	{10, "failed_requests_c16_60s", "serve: failed requests in 60 s of 16 concurrent writers", "0", atMost(0)},
+	{10, "serve_failover_ms_p50", "serve: leader SIGKILLed → a write accepted through a survivor, p50 (ms)", "≤ 400", atMost(400)},
+	{10, "serve_failover_ms_p99", "serve: failover p99 (ms)", "", nil},
 }
 
 func atLeast(x float64) func(float64) bool { return func(v float64) bool { return v >= x } }
@@ -268,8 +297,9 @@ type env struct {
 	seed uint64
 	ca   *stability.CA
 
-	closers []func() error
-	seq     int
+	closers  []func() error
+	seq      int
+	serveBin string // the sqlcluster binary, once built (figure 10)
 }
 
 // defer_ pushes a cleanup, run in reverse order by close.

@@ -25,12 +25,15 @@ func main() {
 	dir := flag.String("dir", "", "scratch directory on the disk to measure (default: a new temporary directory)")
 	seed := flag.Uint64("seed", 0, "random seed (0: from the clock); printed at the start")
 	only := flag.String("figs", "", "comma-separated figure numbers to run (default all; 2 needs 1)")
+	sqliteMode := flag.String("sqlite-mode", "", "figure 10: -sqlite-mode of the serve processes, wal or truncate (default: serve's default)")
+	serveProfiles := flag.String("serve-profiles", "", "figure 10: write CPU profiles of every serve process under each load into `dir`")
 	flag.Parse()
 
 	sc := fullScale()
 	if *quick {
 		sc = quickScale()
 	}
+	sc.SQLiteMode, sc.ServeProfiles = *sqliteMode, *serveProfiles
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
 	}

@@ -7,7 +7,7 @@ package main
 // need the cluster as not measured.
 func clusterFigures() []figure {
 	keys := []string{"raft_log_bytes_per_write", "write_amplification"}
-	for _, fig := range []int{5, 6, 7, 8, 9} {
+	for _, fig := range []int{5, 6, 7, 8, 9, 10} {
 		keys = append(keys, keysOf(fig)...)
 	}
 	return []figure{{0, "cluster figures", keys, func(e *env) error {

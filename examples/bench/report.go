@@ -10,9 +10,12 @@ import (
 // formatValue prints a value with a precision that suits its key.
 func formatValue(key string, v float64) string {
 	switch {
-	case strings.HasPrefix(key, "join_bytes"), key == "raft_log_bytes_per_write":
+	case strings.HasPrefix(key, "join_bytes"), key == "raft_log_bytes_per_write", strings.HasPrefix(key, "bytes_per_"),
+		key == "failed_requests_c16_60s":
 		return fmt.Sprintf("%.0f", v)
-	case strings.HasSuffix(key, "_ms") || strings.Contains(key, "_ms_"):
+	case strings.HasPrefix(key, "cpu_ms_"):
+		return fmt.Sprintf("%.2f", v)
+	case strings.HasSuffix(key, "_ms") || strings.Contains(key, "_ms_") || strings.HasPrefix(key, "cpu_us_") || strings.HasPrefix(key, "stability_rounds_"):
 		return fmt.Sprintf("%.1f", v)
 	}
 	return fmt.Sprintf("%.3f", v)

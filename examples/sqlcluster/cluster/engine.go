@@ -106,6 +106,8 @@ type engine struct {
 	batches, batchEntries, maxBatch, applyFailures, failedEntries atomic.Int64
 	// oneByOne turns group commit off: one transaction per SQL entry.
 	oneByOne atomic.Bool
+	// noop applies SQL entries as no-ops (Node.SetNoopApply, noop.go).
+	noop atomic.Bool
 }
 
 type ckReq struct {
@@ -490,6 +492,9 @@ func (e *engine) applyBatch(entries []raftcluster.Entry) [][]byte {
 			r.flush()
 			e.noteDurableLocked(en.Index, idx)
 			r.out[i] = respApplied
+		case e.noop.Load():
+			r.flush()
+			r.noopLocked(i, en.Index)
 		default:
 			r.sql(i, en.Index, payload)
 		}
@@ -893,7 +898,7 @@ func (e *engine) precheck(ctx context.Context, req sqlnode.Request) error {
 	e.rw.RLock()
 	db := e.db
 	e.rw.RUnlock()
-	if db == nil {
+	if db == nil || e.noop.Load() {
 		return nil
 	}
 	return db.Precheck(ctx, req)

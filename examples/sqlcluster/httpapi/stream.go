@@ -5,12 +5,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"sync"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 )
 
 // streamChunk is how many rows writeResults encodes at a time.
 const streamChunk = 256
+
+// bufWriters recycles writeResults' 32 KiB buffers: allocating and
+// clearing one per response cost more than encoding a point read.
+var bufWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
 
 // writeResults writes out (a /db response whose Results are still to be
 // encoded from rs) with status 200. Unless pretty, it streams: each
@@ -36,7 +41,12 @@ func writeResults(w http.ResponseWriter, out response, rs []sqlnode.Result, o op
 	i := bytes.Index(env, []byte(hole))
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 32<<10)
+	bw := bufWriters.Get().(*bufio.Writer)
+	bw.Reset(w)
+	defer func() {
+		bw.Reset(nil) // keep no reference to w, and drop what a failed write left
+		bufWriters.Put(bw)
+	}()
 	bw.Write(env[:i])
 	bw.WriteString(`"results":[`)
 	for k, r := range rs {

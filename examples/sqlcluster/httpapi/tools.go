@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -18,8 +19,11 @@ import (
 const VersionHeader = "X-RQLITE-VERSION"
 
 // defaultVersion is the version reported when Config.Version is empty:
-// the main module's version from the build information.
-func defaultVersion() string {
+// the main module's version from the build information, read once (every
+// response carries it, and debug.ReadBuildInfo parses it at each call).
+var defaultVersion = sync.OnceValue(buildVersion)
+
+func buildVersion() string {
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return "holeycow-" + bi.Main.Version
 	}

@@ -79,7 +79,10 @@ type Config struct {
 	// SharedSkipCheck: -shared-skip-check, start without the coherence
 	// self-check of -shared (a warning is logged).
 	SharedSkipCheck bool
-	Debug           bool // -debug: serve /debug/checksum
+	Debug           bool // -debug: serve /debug/checksum and /debug/pprof/
+	// BenchNoopApply (-bench-noop-apply, hidden): apply every write as a
+	// no-op, to measure the path around the database (examples/bench).
+	BenchNoopApply bool
 	// LeaveOnExit (-leave): on shutdown, leave the cluster first (a writer
 	// hands its role to the member with the smallest overlay) and remove
 	// this node's Raft state, so that -data can only join anew.
@@ -115,7 +118,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 			"rqlite-compatible HTTP API and Prometheus metrics at /metrics.\n\n"+
 			"  sqlcluster serve -id n1 -data d1 -shared sh\n"+
 			"  sqlcluster serve -id n2 -data d2 -shared sh -raft-addr 127.0.0.1:4012 -http-addr 127.0.0.1:4011 -join http://127.0.0.1:4001\n\n")
-		fs.PrintDefaults()
+		printVisibleDefaults(fs, out)
 	}
 	var join, logLevel, logStore string
 	var handshake time.Duration
@@ -159,7 +162,8 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.IntVar(&c.StabilityConns.MaxConns, "stability-max-conns", stability.DefaultMaxConns, "stability port: cap on open connections, as -raft-max-conns")
 	fs.UintVar(&maxStreams, "stability-max-streams", stability.DefaultMaxConcurrentStreams, "stability port: RPCs in flight on one connection")
 	fs.DurationVar(&c.StabilityConns.IdleTimeout, "stability-idle-timeout", stability.DefaultIdleTimeout, "stability port: close connections without RPCs for this long (negative: never)")
-	fs.BoolVar(&c.Debug, "debug", false, "debug: serve GET /debug/checksum?index=N (the database's logical checksum)")
+	fs.BoolVar(&c.Debug, "debug", false, "debug: serve GET /debug/checksum?index=N (the database's logical checksum) and /debug/pprof/ (Go profiles)")
+	addHiddenFlags(fs, &c)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err

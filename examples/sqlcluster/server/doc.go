@@ -64,7 +64,16 @@
 // Endpoints: httpapi's (/db/execute, /db/query, /db/request, /status,
 // /nodes, /readyz, /join, /remove, /metrics); with -debug also
 // GET /debug/checksum?index=N, the logical checksum of the node's
-// database at log index N (409 if it already applied a later write).
+// database at log index N (409 if it already applied a later write), and
+// Go's profiles under /debug/pprof/ (net/http/pprof: e.g.
+// "go tool pprof http://HOST/debug/pprof/profile?seconds=10").
+//
+// A hidden flag, left out of -h, serves benchmarks only:
+// -bench-noop-apply applies every write as a no-op
+// (cluster.Node.SetNoopApply): writes go through the HTTP API, the Raft
+// log and transport and the apply callback but never reach SQLite, which
+// measures the ceiling of the path around the database (examples/bench's
+// raft_ceiling_ratio_*). Give it to every node of a throwaway cluster.
 //
 // Metrics (besides httpapi's holeycow_http_* and the Go and process
 // collectors), read from cluster.Node.Stats, the raftcluster state and

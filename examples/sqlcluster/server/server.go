@@ -229,6 +229,10 @@ func run(ctx context.Context, cfg Config) (err error) {
 	}
 	store := storePtr.Load()
 	closers = append(closers, node.Close) // closes the storage and its stability endpoint too
+	if cfg.BenchNoopApply {
+		nlog.Warn("-bench-noop-apply: every write is applied as a no-op; the database does not receive them")
+		node.SetNoopApply(true)
+	}
 
 	var creds *httpapi.Credentials
 	if cfg.AuthFile != "" {
@@ -254,6 +258,7 @@ func run(ctx context.Context, cfg Config) (err error) {
 	mux := http.NewServeMux()
 	if cfg.Debug {
 		mux.HandleFunc("GET /debug/checksum", checksumHandler(node))
+		handleDebug(mux)
 	}
 	mux.Handle("/", api)
 	hs := &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(nlog.Handler(), slog.LevelWarn)}

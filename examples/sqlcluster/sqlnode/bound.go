@@ -174,6 +174,12 @@ func (n *Node) Precheck(ctx context.Context, req Request) error {
 	if n.bounds.maxStep <= 0 || n.opts.ExclusiveLocking {
 		return nil
 	}
+	// The loop below stops at the first statement that is not read-only;
+	// one that starts with a writing keyword is never read-only, so a
+	// request that starts with one needs no preparation (most writes).
+	if len(req.Statements) == 0 || startsWithWrite(req.Statements[0].SQL) {
+		return nil
+	}
 	c, err := n.acquireReader(ctx)
 	if err != nil {
 		return nil

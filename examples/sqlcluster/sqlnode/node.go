@@ -130,6 +130,10 @@ type Node struct {
 	rowsCollected atomic.Int64
 	bounds        bounds // the step bound; see bound.go
 
+	// stmtCaches maps each read connection to its *stmtCache
+	// (stmtcache.go).
+	stmtCaches sync.Map
+
 	// mu serializes the apply connection.
 	mu struct {
 		sync.Mutex
@@ -396,7 +400,7 @@ func (n *Node) Close() error {
 	for {
 		select {
 		case c := <-n.readers:
-			errs = append(errs, c.Close())
+			errs = append(errs, n.dropStmts(c), c.Close())
 			continue
 		default:
 		}

@@ -140,7 +140,7 @@ func (n *Node) Query(ctx context.Context, stmts []Statement) ([]Result, error) {
 			c.Exec("PRAGMA query_only=0")
 		}()
 		storageCause(c) // forget what failed before this read
-		rs, err := queryOn(ctx, c, stmts)
+		rs, err := queryOn(ctx, c, stmts, nil)
 		return queryFailure(c, stmts, rs, err)
 	}
 	c, err := n.acquireReader(ctx)
@@ -148,11 +148,10 @@ func (n *Node) Query(ctx context.Context, stmts []Statement) ([]Result, error) {
 		return nil, err
 	}
 	defer n.releaseReader(c)
-	if err := c.Exec("PRAGMA query_only=1"); err != nil {
-		return nil, err
-	}
+	// A read connection is query_only from setupReadConn on, and its
+	// authorizer refuses turning that off: no pragma per read.
 	storageCause(c) // forget what failed before this read
-	rs, err := queryOn(ctx, c, stmts)
+	rs, err := queryOn(ctx, c, stmts, n.readStmts(c))
 	return queryFailure(c, stmts, rs, err)
 }
 
@@ -190,22 +189,35 @@ func storageFailedCheck(cause error) error {
 	return fmt.Errorf("sqlnode: the storage failed during an integrity check, whose result is then not the database's: %w", cause)
 }
 
-func queryOn(ctx context.Context, c *sqlite3.Conn, stmts []Statement) (_ []Result, err error) {
+// queryOn runs stmts on c in one read transaction. A single SELECT runs
+// with a statement from sc, c's cache, if sc is not nil.
+func queryOn(ctx context.Context, c *sqlite3.Conn, stmts []Statement, sc *stmtCache) (_ []Result, err error) {
 	old := c.SetInterrupt(ctx)
 	defer c.SetInterrupt(old)
-	if err := c.Exec("BEGIN"); err != nil {
-		return nil, err
-	}
-	defer func() {
-		if rerr := c.Exec("ROLLBACK"); rerr != nil && err == nil && !c.GetAutocommit() {
-			err = rerr
+	// One SELECT is a read transaction by itself: no BEGIN and ROLLBACK
+	// to prepare and run around a point read.
+	single := len(stmts) == 1 && singleSelect(stmts[0].SQL)
+	if !single {
+		if err := c.Exec("BEGIN"); err != nil {
+			return nil, err
 		}
-	}()
+		defer func() {
+			if rerr := c.Exec("ROLLBACK"); rerr != nil && err == nil && !c.GetAutocommit() {
+				err = rerr
+			}
+		}()
+	}
 	var out []Result
 	b := newBudget(ctx)
 	for _, st := range stmts {
 		var serr error
-		out, serr = runStatements(c, st, false, out, b, nil)
+		ran := false
+		if single && sc != nil {
+			out, serr, ran = sc.runCached(c, st, out, b)
+		}
+		if !ran {
+			out, serr = runStatements(c, st, false, out, b, nil)
+		}
 		if serr != nil {
 			if ctx.Err() != nil {
 				return nil, context.Cause(ctx)
