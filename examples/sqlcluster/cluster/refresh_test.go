@@ -406,8 +406,30 @@ func TestLocal_Refresh_overlayPreImagesOnly(t *testing.T) {
 // lost; every member converges.
 func TestLocal_Refresh_promotion(t *testing.T) {
 	for _, m := range sqliteModes {
+		t.Run(m.name, func(t *testing.T) { promotionRun(t, refreshOpts(m.journal, m.sync), false) })
+	}
+}
+
+// TestLocal_Refresh_promotionOldSnapshot: the copiers have not refreshed
+// since they joined, and the log was compacted past their snapshots when
+// the writer dies. The new writer must start from shared storage as the
+// old writer left it: promoting its copier view would push its old
+// snapshot back onto shared storage, and the log no longer holds what
+// would bring it forward.
+func TestLocal_Refresh_promotionOldSnapshot(t *testing.T) {
+	for _, m := range sqliteModes {
 		t.Run(m.name, func(t *testing.T) {
-			c := startTest(t, refreshOpts(m.journal, m.sync))
+			opts := refreshOpts(m.journal, m.sync)
+			opts.RefreshLag, opts.TrailingLogs, opts.SnapshotThreshold = time.Hour, 4, 8
+			promotionRun(t, opts, true)
+		})
+	}
+}
+
+func promotionRun(t *testing.T, opts LocalOptions, compact bool) {
+	{
+		{
+			c := startTest(t, opts)
 			ctx := testCtx(t, 90*time.Second)
 			mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS a(id INTEGER PRIMARY KEY)"))
 			var (
@@ -446,6 +468,9 @@ func TestLocal_Refresh_promotion(t *testing.T) {
 				}))
 			}
 			waitAcked(100)
+			if compact {
+				require.NoError(t, c.Compact(ctx))
+			}
 			old, copiers := copiersOf(t, ctx, c)
 			require.NoError(t, c.Kill(old.ID()))
 			start := time.Now()
@@ -485,6 +510,6 @@ func TestLocal_Refresh_promotion(t *testing.T) {
 			rep, err := c.Verify(ctx)
 			require.NoError(t, err)
 			require.Empty(t, rep.Diverged)
-		})
+		}
 	}
 }
