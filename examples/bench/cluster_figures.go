@@ -14,5 +14,6 @@ func clusterFigures() []figure {
 		{7, "fig7 replication lag", keysOf(7), figLag},
 		{8, "fig8 GC cost", keysOf(8), figGC},
 		{9, "fig9 group commit", keysOf(9), figGroupCommit},
+		{10, "fig10 copier modes: replay and refresh", keysOf(10), figRefresh},
 	}
 }

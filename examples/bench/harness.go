@@ -53,6 +53,9 @@ type Scale struct {
 	// Figure 9.
 	GroupRounds  int // interleaved group-commit/one-by-one rounds
 	GroupInserts int // single-row inserts per mode per round
+
+	// Figure 10: writes per copier mode, writer kills per mode.
+	RefreshWrites, RefreshKills int
 }
 
 func fullScale() Scale {
@@ -62,6 +65,7 @@ func fullScale() Scale {
 		TPCCCheckpoints: []int{1000, 10000, 50000}, Warehouses: 2, Items: 10000, CustPerDistrict: 300,
 		Kills: 12, JoinSizes: []int64{10 << 20, 100 << 20, 1 << 30}, JoinDefaultBytes: 100 << 20, LagSamples: 400, GCRounds: 5,
 		GroupRounds: 5, GroupInserts: 2000,
+		RefreshWrites: 10000, RefreshKills: 6,
 	}
 }
 
@@ -72,6 +76,7 @@ func quickScale() Scale {
 		TPCCCheckpoints: []int{1000, 10000}, Warehouses: 1, Items: 5000, CustPerDistrict: 100,
 		Kills: 10, JoinSizes: []int64{10 << 20, 100 << 20}, JoinDefaultBytes: 8 << 20, LagSamples: 100, GCRounds: 3,
 		GroupRounds: 3, GroupInserts: 300,
+		RefreshWrites: 2000, RefreshKills: 3,
 	}
 }
 
@@ -84,6 +89,7 @@ func tinyScale() Scale {
 		TPCCCheckpoints: []int{20, 60}, Warehouses: 1, Items: 200, CustPerDistrict: 10,
 		Kills: 2, JoinSizes: []int64{1 << 20}, JoinDefaultBytes: 1 << 20, LagSamples: 10, GCRounds: 1,
 		GroupRounds: 1, GroupInserts: 64,
+		RefreshWrites: 100, RefreshKills: 1,
 	}
 }
 
@@ -124,6 +130,20 @@ var metrics = []metric{
 	{7, "lag_ms_p99", "replication lag p99 (ms)", "", nil},
 	{8, "gc_ms", "GC: copier reset and catch-up (ms)", "", nil},
 	{9, "group_commit_ratio", "cluster inserts/s, 16 writers, group commit ÷ one entry per transaction", "", nil},
+	{10, "copier_overlay_fraction_replay", "copier overlay ÷ DB size after the fig10 writes, replay mode", "", nil},
+	{10, "copier_overlay_fraction_refresh", "copier overlay ÷ DB size after the fig10 writes, refresh mode", "≤ 0.05", atMost(0.05)},
+	{10, "copier_cpu_ratio_replay", "CPU per write on a copier ÷ on the writer, replay mode (upper bound)", "", nil},
+	{10, "copier_cpu_ratio_refresh", "CPU per write on a copier ÷ on the writer, refresh mode (upper bound)", "≤ 0.1", atMost(0.1)},
+	{10, "refresh_ms_p50", "one copier refresh (refresh mode), p50 (ms)", "", nil},
+	{10, "refresh_ms_p99", "one copier refresh, p99 (ms)", "", nil},
+	{10, "lag_ms_replay_p50", "write acked → visible on a copier at level none, replay mode, p50 (ms)", "", nil},
+	{10, "lag_ms_replay_p99", "lag p99, replay mode (ms)", "", nil},
+	{10, "lag_ms_refresh_p50", "write acked → visible on a copier at level none, refresh mode, p50 (ms)", "", nil},
+	{10, "lag_ms_refresh_p99", "lag p99, refresh mode (ms)", "", nil},
+	{10, "weak_read_us_replay_p50", "point read at level weak on a copier after a write, replay mode, p50 (µs)", "", nil},
+	{10, "weak_read_us_refresh_p50", "point read at level weak on a copier after a write, refresh mode, p50 (µs)", "", nil},
+	{10, "failover_ms_replay_p50", "failover under load, replay mode, p50 (ms)", "≤ 500", atMost(500)},
+	{10, "failover_ms_refresh_p50", "failover under load, refresh mode, p50 (ms)", "≤ 500", atMost(500)},
 }
 
 func atLeast(x float64) func(float64) bool { return func(v float64) bool { return v >= x } }
