@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -200,10 +201,14 @@ func (e *engine) checksumAtRefresh(ctx context.Context, rn *raftcluster.Node, in
 //
 // Concurrency: sem (capacity 1) is held by one refresh at a time and by
 // the storage calls of nodeStorage (BecomeWriter, BecomeCopier, Reset),
-// so that a refresh never runs beside a role change or a reset; the
-// counters are atomic; durs is guarded by sem.
+// so that a refresh never runs beside a role change or a reset; a
+// storage call cancels the refresh in flight (cancel, guarded by cmu)
+// rather than wait for it: a refresh from a writer that just died would
+// hold up the failover. The counters are atomic; durs is guarded by sem.
 type refresher struct {
 	sem       chan struct{}
+	cmu       sync.Mutex
+	cancel    context.CancelFunc // the refresh in flight's, or nil
 	count     atomic.Int64 // completed refreshes
 	failed    atomic.Int64 // refreshes that failed
 	lastNanos atomic.Int64 // duration of the last one
@@ -227,9 +232,31 @@ func (r *refresher) lock(ctx context.Context) error {
 
 func (r *refresher) unlock() { <-r.sem }
 
-// lockStorage is lock for the storage calls, which have no deadline of
-// their own to give up with.
-func (r *refresher) lockStorage() { r.sem <- struct{}{} }
+// lockStorage is lock for the storage calls: it cancels the refresh in
+// flight, if any, and waits for sem.
+func (r *refresher) lockStorage() {
+	r.cmu.Lock()
+	if r.cancel != nil {
+		r.cancel()
+	}
+	r.cmu.Unlock()
+	r.sem <- struct{}{}
+}
+
+// cancelable returns ctx, bounded by d, whose cancel lockStorage may call
+// until done runs.
+func (r *refresher) cancelable(ctx context.Context, d time.Duration) (_ context.Context, done func()) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	r.cmu.Lock()
+	r.cancel = cancel
+	r.cmu.Unlock()
+	return ctx, func() {
+		r.cmu.Lock()
+		r.cancel = nil
+		r.cmu.Unlock()
+		cancel()
+	}
+}
 
 // RefreshStats describes a member's refresh mode.
 type RefreshStats struct {
@@ -335,8 +362,16 @@ func (n *Node) refreshTo(ctx context.Context, target uint64) (refreshed bool, er
 		}
 	}
 	start := time.Now()
-	if err := n.store.Reset(ctx, st.Epoch, w); err != nil {
+	// Bounded by the writer's lease: past it the writer may be gone, and
+	// the storage loop has a failover to run.
+	rctx, done := r.cancelable(ctx, n.cfg.Timeouts.WriterLease)
+	err = n.store.Reset(rctx, st.Epoch, w)
+	done()
+	if err != nil {
 		r.failed.Add(1)
+		// The database may be closed now, or its view refused: a reset
+		// (the cluster's reset slot) reopens it if no refresh does first.
+		n.eng.needReset()
 		return false, fmt.Errorf("cluster: %s: refresh: %w", n.id, err)
 	}
 	d := time.Since(start)
