@@ -209,9 +209,9 @@ type refresher struct {
 	sem       chan struct{}
 	cmu       sync.Mutex
 	cancel    context.CancelFunc // the refresh in flight's, or nil
-	count     atomic.Int64 // completed refreshes
-	failed    atomic.Int64 // refreshes that failed
-	lastNanos atomic.Int64 // duration of the last one
+	count     atomic.Int64       // completed refreshes
+	failed    atomic.Int64       // refreshes that failed
+	lastNanos atomic.Int64       // duration of the last one
 	durs      []time.Duration
 	durAt     int
 }
