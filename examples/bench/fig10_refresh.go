@@ -188,17 +188,7 @@ func (e *env) refreshLatencies(m cluster.CopierMode) error {
 	if err != nil {
 		return err
 	}
-	count := func(level cluster.Level, id int64) (bool, error) {
-		res, err := c.Query(ctx, level, []sqlnode.Statement{{SQL: "SELECT count(*) FROM t WHERE id = ?", Params: []sqlnode.Param{{Value: id}}}})
-		if err != nil {
-			return false, err
-		}
-		if len(res) != 1 || res[0].Error != "" || len(res[0].Values) != 1 {
-			return false, fmt.Errorf("bench: unexpected result %+v", res)
-		}
-		n, _ := res[0].Values[0][0].(int64)
-		return n == 1, nil
-	}
+	count := func(level cluster.Level, id int64) (bool, error) { return hasRow(ctx, c, level, id) }
 	// A linearizable read makes the copier see the table (refresh mode
 	// refreshes on demand), so that reads at level none find it.
 	if _, err := count(cluster.LevelLinearizable, 0); err != nil {
@@ -298,4 +288,17 @@ func (e *env) refreshLatencies(m cluster.CopierMode) error {
 	e.rep.Set("failover_ms_"+m.String()+"_p50", percentile(fo, 50))
 	e.rep.Detail("fig10 %s: failover ms %s", m, fmtFloats(slices.Clone(fo)))
 	return nil
+}
+
+// hasRow reports whether a read at level on c finds row id of table t.
+func hasRow(ctx context.Context, c *cluster.Node, level cluster.Level, id int64) (bool, error) {
+	res, err := c.Query(ctx, level, []sqlnode.Statement{{SQL: "SELECT count(*) FROM t WHERE id = ?", Params: []sqlnode.Param{{Value: id}}}})
+	if err != nil {
+		return false, err
+	}
+	if len(res) != 1 || res[0].Error != "" || len(res[0].Values) != 1 {
+		return false, fmt.Errorf("bench: unexpected result %+v", res)
+	}
+	n, _ := res[0].Values[0][0].(int64)
+	return n == 1, nil
 }
