@@ -51,7 +51,11 @@ func figRefresh(e *env) error {
 			return err
 		}
 		ratio := (r.cpuPerWrite - base.cpuPerWrite) / 2 / base.cpuPerWrite
-		e.rep.Set("copier_cpu_ratio_"+m.String(), ratio)
+		if ratio > 0 {
+			e.rep.Set("copier_cpu_ratio_"+m.String(), ratio)
+		} else {
+			e.rep.NotMeasured("copier_cpu_ratio_"+m.String(), fmt.Sprintf("the 3-member cluster's CPU per write (%.0f µs) is within the noise of the 1-member one's (%.0f µs)", r.cpuPerWrite*1e6, base.cpuPerWrite*1e6))
+		}
 		e.rep.Set("copier_overlay_fraction_"+m.String(), r.overlayFraction)
 		e.p.Printf("fig10 %s: %.0f µs CPU per write (copier ÷ writer %.3f), overlay ÷ database %.4f", m, r.cpuPerWrite*1e6, ratio, r.overlayFraction)
 		if m == cluster.CopierRefresh {
