@@ -362,9 +362,8 @@ func (n *Node) refreshTo(ctx context.Context, target uint64) (refreshed bool, er
 		}
 	}
 	start := time.Now()
-	// Bounded by the writer's lease: past it the writer may be gone, and
-	// the storage loop has a failover to run.
-	rctx, done := r.cancelable(ctx, n.cfg.Timeouts.WriterLease)
+	// A storage call (a failover, say) cancels it rather than wait.
+	rctx, done := r.cancelable(ctx, n.cfg.Timeouts.DefaultOp)
 	err = n.store.Reset(rctx, st.Epoch, w)
 	done()
 	if err != nil {
