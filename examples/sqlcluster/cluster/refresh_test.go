@@ -201,7 +201,7 @@ func refreshHistoryRun(t *testing.T, opts LocalOptions, seed uint64) {
 		queryInt(t, ctx, n, LevelLinearizable, "SELECT count(*) FROM h")
 	}
 
-	const writes = 80
+	const writes = 50
 	var (
 		mu    sync.Mutex
 		acked []uint64
