@@ -60,6 +60,16 @@ type Responder struct {
 	log   *slog.Logger
 	joinL sync.Mutex // serializes Join
 
+	// conn caches the connection to the writer that the last Join used,
+	// so that the next one (a refreshing copier joins often) makes no new
+	// TLS session. Dropped when a Join fails or the writer changes.
+	conn struct {
+		sync.Mutex
+		peer   Peer
+		c      Conn
+		closed bool
+	}
+
 	stats struct {
 		preserved, lapses, stale, resets atomic.Int64
 	}
@@ -270,11 +280,12 @@ func (r *Responder) Join(ctx context.Context, writer Peer) error {
 	}
 	r.mu.resetting = true
 	r.mu.Unlock()
-	conn, err := r.cfg.Transport.Dial(writer)
+	conn, err := r.writerConn(writer)
 	rc := &resetClient{r: r, conn: conn}
 	if err == nil {
-		err = r.view.Reset(ctx, rc)
-		conn.Close()
+		if err = r.view.Reset(ctx, rc); err != nil {
+			r.dropConn(conn) // dial afresh next time
+		}
 	}
 	now := time.Now()
 	r.mu.Lock()
@@ -307,6 +318,39 @@ func (r *Responder) Join(ctx context.Context, writer Peer) error {
 	return nil
 }
 
+// writerConn returns the cached connection to writer, or dials one and
+// caches it.
+func (r *Responder) writerConn(writer Peer) (Conn, error) {
+	r.conn.Lock()
+	defer r.conn.Unlock()
+	if r.conn.closed {
+		return nil, ErrClosed
+	}
+	if r.conn.c != nil && r.conn.peer == writer {
+		return r.conn.c, nil
+	}
+	if r.conn.c != nil {
+		r.conn.c.Close()
+		r.conn.c = nil
+	}
+	c, err := r.cfg.Transport.Dial(writer)
+	if err != nil {
+		return nil, err
+	}
+	r.conn.peer, r.conn.c = writer, c
+	return c, nil
+}
+
+// dropConn closes c and forgets it if it is the cached connection.
+func (r *Responder) dropConn(c Conn) {
+	r.conn.Lock()
+	defer r.conn.Unlock()
+	if r.conn.c == c {
+		r.conn.c = nil
+	}
+	c.Close()
+}
+
 // Stats returns the counters.
 func (r *Responder) Stats() Stats {
 	return Stats{
@@ -331,6 +375,13 @@ func (r *Responder) Close() error {
 		r.mu.timer.Stop()
 	}
 	r.view.Invalidate(ErrClosed)
+	r.conn.Lock()
+	r.conn.closed = true
+	if r.conn.c != nil {
+		r.conn.c.Close()
+		r.conn.c = nil
+	}
+	r.conn.Unlock()
 	return nil
 }
 

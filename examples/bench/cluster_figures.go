@@ -15,5 +15,6 @@ func clusterFigures() []figure {
 		{8, "fig8 GC cost", keysOf(8), figGC},
 		{9, "fig9 group commit", keysOf(9), figGroupCommit},
 		{10, "fig10 server mode", keysOf(10), figServe},
+		{11, "fig11 copier modes: replay and refresh", keysOf(11), figRefresh},
 	}
 }

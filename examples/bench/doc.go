@@ -64,6 +64,13 @@
 //     restarts from its -data). With -serve-profiles DIR, each load runs
 //     once more while every process's CPU profile is fetched from its
 //     /debug/pprof/profile (serve -debug).
+//  11. Copier modes (fig11_refresh.go): in-process clusters with replay
+//     copiers (every copier applies every entry into its overlay) and
+//     refresh copiers (Config.CopierMode = CopierRefresh: they apply
+//     nothing and move forward by refreshes): copier overlay ÷ database,
+//     CPU per write on a copier ÷ on the writer (an upper bound: all
+//     members share one process), refresh time, lag to visibility at
+//     level none, weak reads on a copier, and failover, per mode.
 //
 // A figure that could not be measured is printed as "not measured:
 // <reason>" and is null in the JSON; no number is ever made up.

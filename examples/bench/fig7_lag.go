@@ -3,11 +3,9 @@
 package main
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
-	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 )
 
 // figLag measures figure 7: from the moment the leader acknowledges a
@@ -28,17 +26,7 @@ func figLag(e *env) error {
 		if _, err := bc.exec(ctx, "INSERT INTO t(id, v) VALUES (?, 'x')", int64(i+1)); err != nil {
 			return err
 		}
-		d, err := poll(ctx, 10*time.Second, func() (bool, error) {
-			res, err := c.Query(ctx, cluster.LevelNone, []sqlnode.Statement{{SQL: "SELECT count(*) FROM t WHERE id = ?", Params: []sqlnode.Param{{Value: int64(i + 1)}}}})
-			if err != nil {
-				return false, err
-			}
-			if len(res) != 1 || res[0].Error != "" || len(res[0].Values) != 1 {
-				return false, fmt.Errorf("bench: unexpected result %+v", res)
-			}
-			n, _ := res[0].Values[0][0].(int64)
-			return n == 1, nil
-		})
+		d, err := poll(ctx, 10*time.Second, func() (bool, error) { return hasRow(ctx, c, cluster.LevelNone, int64(i+1)) })
 		if err != nil {
 			return err
 		}

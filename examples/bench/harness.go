@@ -64,6 +64,8 @@ type Scale struct {
 	// Options, not scale: -sqlite-mode for the serve processes ("": their
 	// default), -serve-profiles (a directory for their CPU profiles).
 	SQLiteMode, ServeProfiles string
+	// Figure 11: writes per copier mode, writer kills per mode.
+	RefreshWrites, RefreshKills int
 }
 
 func fullScale() Scale {
@@ -74,6 +76,7 @@ func fullScale() Scale {
 		Kills: 12, JoinSizes: []int64{10 << 20, 100 << 20, 1 << 30}, JoinDefaultBytes: 100 << 20, LagSamples: 400, GCRounds: 5,
 		GroupRounds: 5, GroupInserts: 2000,
 		ServeLoad: 10 * time.Second, ServeRounds: 3, ServeStable: time.Minute, ServeKills: 10, ServeAmpInserts: 66000,
+		RefreshWrites: 10000, RefreshKills: 6,
 	}
 }
 
@@ -85,6 +88,7 @@ func quickScale() Scale {
 		Kills: 10, JoinSizes: []int64{10 << 20, 100 << 20}, JoinDefaultBytes: 8 << 20, LagSamples: 100, GCRounds: 3,
 		GroupRounds: 3, GroupInserts: 300,
 		ServeLoad: 2 * time.Second, ServeRounds: 1, ServeStable: 5 * time.Second, ServeKills: 3, ServeAmpInserts: 2000,
+		RefreshWrites: 2000, RefreshKills: 3,
 	}
 }
 
@@ -98,6 +102,7 @@ func tinyScale() Scale {
 		Kills: 2, JoinSizes: []int64{1 << 20}, JoinDefaultBytes: 1 << 20, LagSamples: 10, GCRounds: 1,
 		GroupRounds: 1, GroupInserts: 64,
 		ServeLoad: 300 * time.Millisecond, ServeRounds: 1, ServeStable: 500 * time.Millisecond, ServeKills: 1, ServeAmpInserts: 100,
+		RefreshWrites: 100, RefreshKills: 1,
 	}
 }
 
@@ -153,6 +158,20 @@ var metrics = []metric{
 	{10, "failed_requests_c16_60s", "serve: failed requests in 60 s of 16 concurrent writers", "0", atMost(0)},
 	{10, "serve_failover_ms_p50", "serve: leader SIGKILLed → a write accepted through a survivor, p50 (ms)", "≤ 400", atMost(400)},
 	{10, "serve_failover_ms_p99", "serve: failover p99 (ms)", "", nil},
+	{11, "copier_overlay_fraction_replay", "copier overlay ÷ DB size after the fig11 writes, replay mode", "", nil},
+	{11, "copier_overlay_fraction_refresh", "copier overlay ÷ DB size after the fig11 writes, refresh mode", "≤ 0.05", atMost(0.05)},
+	{11, "copier_cpu_ratio_replay", "CPU per write on a copier ÷ on the writer, replay mode (upper bound)", "", nil},
+	{11, "copier_cpu_ratio_refresh", "CPU per write on a copier ÷ on the writer, refresh mode (upper bound)", "≤ 0.1", atMost(0.1)},
+	{11, "refresh_ms_p50", "one copier refresh (refresh mode), p50 (ms)", "", nil},
+	{11, "refresh_ms_p99", "one copier refresh, p99 (ms)", "", nil},
+	{11, "lag_ms_replay_p50", "write acked → visible on a copier at level none, replay mode, p50 (ms)", "", nil},
+	{11, "lag_ms_replay_p99", "lag p99, replay mode (ms)", "", nil},
+	{11, "lag_ms_refresh_p50", "write acked → visible on a copier at level none, refresh mode, p50 (ms)", "", nil},
+	{11, "lag_ms_refresh_p99", "lag p99, refresh mode (ms)", "", nil},
+	{11, "weak_read_us_replay_p50", "point read at level weak on a copier after a write, replay mode, p50 (µs)", "", nil},
+	{11, "weak_read_us_refresh_p50", "point read at level weak on a copier after a write, refresh mode, p50 (µs)", "", nil},
+	{11, "failover_ms_replay_p50", "failover under load, replay mode, p50 (ms)", "≤ 500", atMost(500)},
+	{11, "failover_ms_refresh_p50", "failover under load, refresh mode, p50 (ms)", "≤ 500", atMost(500)},
 }
 
 func atLeast(x float64) func(float64) bool { return func(v float64) bool { return v >= x } }

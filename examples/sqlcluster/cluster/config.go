@@ -83,6 +83,14 @@ type Config struct {
 	// negative ResetFraction resets at ResetThreshold alone.
 	ResetThreshold int64
 	ResetFraction  float64
+	// CopierMode is how a copier follows the writer (see CopierMode):
+	// CopierReplay (the default) or CopierRefresh. Members may differ.
+	CopierMode CopierMode
+	// RefreshLag bounds how far a copier in refresh mode lags behind the
+	// log: once an entry it has not applied is this old, it refreshes
+	// (default DefaultRefreshLag). Reads at LevelWeak and
+	// LevelLinearizable refresh on demand whatever it is.
+	RefreshLag time.Duration
 	// DurableInterval is how often the writer records in the log how far
 	// the shared database is durable (which bounds log compaction on
 	// every node); default 1s.
@@ -140,6 +148,9 @@ func (c *Config) fill() error {
 	}
 	if c.ResetFraction == 0 {
 		c.ResetFraction = DefaultResetFraction
+	}
+	if err := c.fillRefresh(); err != nil {
+		return err
 	}
 	if c.DurableInterval <= 0 {
 		c.DurableInterval = time.Second

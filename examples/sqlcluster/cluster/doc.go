@@ -138,6 +138,26 @@
 // copier wait until it has reopened and caught up; the writer and the
 // other copiers serve as usual.
 //
+// # Copier modes
+//
+// Config.CopierMode says how a copier follows the writer (serve's
+// -copier-mode). CopierReplay, the default, is the paper's way, described
+// above. CopierRefresh applies nothing as entries commit: the copier's
+// database is a snapshot of shared storage at one log index, and it moves
+// forward by a refresh (a reset: the writer's handshake, the database
+// reopened on shared storage as it is, the entries past its stored index
+// replayed) once an entry it has not applied is Config.RefreshLag old, and
+// on demand before a read at LevelWeak or LevelLinearizable. Every read
+// sees the state at one log index; a database/sql transaction open across
+// a refresh keeps its state (the refresh waits for it, up to 5 s). Its
+// overlay holds only pre-images of what the writer changed since the
+// last refresh, and the copier spends no apply work per write; reads at
+// LevelNone lag by up to RefreshLag, and each refresh makes the writer
+// stabilize its regions again. Promotion from refresh mode drops the copier
+// view for a writer view on shared storage (after the old writer's lease
+// has run out, as always) and replays the tail. Members may differ in
+// mode. Node.Refresh refreshes now; Node.RefreshStats counts refreshes.
+//
 // # When apply fails, or would not end
 //
 // An entry that fails to apply on a member because of its storage (a full

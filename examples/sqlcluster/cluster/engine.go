@@ -108,6 +108,8 @@ type engine struct {
 	oneByOne atomic.Bool
 	// noop applies SQL entries as no-ops (Node.SetNoopApply, noop.go).
 	noop atomic.Bool
+	// rf is refresh mode's state (refresh.go).
+	rf refreshState
 }
 
 type ckReq struct {
@@ -280,6 +282,7 @@ func (e *engine) openLocked(ctx context.Context) error {
 	}
 	opts := e.sqlOpts
 	opts.VFS, opts.Path, opts.PageSize, opts.Logger, opts.MaxSteps = name, e.dbName, PageSize, e.log, e.maxSteps
+	opts.NoCheckpointOnClose = e.rf.on && !e.isWriterViewLocked()
 	db, err := sqlnode.Open(opts)
 	if err != nil {
 		e.unregister(name)
@@ -349,23 +352,28 @@ func (e *engine) catchUpLocked(ctx context.Context, fresh bool) error {
 		from = firstLogIndex(rn, from)
 	}
 	return rn.ReadLog(from, func(index uint64, cmd []byte) error {
-		kind, payload, idx, err := decodeEntry(cmd)
-		if err != nil {
-			return nil // not ours: every node ignores it alike
-		}
-		if kind == kindDurable {
-			e.noteDurableLocked(index, idx)
-			return nil
-		}
-		resp, err := db.Apply(index, payload)
-		if err != nil {
-			return err
-		}
-		if !resp.Skipped {
-			e.keepResult(rn, index, resp) // an Execute may be waiting for it
-		}
-		return nil
+		return e.applyLoggedLocked(rn, db, index, cmd)
 	})
+}
+
+// applyLoggedLocked applies the logged entry at index to db (a catch-up).
+func (e *engine) applyLoggedLocked(rn *raftcluster.Node, db *sqlnode.Node, index uint64, cmd []byte) error {
+	kind, payload, idx, err := decodeEntry(cmd)
+	if err != nil {
+		return nil // not ours: every node ignores it alike
+	}
+	if kind == kindDurable {
+		e.noteDurableLocked(index, idx)
+		return nil
+	}
+	resp, err := db.Apply(index, payload)
+	if err != nil {
+		return err
+	}
+	if !resp.Skipped {
+		e.keepResult(rn, index, resp) // an Execute may be waiting for it
+	}
+	return nil
 }
 
 // Close implements Engine: withdraw and close the database.
@@ -495,6 +503,9 @@ func (e *engine) applyBatch(entries []raftcluster.Entry) [][]byte {
 		case e.noop.Load():
 			r.flush()
 			r.noopLocked(i, en.Index)
+		case e.skipsLocked():
+			e.skipLocked(en.Index) // refresh mode: the next refresh brings it
+			r.out[i] = respDeferred
 		default:
 			r.sql(i, en.Index, payload)
 		}
@@ -788,6 +799,9 @@ func (e *engine) checksumAt(ctx context.Context, index uint64) (sqlnode.Checksum
 	} else {
 		release()
 	}
+	if p, ok := e.checksumAtRefresh(ctx, rn, index); ok {
+		return p.sum, p.err
+	}
 	p := &ckReq{idx: index, ok: make(chan struct{})}
 	e.mu.Lock()
 	if last := e.mu.lastSQL; last > index {
@@ -842,7 +856,7 @@ func (e *engine) check() error {
 	if e.mu.db == nil || e.mu.broken != nil {
 		return nil // closed, or waiting to be reopened: nothing to verify
 	}
-	if e.mu.broken == nil && e.mu.lastSQL > e.mu.db.AppliedIndex() && e.ready() {
+	if e.mu.broken == nil && e.mu.lastSQL > e.mu.db.AppliedIndex() && e.ready() && !e.skipsLocked() {
 		return fmt.Errorf("cluster: %s: entry %d handed over but the database is at %d", e.id, e.mu.lastSQL, e.mu.db.AppliedIndex())
 	}
 	if err := e.mu.db.Check(); !errors.Is(err, cow.ErrInvalidated) {

@@ -29,6 +29,15 @@ func TestLocal_lapsedCopier_notReadyUntilReset_WAL(t *testing.T) {
 	testLapsed(t, LocalOptions{Nodes: 3, JournalMode: "WAL", Synchronous: "NORMAL"})
 }
 
+// TestLocal_lapsedCopier_refresh: the same for copiers in refresh mode,
+// in both journal modes: a lapsed copier refuses reads (and does not
+// refresh) until it resets, then serves again.
+func TestLocal_lapsedCopier_refresh(t *testing.T) {
+	for _, m := range sqliteModes {
+		t.Run(m.name, func(t *testing.T) { testLapsed(t, refreshOpts(m.journal, m.sync)) })
+	}
+}
+
 func testLapsed(t *testing.T, opts LocalOptions) {
 	c := startTest(t, opts)
 	ctx := testCtx(t, 60*time.Second)

@@ -129,14 +129,26 @@ func TestLocal_linearizable(t *testing.T) {
 		s := seed + uint64(i)
 		t.Run(fmt.Sprint(s), func(t *testing.T) {
 			t.Logf("seed %d (rerun with -seed=%d -seeds=1)", s, s)
-			linearizableRun(t, s)
+			linearizableRun(t, s, LocalOptions{Nodes: 3})
 		})
 	}
 }
 
-func linearizableRun(t *testing.T, seed uint64) {
+// TestLocal_linearizable_refresh is TestLocal_linearizable with copiers
+// in refresh mode (one seed): gets on copiers refresh on demand, and the
+// writer killed is replaced by a refresh-mode copier.
+func TestLocal_linearizable_refresh(t *testing.T) {
+	seed := *seedFlag
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (rerun with -seed=%d)", seed, seed)
+	linearizableRun(t, seed, LocalOptions{Nodes: 3, CopierMode: CopierRefresh})
+}
+
+func linearizableRun(t *testing.T, seed uint64, opts LocalOptions) {
 	rng := rand.New(rand.NewPCG(seed, 0))
-	c := startTest(t, LocalOptions{Nodes: 3})
+	c := startTest(t, opts)
 	ctx := testCtx(t, 60*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS kv(k INTEGER PRIMARY KEY, v INTEGER)"))
 	h := &history{start: time.Now()}

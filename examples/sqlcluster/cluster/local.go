@@ -59,6 +59,9 @@ type LocalOptions struct {
 	StabilityPort bool
 	// MaxSteps goes to every member's Config.
 	MaxSteps int64
+	// CopierMode and RefreshLag go to every member's Config.
+	CopierMode CopierMode
+	RefreshLag time.Duration
 	// APIAddrOf goes to every member's Config (HTTP API base URLs of
 	// members, for httpapi forwarding; nil: none).
 	APIAddrOf func(id string) string
@@ -231,7 +234,7 @@ func (c *Local) startMemberAs(id string, stores *raftcluster.Stores, proxyAddr s
 		SnapshotThreshold: c.opts.SnapshotThreshold, TrailingLogs: c.opts.TrailingLogs,
 		LeaderReadIndex: c.leaderReadIndex, Logger: c.opts.Logger, MaxSteps: c.opts.MaxSteps,
 		JournalMode: c.opts.JournalMode, Synchronous: c.opts.Synchronous,
-		APIAddrOf: c.opts.APIAddrOf,
+		APIAddrOf: c.opts.APIAddrOf, CopierMode: c.opts.CopierMode, RefreshLag: c.opts.RefreshLag,
 	}
 	if stores != nil {
 		cfg.Stores = stores

@@ -30,6 +30,7 @@ type Node struct {
 	rptr  atomic.Pointer[raftcluster.Node]
 	eng   *engine
 	store Storage
+	ref   *refresher // refresh mode (refresh.go); its sem serializes storage calls
 
 	resetReq   atomic.Bool
 	dbBytes    atomic.Int64 // the database's size when last seen (resetAt)
@@ -55,8 +56,9 @@ func New(cfg Config) (*Node, error) {
 		}
 		return nil, err
 	}
-	n := &Node{cfg: cfg, id: cfg.ID, done: make(chan struct{})}
+	n := &Node{cfg: cfg, id: cfg.ID, done: make(chan struct{}), ref: newRefresher()}
 	n.eng = newEngine(cfg.ID, cfg.DBName, cfg.Logger, cfg.MaxSteps)
+	n.eng.rf.on = cfg.CopierMode == CopierRefresh
 	n.eng.sqlOpts = sqlnode.Options{JournalMode: cfg.JournalMode, Synchronous: cfg.Synchronous}
 	indexDir, dropIndexDir, err := prepareIndexDir(cfg.IndexDir)
 	if err != nil {
@@ -100,6 +102,7 @@ func New(cfg Config) (*Node, error) {
 	n.eng.start()
 	n.wg.Add(1)
 	go n.durableLoop()
+	n.startRefresh()
 	return n, nil
 }
 
@@ -310,7 +313,10 @@ func (n *Node) waitLevel(ctx context.Context, level Level) error {
 	default:
 		return fmt.Errorf("%w: %d", ErrBadLevel, int(level))
 	}
-	return n.raft.WaitApplied(ctx, target)
+	if err := n.raft.WaitApplied(ctx, target); err != nil {
+		return err
+	}
+	return n.freshen(ctx, target)
 }
 
 func (n *Node) readIndex(ctx context.Context) (uint64, error) {
@@ -455,6 +461,8 @@ type nodeStorage Node
 var _ raftcluster.Storage = (*nodeStorage)(nil)
 
 func (s *nodeStorage) BecomeWriter(ctx context.Context, epoch uint64) error {
+	s.ref.lockStorage()
+	defer s.ref.unlock()
 	// A copier view with a gap is not promoted: it is invalidated, and
 	// the Storage opens a fresh writer view instead (engine.dropGapView).
 	s.eng.dropGapView()
@@ -468,6 +476,8 @@ func (s *nodeStorage) BecomeWriter(ctx context.Context, epoch uint64) error {
 }
 
 func (s *nodeStorage) BecomeCopier(ctx context.Context, epoch uint64, w raftcluster.Member) error {
+	s.ref.lockStorage()
+	defer s.ref.unlock()
 	return s.store.BecomeCopier(ctx, epoch, w)
 }
 
@@ -478,6 +488,8 @@ func (s *nodeStorage) SetCopiers(epoch, gen uint64, copiers []raftcluster.Member
 func (s *nodeStorage) Fence(epoch uint64) { s.store.Fence(epoch) }
 
 func (s *nodeStorage) Reset(ctx context.Context, epoch uint64, w raftcluster.Member) error {
+	s.ref.lockStorage()
+	defer s.ref.unlock()
 	if err := s.store.Reset(ctx, epoch, w); err != nil {
 		return err
 	}

@@ -79,12 +79,23 @@ var errGap = errors.New("cluster: the copier's database misses entries its Raft 
 func (e *engine) dropGapView() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.mu.gap {
+	if !e.mu.gap && !e.rf.on {
 		return false
 	}
 	v, ok := e.mu.fsys.(*cow.View)
 	if !ok || v.Role() != cow.RoleCopier {
 		return false
+	}
+	if !e.mu.gap {
+		// Refresh mode: the copier's database is a snapshot older than
+		// shared storage; promoting it would undo the writer's later
+		// mutations. Start from shared storage and replay the tail.
+		v.Invalidate(errRefreshPromote)
+		e.log.Info("cluster: refresh-mode copier becomes the writer on a fresh writer view", "node", e.id)
+		if e.needReset != nil {
+			e.needReset()
+		}
+		return true
 	}
 	v.Invalidate(errGap)
 	e.log.Warn("cluster: becoming the writer with a gapped copier view: dropping it for a fresh writer view", "node", e.id)

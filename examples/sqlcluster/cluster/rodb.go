@@ -100,13 +100,28 @@ func (r *roDB) stale(gen uint64) bool {
 }
 
 // roConn forwards to the sqlnode connection, and refuses to be reused once
-// its database was withdrawn.
+// its database was withdrawn, except inside a transaction begun before:
+// that one goes on (the database closes once it ends, or after drain's
+// wait), so that a read transaction sees one state to its end.
 type roConn struct {
 	inner driver.Conn
 	r     *roDB
 	gen   uint64
 	once  sync.Once
+	inTx  bool // database/sql uses a connection from one goroutine at a time
 }
+
+// refused reports whether the connection must not run a statement.
+func (c *roConn) refused() bool { return !c.inTx && c.r.stale(c.gen) }
+
+// roTx ends the transaction's exemption from staleness.
+type roTx struct {
+	driver.Tx
+	c *roConn
+}
+
+func (t roTx) Commit() error   { t.c.inTx = false; return t.Tx.Commit() }
+func (t roTx) Rollback() error { t.c.inTx = false; return t.Tx.Rollback() }
 
 var (
 	_ driver.Conn               = (*roConn)(nil)
@@ -123,7 +138,7 @@ func (c *roConn) Prepare(q string) (driver.Stmt, error) {
 }
 
 func (c *roConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
-	if c.r.stale(c.gen) {
+	if c.refused() {
 		return nil, driver.ErrBadConn
 	}
 	if err := c.guard(ctx); err != nil {
@@ -232,11 +247,15 @@ func (c *roConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx,
 		return nil, err
 	}
 	tx, err := c.inner.(driver.ConnBeginTx).BeginTx(ctx, opts)
-	return tx, invalidatedNotReady(err)
+	if err != nil {
+		return nil, invalidatedNotReady(err)
+	}
+	c.inTx = true
+	return roTx{Tx: tx, c: c}, nil
 }
 
 func (c *roConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
-	if c.r.stale(c.gen) {
+	if c.refused() {
 		return nil, driver.ErrBadConn
 	}
 	if err := c.guard(ctx); err != nil {

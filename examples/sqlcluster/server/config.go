@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/stability"
@@ -55,7 +56,12 @@ type Config struct {
 	// SQLiteMode (-sqlite-mode): "truncate" (TRUNCATE, synchronous=FULL:
 	// every commit synced; the default) or "wal" (WAL, synchronous=NORMAL:
 	// the Raft log is the per-commit durability point).
-	SQLiteMode      string
+	SQLiteMode string
+	// CopierMode (-copier-mode): how copiers follow the writer, "replay"
+	// or "refresh" (cluster.CopierMode); RefreshLag (-refresh-lag) bounds
+	// a refreshing copier's lag (0: cluster.DefaultRefreshLag).
+	CopierMode      cluster.CopierMode
+	RefreshLag      time.Duration
 	ShutdownTimeout time.Duration
 	MaxSteps        int64 // -max-steps: cluster.Config.MaxSteps
 
@@ -138,6 +144,8 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.DurationVar(&c.StabilityLease, "stability-lease", 0, "copier lease of the stability protocol (default 2s); the same on every node")
 	fs.StringVar(&logStore, "log-store", string(raftcluster.LogStoreWAL), "Raft log store in -data: wal (hashicorp/raft-wal) or bolt (raft-boltdb); a -data keeps the kind it was created with")
+	copierMode := fs.String("copier-mode", cluster.DefaultCopierMode.String(), "how copiers follow the writer: replay (apply every write into the local overlay) or refresh (re-base on shared storage when lagging or for a weak/linearizable read)")
+	fs.DurationVar(&c.RefreshLag, "refresh-lag", cluster.DefaultRefreshLag, "refresh mode: a copier refreshes once a write it has not applied is this old")
 	fs.StringVar(&c.SQLiteMode, "sqlite-mode", "truncate", "shared database's journal: truncate (TRUNCATE, synchronous=FULL: every commit synced) or wal (WAL, synchronous=NORMAL: the Raft log is the per-commit durability point; readers beside the applier)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "bound on the graceful shutdown")
 	fs.Int64Var(&c.MaxSteps, "max-steps", 0, "bound on one write request's work in SQLite VM `steps`: past it the request fails, alike on every node (0: 200 million; negative: none); the same on every node")
@@ -181,6 +189,9 @@ func Parse(args []string, out io.Writer) (Config, error) {
 		return c, fmt.Errorf("%w: -log-store %q: want %s or %s", ErrUsage, logStore, raftcluster.LogStoreWAL, raftcluster.LogStoreBolt)
 	}
 	c.LogStore = kind
+	if c.CopierMode, err = cluster.ParseCopierMode(*copierMode); err != nil {
+		return c, fmt.Errorf("%w: -copier-mode: %w", ErrUsage, err)
+	}
 	if _, _, ok := sqliteModes(c.SQLiteMode); !ok {
 		return c, fmt.Errorf("%w: -sqlite-mode %q: want wal or truncate", ErrUsage, c.SQLiteMode)
 	}

@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/server"
 	"github.com/holeycow/holeycow/raftcluster"
 )
@@ -31,6 +33,9 @@ func TestParse_defaults(t *testing.T) {
 			t.Errorf("%s not created: %v", d, err)
 		}
 	}
+	if c.CopierMode != cluster.DefaultCopierMode || c.RefreshLag != cluster.DefaultRefreshLag {
+		t.Errorf("copier mode %v, refresh lag %v", c.CopierMode, c.RefreshLag)
+	}
 	if c.LogStore != raftcluster.LogStoreWAL || c.SQLiteMode != "truncate" {
 		t.Errorf("log store %q, sqlite mode %q", c.LogStore, c.SQLiteMode)
 	}
@@ -43,9 +48,13 @@ func TestParse_join(t *testing.T) {
 	dir := t.TempDir()
 	c, err := server.Parse([]string{"-id", "n2", "-data", filepath.Join(dir, "d"), "-shared", filepath.Join(dir, "s"),
 		"-raft-addr", "127.0.0.1:5002", "-http-addr", "localhost:5001", "-stability-addr", "127.0.0.1:6000",
-		"-join", "http://127.0.0.1:4001/, https://h:4011", "-log-level", "debug", "-shared-drop-cache"}, &bytes.Buffer{})
+		"-join", "http://127.0.0.1:4001/, https://h:4011", "-log-level", "debug", "-shared-drop-cache",
+		"-copier-mode", "refresh", "-refresh-lag", "250ms"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c.CopierMode != cluster.CopierRefresh || c.RefreshLag != 250*time.Millisecond {
+		t.Errorf("copier mode %v, refresh lag %v", c.CopierMode, c.RefreshLag)
 	}
 	if strings.Join(c.Join, " ") != "http://127.0.0.1:4001 https://h:4011" || c.StabilityAddr != "127.0.0.1:6000" || c.LogLevel.String() != "DEBUG" || !c.SharedDropCache {
 		t.Errorf("%+v", c)
@@ -100,6 +109,7 @@ func TestParse_errors(t *testing.T) {
 		{"bad log level", base("-log-level", "loud"), "-log-level"},
 		{"bad log store", base("-log-store", "rocks"), "-log-store"},
 		{"bad sqlite mode", base("-sqlite-mode", "delete"), "-sqlite-mode"},
+		{"bad copier mode", base("-copier-mode", "lazy"), "-copier-mode"},
 		{"negative lease", base("-stability-lease", "-1s"), "not negative"},
 		{"zero join timeout", base("-join-timeout", "0s"), "must be positive"},
 		{"data parent missing", []string{"-data", filepath.Join(dir, "no", "such"), "-shared", filepath.Join(dir, "s")}, "parent directory"},

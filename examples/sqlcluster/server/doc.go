@@ -22,7 +22,10 @@
 // with -log-store bolt; snapshots; sqlite-index/, the node-local WAL index
 // of its view of the database) and its copier overlay scratch (scratch/,
 // emptied at start); -sqlite-mode wal runs the shared database in WAL mode
-// with synchronous=NORMAL instead of a TRUNCATE journal with FULL; -shared
+// with synchronous=NORMAL instead of a TRUNCATE journal with FULL;
+// -copier-mode refresh makes the node, while a copier, follow the writer
+// by refreshes (every -refresh-lag, and for weak and linearizable reads)
+// instead of applying every write (cluster.CopierRefresh); -shared
 // holds the database (db/main.db, opened through vfs.OS) and cluster/:
 // the member directory (members/ID.json: each node's HTTP, Raft and
 // stability addresses, written at start) and, without TLS flags, the

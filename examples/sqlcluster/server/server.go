@@ -221,7 +221,7 @@ func run(ctx context.Context, cfg Config) (err error) {
 	journal, syncMode, _ := sqliteModes(cfg.SQLiteMode)
 	node, err := cluster.New(cluster.Config{
 		ID: cfg.ID, Transport: tr, DataDir: raftPath, LogStore: cfg.LogStore, Storage: storage, DBName: dbName,
-		JournalMode: journal, Synchronous: syncMode,
+		JournalMode: journal, Synchronous: syncMode, CopierMode: cfg.CopierMode, RefreshLag: cfg.RefreshLag,
 		APIAddr: cfg.APIAddr(), APIAddrOf: dir.apiAddr, Logger: log, MaxSteps: cfg.MaxSteps,
 	})
 	if err != nil {

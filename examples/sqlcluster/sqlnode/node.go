@@ -46,6 +46,11 @@ type Options struct {
 	// exist yet (on examples/sqlitevfs over a cow view, match the
 	// registration's WithPageSize). It has no effect on an existing one.
 	PageSize int
+	// NoCheckpointOnClose keeps Close from checkpointing the WAL (a
+	// copier in refresh mode: its overlay would get the whole WAL, only
+	// to be dropped at its next refresh). Read connections never
+	// checkpoint on close.
+	NoCheckpointOnClose bool
 	// ReadConns bounds the read connections Query uses; default 4.
 	ReadConns int
 	// MaxSteps bounds the work of one request during apply, in SQLite VM
@@ -185,6 +190,12 @@ func Open(opts Options) (*Node, error) {
 	conn, err := sqlite3.OpenFlags(n.uri, sqlite3.OPEN_READWRITE|sqlite3.OPEN_CREATE|sqlite3.OPEN_URI|sqlite3.OPEN_EXRESCODE)
 	if err != nil {
 		return nil, fmt.Errorf("sqlnode: open %s: %w", opts.Path, err)
+	}
+	if opts.NoCheckpointOnClose {
+		if _, err := conn.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("sqlnode: open %s: %w", opts.Path, err)
+		}
 	}
 	if err := errors.Join(enableDQS(conn), n.setupApplyConn(conn), n.setupBounds(conn)); err != nil {
 		conn.Close()

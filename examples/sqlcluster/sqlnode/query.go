@@ -55,6 +55,11 @@ func setupReadConn(conn *sqlite3.Conn) error {
 	if err := conn.Exec("PRAGMA query_only=1"); err != nil {
 		return err
 	}
+	// A reader that happens to close last must not checkpoint: on a
+	// copier that would write the whole WAL into its overlay.
+	if _, err := conn.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true); err != nil {
+		return err
+	}
 	if err := conn.BusyTimeout(busyTimeout); err != nil {
 		return err
 	}
