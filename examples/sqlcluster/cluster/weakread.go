@@ -38,6 +38,8 @@ const (
 //
 // The leader always serves (it waits for its own apply), and so does a
 // follower whose caller cannot forward (it waits as long as ctx lets it).
+// A copier in refresh mode that serves the read brings its database up to
+// the commit index first (freshen), as for a linearizable read.
 func (n *Node) waitWeak(ctx context.Context) error {
 	serveHere := n.raft.IsLeader() || !httpapi.CanForward(ctx)
 	if !serveHere && !n.eng.ready() {
@@ -50,7 +52,10 @@ func (n *Node) waitWeak(ctx context.Context) error {
 	applied := n.raft.AppliedIndex()
 	switch {
 	case serveHere || applied >= idx:
-		return n.raft.WaitApplied(ctx, idx)
+		if err := n.raft.WaitApplied(ctx, idx); err != nil {
+			return err
+		}
+		return n.freshen(ctx, idx) // refresh mode: the database may be older
 	case idx-applied > WeakReadMaxLag:
 		return n.forwardWeak(fmt.Sprintf("this node applied %d, %d entries behind the leader's commit index %d", applied, idx-applied, idx))
 	}
@@ -60,7 +65,10 @@ func (n *Node) waitWeak(ctx context.Context) error {
 	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 		return n.forwardWeak(fmt.Sprintf("this node did not apply the leader's commit index %d within %v (applied %d)", idx, WeakReadMaxWait, n.raft.AppliedIndex()))
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return n.freshen(ctx, idx)
 }
 
 // forwardWeak returns the error that sends a weak read to the leader.
