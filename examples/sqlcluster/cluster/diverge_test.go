@@ -444,8 +444,14 @@ func TestLocal_failingWriterHandsOver(t *testing.T) {
 // TestFencedApply_isARefusal: a write that the writer Guard refuses fails
 // the apply with an error that says so (errors.Is raftcluster.ErrFenced)
 // and is classified as such, and the HTTP layer answers 503, not 500; it
-// used to be logged as "disk I/O error".
+// used to be logged as "disk I/O error". In WAL mode (the default) the
+// refused write is the WAL append; in TRUNCATE mode, the journal's.
 func TestFencedApply_isARefusal(t *testing.T) {
+	t.Run("WAL", func(t *testing.T) { testFencedApply(t, "WAL", "NORMAL") })
+	t.Run("TRUNCATE", func(t *testing.T) { testFencedApply(t, "TRUNCATE", "FULL") })
+}
+
+func testFencedApply(t *testing.T, journal, synchronous string) {
 	var fenced atomic.Bool
 	guard := func(context.Context) error {
 		if fenced.Load() {
@@ -457,13 +463,12 @@ func TestFencedApply_isARefusal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := "fenced-apply-test"
-	if err := sqlitevfs.Register(name, view, sqlitevfs.WithPageSize(PageSize)); err != nil {
+	name := "fenced-apply-test-" + journal
+	if err := sqlitevfs.Register(name, view, sqlitevfs.WithPageSize(PageSize), sqlitevfs.WithSharedMemory(t.TempDir())); err != nil {
 		t.Fatal(err)
 	}
 	defer sqlitevfs.Unregister(name)
-	// The cluster's journal mode (sqlnode's default, WAL, needs shared memory).
-	db, err := sqlnode.Open(sqlnode.Options{VFS: name, Path: "main.db", PageSize: PageSize, JournalMode: "TRUNCATE", Synchronous: "FULL"})
+	db, err := sqlnode.Open(sqlnode.Options{VFS: name, Path: "main.db", PageSize: PageSize, JournalMode: journal, Synchronous: synchronous})
 	if err != nil {
 		t.Fatal(err)
 	}

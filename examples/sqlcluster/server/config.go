@@ -52,9 +52,9 @@ type Config struct {
 
 	StabilityLease time.Duration            // -stability-lease (0: netstorage's default)
 	LogStore       raftcluster.LogStoreKind // -log-store: wal (default) or bolt
-	// SQLiteMode (-sqlite-mode): "truncate" (TRUNCATE, synchronous=FULL:
-	// every commit synced; the default) or "wal" (WAL, synchronous=NORMAL:
-	// the Raft log is the per-commit durability point).
+	// SQLiteMode (-sqlite-mode): "wal" (WAL, synchronous=NORMAL: the
+	// Raft log is the per-commit durability point; the default) or
+	// "truncate" (TRUNCATE, synchronous=FULL: every commit synced).
 	SQLiteMode      string
 	ShutdownTimeout time.Duration
 	MaxSteps        int64 // -max-steps: cluster.Config.MaxSteps
@@ -132,7 +132,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.DurationVar(&c.StabilityLease, "stability-lease", 0, "copier lease of the stability protocol (default 2s); the same on every node")
 	fs.StringVar(&logStore, "log-store", string(raftcluster.LogStoreWAL), "Raft log store in -data: wal (hashicorp/raft-wal) or bolt (raft-boltdb); a -data keeps the kind it was created with")
-	fs.StringVar(&c.SQLiteMode, "sqlite-mode", "truncate", "shared database's journal: truncate (TRUNCATE, synchronous=FULL: every commit synced) or wal (WAL, synchronous=NORMAL: the Raft log is the per-commit durability point; readers beside the applier)")
+	fs.StringVar(&c.SQLiteMode, "sqlite-mode", "wal", "shared database's journal: wal (WAL, synchronous=NORMAL: the Raft log is the per-commit durability point; readers beside the applier) or truncate (TRUNCATE, synchronous=FULL: every commit synced, the database current without the log)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "bound on the graceful shutdown")
 	fs.Int64Var(&c.MaxSteps, "max-steps", 0, "bound on one write request's work in SQLite VM `steps`: past it the request fails, alike on every node (0: 200 million; negative: none); the same on every node")
 	fs.BoolVar(&c.SharedDropCache, "shared-drop-cache", false, "drop the kernel's cached pages of -shared before each read (posix_fadvise): for mounts whose page caches are not coherent between hosts (GlusterFS without direct-io-mode=enable); run check-shared")
@@ -337,10 +337,10 @@ func ensureDir(flag, dir string) error {
 // sqliteModes maps -sqlite-mode to sqlnode's journal and sync modes.
 func sqliteModes(mode string) (journal, sync string, ok bool) {
 	switch mode {
-	case "", "truncate":
-		return "TRUNCATE", "FULL", true
-	case "wal":
+	case "", "wal":
 		return "WAL", "NORMAL", true
+	case "truncate":
+		return "TRUNCATE", "FULL", true
 	}
 	return "", "", false
 }

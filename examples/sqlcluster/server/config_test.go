@@ -31,7 +31,7 @@ func TestParse_defaults(t *testing.T) {
 			t.Errorf("%s not created: %v", d, err)
 		}
 	}
-	if c.LogStore != raftcluster.LogStoreWAL || c.SQLiteMode != "truncate" {
+	if c.LogStore != raftcluster.LogStoreWAL || c.SQLiteMode != "wal" {
 		t.Errorf("log store %q, sqlite mode %q", c.LogStore, c.SQLiteMode)
 	}
 	if c.TLS() || c.APIAddr() != "http://127.0.0.1:4001" || len(c.Join) != 0 {

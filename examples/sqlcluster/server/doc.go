@@ -21,8 +21,9 @@
 // stable store; wal/, the log with -log-store wal, the default, or raft.db
 // with -log-store bolt; snapshots; sqlite-index/, the node-local WAL index
 // of its view of the database) and its copier overlay scratch (scratch/,
-// emptied at start); -sqlite-mode wal runs the shared database in WAL mode
-// with synchronous=NORMAL instead of a TRUNCATE journal with FULL; -shared
+// emptied at start); -sqlite-mode wal (the default) runs the shared
+// database in WAL mode with synchronous=NORMAL, -sqlite-mode truncate with
+// a TRUNCATE journal and FULL (see package cluster for when); -shared
 // holds the database (db/main.db, opened through vfs.OS) and cluster/:
 // the member directory (members/ID.json: each node's HTTP, Raft and
 // stability addresses, written at start) and, without TLS flags, the
