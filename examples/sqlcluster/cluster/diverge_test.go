@@ -493,8 +493,26 @@ func testFencedApply(t *testing.T, journal, synchronous string) {
 	if mapped := (&Backend{}).mapErr(execErr); !errors.Is(mapped, httpapi.ErrUnavailable) {
 		t.Errorf("HTTP mapping: %v, want ErrUnavailable (503)", mapped)
 	}
+	// A leader that lost its lease with the entry in flight: the client
+	// is told the outcome is unknown, and why, not "internal error".
+	lost := &raftcluster.OpError{Op: "apply", Err: fmt.Errorf("%w: leadership lost while committing log", raftcluster.ErrOutcomeUnknown)}
+	if mapped := (&Backend{}).mapErr(lost); !errors.Is(mapped, httpapi.ErrOutcomeUnknown) {
+		t.Errorf("HTTP mapping: %v, want httpapi.ErrOutcomeUnknown", mapped)
+	}
 	fenced.Store(false)
 	if _, err := db.Apply(1, cmd); err != nil {
 		t.Fatalf("once the guard passes: %v", err)
+	}
+	// Flush (the writer's, before each durable marker) says so too: it
+	// used to report a bare "disk I/O error".
+	fenced.Store(true)
+	_, err = db.Flush()
+	if !errors.Is(err, sqlnode.ErrApply) || !errors.Is(err, raftcluster.ErrFenced) || classifyFailure(err) != FailureFenced {
+		t.Fatalf("fenced flush: %v, want ErrApply with ErrFenced", err)
+	}
+	t.Logf("fenced flush: %v", err)
+	fenced.Store(false)
+	if _, err := db.Flush(); err != nil {
+		t.Fatalf("flush once the guard passes: %v", err)
 	}
 }

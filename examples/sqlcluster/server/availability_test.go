@@ -88,6 +88,28 @@ func TestServe_availability(t *testing.T) {
 	for msg, n := range errCounts {
 		t.Logf("  %d× %s", n, msg)
 	}
+	if failed.Load() > 0 || e1 != e0 {
+		// What the nodes said about it: their warnings and errors, but
+		// for the HTTP request lines, and each message once.
+		for _, p := range all {
+			b, _ := os.ReadFile(p.logPath)
+			seen := map[string]bool{}
+			for _, line := range strings.Split(string(b), "\n") {
+				if !(strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN") || strings.Contains(line, "raftcluster:")) ||
+					strings.Contains(line, `msg="http request"`) {
+					continue
+				}
+				key := line
+				if i := strings.Index(line, "msg="); i >= 0 {
+					key = line[i:min(len(line), i+60)]
+				}
+				if !seen[key] && len(seen) < 40 {
+					seen[key] = true
+					t.Logf("%s: %s", p.id, trimErr(line))
+				}
+			}
+		}
+	}
 
 	// Failovers.
 	var lat []time.Duration
@@ -190,8 +212,8 @@ func execOnce(client *http.Client, p *proc, sql string, args ...any) error {
 }
 
 func trimErr(s string) string {
-	if len(s) > 200 {
-		return s[:200]
+	if len(s) > 400 {
+		return s[:400]
 	}
 	return s
 }
