@@ -17,6 +17,7 @@ import (
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/examples/sqlitevfs"
 	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/stability"
 	"github.com/holeycow/holeycow/vfs"
 	"github.com/holeycow/holeycow/vfs/errorfs"
 	"github.com/ncruces/go-sqlite3"
@@ -514,5 +515,46 @@ func testFencedApply(t *testing.T, journal, synchronous string) {
 	fenced.Store(false)
 	if _, err := db.Flush(); err != nil {
 		t.Fatalf("flush once the guard passes: %v", err)
+	}
+}
+
+// TestDeposedWriterApply_isFenced: a mutation in flight when the writer is
+// fenced (netstorage's Fence closes its stability Coordinator) fails its
+// stability round with stability.ErrClosed; that is classified as a
+// fencing refusal, not a storage failure (under load, /readyz and 503s
+// said "storage failure ... stability: closed").
+func TestDeposedWriterApply_isFenced(t *testing.T) {
+	coord, err := stability.NewCoordinator(stability.Config{ID: "w", Transport: stability.NewMemNetwork(1).Transport("w")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, err := cow.NewWriter(vfs.NewMem(), coord, cow.Options{BlockSize: PageSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "deposed-apply-test"
+	if err := sqlitevfs.Register(name, view, sqlitevfs.WithPageSize(PageSize), sqlitevfs.WithSharedMemory(t.TempDir())); err != nil {
+		t.Fatal(err)
+	}
+	defer sqlitevfs.Unregister(name)
+	db, err := sqlnode.Open(sqlnode.Options{VFS: name, Path: "main.db", PageSize: PageSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cmd, err := sqlnode.Prepare(req(stmt("CREATE TABLE t(x)")), sqlnode.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := coord.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Apply(1, cmd)
+	if !errors.Is(err, sqlnode.ErrApply) || !errors.Is(err, stability.ErrClosed) {
+		t.Fatalf("apply after the Coordinator closed: %v, want ErrApply with stability.ErrClosed", err)
+	}
+	t.Logf("apply of a deposed writer: %v", err)
+	if k := classifyFailure(err); k != FailureFenced {
+		t.Errorf("classified %q, want fenced", k)
 	}
 }
