@@ -464,16 +464,7 @@ func testFencedApply(t *testing.T, journal, synchronous string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := "fenced-apply-test-" + journal
-	if err := sqlitevfs.Register(name, view, sqlitevfs.WithPageSize(PageSize), sqlitevfs.WithSharedMemory(t.TempDir())); err != nil {
-		t.Fatal(err)
-	}
-	defer sqlitevfs.Unregister(name)
-	db, err := sqlnode.Open(sqlnode.Options{VFS: name, Path: "main.db", PageSize: PageSize, JournalMode: journal, Synchronous: synchronous})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openSQLOn(t, "fenced-apply-test-"+journal, view, sqlnode.Options{JournalMode: journal, Synchronous: synchronous})
 	cmd, err := sqlnode.Prepare(req(stmt("CREATE TABLE t(x)")), sqlnode.Env{})
 	if err != nil {
 		t.Fatal(err)
@@ -532,16 +523,7 @@ func TestDeposedWriterApply_isFenced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := "deposed-apply-test"
-	if err := sqlitevfs.Register(name, view, sqlitevfs.WithPageSize(PageSize), sqlitevfs.WithSharedMemory(t.TempDir())); err != nil {
-		t.Fatal(err)
-	}
-	defer sqlitevfs.Unregister(name)
-	db, err := sqlnode.Open(sqlnode.Options{VFS: name, Path: "main.db", PageSize: PageSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openSQLOn(t, "deposed-apply-test", view, sqlnode.Options{})
 	cmd, err := sqlnode.Prepare(req(stmt("CREATE TABLE t(x)")), sqlnode.Env{})
 	if err != nil {
 		t.Fatal(err)
@@ -557,4 +539,22 @@ func TestDeposedWriterApply_isFenced(t *testing.T) {
 	if k := classifyFailure(err); k != FailureFenced {
 		t.Errorf("classified %q, want fenced", k)
 	}
+}
+
+// openSQLOn opens the database main.db on fsys as the cluster does (its
+// page size, a node-local WAL index), through a VFS registered as name;
+// the test's cleanup closes it and unregisters the VFS.
+func openSQLOn(t *testing.T, name string, fsys vfs.FS, opts sqlnode.Options) *sqlnode.Node {
+	t.Helper()
+	if err := sqlitevfs.Register(name, fsys, sqlitevfs.WithPageSize(PageSize), sqlitevfs.WithSharedMemory(t.TempDir())); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sqlitevfs.Unregister(name) })
+	opts.VFS, opts.Path, opts.PageSize = name, "main.db", PageSize
+	db, err := sqlnode.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

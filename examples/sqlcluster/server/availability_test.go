@@ -23,13 +23,15 @@ var (
 	availLoad      = flag.Duration("availability", 0, "run TestServe_availability: 16 writers for this long, then -failovers failovers (a measurement run by hand, not part of the suite)")
 	availFailovers = flag.Int("failovers", 10, "failovers that TestServe_availability measures")
 	availWriters   = flag.Int("writers", 16, "concurrent writers of TestServe_availability")
+	availArgs      = flag.String("serve-args", "", "TestServe_availability: more serve flags, space-separated (e.g. \"-raft-timeout 300ms -raft-leader-lease-timeout 300ms\")")
 	availTrace     = flag.Bool("availability-trace", false, "TestServe_availability: debug logs, and the new writer's log after each failover")
 )
 
 // TestServe_availability measures, by hand, the availability of a
 // three-process cluster on this machine (go test -run
 // TestServe_availability -availability 60s ./examples/sqlcluster/server):
-// -writers concurrent writers against the leader for -availability,
+// -writers concurrent writers against the leader for -availability
+// (serve's flags plus -serve-args),
 // counting failed requests (any that is not a 200 with every result
 // ok), and then -failovers SIGKILLs of the writer, each timed from the
 // signal to the first write sent after it that a survivor acknowledges;
@@ -45,7 +47,8 @@ func TestServe_availability(t *testing.T) {
 	if *availTrace {
 		level = "debug"
 	}
-	n1, n2, n3 := c.add("n1", "-log-level", level), c.add("n2", "-log-level", level), c.add("n3", "-log-level", level)
+	args := append([]string{"-log-level", level}, strings.Fields(*availArgs)...)
+	n1, n2, n3 := c.add("n1", args...), c.add("n2", args...), c.add("n3", args...)
 	c.start(n1, "")
 	c.start(n2, n1.url())
 	c.start(n3, n1.url()+","+n2.url())
