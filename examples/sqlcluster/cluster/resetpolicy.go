@@ -60,7 +60,8 @@ func (n *Node) noteDBBytes() {
 // and its own WAL), and grows from there by the distinct pages it
 // checkpoints, as with a rollback journal. Never checkpointing on copiers
 // instead keeps the inherited pages out but puts every frame in the
-// overlay: sequential inserts then reset copiers about every 350 commits.
+// overlay: 2000 sequential inserts (3 in-process members) grew a copier's
+// overlay to 11 MiB, with 2 resets, against 1.2 MiB and none this way.
 func walAutoCheckpoint(journalMode string, resetThreshold int64) int {
 	if jm := strings.ToUpper(journalMode); jm != "" && jm != "WAL" {
 		return 0
