@@ -226,6 +226,10 @@
 //
 //   - raft-wal preallocates each 64 MiB log segment: a DataDir's size
 //     says nothing about how many bytes the log holds.
+//   - raft-wal must be v0.4.1 or later: v0.4.0 left a segment sealed
+//     without its index when a follower dropped its uncommitted tail (a
+//     leader killed and restarted, then rejoined), and the next start
+//     panicked (hashicorp/raft-wal#31; TestLogStore_reopenAfterTailDelete).
 //   - hashicorp/raft works inside a testing/synctest bubble with the
 //     in-memory transport (its timers and goroutines all live in the
 //     bubble and Shutdown joins them), so clustertest-based tests run on

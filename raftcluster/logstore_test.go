@@ -66,6 +66,39 @@ func TestLogStore_reopen(t *testing.T) {
 	}
 }
 
+// TestLogStore_reopenAfterTailDelete: a follower that led before drops
+// the uncommitted tail of its log (raft's "clearing log suffix",
+// DeleteRange up to the last index) and later restarts: the log opens
+// and reads. raft-wal v0.4.0 marked the tail segment sealed without
+// writing its index, and panicked at the next start in raft.NewRaft
+// ("sealed segment has no index block", hashicorp/raft-wal#31, fixed in
+// v0.4.1); TestServe_availability's SIGKILLs of the writer hit it.
+func TestLogStore_reopenAfterTailDelete(t *testing.T) {
+	for _, kind := range []raftcluster.LogStoreKind{raftcluster.LogStoreWAL, raftcluster.LogStoreBolt} {
+		t.Run(string(kind), func(t *testing.T) {
+			dir := t.TempDir()
+			st, closeFn := openStores(t, dir, kind)
+			require.NoError(t, st.Log.StoreLogs(entries(1, 10)))
+			require.NoError(t, st.Log.DeleteRange(9, 10)) // the uncommitted tail
+			require.NoError(t, st.Log.StoreLogs(entries(9, 12)))
+			closeFn()
+
+			st2, close2 := openStores(t, dir, kind)
+			defer close2()
+			first, err := st2.Log.FirstIndex()
+			require.NoError(t, err)
+			last, err := st2.Log.LastIndex()
+			require.NoError(t, err)
+			require.Equal(t, []uint64{1, 12}, []uint64{first, last})
+			for i := first; i <= last; i++ {
+				var l raft.Log
+				require.NoError(t, st2.Log.GetLog(i, &l), "entry %d", i)
+				require.Equal(t, entries(i, i)[0].Data, l.Data)
+			}
+		})
+	}
+}
+
 // TestLogStore_mismatch: a DataDir keeps the log store kind it was
 // created with; opening it with the other is refused, never started with
 // an empty log beside the stored term.

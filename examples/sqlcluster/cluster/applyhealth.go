@@ -11,6 +11,7 @@ import (
 	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/stability"
 )
 
 // A failing apply: what it is, what the node does about it, and how it
@@ -47,6 +48,11 @@ func classifyFailure(err error) FailureKind {
 	case err == nil:
 		return FailureNone
 	case errors.Is(err, raftcluster.ErrFenced):
+		return FailureFenced
+	case errors.Is(err, cow.ErrStabilize) && (errors.Is(err, stability.ErrClosed) || errors.Is(err, stability.ErrStaleEpoch)):
+		// A mutation in flight when the writer was fenced: Fence closes
+		// its Coordinator (or a newer writer's epoch answered), and the
+		// stability round fails with that. Deposed, not broken.
 		return FailureFenced
 	case errors.Is(err, cow.ErrInvalidated):
 		return FailureInvalidated

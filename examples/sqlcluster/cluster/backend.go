@@ -50,6 +50,10 @@ func (b *Backend) mapErr(err error) error {
 		return fmt.Errorf("%w: %w", httpapi.ErrUnavailable, err)
 	case errors.Is(err, ErrBadLevel):
 		return fmt.Errorf("%w: %w", httpapi.ErrBadRequest, err)
+	case errors.Is(err, raftcluster.ErrOutcomeUnknown):
+		// Leadership lost while the entry was in flight (a lapsed leader
+		// lease): the client gets that, not "internal error".
+		return fmt.Errorf("%w: %w", httpapi.ErrOutcomeUnknown, err)
 	}
 	return err
 }

@@ -59,10 +59,11 @@ type Config struct {
 	// default) or raft-boltdb (see raftcluster.Config.LogStore).
 	LogStore raftcluster.LogStoreKind
 	// JournalMode and Synchronous of the shared SQLite database (see
-	// sqlnode.Options): "TRUNCATE" with "FULL" by default, every commit of
-	// the database synced; "WAL" with "NORMAL" makes the Raft log the
-	// per-commit durability point (see the package doc: not yet the
-	// default).
+	// sqlnode.Options and the package doc): "WAL" with "NORMAL" by
+	// default, the Raft log being the per-commit durability point;
+	// "TRUNCATE" with "FULL" syncs every commit of the database. In WAL
+	// mode every view checkpoints at a quarter of ResetThreshold (at most
+	// SQLite's 1000 pages), which keeps copier overlays small.
 	JournalMode, Synchronous string
 	// IndexDir is a node-local directory (never on shared storage) for
 	// the WAL index of the member's view; default DataDir/sqlite-index,
@@ -135,7 +136,7 @@ func (c *Config) fill() error {
 		c.DBName = "main.db"
 	}
 	if c.JournalMode == "" {
-		c.JournalMode = "TRUNCATE"
+		c.JournalMode = "WAL"
 	}
 	if c.IndexDir == "" && c.DataDir != "" {
 		c.IndexDir = filepath.Join(c.DataDir, "sqlite-index")

@@ -16,6 +16,7 @@ import (
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/examples/sqlitevfs"
 	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/stability"
 	"github.com/holeycow/holeycow/vfs"
 	"github.com/holeycow/holeycow/vfs/errorfs"
 	"github.com/ncruces/go-sqlite3"
@@ -407,8 +408,14 @@ func TestLocal_failingWriterHandsOver(t *testing.T) {
 // TestFencedApply_isARefusal: a write that the writer Guard refuses fails
 // the apply with an error that says so (errors.Is raftcluster.ErrFenced)
 // and is classified as such, and the HTTP layer answers 503, not 500; it
-// used to be logged as "disk I/O error".
+// used to be logged as "disk I/O error". In WAL mode (the default) the
+// refused write is the WAL append; in TRUNCATE mode, the journal's.
 func TestFencedApply_isARefusal(t *testing.T) {
+	t.Run("WAL", func(t *testing.T) { testFencedApply(t, "WAL", "NORMAL") })
+	t.Run("TRUNCATE", func(t *testing.T) { testFencedApply(t, "TRUNCATE", "FULL") })
+}
+
+func testFencedApply(t *testing.T, journal, synchronous string) {
 	var fenced atomic.Bool
 	guard := func(context.Context) error {
 		if fenced.Load() {
@@ -420,17 +427,7 @@ func TestFencedApply_isARefusal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := "fenced-apply-test"
-	if err := sqlitevfs.Register(name, view, sqlitevfs.WithPageSize(PageSize)); err != nil {
-		t.Fatal(err)
-	}
-	defer sqlitevfs.Unregister(name)
-	// The cluster's journal mode (sqlnode's default, WAL, needs shared memory).
-	db, err := sqlnode.Open(sqlnode.Options{VFS: name, Path: "main.db", PageSize: PageSize, JournalMode: "TRUNCATE", Synchronous: "FULL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openSQLOn(t, "fenced-apply-test-"+journal, view, sqlnode.Options{JournalMode: journal, Synchronous: synchronous})
 	cmd, err := sqlnode.Prepare(req(stmt("CREATE TABLE t(x)")), sqlnode.Env{})
 	if err != nil {
 		t.Fatal(err)
@@ -451,8 +448,76 @@ func TestFencedApply_isARefusal(t *testing.T) {
 	if mapped := (&Backend{}).mapErr(execErr); !errors.Is(mapped, httpapi.ErrUnavailable) {
 		t.Errorf("HTTP mapping: %v, want ErrUnavailable (503)", mapped)
 	}
+	// A leader that lost its lease with the entry in flight: the client
+	// is told the outcome is unknown, and why, not "internal error".
+	lost := &raftcluster.OpError{Op: "apply", Err: fmt.Errorf("%w: leadership lost while committing log", raftcluster.ErrOutcomeUnknown)}
+	if mapped := (&Backend{}).mapErr(lost); !errors.Is(mapped, httpapi.ErrOutcomeUnknown) {
+		t.Errorf("HTTP mapping: %v, want httpapi.ErrOutcomeUnknown", mapped)
+	}
 	fenced.Store(false)
 	if _, err := db.Apply(1, cmd); err != nil {
 		t.Fatalf("once the guard passes: %v", err)
 	}
+	// Flush (the writer's, before each durable marker) says so too: it
+	// used to report a bare "disk I/O error".
+	fenced.Store(true)
+	_, err = db.Flush()
+	if !errors.Is(err, sqlnode.ErrApply) || !errors.Is(err, raftcluster.ErrFenced) || classifyFailure(err) != FailureFenced {
+		t.Fatalf("fenced flush: %v, want ErrApply with ErrFenced", err)
+	}
+	t.Logf("fenced flush: %v", err)
+	fenced.Store(false)
+	if _, err := db.Flush(); err != nil {
+		t.Fatalf("flush once the guard passes: %v", err)
+	}
+}
+
+// TestDeposedWriterApply_isFenced: a mutation in flight when the writer is
+// fenced (netstorage's Fence closes its stability Coordinator) fails its
+// stability round with stability.ErrClosed; that is classified as a
+// fencing refusal, not a storage failure (under load, /readyz and 503s
+// said "storage failure ... stability: closed").
+func TestDeposedWriterApply_isFenced(t *testing.T) {
+	coord, err := stability.NewCoordinator(stability.Config{ID: "w", Transport: stability.NewMemNetwork(1).Transport("w")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, err := cow.NewWriter(vfs.NewMem(), coord, cow.Options{BlockSize: PageSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := openSQLOn(t, "deposed-apply-test", view, sqlnode.Options{})
+	cmd, err := sqlnode.Prepare(req(stmt("CREATE TABLE t(x)")), sqlnode.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := coord.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Apply(1, cmd)
+	if !errors.Is(err, sqlnode.ErrApply) || !errors.Is(err, stability.ErrClosed) {
+		t.Fatalf("apply after the Coordinator closed: %v, want ErrApply with stability.ErrClosed", err)
+	}
+	t.Logf("apply of a deposed writer: %v", err)
+	if k := classifyFailure(err); k != FailureFenced {
+		t.Errorf("classified %q, want fenced", k)
+	}
+}
+
+// openSQLOn opens the database main.db on fsys as the cluster does (its
+// page size, a node-local WAL index), through a VFS registered as name;
+// the test's cleanup closes it and unregisters the VFS.
+func openSQLOn(t *testing.T, name string, fsys vfs.FS, opts sqlnode.Options) *sqlnode.Node {
+	t.Helper()
+	if err := sqlitevfs.Register(name, fsys, sqlitevfs.WithPageSize(PageSize), sqlitevfs.WithSharedMemory(t.TempDir())); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sqlitevfs.Unregister(name) })
+	opts.VFS, opts.Path, opts.PageSize = name, "main.db", PageSize
+	db, err := sqlnode.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

@@ -48,7 +48,11 @@
 //     stream: on the writer, prefer Query for long reads.
 //  5. Compare ChecksumAt of several members only at the same index.
 //  6. Close members (Close, or Leave then Close) before exiting.
-//  7. Give every member the same Config.MaxSteps.
+//  7. Give every member the same Config.MaxSteps, JournalMode,
+//     Synchronous and ResetThreshold.
+//  8. In WAL mode (the default), give each member an IndexDir (or a
+//     DataDir) on node-local storage that can map shared memory, never on
+//     shared storage: each member's view of the WAL is its own.
 //
 // # Writes
 //
@@ -64,37 +68,46 @@
 //
 // A write is acknowledged once the Raft log holds it on a quorum. The
 // writer's SQLite file on shared storage is the one physical copy of the
-// data. By default it uses a TRUNCATE journal with synchronous=FULL, so
-// each commit is synced before the writer answers (about four syncs per
-// commit), and the database is current after a crash without the log.
+// data. By default (Config.JournalMode "WAL", Synchronous "NORMAL") the
+// Raft log is the per-commit durability point: a commit appends to the
+// WAL and syncs nothing; the WAL is synced before each checkpoint and the
+// database after it. The WAL index lives in node-local shared memory
+// (Config.IndexDir, examples/sqlitevfs' WithSharedMemory), so readers and
+// database/sql run beside the applier on every member; the index is
+// dropped whenever the member's view changes (reset, promotion,
+// reopening). The writer flushes (one synced commit) before it records a
+// durable marker in the log (every DurableInterval), and Raft compacts the
+// log only up to the last marker. A crash of the writer then loses at most
+// the commits since the last sync, never an acknowledged write: the next
+// writer opens the committed prefix that SQLite's WAL recovery finds and
+// replays the log after the stored applied index (sqlnode's
+// TestNode_crashSweep crashes at every write and sync).
 //
-// Config.JournalMode "WAL" with Synchronous "NORMAL" makes the Raft log
-// the per-commit durability point: a commit appends to the WAL and syncs
-// nothing; the WAL is synced before each checkpoint and the database after
-// it. The WAL index lives in node-local shared memory (Config.IndexDir,
-// examples/sqlitevfs' WithSharedMemory), so readers and database/sql run
-// beside the applier on every member; the index is dropped whenever the
-// member's view changes (reset, reopening). The writer flushes (one synced
-// commit) before it records a durable marker in the log (every
-// DurableInterval), and Raft compacts the log only up to the last marker.
-// A crash of the writer then loses at most the commits since the last
-// sync, never an acknowledged write: the next writer opens the committed
-// prefix that SQLite's WAL recovery finds and replays the log after the
-// stored applied index (sqlnode's TestNode_crashSweep crashes at every
-// write and sync). It is not the default yet. With it as the default the
-// cluster, server and demo tests pass except the reset policy's overlay
-// bound (TestLocal_ResetPolicy_boundedStaggered): a copier applies into its
-// overlay, so its own WAL and each of its checkpoints (up to SQLite's
-// wal_autocheckpoint, 1000 pages, at once) land there, and the overlay
-// jumps by a checkpoint's worth (about the whole database in that test)
-// before the reset policy can react. ResetThreshold bounds the overlay
-// only to within one checkpoint in WAL mode.
+// Checkpoints and copier overlays: a copier applies into its overlay, so
+// its WAL and what its checkpoints copy into the database land there, and
+// its view starts, after each reset, with the writer's WAL as shared
+// storage holds it. Every view therefore checkpoints at a quarter of
+// ResetThreshold (256 pages for the 4 MiB default; at most SQLite's 1000):
+// after a reset a copier's overlay holds at most about half the threshold,
+// and grows by the distinct pages it checkpoints, as with a rollback
+// journal (TestLocal_ResetPolicy_boundedStaggered; with SQLite's 1000
+// pages one checkpoint brought the overlay to the size of a small
+// database at once).
 //
-// NORMAL with a rollback journal is refused: it can corrupt the database
-// in a crash (sqlnode's crash test found it). A crash of the writer in the
-// default mode costs no acknowledged write and no database state: at worst
-// the transaction in flight rolls back from the journal, and the next
-// writer replays it from the log after the stored applied index.
+// Config.JournalMode "TRUNCATE" with Synchronous "FULL" syncs each commit
+// of the database before the writer answers (about four syncs per commit,
+// divided by the batch size of a group commit), so the database is current
+// after a crash without the log, and needs no shared memory; but readers
+// and the applier exclude each other (a long read holds the applier back),
+// and each commit writes its pages twice (journal and database). Use it
+// when the database file must be current by itself after a crash (it is
+// copied or read outside the cluster), or when the storage under the
+// index directory cannot map shared memory. Use the default otherwise. A
+// crash of the writer in TRUNCATE mode costs no acknowledged write and no
+// database state: at worst the transaction in flight rolls back from the
+// journal, and the next writer replays it from the log after the stored
+// applied index. NORMAL with a rollback journal is refused: it can
+// corrupt the database in a crash (sqlnode's crash test found it).
 //
 // Group commit: Raft batches the log appends of concurrent writers, and
 // hands the entries that commit together to every member in one call

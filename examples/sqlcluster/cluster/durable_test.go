@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/holeycow/holeycow/examples/sqlitevfs"
 	"github.com/holeycow/holeycow/vfs"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
@@ -119,16 +118,7 @@ func TestNode_compactable_WAL_isDurable(t *testing.T) {
 		t.Fatalf("writer: compactable %d below its applied write %d", d, last)
 	}
 	clone := mem.CrashClone(vfs.CrashOptions{Seed: 1, KeepUnsynced: 0})
-	name := fmt.Sprintf("durable-wal-%p", clone)
-	if err := sqlitevfs.Register(name, clone, sqlitevfs.WithPageSize(PageSize), sqlitevfs.WithSharedMemory(t.TempDir())); err != nil {
-		t.Fatal(err)
-	}
-	defer sqlitevfs.Unregister(name)
-	db, err := sqlnode.Open(sqlnode.Options{VFS: name, Path: "main.db", PageSize: PageSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openSQLOn(t, fmt.Sprintf("durable-wal-%p", clone), clone, sqlnode.Options{})
 	if got := db.AppliedIndex(); got < last {
 		t.Fatalf("after a power loss: applied index %d, but %d was reported durable (compactable %d)", got, last, d)
 	}

@@ -739,7 +739,12 @@ func (e *engine) durableIndex() (uint64, bool) {
 	d := max(rn.AppliedIndex(), e.mu.lastSeen)
 	if !sqlnode.SyncsEveryCommit(e.sqlOpts) {
 		if _, err := e.mu.db.Flush(); err != nil {
-			e.log.Warn("cluster: flush for the durable index failed", "node", e.id, "err", err)
+			if k := classifyFailure(err); k == FailureFenced {
+				// Leadership is moving: a refusal, not a failure.
+				e.log.Info("cluster: flush for the durable index refused: "+k.describe(), "node", e.id, "err", err)
+			} else {
+				e.log.Warn("cluster: flush for the durable index failed: "+k.describe(), "node", e.id, "kind", string(k), "err", err)
+			}
 			return 0, false
 		}
 	}

@@ -55,10 +55,11 @@ func TestNode_failover_stabilityPort(t *testing.T) {
 	testFailoverOpts(t, LocalOptions{Nodes: 3, Storage: StorageNetworked, StabilityPort: true})
 }
 
-// TestNode_failover_WAL: the same with the shared database in WAL mode
-// with synchronous=NORMAL (the log is the per-commit durability point).
-func TestNode_failover_WAL(t *testing.T) {
-	testFailoverOpts(t, LocalOptions{Nodes: 3, Storage: StorageInProcess, JournalMode: "WAL", Synchronous: "NORMAL"})
+// TestNode_failover_TRUNCATE: the same with the shared database in
+// TRUNCATE mode with synchronous=FULL (every commit synced) rather than
+// the default WAL with NORMAL.
+func TestNode_failover_TRUNCATE(t *testing.T) {
+	testFailoverOpts(t, LocalOptions{Nodes: 3, Storage: StorageInProcess, JournalMode: "TRUNCATE", Synchronous: "FULL"})
 }
 
 func testFailover(t *testing.T, kind StorageKind) {
@@ -82,12 +83,13 @@ func testFailoverOpts(t *testing.T, opts LocalOptions) {
 	}
 	ctx := testCtx(t, 60*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v TEXT)"))
-	// The database runs in the mode asked for (WAL is recorded in the file).
+	// The database runs in the mode asked for, WAL by default (WAL is
+	// recorded in the file).
 	rs, err := c.Nodes()[0].Query(ctx, LevelWeak, []sqlnode.Statement{{SQL: "PRAGMA journal_mode"}})
 	if err != nil || rs[0].Error != "" || len(rs[0].Values) != 1 {
 		t.Fatalf("PRAGMA journal_mode: %+v %v", rs, err)
 	}
-	if got := rs[0].Values[0][0]; (got == "wal") != (opts.JournalMode == "WAL") {
+	if got := rs[0].Values[0][0]; (got == "wal") != (opts.JournalMode == "WAL" || opts.JournalMode == "") {
 		t.Fatalf("journal mode %v, asked for %q", got, opts.JournalMode)
 	}
 	stop := make(chan struct{})

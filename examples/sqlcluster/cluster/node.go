@@ -59,7 +59,8 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, id: cfg.ID, done: make(chan struct{}), ref: newRefresher()}
 	n.eng = newEngine(cfg.ID, cfg.DBName, cfg.Logger, cfg.MaxSteps)
 	n.eng.rf.on = cfg.CopierMode == CopierRefresh
-	n.eng.sqlOpts = sqlnode.Options{JournalMode: cfg.JournalMode, Synchronous: cfg.Synchronous}
+	n.eng.sqlOpts = sqlnode.Options{JournalMode: cfg.JournalMode, Synchronous: cfg.Synchronous,
+		WALAutoCheckpoint: walAutoCheckpoint(cfg.JournalMode, cfg.ResetThreshold)}
 	indexDir, dropIndexDir, err := prepareIndexDir(cfg.IndexDir)
 	if err != nil {
 		cfg.Transport.Close()

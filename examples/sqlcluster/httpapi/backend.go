@@ -16,8 +16,9 @@ import (
 // leader and this node is not it (the Server forwards it), errors wrapping
 // ErrUnavailable (503), ErrNotFound (404), ErrBadRequest (400),
 // sqlnode.ErrRejected (400), sqlnode.ErrTooLarge (413), a context error
-// (504 for a deadline, 503 otherwise), errors.ErrUnsupported (501). Any
-// other error is a 500. SQL errors are not errors: they are in the Results.
+// (504 for a deadline, 503 otherwise), errors.ErrUnsupported (501),
+// ErrOutcomeUnknown (500, with its text). Any other error is a 500 without
+// details. SQL errors are not errors: they are in the Results.
 //
 // Concurrency: every method may be called concurrently.
 type Backend interface {

@@ -24,6 +24,12 @@ var (
 	// allow, such as a member's certificate joining or removing another
 	// member: 403.
 	ErrForbidden = errors.New("httpapi: forbidden")
+	// ErrOutcomeUnknown reports a write whose fate is unknown: it may or
+	// may not have committed (leadership was lost while it was in flight,
+	// a deadline passed after it entered the log). 500, as any error that
+	// is not a refusal, but with its text (paths removed) rather than
+	// "internal error": the client must read back before retrying.
+	ErrOutcomeUnknown = errors.New("httpapi: outcome unknown (the write may have committed; read back before retrying)")
 	// ErrStale reports a read refused by its freshness bound (rqlite's
 	// "stale read"): 503, as it wraps ErrUnavailable; another node, or a
 	// higher level, may serve it.

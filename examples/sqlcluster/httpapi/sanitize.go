@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"regexp"
@@ -16,15 +17,15 @@ const internalMessage = "httpapi: internal error; the node's log has the details
 var absPath = regexp.MustCompile(`(^|[\s"'(=\[,])(/[^\s"'()\[\],;:/]+(?:/[^\s"'()\[\],;:/]*)+)`)
 
 // clientMessage returns the text of err to send to an HTTP client with
-// status: for a 500 (an error of no known kind), a fixed message;
-// otherwise err's text with the file
+// status: for a 500 (an error of no known kind) but ErrOutcomeUnknown, a
+// fixed message; otherwise err's text with the file
 // paths it holds (those of *fs.PathError and *os.LinkError in its tree,
 // and anything that looks like an absolute path) replaced by "[path]". A
 // Raft or storage error must not tell a client where a node keeps its
 // files. redacted reports whether the text differs from err.Error().
 func clientMessage(err error, status int) (msg string, redacted bool) {
 	full := err.Error()
-	if status == 500 {
+	if status == 500 && !errors.Is(err, ErrOutcomeUnknown) {
 		return internalMessage, true
 	}
 	msg = full

@@ -43,6 +43,8 @@ func TestServer_fail_hidesPaths(t *testing.T) {
 		{"503 with a PathError", fmt.Errorf("%w: %w", ErrUnavailable, pathErr), 503, "open [path]: input/output error", ""},
 		{"503 with a path in the text", fmt.Errorf("%w: snapshot %s/snapshots/2-10 failed", ErrUnavailable, secret), 503, "snapshot [path] failed", ""},
 		{"504 with a path in quotes", fmt.Errorf("reading %q: %w", secret+"/x", context.DeadlineExceeded), 504, "[path]", ""},
+		{"500 outcome unknown says so", fmt.Errorf("%w: raftcluster: apply: outcome unknown: leadership lost while committing log (%w)", ErrOutcomeUnknown, pathErr), 500,
+			"leadership lost while committing log", internalMessage},
 		{"400 keeps a URL", fmt.Errorf("%w: leader at http://10.0.0.1:4001/db/x unknown", ErrBadRequest), 400, "http://10.0.0.1:4001/db/x", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -53,9 +53,9 @@ type Config struct {
 
 	StabilityLease time.Duration            // -stability-lease (0: netstorage's default)
 	LogStore       raftcluster.LogStoreKind // -log-store: wal (default) or bolt
-	// SQLiteMode (-sqlite-mode): "truncate" (TRUNCATE, synchronous=FULL:
-	// every commit synced; the default) or "wal" (WAL, synchronous=NORMAL:
-	// the Raft log is the per-commit durability point).
+	// SQLiteMode (-sqlite-mode): "wal" (WAL, synchronous=NORMAL: the
+	// Raft log is the per-commit durability point; the default) or
+	// "truncate" (TRUNCATE, synchronous=FULL: every commit synced).
 	SQLiteMode string
 	// CopierMode (-copier-mode): how copiers follow the writer, "replay"
 	// or "refresh" (cluster.CopierMode); RefreshLag (-refresh-lag) bounds
@@ -64,6 +64,11 @@ type Config struct {
 	RefreshLag      time.Duration
 	ShutdownTimeout time.Duration
 	MaxSteps        int64 // -max-steps: cluster.Config.MaxSteps
+
+	// Timeouts of Raft and the writer lease: -raft-timeout (Heartbeat),
+	// -raft-election-timeout, -raft-leader-lease-timeout, -writer-lease;
+	// the rest raftcluster.LANTimeouts'. Parse starts from LANTimeouts.
+	Timeouts raftcluster.Timeouts
 
 	// Limits of work and connections; zero fields take the packages'
 	// defaults, negative ones mean no bound (see their flags).
@@ -143,10 +148,15 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.StringVar(&c.AuthFile, "auth", "", "rqlite-format credentials `file` for HTTP basic authentication (needs TLS)")
 	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.DurationVar(&c.StabilityLease, "stability-lease", 0, "copier lease of the stability protocol (default 2s); the same on every node")
+	c.Timeouts = raftcluster.LANTimeouts()
+	fs.DurationVar(&c.Timeouts.Heartbeat, "raft-timeout", c.Timeouts.Heartbeat, "Raft heartbeat timeout: a follower that hears nothing from the leader for this long (to twice it) starts an election; failover takes about 1.5-2 times it")
+	fs.DurationVar(&c.Timeouts.Election, "raft-election-timeout", c.Timeouts.Election, "Raft election timeout of a candidate")
+	fs.DurationVar(&c.Timeouts.LeaderLease, "raft-leader-lease-timeout", c.Timeouts.LeaderLease, "a leader that hears from no quorum for this long steps down (at most -raft-timeout); raise both on a machine whose load stalls processes for longer")
+	fs.DurationVar(&c.Timeouts.WriterLease, "writer-lease", c.Timeouts.WriterLease, "writer fencing lease: a new writer waits this long (plus drift) before it mutates shared storage; the same on every node")
 	fs.StringVar(&logStore, "log-store", string(raftcluster.LogStoreWAL), "Raft log store in -data: wal (hashicorp/raft-wal) or bolt (raft-boltdb); a -data keeps the kind it was created with")
 	copierMode := fs.String("copier-mode", cluster.DefaultCopierMode.String(), "how copiers follow the writer: replay (apply every write into the local overlay) or refresh (re-base on shared storage when lagging or for a weak/linearizable read)")
 	fs.DurationVar(&c.RefreshLag, "refresh-lag", cluster.DefaultRefreshLag, "refresh mode: a copier refreshes once a write it has not applied is this old")
-	fs.StringVar(&c.SQLiteMode, "sqlite-mode", "truncate", "shared database's journal: truncate (TRUNCATE, synchronous=FULL: every commit synced) or wal (WAL, synchronous=NORMAL: the Raft log is the per-commit durability point; readers beside the applier)")
+	fs.StringVar(&c.SQLiteMode, "sqlite-mode", "wal", "shared database's journal: wal (WAL, synchronous=NORMAL: the Raft log is the per-commit durability point; readers beside the applier) or truncate (TRUNCATE, synchronous=FULL: every commit synced, the database current without the log)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "bound on the graceful shutdown")
 	fs.Int64Var(&c.MaxSteps, "max-steps", 0, "bound on one write request's work in SQLite VM `steps`: past it the request fails, alike on every node (0: 200 million; negative: none); the same on every node")
 	fs.BoolVar(&c.SharedDropCache, "shared-drop-cache", false, "drop the kernel's cached pages of -shared before each read (posix_fadvise): for mounts whose page caches are not coherent between hosts (GlusterFS without direct-io-mode=enable); run check-shared")
@@ -243,6 +253,9 @@ func (c *Config) validate() error {
 	}
 	if c.JoinTimeout <= 0 || c.ShutdownTimeout <= 0 || c.StabilityLease < 0 {
 		return fmt.Errorf("%w: -join-timeout and -shutdown-timeout must be positive, -stability-lease not negative", ErrUsage)
+	}
+	if t := c.Timeouts; t.Heartbeat <= 0 || t.Election <= 0 || t.LeaderLease <= 0 || t.WriterLease <= 0 || t.LeaderLease > t.Heartbeat {
+		return fmt.Errorf("%w: -raft-timeout, -raft-election-timeout, -raft-leader-lease-timeout and -writer-lease must be positive, the leader lease at most -raft-timeout", ErrUsage)
 	}
 	n := 0
 	for _, f := range []string{c.TLSCert, c.TLSKey, c.TLSCA} {
@@ -356,10 +369,10 @@ func ensureDir(flag, dir string) error {
 // sqliteModes maps -sqlite-mode to sqlnode's journal and sync modes.
 func sqliteModes(mode string) (journal, sync string, ok bool) {
 	switch mode {
-	case "", "truncate":
-		return "TRUNCATE", "FULL", true
-	case "wal":
+	case "", "wal":
 		return "WAL", "NORMAL", true
+	case "truncate":
+		return "TRUNCATE", "FULL", true
 	}
 	return "", "", false
 }

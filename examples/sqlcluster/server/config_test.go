@@ -36,8 +36,11 @@ func TestParse_defaults(t *testing.T) {
 	if c.CopierMode != cluster.DefaultCopierMode || c.RefreshLag != cluster.DefaultRefreshLag {
 		t.Errorf("copier mode %v, refresh lag %v", c.CopierMode, c.RefreshLag)
 	}
-	if c.LogStore != raftcluster.LogStoreWAL || c.SQLiteMode != "truncate" {
+	if c.LogStore != raftcluster.LogStoreWAL || c.SQLiteMode != "wal" {
 		t.Errorf("log store %q, sqlite mode %q", c.LogStore, c.SQLiteMode)
+	}
+	if c.Timeouts != raftcluster.LANTimeouts() {
+		t.Errorf("timeouts %+v, want LANTimeouts %+v", c.Timeouts, raftcluster.LANTimeouts())
 	}
 	if c.TLS() || c.APIAddr() != "http://127.0.0.1:4001" || len(c.Join) != 0 {
 		t.Errorf("TLS %v, APIAddr %s, Join %v", c.TLS(), c.APIAddr(), c.Join)
@@ -49,9 +52,14 @@ func TestParse_join(t *testing.T) {
 	c, err := server.Parse([]string{"-id", "n2", "-data", filepath.Join(dir, "d"), "-shared", filepath.Join(dir, "s"),
 		"-raft-addr", "127.0.0.1:5002", "-http-addr", "localhost:5001", "-stability-addr", "127.0.0.1:6000",
 		"-join", "http://127.0.0.1:4001/, https://h:4011", "-log-level", "debug", "-shared-drop-cache",
+		"-sqlite-mode", "truncate", "-raft-timeout", "400ms", "-raft-election-timeout", "300ms", "-raft-leader-lease-timeout", "350ms", "-writer-lease", "250ms",
 		"-copier-mode", "refresh", "-refresh-lag", "250ms"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if to := c.Timeouts; c.SQLiteMode != "truncate" || to.Heartbeat != 400*time.Millisecond || to.Election != 300*time.Millisecond ||
+		to.LeaderLease != 350*time.Millisecond || to.WriterLease != 250*time.Millisecond || to.Commit != raftcluster.LANTimeouts().Commit {
+		t.Errorf("sqlite mode %q, timeouts %+v", c.SQLiteMode, to)
 	}
 	if c.CopierMode != cluster.CopierRefresh || c.RefreshLag != 250*time.Millisecond {
 		t.Errorf("copier mode %v, refresh lag %v", c.CopierMode, c.RefreshLag)
@@ -67,7 +75,8 @@ func TestParse_help(t *testing.T) {
 		t.Fatalf("-h: %v", err)
 	}
 	for _, f := range []string{"-id", "-data", "-shared", "-raft-addr", "-http-addr", "-stability-addr", "-join",
-		"-tls-cert", "-tls-key", "-tls-ca", "-auth", "-log-level", "-mutation-log", "-debug"} {
+		"-tls-cert", "-tls-key", "-tls-ca", "-auth", "-log-level", "-mutation-log", "-debug",
+		"-raft-timeout", "-raft-leader-lease-timeout", "-writer-lease", "-sqlite-mode"} {
 		if !strings.Contains(out.String(), "  "+f+" ") && !strings.Contains(out.String(), "  "+f+"\n") {
 			t.Errorf("-h does not list %s:\n%s", f, out.String())
 		}
@@ -112,6 +121,8 @@ func TestParse_errors(t *testing.T) {
 		{"bad copier mode", base("-copier-mode", "lazy"), "-copier-mode"},
 		{"negative lease", base("-stability-lease", "-1s"), "not negative"},
 		{"zero join timeout", base("-join-timeout", "0s"), "must be positive"},
+		{"leader lease past heartbeat", base("-raft-timeout", "100ms", "-raft-leader-lease-timeout", "200ms"), "at most -raft-timeout"},
+		{"zero writer lease", base("-writer-lease", "0s"), "must be positive"},
 		{"data parent missing", []string{"-data", filepath.Join(dir, "no", "such"), "-shared", filepath.Join(dir, "s")}, "parent directory"},
 		{"shared parent missing", []string{"-data", filepath.Join(dir, "d"), "-shared", filepath.Join(dir, "no", "such")}, "parent directory"},
 		{"data is a file", []string{"-data", file, "-shared", filepath.Join(dir, "s")}, "is not a directory"},

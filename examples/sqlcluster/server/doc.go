@@ -21,8 +21,9 @@
 // stable store; wal/, the log with -log-store wal, the default, or raft.db
 // with -log-store bolt; snapshots; sqlite-index/, the node-local WAL index
 // of its view of the database) and its copier overlay scratch (scratch/,
-// emptied at start); -sqlite-mode wal runs the shared database in WAL mode
-// with synchronous=NORMAL instead of a TRUNCATE journal with FULL;
+// emptied at start); -sqlite-mode wal (the default) runs the shared
+// database in WAL mode with synchronous=NORMAL, -sqlite-mode truncate with
+// a TRUNCATE journal and FULL (see package cluster for when);
 // -copier-mode refresh makes the node, while a copier, follow the writer
 // by refreshes (every -refresh-lag, and for weak and linearizable reads)
 // instead of applying every write (cluster.CopierRefresh); -shared
@@ -57,6 +58,17 @@
 // -join it POSTs {"id", "addr", "api_addr", "stability_addr"} to URL/join (httpapi forwards
 // it to the leader), retrying with backoff (0.1s doubling to 2s) through
 // the listed URLs until -join-timeout.
+//
+// Timeouts: -raft-timeout (a follower's heartbeat timeout), -raft-
+// election-timeout, -raft-leader-lease-timeout (a leader that hears from
+// no quorum for this long steps down; at most -raft-timeout) and
+// -writer-lease default to raftcluster.LANTimeouts. Failover after a
+// writer dies takes about 1.5-2 times -raft-timeout; a machine whose load
+// stalls a process for longer than the leader lease sees spurious
+// step-downs (a burst of 503s, and 500s saying "outcome unknown" for the
+// writes in flight). Raise the leader lease with -raft-timeout on such a
+// machine: failover gets slower by as much (see raftcluster.LANTimeouts
+// for figures from TestServe_availability).
 //
 // Shutdown: SIGINT or SIGTERM stops HTTP, then the node, then the
 // stability endpoint; the node stays a member and restarts from -data.
@@ -167,7 +179,9 @@
 //  4. Give -raft-addr, -http-addr and -stability-addr addresses other
 //     nodes can reach (they are advertised as given), and keep them when
 //     the node restarts (the replicated state records them).
-//  5. Use the same -stability-lease and -max-steps on every node.
+//  5. Use the same -stability-lease, -max-steps, -sqlite-mode,
+//     -raft-timeout, -raft-election-timeout, -raft-leader-lease-timeout
+//     and -writer-lease on every node.
 //  6. Outside a single machine, bring certificates (-tls-*) rather than
 //     the automatic CA.
 //

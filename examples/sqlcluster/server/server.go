@@ -223,6 +223,7 @@ func run(ctx context.Context, cfg Config) (err error) {
 		ID: cfg.ID, Transport: tr, DataDir: raftPath, LogStore: cfg.LogStore, Storage: storage, DBName: dbName,
 		JournalMode: journal, Synchronous: syncMode, CopierMode: cfg.CopierMode, RefreshLag: cfg.RefreshLag,
 		APIAddr: cfg.APIAddr(), APIAddrOf: dir.apiAddr, Logger: log, MaxSteps: cfg.MaxSteps,
+		Timeouts: cfg.Timeouts,
 	})
 	if err != nil {
 		return err

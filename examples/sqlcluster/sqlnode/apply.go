@@ -266,14 +266,21 @@ func (n *Node) Flush() (uint64, error) {
 		return 0, ErrClosed
 	}
 	idx := n.applied.Load()
+	storageCause(conn) // forget what failed before the flush
 	// SQLite skips writing a row whose content does not change: change it
 	// and change it back.
 	err := conn.Exec("PRAGMA synchronous=EXTRA")
 	if err == nil {
 		err = conn.Exec(fmt.Sprintf("BEGIN IMMEDIATE; UPDATE %[1]s SET idx=-1 WHERE id=1; UPDATE %[1]s SET idx=%[2]d WHERE id=1; COMMIT", appliedTable, idx))
 	}
-	if err != nil && !conn.GetAutocommit() {
-		conn.Exec("ROLLBACK")
+	if err != nil {
+		// The storage's own error (a fencing refusal is not an I/O
+		// error), taken before the rollback can record more.
+		cause, _ := storageCause(conn)
+		err = withCause(err, cause)
+		if !conn.GetAutocommit() {
+			conn.Exec("ROLLBACK")
+		}
 	}
 	if rerr := conn.Exec("PRAGMA synchronous=" + n.opts.Synchronous); err == nil {
 		err = rerr
