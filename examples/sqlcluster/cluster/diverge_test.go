@@ -428,7 +428,10 @@ func testFencedApply(t *testing.T, journal, synchronous string) {
 		t.Fatal(err)
 	}
 	db := openSQLOn(t, "fenced-apply-test-"+journal, view, sqlnode.Options{JournalMode: journal, Synchronous: synchronous})
-	cmd, err := sqlnode.Prepare(req(stmt("CREATE TABLE t(x)")), sqlnode.Env{})
+	// 4 MiB of pages: past the blocks that cow stabilizes ahead of an
+	// append (it takes the next 256 along with a round), so the write
+	// needs a stability round of its own.
+	cmd, err := sqlnode.Prepare(req(stmt("CREATE TABLE t(x)"), stmt("INSERT INTO t VALUES(zeroblob(4194304))")), sqlnode.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,7 +490,10 @@ func TestDeposedWriterApply_isFenced(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := openSQLOn(t, "deposed-apply-test", view, sqlnode.Options{})
-	cmd, err := sqlnode.Prepare(req(stmt("CREATE TABLE t(x)")), sqlnode.Env{})
+	// 4 MiB of pages: past the blocks that cow stabilizes ahead of an
+	// append (it takes the next 256 along with a round), so the write
+	// needs a stability round of its own.
+	cmd, err := sqlnode.Prepare(req(stmt("CREATE TABLE t(x)"), stmt("INSERT INTO t VALUES(zeroblob(4194304))")), sqlnode.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -502,6 +502,14 @@ func (s *nodeStorage) Reset(ctx context.Context, epoch uint64, w raftcluster.Mem
 func (s *nodeStorage) OverlayBytes() int64 {
 	(*Node)(s).noteDBBytes()
 	b := s.store.OverlayBytes()
+	if v, ok := s.store.(interface{ View() *cow.View }); ok {
+		if cv := v.View(); cv != nil && cv.Role() == cow.RoleWriter {
+			// A writer has no overlay to reset: a request made on the
+			// copier view it replaced (a refresh or catch-up that failed
+			// while the role changed) is moot.
+			s.resetReq.Store(false)
+		}
+	}
 	if s.resetReq.Load() {
 		// Above any threshold: the leader's (from its own view of the
 		// database's size) may exceed this node's.
