@@ -35,7 +35,7 @@ func TestDurability_pageCache(t *testing.T) {
 		require.NoError(t, os.Mkdir(filepath.Join(v.Mounts[0], name), 0o755))
 		views := []vfs.FS{vfs.OSWithOptions(filepath.Join(v.Mounts[0], name), o), vfs.OSWithOptions(filepath.Join(v.Mounts[1], name), o)}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		rep, err := sharedcheck.Check(ctx, views, sharedcheck.Options{Seed: s, Tries: 60, MetaTries: 12, FileSize: 1 << 20})
+		rep, err := sharedcheck.Check(ctx, views, sharedcheck.Options{Seed: s, Tries: 40, MetaTries: 8, FileSize: 1 << 20})
 		cancel()
 		require.NoError(t, err)
 		t.Logf("%s:\n%s", name, rep)
