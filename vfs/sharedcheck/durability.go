@@ -158,23 +158,6 @@ func (c *checker) syncedNames(ctx context.Context, p [2]int, create, replace *Re
 		}
 		return nil
 	}
-	// get reads name whole through the reader's view, with no retry.
-	get := func(name string) ([]byte, error) {
-		f, err := rv.Open(name, os.O_RDONLY, 0)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		n, err := f.Size()
-		if err != nil {
-			return nil, err
-		}
-		b := make([]byte, n)
-		if _, err := f.ReadAt(b, 0); err != nil && err != io.EOF {
-			return nil, err
-		}
-		return b, nil
-	}
 	for i := range max(1, c.o.MetaTries/len(c.pairs())) {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -193,7 +176,7 @@ func (c *checker) syncedNames(ctx context.Context, p [2]int, create, replace *Re
 		if err := wv.SyncDir(c.dir); err != nil {
 			return fmt.Errorf("sharedcheck: %w", err)
 		}
-		got, err := get(name)
+		got, err := vfs.ReadFile(rv, name) // no retry
 		create.Tries++
 		switch {
 		case errors.Is(err, syscall.ESTALE):
@@ -219,7 +202,7 @@ func (c *checker) syncedNames(ctx context.Context, p [2]int, create, replace *Re
 		if err := wv.SyncDir(c.dir); err != nil {
 			return fmt.Errorf("sharedcheck: %w", err)
 		}
-		got, err = get(name)
+		got, err = vfs.ReadFile(rv, name)
 		replace.Tries++
 		switch {
 		case errors.Is(err, syscall.ESTALE):
