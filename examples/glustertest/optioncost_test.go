@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,9 +22,9 @@ var optionCostRounds = flag.Int("optioncost-rounds", 3, "passes of TestMeasure_o
 // TestMeasure_optionCost measures the cost of each required GlusterFS
 // option on its own: for each, a volume with every required option but
 // that one, against a volume with all of them, in interleaved passes (the
-// order of the volumes rotates from pass to pass, and each ratio is taken
-// against the all-options volume of the same pass, the machine's load
-// drifts). Per volume: SQLite's sequential and batched inserts/s (as
+// order of the volumes rotates from pass to pass, and each measurement is
+// taken between two of the all-options volume, its ratio against their
+// geometric mean: the machine's load drifts). Per volume: SQLite's sequential and batched inserts/s (as
 // serve opens -shared on a network mount: DropCacheOnOpen), fsync latency
 // after a 4 KiB write, and the stability round's storage part (cow.Local,
 // copier on the second mount with DropCacheOnOpen) and copier reads. A
@@ -56,48 +57,58 @@ func TestMeasure_optionCost(t *testing.T) {
 	}
 	const metrics = 5 // sequential, batched inserts/s; fsync, round, read p50
 	names := [metrics]string{"sequential inserts/s", "batched inserts/s", "fsync p50", "stability round p50", "copier read p50"}
-	// vals[variant][metric][round]
-	vals := make([][metrics][]float64, len(vs))
 	drop := vfs.OSOptions{DropCacheOnOpen: true}
-	// Pass -1 warms the volumes up (fresh volumes were slower in a first
-	// pass, whichever came first) and is not counted.
-	for round := -1; round < *optionCostRounds; round++ {
-		for j := range vs {
-			i := (j + max(round, 0)) % len(vs) // rotate the order
-			va := vs[i]
-			dir := fmt.Sprint("cost", round+1)
-			for _, sub := range []string{"sql", "lat"} {
-				if err := os.MkdirAll(filepath.Join(va.v.Mounts[0], dir, sub), 0o755); err != nil {
-					t.Fatal(err)
-				}
+	n := 0
+	measure := func(va *variant) [metrics]float64 {
+		n++
+		dir := fmt.Sprint("cost", n)
+		for _, sub := range []string{"sql", "lat"} {
+			if err := os.MkdirAll(filepath.Join(va.v.Mounts[0], dir, sub), 0o755); err != nil {
+				t.Fatal(err)
 			}
-			seq, batch := insertRates(t, fmt.Sprint("cost-", i, "-", round+1), vfs.OSWithOptions(filepath.Join(va.v.Mounts[0], dir, "sql"), drop))
-			lat0, lat1 := filepath.Join(va.v.Mounts[0], dir, "lat"), filepath.Join(va.v.Mounts[1], dir, "lat")
-			fsync := fsyncLatencies(t, vfs.OS(lat0), 40)
-			rounds, reads := roundLatencies(t, vfs.OS(lat0), vfs.OSWithOptions(lat1, drop), 40)
-			if round < 0 {
-				continue
+		}
+		seq, batch := insertRatesN(t, fmt.Sprint("cost-", n), vfs.OSWithOptions(filepath.Join(va.v.Mounts[0], dir, "sql"), drop), 100, 10)
+		lat0, lat1 := filepath.Join(va.v.Mounts[0], dir, "lat"), filepath.Join(va.v.Mounts[1], dir, "lat")
+		fsync := fsyncLatencies(t, vfs.OS(lat0), 40)
+		rounds, reads := roundLatencies(t, vfs.OS(lat0), vfs.OSWithOptions(lat1, drop), 40)
+		return [metrics]float64{seq, batch, float64(fsync.pct(50)), float64(rounds.pct(50)), float64(reads.pct(50))}
+	}
+	// Each volume is measured between two measurements of the
+	// all-options volume (all, X1, all, X2, all, ...), and its ratio is
+	// taken against their geometric mean: the machine's load drifts
+	// within a pass. A first measurement of each volume warms it up
+	// (fresh volumes were slower) and is not counted.
+	others := vs[1:]
+	ratios := make([][metrics][]float64, len(vs)) // [variant][metric][pass]
+	var allVals [metrics][]float64
+	for _, va := range vs {
+		measure(va)
+	}
+	for pass := range *optionCostRounds {
+		prev := measure(vs[0])
+		for j := range others {
+			i := 1 + (j+pass)%len(others) // rotate the order
+			x := measure(vs[i])
+			next := measure(vs[0])
+			for m := range metrics {
+				ratios[i][m] = append(ratios[i][m], math.Sqrt(prev[m]*next[m])/x[m])
+				allVals[m] = append(allVals[m], prev[m])
 			}
-			for m, x := range []float64{seq, batch, float64(fsync.pct(50)), float64(rounds.pct(50)), float64(reads.pct(50))} {
-				vals[i][m] = append(vals[i][m], x)
-			}
+			prev = next
 		}
 	}
 	med := func(x []float64) float64 { x = slices.Clone(x); slices.Sort(x); return x[len(x)/2] }
-	for i, va := range vs {
+	for i, va := range vs[1:] {
 		line := fmt.Sprintf("OPTIONCOST %-46s", va.name)
 		for m := range metrics {
-			// The option's cost: the all-options volume ÷ this one, per
-			// pass (throughput: < 1 means the option slows; latency: > 1).
-			var r []float64
-			for round := range vals[i][m] {
-				r = append(r, vals[0][m][round]/vals[i][m][round])
-			}
+			// The option's cost: the all-options volume ÷ this one
+			// (throughput: < 1 means the option slows; latency: > 1).
+			r := ratios[i+1][m]
 			line += fmt.Sprintf(" | %s %.3g %v", names[m], med(r), fmtRatios(r))
 		}
 		t.Log(line)
 	}
 	for m := range metrics {
-		t.Logf("OPTIONCOST all options, %s per pass: %v", names[m], fmtRatios(vals[0][m]))
+		t.Logf("OPTIONCOST all options, %s (each measurement): %v", names[m], fmtRatios(allVals[m]))
 	}
 }
