@@ -48,7 +48,8 @@ func crossMountFS(t *testing.T, v *gluster.Volume, rounds int, copierFS func(dir
 		t.Fatal(err)
 	}
 	opts := cow.Options{BlockSize: blockSize}
-	copier, err := cow.NewCopier(copierFS(filepath.Join(v.Mounts[1], "db")), opts)
+	cfs := copierFS(filepath.Join(v.Mounts[1], "db"))
+	copier, err := cow.NewCopier(cfs, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +77,7 @@ func crossMountFS(t *testing.T, v *gluster.Volume, rounds int, copierFS func(dir
 	if err := wf.Sync(); err != nil {
 		t.Fatal(err)
 	}
+	newEpoch(cfs)
 	if err := copier.Reset(ctx, writer); err != nil { // join
 		t.Fatal(err)
 	}
@@ -109,10 +111,12 @@ func crossMountFS(t *testing.T, v *gluster.Volume, rounds int, copierFS func(dir
 			// A restart: a new copier view on the same mount (whose
 			// kernel cache outlives the process) joins.
 			cf.Close()
-			if copier, err = cow.NewCopier(copierFS(filepath.Join(v.Mounts[1], "db")), opts); err != nil {
+			cfs = copierFS(filepath.Join(v.Mounts[1], "db"))
+			if copier, err = cow.NewCopier(cfs, opts); err != nil {
 				t.Fatal(err)
 			}
 			writer.SetStabilizer(cow.NewLocal(copier))
+			newEpoch(cfs)
 			if err := copier.Reset(ctx, writer); err != nil {
 				t.Fatal(err)
 			}
@@ -122,6 +126,7 @@ func crossMountFS(t *testing.T, v *gluster.Volume, rounds int, copierFS func(dir
 			check(fmt.Sprintf("generation %d, after the copier's restart", gen+1), model)
 			continue
 		}
+		newEpoch(cfs)
 		if err := copier.Reset(ctx, writer); err != nil {
 			t.Fatal(err)
 		}
@@ -207,5 +212,13 @@ func TestCow_crossMount_writeBehind(t *testing.T) {
 	wrong, first := crossMountFS(t, v, 8, func(dir string) vfs.FS { return vfs.OSWithOptions(dir, vfs.OSOptions{DropCacheOnOpen: true}) })
 	if wrong > 0 {
 		t.Fatalf("%d blocks read wrong, first: %s", wrong, first)
+	}
+}
+
+// newEpoch tells a copier's shared storage that a new generation starts
+// (epochDropFS), if it cares.
+func newEpoch(fsys vfs.FS) {
+	if e, ok := fsys.(interface{ NewEpoch() }); ok {
+		e.NewEpoch()
 	}
 }

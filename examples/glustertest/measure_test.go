@@ -21,6 +21,13 @@ var measure = flag.Bool("measure", false, "run TestMeasure_writeRatio (SQLite in
 // batched (100 rows per transaction) inserts per second on fsys.
 func insertRates(t *testing.T, name string, fsys vfs.FS) (seq, batched float64) {
 	t.Helper()
+	return insertRatesN(t, name, fsys, 200, 20)
+}
+
+// insertRatesN is insertRates with seqRows sequential rows and batches
+// batches of 100.
+func insertRatesN(t *testing.T, name string, fsys vfs.FS, seqRows, batches int) (seq, batched float64) {
+	t.Helper()
 	if err := sqlitevfs.Register(name, fsys); err != nil {
 		t.Fatal(err)
 	}
@@ -33,14 +40,14 @@ func insertRates(t *testing.T, name string, fsys vfs.FS) (seq, batched float64) 
 	if _, err := db.Exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)"); err != nil {
 		t.Fatal(err)
 	}
-	const seqRows, batches, perBatch = 200, 20, 100
+	const perBatch = 100
 	start := time.Now()
 	for i := range seqRows {
 		if _, err := db.Exec("INSERT INTO t(v) VALUES(randomblob(100))"); err != nil {
 			t.Fatalf("row %d: %v", i, err)
 		}
 	}
-	seq = seqRows / time.Since(start).Seconds()
+	seq = float64(seqRows) / time.Since(start).Seconds()
 	start = time.Now()
 	for range batches {
 		tx, err := db.Begin()
@@ -56,7 +63,7 @@ func insertRates(t *testing.T, name string, fsys vfs.FS) (seq, batched float64) 
 			t.Fatal(err)
 		}
 	}
-	batched = batches * perBatch / time.Since(start).Seconds()
+	batched = float64(batches*perBatch) / time.Since(start).Seconds()
 	return seq, batched
 }
 

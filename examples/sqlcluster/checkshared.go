@@ -31,7 +31,8 @@ func checkSharedMain(args []string, stdout, stderr io.Writer) int {
 			"       sqlcluster check-shared [flags] -peer ADDR DIR [...] (on host B)\n\n"+
 			"Checks that DIR1, DIR2, ... (one directory of shared storage as seen through different mounts)\n"+
 			"give what holeycow needs of -shared: read-after-write between mounts at random offsets and sizes,\n"+
-			"sizes, create/rename/remove visibility, and lock exclusion. Writes only under a fresh\n"+
+			"synced writes (seen by a fresh open, under a new or replaced name, never out of order), sizes,\n"+
+			"create/rename/remove visibility, and lock exclusion. Writes only under a fresh\n"+
 			"subdirectory of DIR1 and removes it. Exit status 0: usable; 1: not (the fixes are printed).\n"+
 			"Across hosts: the agent serves its view of DIR to the first peer that connects (anyone reaching ADDR\n"+
 			"can then read and write under DIR until the check ends: bind it to an address only the peer reaches)\n"+

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/rpc"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/holeycow/holeycow/vfs"
@@ -25,7 +26,7 @@ import (
 var wireErrs = []error{
 	io.EOF, fs.ErrNotExist, fs.ErrExist, fs.ErrInvalid, fs.ErrPermission, fs.ErrClosed,
 	vfs.ErrLocked, vfs.ErrIsDir, vfs.ErrNotDir, vfs.ErrNotEmpty, vfs.ErrReadOnly, vfs.ErrWriteOnly,
-	vfs.ErrCorrupt, vfs.ErrTooLarge,
+	vfs.ErrCorrupt, vfs.ErrTooLarge, syscall.ESTALE,
 }
 
 const errOther = -1

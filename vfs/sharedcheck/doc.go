@@ -7,6 +7,15 @@
 //     kept open on both sides (as holeycow keeps it), whether or not the
 //     reader had read the range before, and whether or not the writer
 //     synced;
+//   - synced writes: once the writer's fsync (of the file, and of its
+//     directory after a create or rename) has returned, another view
+//     reads the data through a descriptor opened afresh (after having
+//     read the range before), finds a new file by name with its content,
+//     reads the new content under a name renamed over (never the old, nor
+//     a stale file handle), and never sees two synced writes in reverse
+//     order or a synced write undone (a reader polling two counters the
+//     writer advances, syncing each, while it writes). Durability across
+//     a server crash is not observable from the mounts and not checked;
 //   - sizes: a size set through one view (truncate, extend) is the size
 //     the other views see, through an open file and through Stat;
 //   - names: a create, rename or remove through one view is visible at

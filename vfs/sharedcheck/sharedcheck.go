@@ -138,7 +138,7 @@ func Check(ctx context.Context, views []vfs.FS, o Options) (Report, error) {
 		return rep, err
 	}
 	c := &checker{views: views, dir: dir, rng: rng, o: o}
-	for _, f := range []func(context.Context) ([]Result, error){c.readAfterWrite, c.sizes, c.names, c.locks} {
+	for _, f := range []func(context.Context) ([]Result, error){c.readAfterWrite, c.durability, c.sizes, c.names, c.locks} {
 		rs, err := f(ctx)
 		rep.Results = append(rep.Results, rs...)
 		if err != nil {

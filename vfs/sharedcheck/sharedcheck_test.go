@@ -22,7 +22,7 @@ func TestCheck_localDirectory(t *testing.T) {
 	if !rep.OK() || !strings.Contains(rep.String(), "verdict: usable") {
 		t.Fatalf("%s", rep)
 	}
-	if len(rep.Results) != 10 {
+	if len(rep.Results) != 14 {
 		t.Fatalf("%d results", len(rep.Results))
 	}
 }

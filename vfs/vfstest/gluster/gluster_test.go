@@ -114,6 +114,14 @@ func TestSharedcheck_defaults(t *testing.T) {
 	if !failed["read-after-write (reader had read the range)"] {
 		t.Errorf("defaults: a reader that had read a range saw the other mount's writes every time")
 	}
+	// Even what the writer synced: a fresh open serves the pages the
+	// reader cached before, and a name renamed over leads to the old
+	// content (quick-read, md-cache, entry cache).
+	for _, c := range []string{"synced write visible to a fresh open", "synced replace by rename visible with its data"} {
+		if !failed[c] {
+			t.Errorf("defaults: %q passed", c)
+		}
+	}
 	for _, r := range rep.Results {
 		if r.Check == "lock exclusion between views" && r.Failures > 0 {
 			t.Errorf("locks do not exclude each other across mounts even on defaults: %s", r.Example)
