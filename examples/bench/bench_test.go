@@ -23,8 +23,7 @@ func TestRun_tiny(t *testing.T) {
 		seed = uint64(time.Now().UnixNano())
 	}
 	t.Logf("seed %d (rerun with -seed %d)", seed, seed)
-	// 150 s: figure 12's restarts wait for the leader's log compaction.
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var progressOut bytes.Buffer
 	rep, err := run(ctx, tinyScale(), t.TempDir(), seed, &progressOut)
