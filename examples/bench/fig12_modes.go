@@ -46,7 +46,9 @@ import (
 //     copiers' cheapest way to follow), interleaved rounds;
 //   - restart_bytes_10k_<mode> (in process: cluster.Local counts every
 //     byte between members): bytes carried between members while a copier
-//     killed before sc.RestartWrites inserts restarts and catches up.
+//     killed before sc.RestartWrites inserts restarts and catches up,
+//     once the leader's log is compacted past what the copier holds (up
+//     to 30 s after the inserts: what a user gets after a short pause).
 //
 // Under -race the serve figures are not measured (as figure 10).
 func figModes(e *env) error {
