@@ -103,7 +103,7 @@ func openDiskStores(dir string, kind LogStoreKind, logger *slog.Logger) (_ *Stor
 			return nil, closers, fmt.Errorf("raftcluster: open %s: %w", walDir, err)
 		}
 		closers = append(closers, w)
-		log = w
+		log = headedWAL{w}
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, newHCLog(logger, "snapshots"))
 	if err != nil {

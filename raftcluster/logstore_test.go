@@ -99,6 +99,35 @@ func TestLogStore_reopenAfterTailDelete(t *testing.T) {
 	}
 }
 
+// TestLogStore_compactedUnreadable: entries before the head of a
+// compacted log (raft's DeleteRange from the first index after a
+// snapshot) are not found, with either kind. raft-wal alone still serves
+// them from its tail segment when the compaction dropped no whole
+// segment; hashicorp/raft's leader then sent a member that fell behind
+// the compaction the whole log it missed instead of a snapshot.
+func TestLogStore_compactedUnreadable(t *testing.T) {
+	for _, kind := range []raftcluster.LogStoreKind{raftcluster.LogStoreWAL, raftcluster.LogStoreBolt} {
+		t.Run(string(kind), func(t *testing.T) {
+			st, closeFn := openStores(t, t.TempDir(), kind)
+			defer closeFn()
+			require.NoError(t, st.Log.StoreLogs(entries(1, 100)))
+			require.NoError(t, st.Log.DeleteRange(1, 60))
+			first, err := st.Log.FirstIndex()
+			require.NoError(t, err)
+			require.Equal(t, uint64(61), first)
+			var l raft.Log
+			for _, i := range []uint64{1, 30, 60} {
+				require.ErrorIs(t, st.Log.GetLog(i, &l), raft.ErrLogNotFound, "compacted entry %d", i)
+			}
+			require.NoError(t, st.Log.GetLog(61, &l))
+			require.Equal(t, entries(61, 61)[0].Data, l.Data)
+			if m, ok := st.Log.(raft.MonotonicLogStore); kind == raftcluster.LogStoreWAL && (!ok || !m.IsMonotonic()) {
+				t.Error("the WAL log store no longer tells raft it is monotonic")
+			}
+		})
+	}
+}
+
 // TestLogStore_mismatch: a DataDir keeps the log store kind it was
 // created with; opening it with the other is refused, never started with
 // an empty log beside the stored term.

@@ -71,6 +71,18 @@
 //     CPU per write on a copier ÷ on the writer (an upper bound: all
 //     members share one process), refresh time, lag to visibility at
 //     level none, weak reads on a copier, and failover, per mode.
+//  12. Copier modes as users run them (fig12_modes.go): 3 serve
+//     processes per mode: bytes on disk of the -data and -shared
+//     directories (allocated blocks) ÷ the logical database after the
+//     66k-insert workload and after a further 100 MiB load (quick: 5k
+//     inserts, 16 MiB), once the cluster reports the database durable;
+//     utime+stime of each copier process ÷ the writer process's under
+//     16 concurrent inserts (idle CPU subtracted per process); sequential
+//     inserts/s with copiers in the mode ÷ refresh copiers that never
+//     refresh (-refresh-lag 1h), interleaved. In process (cluster.Local
+//     counts the bytes between members, in-process stability): bytes
+//     moved while a copier killed before 10k inserts (quick: 2k)
+//     restarts.
 //
 // A figure that could not be measured is printed as "not measured:
 // <reason>" and is null in the JSON; no number is ever made up.

@@ -66,6 +66,13 @@ type Scale struct {
 	SQLiteMode, ServeProfiles string
 	// Figure 11: writes per copier mode, writer kills per mode.
 	RefreshWrites, RefreshKills int
+	// Figure 12: inserts of 100 B before space_amplification_3n_66k (66k
+	// in full), the load after them (100 MiB in full), writes a stopped
+	// member misses (10k in full), interleaved steady rounds.
+	SpaceInserts   int
+	SpaceLoadBytes int64
+	RestartWrites  int
+	ModeRounds     int
 }
 
 func fullScale() Scale {
@@ -77,6 +84,7 @@ func fullScale() Scale {
 		GroupRounds: 5, GroupInserts: 2000,
 		ServeLoad: 10 * time.Second, ServeRounds: 3, ServeStable: time.Minute, ServeKills: 10, ServeAmpInserts: 66000,
 		RefreshWrites: 10000, RefreshKills: 6,
+		SpaceInserts: 66000, SpaceLoadBytes: 100 << 20, RestartWrites: 10000, ModeRounds: 5,
 	}
 }
 
@@ -89,6 +97,7 @@ func quickScale() Scale {
 		GroupRounds: 3, GroupInserts: 300,
 		ServeLoad: 2 * time.Second, ServeRounds: 1, ServeStable: 5 * time.Second, ServeKills: 3, ServeAmpInserts: 2000,
 		RefreshWrites: 2000, RefreshKills: 3,
+		SpaceInserts: 5000, SpaceLoadBytes: 16 << 20, RestartWrites: 2000, ModeRounds: 5,
 	}
 }
 
@@ -103,6 +112,7 @@ func tinyScale() Scale {
 		GroupRounds: 1, GroupInserts: 64,
 		ServeLoad: 300 * time.Millisecond, ServeRounds: 1, ServeStable: 500 * time.Millisecond, ServeKills: 1, ServeAmpInserts: 100,
 		RefreshWrites: 100, RefreshKills: 1,
+		SpaceInserts: 200, SpaceLoadBytes: 1 << 20, RestartWrites: 100, ModeRounds: 1,
 	}
 }
 
@@ -172,6 +182,16 @@ var metrics = []metric{
 	{11, "weak_read_us_refresh_p50", "point read at level weak on a copier after a write, refresh mode, p50 (µs)", "", nil},
 	{11, "failover_ms_replay_p50", "failover under load, replay mode, p50 (ms)", "≤ 500", atMost(500)},
 	{11, "failover_ms_refresh_p50", "failover under load, refresh mode, p50 (ms)", "≤ 500", atMost(500)},
+	{12, "space_amplification_3n_66k_replay", "serve, replay mode: bytes on disk of the 3 nodes (-data and -shared) ÷ logical DB, after 66k inserts of 100 B", "≤ 1.3", atMost(1.3)},
+	{12, "space_amplification_3n_66k_refresh", "serve, refresh mode: bytes on disk ÷ logical DB, after 66k inserts", "≤ 1.3", atMost(1.3)},
+	{12, "space_amplification_3n_100mib_replay", "serve, replay mode: bytes on disk ÷ logical DB, after a further 100 MiB of 1 KiB rows", "≤ 1.3", atMost(1.3)},
+	{12, "space_amplification_3n_100mib_refresh", "serve, refresh mode: bytes on disk ÷ logical DB, after a further 100 MiB", "≤ 1.3", atMost(1.3)},
+	{12, "copier_cpu_ratio_serve_replay", "serve, replay mode: CPU of a copier process ÷ of the writer process, 16 concurrent inserts", "", nil},
+	{12, "copier_cpu_ratio_serve_refresh", "serve, refresh mode: CPU of a copier process ÷ of the writer process", "≤ 0.1", atMost(0.1)},
+	{12, "writer_ratio_steady_c3_replay", "serve, 3 processes, replay copiers: sequential inserts/s ÷ refresh copiers that never refresh", "", nil},
+	{12, "writer_ratio_steady_c3_refresh", "serve, 3 processes, copiers refreshing at the default bound: sequential inserts/s ÷ copiers that never refresh", "≥ 0.95", atLeast(0.95)},
+	{12, "restart_bytes_10k_replay", "bytes moved to bring back a copier that missed 10k writes, replay mode (in process)", "", nil},
+	{12, "restart_bytes_10k_refresh", "bytes moved to bring back a copier that missed 10k writes, refresh mode (in process)", "", nil},
 }
 
 func atLeast(x float64) func(float64) bool { return func(v float64) bool { return v >= x } }

@@ -54,12 +54,15 @@ var (
 	dApplyStreak  = desc("apply_consecutive_failures", "Consecutive failed applies or reopenings on this node (0 once one succeeds).")
 	dApplyFails   = desc("apply_failures_total", "Apply transactions that failed on this node (the entries stayed unapplied and were replayed).")
 	dHandOvers    = desc("apply_hand_overs_total", "Leadership hand-overs this node made because its applies kept failing.")
+	dRefreshes    = desc("copier_refreshes_total", "Refreshes of this node's database while a copier in refresh mode (-copier-mode refresh; 0 in replay mode).")
+	dRefreshFails = desc("copier_refresh_failures_total", "Refreshes that failed on this node (refresh mode).")
+	dBehind       = desc("copier_behind_seconds", "How long this refresh-mode copier's database has missed a committed write (0 when current, on the writer, or in replay mode).")
 )
 
 var allDescs = []*prometheus.Desc{dAppliedIndex, dCommitIndex, dLag, dDBIndex, dDurable, dLeader, dWriter,
 	dEpoch, dFailovers, dExcludedNow, dMembers, dOverlay, dResets, dReopens, dPromotions, dFresh, dStoreResets, dJoins, dExclusions,
 	dRounds, dRoundRegions, dMessages, dHeartbeats, dRoundLatency, dLapses, dPreserved, dStale, dLeaseRenew, dLeaseRefuse,
-	dApplyFailing, dApplyStreak, dApplyFails, dHandOvers}
+	dApplyFailing, dApplyStreak, dApplyFails, dHandOvers, dRefreshes, dRefreshFails, dBehind}
 
 var _ prometheus.Collector = (*collector)(nil)
 
@@ -113,6 +116,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	g(dApplyStreak, float64(ns.Apply.Consecutive))
 	ctr(dApplyFails, ns.ApplyFailures)
 	ctr(dHandOvers, ns.Apply.HandOvers)
+	rs := c.node.RefreshStats()
+	ctr(dRefreshes, rs.Refreshes)
+	ctr(dRefreshFails, rs.Failed)
+	g(dBehind, rs.Behind.Seconds())
 	ls := rn.LeaseStats()
 	ctr(dLeaseRenew, ls.GuardRenewals)
 	ctr(dLeaseRefuse, ls.GuardRefusals)

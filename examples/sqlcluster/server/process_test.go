@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -109,12 +110,23 @@ func readMutations(t *testing.T, path string, from int64) []server.Mutation {
 // with its -data (it rejoins and catches up to the same logical checksum);
 // SIGSTOP of the next writer past its lease, then SIGCONT (it mutates no
 // shared storage once the next epoch has begun, per its -mutation-log).
+// It runs once per copier mode (-copier-mode replay, the paper's way, and
+// refresh, whose copiers apply nothing as entries commit and re-base on
+// shared storage instead): the kills, the restart and the fencing must
+// hold in both.
 func TestServe_processes(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc to see that a process is stopped")
 	}
+	for _, mode := range []string{"replay", "refresh"} {
+		t.Run(mode, func(t *testing.T) { testProcesses(t, "-copier-mode", mode) })
+	}
+}
+
+// testProcesses is TestServe_processes with extra flags for every node.
+func testProcesses(t *testing.T, extra ...string) {
 	c := newProcCluster(t)
-	n1, n2, n3 := c.add("n1"), c.add("n2"), c.add("n3")
+	n1, n2, n3 := c.add("n1", extra...), c.add("n2", extra...), c.add("n3", extra...)
 	c.start(n1, "")
 	c.start(n2, n1.url())
 	c.start(n3, n1.url()+","+n2.url())
@@ -344,6 +356,12 @@ func TestServe_processes(t *testing.T) {
 		if _, ok := cm[name]; !ok {
 			t.Errorf("copier %s: no metric %s", w2.id, name)
 		}
+	}
+	// The mode took effect: a refresh-mode copier refreshed (it applies
+	// nothing as entries commit), a replay-mode one never does.
+	refreshes, ok := cm["holeycow_copier_refreshes_total"]
+	if refreshMode := slices.Contains(extra, "refresh"); !ok || (refreshes > 0) != refreshMode {
+		t.Errorf("copier %s: holeycow_copier_refreshes_total = %v (present %v) with flags %v", w2.id, refreshes, ok, extra)
 	}
 	if cm["holeycow_is_writer"] != 0 || cm["holeycow_db_applied_index"] < float64(idx) {
 		t.Errorf("copier %s: is_writer %v, db_applied_index %v (want >= %d)", w2.id, cm["holeycow_is_writer"], cm["holeycow_db_applied_index"], idx)

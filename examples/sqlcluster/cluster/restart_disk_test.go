@@ -1,0 +1,64 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/vfs"
+)
+
+// TestLocal_RestartAfterAbsence_diskLog is
+// TestLocal_RestartAfterAbsence_shortTail with the Raft logs on disk in
+// the default log store (raft-wal), as serve keeps them: once the
+// leader's log is compacted past what the stopped member holds, its
+// restart gets the cluster state and a short tail, not the log it missed.
+// raft-wal kept serving compacted entries from its tail segment, and the
+// leader sent them all (raftcluster's headedWAL refuses them).
+func TestLocal_RestartAfterAbsence_diskLog(t *testing.T) {
+	ctx := testCtx(t, 90*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, err := StartLocal(sctx, LocalOptions{Nodes: 3, Storage: StorageInProcess, Dir: t.TempDir(),
+		Shared: vfs.NewMem(), Timeouts: testTimeouts()})
+	must(t, err)
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	loadEntries(t, ctx, c, "big", 50)
+	w, victim := writerAndCopier(t, ctx, c)
+	id := victim.ID()
+	must(t, c.waitFor(ctx, "copier applied", func() bool {
+		return victim.Stats().AppliedIndex >= w.Raft().CommitIndex()
+	}))
+	held := victim.Raft().AppliedIndex()
+	must(t, c.Kill(id))
+	const n = 600
+	loadEntries(t, ctx, c, "big", n)
+	// The leader's periodic snapshot compacts its log past held.
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	must(t, c.waitFor(wctx, "leader compaction", func() bool {
+		l, err := c.Leader(wctx)
+		if err != nil {
+			return false
+		}
+		err = l.Raft().ReadLog(held+1, func(uint64, []byte) error { return errProbe })
+		return errors.Is(err, raftcluster.ErrCompacted)
+	}))
+	back, err := c.Restart(ctx, id)
+	must(t, err)
+	moved := memberBytes(t, c, id)
+	t.Logf("restart behind %d entries (~%d KiB): %d bytes moved", n, n*len(entryPad)>>10, moved)
+	if moved > 160<<10 {
+		t.Errorf("restart moved %d bytes, bound %d: the missed log was sent", moved, 160<<10)
+	}
+	if got := queryInt(t, ctx, back, LevelLinearizable, "SELECT count(*) FROM big"); got != n {
+		t.Errorf("after the restart the member sees %d rows, want %d", got, n)
+	}
+	verifySame(t, ctx, c)
+}
