@@ -32,14 +32,8 @@ import (
 // error wrapping ErrBadRequest rather than being stored changed. It never
 // panics.
 func DecodeStatements(body []byte) ([]sqlnode.Statement, error) {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return nil, badRequest("empty body: want a JSON array of statements")
-	}
-	if body[0] != '[' {
-		return nil, badRequest("body is not a JSON array of statements")
-	}
-	if err := checkText(body); err != nil {
+	body, err := checkBody(body)
+	if err != nil {
 		return nil, err
 	}
 	// One pass of encoding/json over the body, numbers kept as their
@@ -53,12 +47,30 @@ func DecodeStatements(body []byte) ([]sqlnode.Statement, error) {
 	if _, err := d.Token(); err != io.EOF {
 		return nil, badRequest("malformed JSON: data after the array")
 	}
+	return statementsOf(elems, decodeStatement)
+}
+
+// checkBody trims body and checks what DecodeStatements checks before
+// decoding it.
+func checkBody(body []byte) ([]byte, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, badRequest("empty body: want a JSON array of statements")
+	}
+	if body[0] != '[' {
+		return nil, badRequest("body is not a JSON array of statements")
+	}
+	return body, checkText(body)
+}
+
+// statementsOf turns the decoded elements of a body into statements.
+func statementsOf[T any](elems []T, decode func(T) (sqlnode.Statement, error)) ([]sqlnode.Statement, error) {
 	if len(elems) == 0 {
 		return nil, badRequest("empty statement list")
 	}
 	stmts := make([]sqlnode.Statement, 0, len(elems))
 	for i, e := range elems {
-		st, err := decodeStatement(e)
+		st, err := decode(e)
 		if err != nil {
 			return nil, badRequest("statement %d: %v", i+1, trimPrefix(err))
 		}
@@ -94,22 +106,9 @@ func decodeStatement(e any) (sqlnode.Statement, error) {
 	args := parts[1:]
 	if len(args) == 1 {
 		if named, ok := args[0].(map[string]any); ok {
-			names := make([]string, 0, len(named))
-			for n := range named {
-				if n == "" {
-					return sqlnode.Statement{}, badRequest("empty parameter name")
-				}
-				names = append(names, n)
-			}
-			sort.Strings(names) // the log command must not depend on map order
-			for _, n := range names {
-				v, err := decodeValue(named[n])
-				if err != nil {
-					return sqlnode.Statement{}, badRequest("parameter %q: %v", n, trimPrefix(err))
-				}
-				st.Params = append(st.Params, sqlnode.Param{Name: n, Value: v})
-			}
-			return st, nil
+			ps, err := namedParams(named, decodeValue)
+			st.Params = ps
+			return st, err
 		}
 	}
 	if len(args) > 0 {
@@ -188,6 +187,31 @@ func checkText(b []byte) error {
 		return badRequest("unpaired UTF-16 surrogate escape at the end")
 	}
 	return nil
+}
+
+// namedParams decodes named parameters, by name order: the log command
+// must not depend on map order.
+func namedParams[T any](named map[string]T, decode func(T) (any, error)) ([]sqlnode.Param, error) {
+	names := make([]string, 0, len(named))
+	for n := range named {
+		if n == "" {
+			return nil, badRequest("empty parameter name")
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var ps []sqlnode.Param
+	if len(names) > 0 {
+		ps = make([]sqlnode.Param, 0, len(names))
+	}
+	for _, n := range names {
+		v, err := decode(named[n])
+		if err != nil {
+			return nil, badRequest("parameter %q: %v", n, trimPrefix(err))
+		}
+		ps = append(ps, sqlnode.Param{Name: n, Value: v})
+	}
+	return ps, nil
 }
 
 // decodeValue turns one decoded JSON scalar (numbers as json.Number)

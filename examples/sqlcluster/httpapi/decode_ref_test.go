@@ -1,13 +1,9 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"math"
 	"reflect"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -52,32 +48,15 @@ func FuzzDecodeStatements_reference(f *testing.F) {
 // The decoder DecodeStatements replaced, kept as the reference.
 
 func refDecodeStatements(body []byte) ([]sqlnode.Statement, error) {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return nil, badRequest("empty body: want a JSON array of statements")
-	}
-	if body[0] != '[' {
-		return nil, badRequest("body is not a JSON array of statements")
-	}
-	if err := checkText(body); err != nil {
+	body, err := checkBody(body)
+	if err != nil {
 		return nil, err
 	}
 	var elems []json.RawMessage
 	if err := json.Unmarshal(body, &elems); err != nil {
 		return nil, badRequest("malformed JSON: %v", err)
 	}
-	if len(elems) == 0 {
-		return nil, badRequest("empty statement list")
-	}
-	stmts := make([]sqlnode.Statement, 0, len(elems))
-	for i, e := range elems {
-		st, err := refDecodeStatement(e)
-		if err != nil {
-			return nil, badRequest("statement %d: %v", i+1, trimPrefix(err))
-		}
-		stmts = append(stmts, st)
-	}
-	return stmts, nil
+	return statementsOf(elems, refDecodeStatement)
 }
 
 func refDecodeStatement(e json.RawMessage) (sqlnode.Statement, error) {
@@ -110,21 +89,11 @@ func refDecodeStatement(e json.RawMessage) (sqlnode.Statement, error) {
 		if err := json.Unmarshal(args[0], &named); err != nil {
 			return sqlnode.Statement{}, badRequest("named parameters: %v", err)
 		}
-		names := make([]string, 0, len(named))
-		for n := range named {
-			if n == "" {
-				return sqlnode.Statement{}, badRequest("empty parameter name")
-			}
-			names = append(names, n)
+		ps, err := namedParams(named, refDecodeValue)
+		if err != nil {
+			return sqlnode.Statement{}, err
 		}
-		sort.Strings(names) // the log command must not depend on map order
-		for _, n := range names {
-			v, err := refDecodeValue(named[n])
-			if err != nil {
-				return sqlnode.Statement{}, badRequest("parameter %q: %v", n, trimPrefix(err))
-			}
-			st.Params = append(st.Params, sqlnode.Param{Name: n, Value: v})
-		}
+		st.Params = ps
 		return st, nil
 	}
 	for j, a := range args {
@@ -168,20 +137,5 @@ func refDecodeValue(raw json.RawMessage) (any, error) {
 	case '[', '{':
 		return nil, badRequest("want a string, number, boolean or null, not an array or object")
 	}
-	s := string(raw)
-	if !strings.ContainsAny(s, ".eE") {
-		i, err := strconv.ParseInt(s, 10, 64)
-		if err == nil {
-			return i, nil
-		}
-		if errors.Is(err, strconv.ErrRange) {
-			// A float would silently round it: say so instead.
-			return nil, badRequest("integer %.40s out of the 64-bit range (send it as a string or as a float such as 1e19)", s)
-		}
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsInf(f, 0) {
-		return nil, badRequest("number %.40s out of range", s)
-	}
-	return f, nil
+	return decodeNumber(string(raw))
 }
