@@ -22,6 +22,11 @@ import (
 //     apply authorizer saw nothing but reads, writes of rows, functions
 //     and recursive queries (plainAction): no DDL, whose authorizer calls
 //     the largest-rowid guard relies on (rowidGuard.note), no pragma.
+//   - Any other action of a request's statement (DDL, ANALYZE, a pragma)
+//     closes every kept request statement before the next one runs, so
+//     that no plan made before it outlives it, whatever SQLite re-prepares
+//     by itself: a node that kept a statement and one that restarted plan
+//     alike, and so count the same steps (Options.MaxSteps).
 //   - Only a text that is one statement (nothing but spaces after it), so
 //     that it runs with the same "more statements follow" as fresh.
 //   - Bindings are cleared after each use: unbound parameters are NULL.
@@ -34,6 +39,9 @@ type applyStmts struct {
 	// plain is cleared by the apply authorizer when a request's
 	// statement being prepared does anything but plainAction.
 	plain bool
+	// stale is set with plain: every kept request statement is closed
+	// before the next one is prepared.
+	stale bool
 	off   bool // keep no request's statement (tests compare)
 }
 
@@ -113,6 +121,11 @@ const (
 // it got it; runStatements gives it back to release. whole says sql is a
 // Statement's whole text. A nil as keeps nothing.
 func (as *applyStmts) prepare(conn *sqlite3.Conn, sql string, whole bool) (stmt *sqlite3.Stmt, tail string, origin stmtOrigin, err error) {
+	if as != nil && as.stale {
+		as.stale = false
+		// Each was reset after a run that succeeded: nothing to report.
+		as.user.closeAll()
+	}
 	if as == nil || as.off || !whole || len(sql) > maxCachedSQLSize {
 		stmt, tail, err = conn.Prepare(sql)
 		return stmt, tail, stmtFresh, err

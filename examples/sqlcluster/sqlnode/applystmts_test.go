@@ -84,17 +84,27 @@ func TestApply_stmtCache(t *testing.T) {
 		}
 		require.Equal(t, want, got, "entries up to %d", idx)
 	}
-	cached.mu.Lock()
-	require.NotEmpty(t, cached.mu.stmts.user.stmts)
-	require.LessOrEqual(t, len(cached.mu.stmts.user.stmts), maxCachedStmts)
-	for sql := range cached.mu.stmts.user.stmts {
+	kept := keptStmts(cached)
+	require.NotEmpty(t, kept)
+	require.LessOrEqual(t, len(kept), maxCachedStmts)
+	for _, sql := range kept {
 		require.NotContains(t, sql, "CREATE", "DDL is not kept")
 		require.NotContains(t, sql, "; ", "several statements are not kept")
 	}
-	cached.mu.Unlock()
-	fresh.mu.Lock()
-	require.Empty(t, fresh.mu.stmts.user.stmts)
-	fresh.mu.Unlock()
+	require.Empty(t, keptStmts(fresh))
+
+	// DDL, ANALYZE or a pragma closes every kept statement.
+	for _, sql := range []string{"CREATE INDEX tx ON t(x)", "ANALYZE", "PRAGMA user_version=3"} {
+		idx++
+		mustApply(t, cached, idx, command(t, "INSERT INTO t(x) VALUES(1)"))
+		require.Contains(t, keptStmts(cached), "INSERT INTO t(x) VALUES(1)")
+		idx++
+		mustApply(t, fresh, idx-1, command(t, "INSERT INTO t(x) VALUES(1)"))
+		mustApply(t, fresh, idx, command(t, sql, "SELECT 2"))
+		r := mustApply(t, cached, idx, command(t, sql, "SELECT 2"))
+		require.False(t, r.RolledBack, sql)
+		require.Equal(t, []string{"SELECT 2"}, keptStmts(cached), sql)
+	}
 
 	ctx := context.Background()
 	s1, err := cached.Checksum(ctx)
@@ -102,4 +112,16 @@ func TestApply_stmtCache(t *testing.T) {
 	s2, err := fresh.Checksum(ctx)
 	require.NoError(t, err)
 	require.Equal(t, s2, s1)
+}
+
+// keptStmts returns the texts of the request statements that n's apply
+// connection keeps.
+func keptStmts(n *Node) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for sql := range n.mu.stmts.user.stmts {
+		out = append(out, sql)
+	}
+	return out
 }

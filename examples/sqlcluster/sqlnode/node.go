@@ -314,7 +314,7 @@ func (n *Node) applyAuthorizer(action sqlite3.AuthorizerActionCode, name3, name4
 	}
 	n.mu.rowid.note(action)
 	if !plainAction(action) {
-		n.mu.stmts.plain = false
+		n.mu.stmts.plain, n.mu.stmts.stale = false, true
 	}
 	switch action {
 	case sqlite3.AUTH_TRANSACTION, sqlite3.AUTH_SAVEPOINT, sqlite3.AUTH_ATTACH, sqlite3.AUTH_DETACH,
