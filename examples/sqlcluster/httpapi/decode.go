@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"net/url"
 	"sort"
@@ -31,6 +32,27 @@ import (
 // error wrapping ErrBadRequest rather than being stored changed. It never
 // panics.
 func DecodeStatements(body []byte) ([]sqlnode.Statement, error) {
+	body, err := checkBody(body)
+	if err != nil {
+		return nil, err
+	}
+	// One pass of encoding/json over the body, numbers kept as their
+	// text: decoding each element and string again costs a scan each.
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	var elems []any
+	if err := d.Decode(&elems); err != nil {
+		return nil, badRequest("malformed JSON: %v", err)
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return nil, badRequest("malformed JSON: data after the array")
+	}
+	return statementsOf(elems, decodeStatement)
+}
+
+// checkBody trims body and checks what DecodeStatements checks before
+// decoding it.
+func checkBody(body []byte) ([]byte, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return nil, badRequest("empty body: want a JSON array of statements")
@@ -38,19 +60,17 @@ func DecodeStatements(body []byte) ([]sqlnode.Statement, error) {
 	if body[0] != '[' {
 		return nil, badRequest("body is not a JSON array of statements")
 	}
-	if err := checkText(body); err != nil {
-		return nil, err
-	}
-	var elems []json.RawMessage
-	if err := json.Unmarshal(body, &elems); err != nil {
-		return nil, badRequest("malformed JSON: %v", err)
-	}
+	return body, checkText(body)
+}
+
+// statementsOf turns the decoded elements of a body into statements.
+func statementsOf[T any](elems []T, decode func(T) (sqlnode.Statement, error)) ([]sqlnode.Statement, error) {
 	if len(elems) == 0 {
 		return nil, badRequest("empty statement list")
 	}
 	stmts := make([]sqlnode.Statement, 0, len(elems))
 	for i, e := range elems {
-		st, err := decodeStatement(e)
+		st, err := decode(e)
 		if err != nil {
 			return nil, badRequest("statement %d: %v", i+1, trimPrefix(err))
 		}
@@ -64,52 +84,35 @@ func trimPrefix(err error) string {
 	return strings.TrimPrefix(err.Error(), ErrBadRequest.Error()+": ")
 }
 
-func decodeStatement(e json.RawMessage) (sqlnode.Statement, error) {
-	switch e[0] {
-	case '"':
-		s, err := decodeString(e)
-		if err != nil {
-			return sqlnode.Statement{}, err
-		}
-		return sqlnode.Statement{SQL: s}, nil
-	case '[':
+// decodeStatement turns one decoded element of the body into a Statement.
+func decodeStatement(e any) (sqlnode.Statement, error) {
+	var parts []any
+	switch x := e.(type) {
+	case string:
+		return sqlnode.Statement{SQL: x}, nil
+	case []any:
+		parts = x
 	default:
 		return sqlnode.Statement{}, badRequest("want a string or an array [SQL, parameters...]")
 	}
-	var parts []json.RawMessage
-	if err := json.Unmarshal(e, &parts); err != nil {
-		return sqlnode.Statement{}, badRequest("%v", err)
+	ok := false
+	if len(parts) > 0 {
+		_, ok = parts[0].(string)
 	}
-	if len(parts) == 0 || parts[0][0] != '"' {
+	if !ok {
 		return sqlnode.Statement{}, badRequest("an array statement must start with the SQL string")
 	}
-	var st sqlnode.Statement
-	var err error
-	if st.SQL, err = decodeString(parts[0]); err != nil {
-		return sqlnode.Statement{}, err
-	}
+	st := sqlnode.Statement{SQL: parts[0].(string)}
 	args := parts[1:]
-	if len(args) == 1 && args[0][0] == '{' {
-		var named map[string]json.RawMessage
-		if err := json.Unmarshal(args[0], &named); err != nil {
-			return sqlnode.Statement{}, badRequest("named parameters: %v", err)
+	if len(args) == 1 {
+		if named, ok := args[0].(map[string]any); ok {
+			ps, err := namedParams(named, decodeValue)
+			st.Params = ps
+			return st, err
 		}
-		names := make([]string, 0, len(named))
-		for n := range named {
-			if n == "" {
-				return sqlnode.Statement{}, badRequest("empty parameter name")
-			}
-			names = append(names, n)
-		}
-		sort.Strings(names) // the log command must not depend on map order
-		for _, n := range names {
-			v, err := decodeValue(named[n])
-			if err != nil {
-				return sqlnode.Statement{}, badRequest("parameter %q: %v", n, trimPrefix(err))
-			}
-			st.Params = append(st.Params, sqlnode.Param{Name: n, Value: v})
-		}
-		return st, nil
+	}
+	if len(args) > 0 {
+		st.Params = make([]sqlnode.Param, 0, len(args))
 	}
 	for j, a := range args {
 		v, err := decodeValue(a)
@@ -119,15 +122,6 @@ func decodeStatement(e json.RawMessage) (sqlnode.Statement, error) {
 		st.Params = append(st.Params, sqlnode.Param{Value: v})
 	}
 	return st, nil
-}
-
-// decodeString decodes a JSON string (checkText has checked its text).
-func decodeString(raw json.RawMessage) (string, error) {
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", badRequest("%v", err)
-	}
-	return s, nil
 }
 
 // checkText refuses JSON text that encoding/json would change silently:
@@ -195,31 +189,51 @@ func checkText(b []byte) error {
 	return nil
 }
 
-// decodeValue decodes one JSON scalar as a parameter value: nil, int64,
-// float64 or string.
-func decodeValue(raw json.RawMessage) (any, error) {
-	switch raw[0] {
-	case 'n':
-		return nil, nil
-	case 't', 'f':
-		var b bool
-		if err := json.Unmarshal(raw, &b); err != nil {
-			return nil, badRequest("%v", err)
+// namedParams decodes named parameters, by name order: the log command
+// must not depend on map order.
+func namedParams[T any](named map[string]T, decode func(T) (any, error)) ([]sqlnode.Param, error) {
+	names := make([]string, 0, len(named))
+	for n := range named {
+		if n == "" {
+			return nil, badRequest("empty parameter name")
 		}
-		if b {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var ps []sqlnode.Param
+	if len(names) > 0 {
+		ps = make([]sqlnode.Param, 0, len(names))
+	}
+	for _, n := range names {
+		v, err := decode(named[n])
+		if err != nil {
+			return nil, badRequest("parameter %q: %v", n, trimPrefix(err))
+		}
+		ps = append(ps, sqlnode.Param{Name: n, Value: v})
+	}
+	return ps, nil
+}
+
+// decodeValue turns one decoded JSON scalar (numbers as json.Number)
+// into a parameter value: nil, int64, float64 or string.
+func decodeValue(v any) (any, error) {
+	switch x := v.(type) {
+	case nil, string:
+		return x, nil
+	case bool:
+		if x {
 			return int64(1), nil
 		}
 		return int64(0), nil
-	case '"':
-		s, err := decodeString(raw)
-		if err != nil {
-			return nil, err
-		}
-		return s, nil
-	case '[', '{':
-		return nil, badRequest("want a string, number, boolean or null, not an array or object")
+	case json.Number:
+		return decodeNumber(string(x))
 	}
-	s := string(raw)
+	return nil, badRequest("want a string, number, boolean or null, not an array or object")
+}
+
+// decodeNumber decodes the text s of a JSON number: an integer if it has
+// no fraction or exponent, else a float.
+func decodeNumber(s string) (any, error) {
 	if !strings.ContainsAny(s, ".eE") {
 		i, err := strconv.ParseInt(s, 10, 64)
 		if err == nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -85,7 +84,8 @@ func (n *Node) ApplyBatch(entries []Entry) ([]Response, error) {
 func (n *Node) applyOnce(entries []Entry, doomed map[int]Response) (rs []Response, lost int, err error) {
 	conn := n.mu.conn
 	applied := n.applied.Load()
-	if err := conn.Exec("BEGIN IMMEDIATE"); err != nil {
+	as := &n.mu.stmts
+	if err := as.exec(conn, sqlBegin); err != nil {
 		return nil, -1, err
 	}
 	defer func() {
@@ -96,11 +96,6 @@ func (n *Node) applyOnce(entries []Entry, doomed map[int]Response) (rs []Respons
 			conn.SetInterrupt(old)
 		}
 	}()
-	setIdx, _, err := conn.Prepare("UPDATE " + appliedTable + " SET idx=?1 WHERE id=1")
-	if err != nil {
-		return nil, -1, err
-	}
-	defer setIdx.Close()
 	rs = make([]Response, len(entries))
 	last := applied
 	for k, e := range entries {
@@ -112,10 +107,7 @@ func (n *Node) applyOnce(entries []Entry, doomed map[int]Response) (rs []Respons
 		// Recording the index first also sets changes() to 1, and
 		// last_insert_rowid() is reset: both are then the same on every
 		// node when the request starts.
-		if err := setIdx.BindInt64(1, int64(e.Index)); err != nil {
-			return nil, -1, err
-		}
-		if err := setIdx.Exec(); err != nil {
+		if err := as.setIndex(conn, e.Index); err != nil {
 			return nil, -1, err
 		}
 		conn.SetLastInsertRowID(0)
@@ -129,7 +121,7 @@ func (n *Node) applyOnce(entries []Entry, doomed map[int]Response) (rs []Respons
 			rs[k].Error = derr.Error()
 			continue
 		}
-		rolledBack, err := n.runRequest(conn, k, req, &rs[k])
+		rolledBack, err := n.runRequest(conn, req, &rs[k])
 		if err != nil {
 			return nil, -1, err
 		}
@@ -137,7 +129,7 @@ func (n *Node) applyOnce(entries []Entry, doomed map[int]Response) (rs []Respons
 			return rs, k, nil
 		}
 	}
-	if err := conn.Exec("COMMIT"); err != nil {
+	if err := as.exec(conn, sqlCommit); err != nil {
 		return nil, -1, err
 	}
 	if last != applied {
@@ -149,9 +141,11 @@ func (n *Node) applyOnce(entries []Entry, doomed map[int]Response) (rs []Respons
 // runRequest runs one request inside a savepoint. It reports whether the
 // request ended the enclosing transaction; err is a node-local failure
 // (see applyFailure), which must not become a result.
-func (n *Node) runRequest(conn *sqlite3.Conn, k int, req Request, r *Response) (txLost bool, err error) {
-	sp := "holeycow_" + strconv.Itoa(k)
-	if err := conn.Exec("SAVEPOINT " + sp); err != nil {
+func (n *Node) runRequest(conn *sqlite3.Conn, req Request, r *Response) (txLost bool, err error) {
+	// One savepoint name serves every request: each is released, or the
+	// whole transaction is gone, before the next starts.
+	as := &n.mu.stmts
+	if err := as.exec(conn, sqlSavepoint); err != nil {
 		return false, err
 	}
 	storageCause(conn) // forget what failed before this request
@@ -175,11 +169,11 @@ func (n *Node) runRequest(conn *sqlite3.Conn, k int, req Request, r *Response) (
 	}
 	if serr != nil {
 		r.RolledBack = true
-		if err := conn.Exec("ROLLBACK TO " + sp); err != nil {
+		if err := as.exec(conn, sqlRollTo); err != nil {
 			return false, err
 		}
 	}
-	return false, conn.Exec("RELEASE " + sp)
+	return false, as.exec(conn, sqlRelease)
 }
 
 // runApplyStatements runs a request's statements, under the apply
@@ -219,7 +213,7 @@ func (n *Node) runApplyStatements(conn *sqlite3.Conn, req Request, r *Response) 
 	for _, st := range req.Statements {
 		n.mu.auth, g.watching = authApply, true
 		var serr error
-		r.Results, serr = runStatements(conn, st, true, r.Results, rows, before)
+		r.Results, serr = runStatements(conn, st, true, r.Results, rows, before, &n.mu.stmts)
 		n.mu.auth, g.watching = authNone, false
 		if errors.Is(serr, errGuardLook) {
 			return serr

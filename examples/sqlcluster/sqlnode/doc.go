@@ -147,6 +147,11 @@
 //   - The step count depends on the query plan: nodes must have the same
 //     schema and statistics (they do: both are replicated), and run the
 //     same SQLite.
+//   - The apply connection keeps prepared the statements it runs again
+//     (its own, and requests' INSERT, UPDATE, DELETE and SELECT by text;
+//     never DDL or pragmas): SQLite prepares a kept statement again when
+//     the schema or the statistics change, so it plans and answers as a
+//     fresh one would (see applyStmts).
 //
 // # Concurrency
 //

@@ -145,6 +145,7 @@ type Node struct {
 		conn  *sqlite3.Conn // nil once closed
 		auth  authMode      // what the apply connection's authorizer enforces
 		rowid rowidGuard    // the largest-rowid guard (see rowid.go)
+		stmts applyStmts    // the apply connection's kept statements (applystmts.go)
 	}
 
 	// waitMu guards the channel that is closed when applied advances.
@@ -312,6 +313,9 @@ func (n *Node) applyAuthorizer(action sqlite3.AuthorizerActionCode, name3, name4
 		return readAuthorizer(action, name3, name4, schema, inner)
 	}
 	n.mu.rowid.note(action)
+	if !plainAction(action) {
+		n.mu.stmts.plain, n.mu.stmts.stale = false, true
+	}
 	switch action {
 	case sqlite3.AUTH_TRANSACTION, sqlite3.AUTH_SAVEPOINT, sqlite3.AUTH_ATTACH, sqlite3.AUTH_DETACH,
 		sqlite3.AUTH_CREATE_TEMP_TABLE, sqlite3.AUTH_CREATE_TEMP_INDEX, sqlite3.AUTH_CREATE_TEMP_TRIGGER,
@@ -391,6 +395,7 @@ func (n *Node) Close() error {
 	n.mu.Lock()
 	conn := n.mu.conn
 	n.mu.conn = nil
+	stmtsErr := n.mu.stmts.closeAll()
 	n.mu.Unlock()
 	n.waitMu.Lock()
 	if !n.waitMu.closed {
@@ -403,7 +408,7 @@ func (n *Node) Close() error {
 		return ErrClosed
 	}
 	close(n.done)
-	var errs []error
+	errs := []error{stmtsErr}
 	// Closing read connections: take every token, so none is in use.
 	for range cap(n.tokens) {
 		n.tokens <- struct{}{}

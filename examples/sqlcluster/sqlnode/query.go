@@ -221,7 +221,7 @@ func queryOn(ctx context.Context, c *sqlite3.Conn, stmts []Statement, sc *stmtCa
 			out, serr, ran = sc.runCached(c, st, out, b)
 		}
 		if !ran {
-			out, serr = runStatements(c, st, false, out, b, nil)
+			out, serr = runStatements(c, st, false, out, b, nil, nil)
 		}
 		if serr != nil {
 			if ctx.Err() != nil {

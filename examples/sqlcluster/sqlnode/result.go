@@ -95,8 +95,9 @@ func bindParams(st *sqlite3.Stmt, ps []Param) error {
 // after recording it in the last Result. write selects whether
 // RowsAffected and LastInsertID are reported; b (nil: none) bounds the
 // rows. before, if not nil, runs before each SQL statement is prepared;
-// its error stops runStatements, unrecorded.
-func runStatements(conn *sqlite3.Conn, st Statement, write bool, out []Result, b *budget, before func() error) ([]Result, error) {
+// its error stops runStatements, unrecorded. as, if not nil, lends and
+// keeps prepared statements (the apply connection's; see applyStmts).
+func runStatements(conn *sqlite3.Conn, st Statement, write bool, out []Result, b *budget, before func() error, as *applyStmts) ([]Result, error) {
 	sql := st.SQL
 	first := true
 	for {
@@ -106,7 +107,7 @@ func runStatements(conn *sqlite3.Conn, st Statement, write bool, out []Result, b
 			}
 		}
 		start := time.Now()
-		stmt, tail, err := conn.Prepare(sql)
+		stmt, tail, origin, err := as.prepare(conn, sql, first)
 		if err != nil {
 			out = append(out, Result{Error: err.Error(), Time: time.Since(start).Seconds()})
 			return out, err
@@ -119,10 +120,10 @@ func runStatements(conn *sqlite3.Conn, st Statement, write bool, out []Result, b
 		}
 		first = false
 		r, err := runOne(conn, stmt, st.Params, strings.TrimSpace(tail) != "", write, b)
-		stmt.Close()
+		r, err = as.release(conn, sql, stmt, origin, r, err)
 		r.Time = time.Since(start).Seconds()
 		out = append(out, r)
-		if err != nil {
+		if err != nil || tail == "" {
 			return out, err
 		}
 		sql = tail
@@ -145,6 +146,9 @@ func runOne(conn *sqlite3.Conn, stmt *sqlite3.Stmt, ps []Param, more, write bool
 	// through INSERT, UPDATE or DELETE (DDL): the total tells them apart,
 	// so that DDL reports 0 rather than the previous statement's count.
 	total := conn.TotalChanges()
+	// The columns are read after the first step: a statement prepared
+	// before a change of the schema is prepared again by that step.
+	hasRow := stmt.Step()
 	if nc := stmt.ColumnCount(); nc > 0 {
 		r.Columns = make([]string, nc)
 		r.Types = make([]string, nc)
@@ -153,7 +157,7 @@ func runOne(conn *sqlite3.Conn, stmt *sqlite3.Stmt, ps []Param, more, write bool
 			r.Types[i] = strings.ToLower(stmt.ColumnDeclType(i))
 		}
 	}
-	for stmt.Step() {
+	for ; hasRow; hasRow = stmt.Step() {
 		if err := b.addRow(stmt, len(r.Columns)); err != nil {
 			r.Values = nil // let the rows go now
 			return r, err

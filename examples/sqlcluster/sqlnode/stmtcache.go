@@ -40,11 +40,7 @@ func (n *Node) dropStmts(c *sqlite3.Conn) error {
 	if !ok {
 		return nil
 	}
-	var errs []error
-	for _, s := range v.(*stmtCache).stmts {
-		errs = append(errs, s.Close())
-	}
-	return errors.Join(errs...)
+	return v.(*stmtCache).closeAll()
 }
 
 // runCached runs st, a single SELECT (singleSelect), on read connection c
@@ -69,15 +65,8 @@ func (sc *stmtCache) runCached(c *sqlite3.Conn, st Statement, out []Result, b *b
 			s.Close()
 			return out, nil, false
 		}
-		if len(sc.order) >= maxCachedStmts {
-			old := sc.order[0]
-			sc.order = sc.order[1:]
-			sc.stmts[old].Close()
-			delete(sc.stmts, old)
-		}
 		stmt = s
-		sc.stmts[st.SQL] = s
-		sc.order = append(sc.order, st.SQL)
+		sc.put(st.SQL, s)
 	}
 	reprepared := stmt.Status(sqlite3.STMTSTATUS_REPREPARE, false)
 	r, err := runOne(c, stmt, st.Params, false, false, b)
@@ -89,6 +78,32 @@ func (sc *stmtCache) runCached(c *sqlite3.Conn, st Statement, out []Result, b *b
 	}
 	r.Time = time.Since(start).Seconds()
 	return append(out, r), err, true
+}
+
+// put keeps s, prepared from sql, closing the oldest statement kept if
+// the cache is full.
+func (sc *stmtCache) put(sql string, s *sqlite3.Stmt) {
+	if sc.stmts == nil {
+		sc.stmts = map[string]*sqlite3.Stmt{}
+	}
+	if len(sc.order) >= maxCachedStmts {
+		old := sc.order[0]
+		sc.order = sc.order[1:]
+		sc.stmts[old].Close()
+		delete(sc.stmts, old)
+	}
+	sc.stmts[sql] = s
+	sc.order = append(sc.order, sql)
+}
+
+// closeAll closes and forgets every statement kept.
+func (sc *stmtCache) closeAll() error {
+	var errs []error
+	for _, s := range sc.stmts {
+		errs = append(errs, s.Close())
+	}
+	sc.stmts, sc.order = nil, nil
+	return errors.Join(errs...)
 }
 
 // forget closes and drops the statement of sql.
