@@ -108,7 +108,7 @@ type Stores struct {
 // NewMemStores returns in-memory stores.
 func NewMemStores() *Stores {
 	s := raft.NewInmemStore()
-	return &Stores{Log: s, Stable: s, Snap: raft.NewInmemSnapshotStore()}
+	return &Stores{Log: s, Stable: s, Snap: &memSnapshotStore{}}
 }
 
 // Config configures a Node.

@@ -39,3 +39,6 @@ func RequestRemove(ctx context.Context, n *Node, via, id string) error {
 func OpenDiskStores(dir string, kind LogStoreKind) (*Stores, []io.Closer, error) {
 	return openDiskStores(dir, kind, slog.New(slog.DiscardHandler))
 }
+
+// MapErr is n.mapErr: how n reports a hashicorp/raft error.
+func MapErr(n *Node, err error) error { return n.mapErr(err) }

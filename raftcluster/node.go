@@ -231,7 +231,10 @@ func (n *Node) mapErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrNotVoter):
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrNotVoter),
+		errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		// A transfer in progress refuses the entry before appending it:
+		// not committed, and the leader is about to be another node.
 		return n.notLeader("raft")
 	case errors.Is(err, raft.ErrLeadershipLost):
 		return fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)

@@ -45,7 +45,13 @@ func Example() {
 		if n == w {
 			continue
 		}
+		// A copier not ready (catching up, or resetting after its lease
+		// lapsed on a loaded machine) says so: read again a little later.
 		rs, err := n.Query(ctx, cluster.LevelLinearizable, []sqlnode.Statement{{SQL: "SELECT text FROM greeting"}})
+		for i := 0; i < 50 && errors.Is(err, cluster.ErrNotReady); i++ {
+			time.Sleep(100 * time.Millisecond) // a client's back-off
+			rs, err = n.Query(ctx, cluster.LevelLinearizable, []sqlnode.Statement{{SQL: "SELECT text FROM greeting"}})
+		}
 		if err != nil {
 			fmt.Println(err)
 			return

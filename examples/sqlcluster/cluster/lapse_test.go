@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -87,6 +88,10 @@ func testLapsed(t *testing.T, opts LocalOptions) {
 	notReady("read", err)
 	_, err = cp.Query(ctx, LevelNone, []sqlnode.Statement{{SQL: "PRAGMA integrity_check"}})
 	notReady("integrity_check", err)
+	notReady("backup", cp.BackupTo(ctx, LevelNone, filepath.Join(t.TempDir(), "backup.db")))
+	// A read that the lapse caught halfway fails with whatever SQLite
+	// made of the view's refusal: that is reported as the refusal.
+	notReady("read failed halfway", cp.eng.readFailed(ctx, cp.eng.publishedView(), errors.New("sqlnode: disk I/O error")))
 	notReady("read-only DB read", warm.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&count))
 	cold, err := ro.Conn(ctx)
 	if err == nil {

@@ -287,15 +287,15 @@ func (c *Local) AddNode(ctx context.Context) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = n.Join(ctx, leader.Raft().RaftAddr())
-	// Joining is idempotent: an outcome left unknown by a leadership
-	// change (a loaded machine) is settled by asking again.
-	for i := 0; i < 3 && errors.Is(err, raftcluster.ErrOutcomeUnknown); i++ {
+	// Joining is idempotent: a leader that changed, or an outcome left
+	// unknown by a leadership change (a loaded machine), is settled by
+	// asking the leader again.
+	err = retryElection(ctx, "join", func() error {
 		if leader, err = c.Leader(ctx); err != nil {
-			return nil, err
+			return err
 		}
-		err = n.Join(ctx, leader.Raft().RaftAddr())
-	}
+		return n.Join(ctx, leader.Raft().RaftAddr())
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -620,15 +620,21 @@ func (c *Local) cleanup() {
 // down to TrailingLogs entries; a member that joins later gets the
 // snapshot, the cluster state only, and the entries after it) and, where
 // the durable index allows, on the other members.
+// A writer or leader that changes meanwhile (an election) makes it start
+// again with the new one.
 func (c *Local) Compact(ctx context.Context) error {
-	w, err := c.Writer(ctx)
+	var w *Node
+	err := retryElection(ctx, "compact", func() error {
+		var err error
+		if w, err = c.Writer(ctx); err != nil {
+			return err
+		}
+		if _, err := w.Checkpoint(ctx); err != nil {
+			return err
+		}
+		return snapshot(ctx, w)
+	})
 	if err != nil {
-		return err
-	}
-	if _, err := w.Checkpoint(ctx); err != nil {
-		return err
-	}
-	if err := snapshot(ctx, w); err != nil {
 		return err
 	}
 	for _, n := range c.Nodes() {

@@ -14,6 +14,7 @@ import (
 	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/vfs"
 )
 
 // Node is one member of a replicated SQL database: a raftcluster.Node
@@ -253,12 +254,24 @@ func (n *Node) Query(ctx context.Context, level Level, stmts []sqlnode.Statement
 	}
 	rs, err := db.Query(ctx, stmts)
 	if err != nil {
-		return nil, invalidatedNotReady(err)
+		return nil, n.eng.readFailed(ctx, view, err)
 	}
 	if err := n.eng.guardView(ctx, view); err != nil {
 		return nil, err
 	}
 	return rs, nil
+}
+
+// readFailed reports a read of the database on view that failed with
+// err: if the view's guard refuses now (a writer view whose lease lapsed
+// or that was deposed, an invalidated copier view), the failure is that
+// refusal (503 with its reason over HTTP), not the I/O error SQLite made
+// of it (a 500 "internal error" from /db/backup while leadership moved).
+func (e *engine) readFailed(ctx context.Context, view vfs.FS, err error) error {
+	if gerr := e.guardView(ctx, view); gerr != nil {
+		return gerr
+	}
+	return invalidatedNotReady(err)
 }
 
 // invalidatedNotReady reports a read that this node's copier view refused
@@ -292,7 +305,7 @@ func (n *Node) BackupTo(ctx context.Context, level Level, path string) error {
 		return err
 	}
 	if err := db.BackupTo(ctx, path); err != nil {
-		return err
+		return n.eng.readFailed(ctx, view, err)
 	}
 	return n.eng.guardView(ctx, view)
 }

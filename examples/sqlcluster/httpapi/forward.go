@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sync/atomic"
 	"time"
 )
 
@@ -78,11 +79,30 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, o options, body
 	if rec, ok := w.(*recorder); ok {
 		rec.forwarded = true
 	}
-	ctx, cancel := s.context(r, o)
-	defer cancel()
+	dctx, dcancel := s.context(r, o)
+	defer dcancel()
 	var leaderTimeout time.Duration
-	if dl, ok := ctx.Deadline(); ok {
+	dl, hasDeadline := dctx.Deadline()
+	if hasDeadline {
 		leaderTimeout = forwardTimeout(time.Until(dl))
+	}
+	// The deadline bounds waiting for the leader's answer, not copying
+	// it: once the leader's response has begun, cutting it at the
+	// deadline would leave the client a truncated body (unexpected EOF)
+	// instead of the results the leader stopped early to send in time.
+	// The copy is bounded by the server's write deadline.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(dctx))
+	defer cancel()
+	stop := context.AfterFunc(r.Context(), cancel) // the client left
+	defer stop()
+	var fw forwardState
+	if hasDeadline {
+		timer := time.AfterFunc(time.Until(dl), func() {
+			if fw.state.CompareAndSwap(0, forwardTimedOut) {
+				cancel()
+			}
+		})
+		defer timer.Stop()
 	}
 	out := r.Clone(ctx)
 	out.Body = io.NopCloser(bytes.NewReader(body))
@@ -100,12 +120,15 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, o options, body
 		Transport: s.cfg.Transport,
 		// This node's version header stays the only one.
 		ModifyResponse: func(resp *http.Response) error {
+			if !fw.state.CompareAndSwap(0, forwardAnswered) {
+				return errForwardTimedOut
+			}
 			resp.Header.Del(VersionHeader)
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			s.log.Warn("httpapi: forwarding to the leader failed", "leader", nl.LeaderHTTP, "err", err)
-			if errors.Is(err, context.DeadlineExceeded) {
+			if fw.state.Load() == forwardTimedOut || errors.Is(err, context.DeadlineExceeded) {
 				// The leader got the request and did not answer in time:
 				// what it did is not known here.
 				writeJSON(w, http.StatusGatewayTimeout, errorBody{Error: "httpapi: the leader did not answer within the timeout; " +
@@ -118,6 +141,17 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, o options, body
 	}
 	proxy.ServeHTTP(w, out)
 }
+
+// forwardState is what came first in forwarding a request: the leader's
+// answer (forwardAnswered) or the request's deadline (forwardTimedOut).
+type forwardState struct{ state atomic.Int32 }
+
+const (
+	forwardAnswered = 1 + iota
+	forwardTimedOut
+)
+
+var errForwardTimedOut = errors.New("httpapi: the request's timeout passed before the leader answered")
 
 // singleJoin joins URL paths with one slash between them.
 func singleJoin(a, b string) string {
