@@ -492,7 +492,22 @@ func (s *nodeStorage) BecomeWriter(ctx context.Context, epoch uint64) error {
 func (s *nodeStorage) BecomeCopier(ctx context.Context, epoch uint64, w raftcluster.Member) error {
 	s.ref.lockStorage()
 	defer s.ref.unlock()
-	return s.store.BecomeCopier(ctx, epoch, w)
+	err := s.store.BecomeCopier(ctx, epoch, w)
+	if err == nil || !errors.Is(err, raftcluster.ErrCompacted) {
+		return err
+	}
+	// The copier view's database is older than the log reaches: a
+	// refresh-mode copier keeps the snapshot of its last refresh, and a
+	// new writer's compaction (before adding a member, say) can pass it.
+	// Catching up cannot succeed; re-base the view on shared storage
+	// through the new writer's reset handshake instead, as a reset does.
+	s.eng.log.Info("cluster: copier behind the compacted log at a writer change: resetting", "node", s.id, "epoch", epoch, "writer", w.ID, "err", err)
+	if rerr := s.store.Reset(ctx, epoch, w); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	s.resetReq.Store(false)
+	s.resets.Add(1)
+	return nil
 }
 
 func (s *nodeStorage) SetCopiers(epoch, gen uint64, copiers []raftcluster.Member) {
