@@ -263,6 +263,18 @@ func idempotent(req sqlnode.Request) sqlnode.Request {
 }
 
 // copier returns a live member that is not the writer.
+// schemaOnCopier creates schema through the writer, lets the cluster
+// settle (every member applied it) and returns a copier.
+func (bc *benchCluster) schemaOnCopier(ctx context.Context, schema string) (*cluster.Node, error) {
+	if _, err := bc.exec(ctx, schema); err != nil {
+		return nil, err
+	}
+	if err := bc.settle(ctx, 30*time.Second); err != nil {
+		return nil, err
+	}
+	return bc.copier(ctx)
+}
+
 func (bc *benchCluster) copier(ctx context.Context) (*cluster.Node, error) {
 	w, err := bc.Writer(ctx)
 	if err != nil {

@@ -489,13 +489,7 @@ func (e *env) modeRestart(m cluster.CopierMode) error {
 	}
 	ctx, cancel := e.withTimeout(10 * time.Minute)
 	defer cancel()
-	if _, err := bc.exec(ctx, "CREATE TABLE r(id INTEGER PRIMARY KEY, v TEXT)"); err != nil {
-		return err
-	}
-	if err := bc.settle(ctx, 30*time.Second); err != nil {
-		return err
-	}
-	c, err := bc.copier(ctx)
+	c, err := bc.schemaOnCopier(ctx, "CREATE TABLE r(id INTEGER PRIMARY KEY, v TEXT)")
 	if err != nil {
 		return err
 	}
