@@ -13,6 +13,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	raftwal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
+	"github.com/hashicorp/raft-wal/segment"
 )
 
 // LogStoreKind names the Raft log store of a node that keeps its state in
@@ -98,7 +99,8 @@ func openDiskStores(dir string, kind LogStoreKind, logger *slog.Logger) (_ *Stor
 		// the same process can open the directory again.
 		meta := &metadb.BoltMetaDB{}
 		closers = append(closers, meta)
-		w, err := raftwal.Open(wdir, raftwal.WithLogger(newHCLog(logger, "wal")), raftwal.WithMetaStore(meta), raftwal.WithSegmentSize(WALSegmentSize))
+		w, err := raftwal.Open(wdir, raftwal.WithLogger(newHCLog(logger, "wal")), raftwal.WithMetaStore(meta), raftwal.WithSegmentSize(WALSegmentSize),
+			raftwal.WithSegmentFiler(segment.NewFiler(wdir, newWALVFS())))
 		if err != nil {
 			return nil, closers, fmt.Errorf("raftcluster: open %s: %w", walDir, err)
 		}

@@ -205,8 +205,8 @@ func (bc *benchCluster) exec(ctx context.Context, sql string, params ...any) (ui
 // execReq runs a request through the replicated log.
 //
 // An ErrOutcomeUnknown that says the entry committed (the leader's
-// database was reopening when it applied, so its result was lost) counts
-// as success: the entry is durable and every member applies it. Any other
+// database was reopening when it applied, or it was fenced right after
+// the commit, so its result was lost) counts as success: the entry is durable and every member applies it. Any other
 // ErrOutcomeUnknown (leadership lost while committing) may or may not
 // have committed: the request is sent again in its idempotent form
 // (INSERT OR IGNORE, CREATE TABLE IF NOT EXISTS), at most 5 times. Both
@@ -219,7 +219,10 @@ func (bc *benchCluster) execReq(ctx context.Context, req sqlnode.Request) (uint6
 		resp, err := bc.Execute(rctx, req)
 		cancel()
 		if errors.Is(err, raftcluster.ErrOutcomeUnknown) {
-			if strings.Contains(err.Error(), "committed but") {
+			// "entry N committed but its result is not available
+			// here" or "entry N committed, but this node could not
+			// apply it" (fenced after the commit): durable either way.
+			if m := err.Error(); strings.Contains(m, " committed but") || strings.Contains(m, " committed, but") {
 				bc.unknown.Add(1)
 				return 0, nil
 			}

@@ -126,6 +126,11 @@
 //     an upper bound of what reaches the disk, which grows with the size
 //     of the files rewritten in place (the shared database, the journal,
 //     overlays); a figure taken on another kernel is not comparable.
+//     Run as root, the bench therefore gives each serve cluster an ext4
+//     file system of its own on a loop device (-blockdev auto, the
+//     default) and counts what that device receives, syncfs before each
+//     reading: data, metadata and ext4's journal, what the disk gets.
+//     write_bytes stays in the notes; -blockdev off uses it alone.
 //
 // # Concurrency
 //

@@ -289,8 +289,26 @@ func (e *env) refreshLatencies(m cluster.CopierMode) error {
 }
 
 // hasRow reports whether a read at level on c finds row id of table t.
+//
+// A read refused because no leader is known (an election on a loaded
+// machine) is sent again, as a client would, for up to 10 s.
 func hasRow(ctx context.Context, c *cluster.Node, level cluster.Level, id int64) (bool, error) {
-	res, err := c.Query(ctx, level, []sqlnode.Statement{{SQL: "SELECT count(*) FROM t WHERE id = ?", Params: []sqlnode.Param{{Value: id}}}})
+	var res []sqlnode.Result
+	var err error
+	var nl *raftcluster.NotLeaderError
+	for try := 0; try < 200; try++ {
+		res, err = c.Query(ctx, level, []sqlnode.Statement{{SQL: "SELECT count(*) FROM t WHERE id = ?", Params: []sqlnode.Param{{Value: id}}}})
+		if !errors.As(err, &nl) {
+			break
+		}
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+	}
 	if err != nil {
 		return false, err
 	}

@@ -27,13 +27,14 @@ func main() {
 	only := flag.String("figs", "", "comma-separated figure numbers to run (default all; 2 needs 1)")
 	sqliteMode := flag.String("sqlite-mode", "", "figure 10: -sqlite-mode of the serve processes, wal or truncate (default: serve's default)")
 	serveProfiles := flag.String("serve-profiles", "", "figure 10: write CPU profiles of every serve process under each load into `dir`")
+	blockDev := flag.String("blockdev", "auto", "serve figures: count bytes written on an ext4 file system on a loop device per cluster (auto: when root), or off (kernel write_bytes)")
 	flag.Parse()
 
 	sc := fullScale()
 	if *quick {
 		sc = quickScale()
 	}
-	sc.SQLiteMode, sc.ServeProfiles = *sqliteMode, *serveProfiles
+	sc.SQLiteMode, sc.ServeProfiles, sc.BlockDev = *sqliteMode, *serveProfiles, *blockDev
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
 	}
@@ -109,6 +110,17 @@ func run(ctx context.Context, sc Scale, dir string, seed uint64, progressTo io.W
 	rep := newReport(sc.Name, runtime.NumCPU())
 	e := &env{ctx: ctx, sc: sc, dir: scratch, rep: rep, p: p, seed: seed, ca: ca}
 	p.Printf("bench: %s scale, seed %d, scratch %s", sc.Name, seed, scratch)
+	switch why := blockDevUsable(); {
+	case sc.BlockDev == "off":
+		p.Printf("bench: bytes counted by the kernel's write_bytes (-blockdev off)")
+	case sc.BlockDev != "" && sc.BlockDev != "auto":
+		return nil, fmt.Errorf("bench: -blockdev %q: want auto or off", sc.BlockDev)
+	case why != "":
+		p.Printf("bench: bytes counted by the kernel's write_bytes (no block device per cluster: %s)", why)
+	default:
+		e.blockDevs = true
+		p.Printf("bench: serve clusters' bytes counted on a loop device each")
+	}
 
 	var kv struct {
 		tmpl  string

@@ -78,6 +78,7 @@ type serveCluster struct {
 	name   string
 	bin    string
 	dir    string
+	blk    *blockDev // nil: bytes are counted by write_bytes
 	shared string
 	procs  []*serveProc
 	tr     *http.Transport
@@ -106,9 +107,17 @@ func (e *env) startServe(name string, extra ...string) (*serveCluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	var blk *blockDev
+	if e.blockDevs {
+		if blk, err = newBlockDev(dir); err != nil {
+			return nil, err
+		}
+		e.defer_(blk.close) // after sc.close, pushed below
+		dir = blk.mnt
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 64, 64
-	sc := &serveCluster{e: e, name: name, bin: bin, dir: dir, shared: filepath.Join(dir, "shared"), tr: tr,
+	sc := &serveCluster{e: e, name: name, bin: bin, dir: dir, blk: blk, shared: filepath.Join(dir, "shared"), tr: tr,
 		client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 	if err := os.Mkdir(sc.shared, 0o700); err != nil {
 		return nil, err
@@ -349,10 +358,30 @@ func (sc *serveCluster) retry(ctx context.Context, p *serveProc, path string, bo
 type procCounters struct {
 	cpu        time.Duration // user + system
 	writeBytes int64         // /proc/PID/io write_bytes
+	devBytes   int64         // bytes the cluster's own block device received
+	dev        bool          // devBytes was measured
 }
 
 func (a procCounters) sub(b procCounters) procCounters {
-	return procCounters{cpu: a.cpu - b.cpu, writeBytes: a.writeBytes - b.writeBytes}
+	return procCounters{cpu: a.cpu - b.cpu, writeBytes: a.writeBytes - b.writeBytes,
+		devBytes: a.devBytes - b.devBytes, dev: a.dev && b.dev}
+}
+
+// add accumulates b, a reading of the same cluster, into a.
+func (a *procCounters) add(b procCounters) {
+	a.cpu += b.cpu
+	a.writeBytes += b.writeBytes
+	a.devBytes += b.devBytes
+	a.dev = b.dev
+}
+
+// bytes is the bytes written to storage: what the block device received
+// when the cluster has one (see blockDev), else the kernel's write_bytes.
+func (a procCounters) bytes() int64 {
+	if a.dev {
+		return a.devBytes
+	}
+	return a.writeBytes
 }
 
 // clockTick is USER_HZ, the unit of /proc/PID/stat's times: 100 on every
@@ -372,6 +401,13 @@ func (sc *serveCluster) counters() (procCounters, error) {
 		}
 		c.cpu += pc.cpu
 		c.writeBytes += pc.writeBytes
+	}
+	if sc.blk != nil {
+		b, err := sc.blk.bytesWritten()
+		if err != nil {
+			return c, err
+		}
+		c.devBytes, c.dev = b, true
 	}
 	return c, nil
 }
