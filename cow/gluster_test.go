@@ -68,32 +68,24 @@ func glusterModel(tb rapid.TB, vol *gluster.Volume, o vfs.OSOptions, prefix stri
 	})
 }
 
-// modelGluster runs TestView_model's machine with each view on
-// its own node: node i's shared storage is a directory seen through mount
-// i of one GlusterFS replica-3 volume (vfs/vfstest/gluster; the test
-// skips, saying why, where GlusterFS cannot run), as nodes on separate
-// hosts see one cluster file system through their own client caches. The
-// writer writes through one mount and each copier reads through another,
-// so that a page a mount cached in an earlier copier generation (before a
-// reset, a restart on the same node or a promotion) would be served after
-// it: the hazard of issue 17. The volume has the client-side caches off
-// (gluster.CoherentVolume) and the mounts the timeouts 0, but the
-// kernel's page cache on, which serve's self-check accepts when it reads
-// shared storage with vfs.OSOptions.DropCacheOnOpen, as here.
-//
-// Differences from TestView_model: a crash clone exists only for the
-// Mem, so the crash checks after resets, joins, restarts and promotions
-// check nothing here (the writer's syncs on a real volume are
-// vfs/vfstest/gluster's durability test's matter); and the budget is
-// small (3 runs of about 3x20 steps: every step's check reads the whole
-// namespace through every mount), raised with -rapid.checks and
-// -rapid.steps.
+// modelGluster runs TestView_model's machine on vol (see
+// TestView_gluster): node i's shared storage is a directory seen through
+// mount i, so the writer writes through one mount and each copier reads
+// through another, and a page a mount cached in an earlier copier
+// generation (before a reset, a restart on the same node or a promotion)
+// would be served after it. Differences from TestView_model: a crash
+// clone exists only for the Mem, so the crash checks after resets, joins,
+// restarts and promotions check nothing here (the writer's syncs on a
+// real volume are vfs/vfstest/gluster's durability test's matter); and
+// the budget is small (2 runs of about 3x20 steps: every step's check
+// reads the whole namespace through every mount), raised with
+// -rapid.checks and -rapid.steps.
 //
 // Its subtest plainOS runs the machine through a plain vfs.OS, and must
 // find a stale read (a copier's content differing from its model), or
 // the test does not see the hazard.
 func modelGluster(t *testing.T, vol *gluster.Volume) {
-	setRapidFlags(t, map[string]string{"rapid.checks": "3", "rapid.steps": "20", "rapid.shrinktime": "10s"})
+	setRapidFlags(t, map[string]string{"rapid.checks": "2", "rapid.steps": "20", "rapid.shrinktime": "10s"})
 	t.Run("DropCacheOnOpen", func(t *testing.T) {
 		glusterModel(t, vol, vfs.OSOptions{DropCacheOnOpen: true}, "drop")
 	})
