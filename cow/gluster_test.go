@@ -61,6 +61,10 @@ func glusterModel(tb rapid.TB, vol *gluster.Volume, o vfs.OSOptions, prefix stri
 		m := &modelMachine{shared: func(node int) vfs.FS { return nodes[node] }}
 		m.init(t)
 		acts := m.actions()
+		// Weighted toward the hazard's shape: an in-place overwrite, then
+		// a reset.
+		acts["overwrite again"] = m.overwrite
+		acts["reset a third time"] = m.reset
 		for range 3 {
 			t.Repeat(acts)
 		}
@@ -79,7 +83,8 @@ func glusterModel(tb rapid.TB, vol *gluster.Volume, o vfs.OSOptions, prefix stri
 // real volume are vfs/vfstest/gluster's durability test's matter); and
 // the budget is small (2 runs of about 3x20 steps: every step's check
 // reads the whole namespace through every mount), raised with
-// -rapid.checks and -rapid.steps.
+// -rapid.checks and -rapid.steps, and weighted toward the hazard's shape
+// (in-place overwrites and resets three times as likely as other steps).
 //
 // Its subtest plainOS runs the machine through a plain vfs.OS, and must
 // find a stale read (a copier's content differing from its model), or
@@ -91,6 +96,7 @@ func modelGluster(t *testing.T, vol *gluster.Volume) {
 	})
 	t.Run("plainOS", func(t *testing.T) {
 		// The first failure is all it needs: no shrinking, no fail file.
+		// A run finds a stale read about one time in two.
 		setRapidFlags(t, map[string]string{"rapid.checks": "10", "rapid.shrinktime": "1ns", "rapid.nofailfile": "true"})
 		rec := &failureTB{T: t}
 		glusterModel(rec, vol, vfs.OSOptions{}, "plain")

@@ -139,6 +139,7 @@ func (m *modelMachine) actions() map[string]func(*rapid.T) {
 	acts["reset again"] = m.reset // twice as likely as other actions
 	acts["join"] = m.join
 	acts["restart"] = m.restart
+	acts["overwrite"] = m.overwrite
 	acts["promote"] = m.promote
 	acts[""] = m.check
 	return acts
@@ -197,6 +198,31 @@ func (m *modelMachine) restart(t *rapid.T) {
 	m.copiers[i] = c
 	m.stab.newGeneration()
 	m.checkCrash(t, "after a restart")
+}
+
+// overwrite rewrites part of a file at the writer in place, its size
+// unchanged: the writer's change that a copier's mount does not notice
+// by itself (a size change makes FUSE drop a file's cached pages).
+func (m *modelMachine) overwrite(t *rapid.T) {
+	var files []string
+	sizes := map[string]int64{}
+	for _, p := range cowtest.Paths {
+		if fi, err := m.writer.s.FS.Stat(p); err == nil && !fi.IsDir() && fi.Size() > 0 {
+			files = append(files, p)
+			sizes[p] = fi.Size()
+		}
+	}
+	if len(files) == 0 {
+		t.Skip("no file to overwrite")
+	}
+	p := rapid.SampledFrom(files).Draw(t, "path")
+	off := rapid.Int64Range(0, sizes[p]-1).Draw(t, "off")
+	data := make([]byte, rapid.Int64Range(1, sizes[p]-off).Draw(t, "len"))
+	seed := rapid.Byte().Draw(t, "data seed")
+	for i := range data {
+		data[i] = seed + byte(i*5) | 1
+	}
+	m.writer.s.Write(t, p, off, data)
 }
 
 // closeAll closes every view's handles and locks (the end of a run).
