@@ -109,7 +109,11 @@
 //	go test -race ./cow/ -run TestView_model -rapid.checks=2000
 //
 // (about two minutes on two cores). A failure prints -rapid.seed=N, which
-// replays it.
+// replays it. TestView_gluster runs the same machine with each view on its
+// own mount of a GlusterFS volume (where the machine allows: root, FUSE,
+// the packages; .ci/run sets them up), where a copier must not read a page
+// its mount cached in an earlier generation; its budget is small (a step
+// reads the whole namespace through every mount), raised the same way.
 //
 // # Concurrency
 //

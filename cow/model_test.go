@@ -18,22 +18,53 @@ type modelView struct {
 	s    *cowtest.Subject
 	rec  *recFS
 	pres *recPreserver // nil for the writer
+	node int           // whose shared storage it sees: modelMachine.sharedOf(node)
 }
 
-// modelMachine is the rapid state machine: one writer, 1-3 copiers over
-// one Mem, a Local stabilizer calling each copier's Preserve. The
-// operations come from cowtest (shared with package stability's model);
-// resets, joins and promotions are the machine's own.
+// modelNodes bounds the views of a model machine: one writer and up to
+// three copiers, each on its own node.
+const modelNodes = 4
+
+// modelMachine is the rapid state machine: one writer, 1-3 copiers, a
+// Local stabilizer calling each copier's Preserve. Each view sees shared
+// storage as its node does (sharedOf): one Mem for all (TestView_model),
+// or a mount per node of one GlusterFS volume (TestView_modelGluster).
+// The operations come from cowtest (shared with package stability's
+// model); resets, joins, restarts and promotions are the machine's own.
 type modelMachine struct {
-	raw     *vfs.MemFS
+	raw     *vfs.MemFS            // the shared Mem; nil when shared is set
+	shared  func(node int) vfs.FS // node's shared storage (nil: raw for every node)
 	writer  *modelView
 	copiers []*modelView
 	stab    *countingStabilizer
 	local   *Local
 }
 
-func (m *modelMachine) newRec() *recFS {
-	return &recFS{FS: m.raw, raw: m.raw, bs: modelBS, members: m.members}
+// sharedOf returns node's shared storage.
+func (m *modelMachine) sharedOf(node int) vfs.FS {
+	if m.shared == nil {
+		return m.raw
+	}
+	return m.shared(node)
+}
+
+// freeNode returns a node that no view uses, or -1.
+func (m *modelMachine) freeNode() int {
+	used := map[int]bool{m.writer.node: true}
+	for _, c := range m.copiers {
+		used[c.node] = true
+	}
+	for i := range modelNodes {
+		if !used[i] {
+			return i
+		}
+	}
+	return -1
+}
+
+func (m *modelMachine) newRec(node int) *recFS {
+	fsys := m.sharedOf(node)
+	return &recFS{FS: fsys, raw: fsys, bs: modelBS, members: m.members}
 }
 
 func (m *modelMachine) members() []*recPreserver {
@@ -44,8 +75,8 @@ func (m *modelMachine) members() []*recPreserver {
 	return out
 }
 
-func (m *modelMachine) newCopier(t *rapid.T, name string) *modelView {
-	rec := m.newRec()
+func (m *modelMachine) newCopier(t *rapid.T, name string, node int) *modelView {
+	rec := m.newRec(node)
 	opts := Options{BlockSize: modelBS}
 	if rapid.Bool().Draw(t, "dir store") {
 		st, err := NewDirStore(vfs.NewMem())
@@ -59,22 +90,25 @@ func (m *modelMachine) newCopier(t *rapid.T, name string) *modelView {
 		s:    &cowtest.Subject{Name: name, FS: v, M: m.writer.s.M.Clone()},
 		rec:  rec,
 		pres: &recPreserver{v: v, bs: modelBS, cv: newCoverage()},
+		node: node,
 	}
 }
 
 func (m *modelMachine) init(t *rapid.T) {
-	m.raw = vfs.NewMem()
+	if m.shared == nil {
+		m.raw = vfs.NewMem()
+	}
 	// A random starting namespace, made durable.
-	m.writer = &modelView{s: &cowtest.Subject{Name: "writer", M: cowtest.Setup(t, m.raw, modelBS), Durable: true}}
-	n := rapid.IntRange(1, 3).Draw(t, "copiers")
+	m.writer = &modelView{s: &cowtest.Subject{Name: "writer", M: cowtest.Setup(t, m.sharedOf(0), modelBS), Durable: true}}
+	n := rapid.IntRange(1, modelNodes-1).Draw(t, "copiers")
 	m.local = NewLocal()
 	for i := range n {
-		c := m.newCopier(t, "copier"+string(rune('1'+i)))
+		c := m.newCopier(t, "copier"+string(rune('1'+i)), i+1)
 		m.copiers = append(m.copiers, c)
 		m.local.Add(c.pres)
 	}
 	m.stab = &countingStabilizer{s: m.local, bs: modelBS, seen: newCoverage()}
-	rec := m.newRec()
+	rec := m.newRec(0)
 	rec.writer = true
 	w, err := NewWriter(rec, m.stab, Options{BlockSize: modelBS})
 	must(t, err)
@@ -90,8 +124,12 @@ func (m *modelMachine) pick(t *rapid.T) *cowtest.Subject {
 }
 
 // checkCrash checks that a crash now keeps the writer's namespace and
-// every file's synced content: what ResetCopier and Promote promise.
+// every file's synced content: what ResetCopier and Promote promise. Only
+// the Mem has crash clones: on real mounts it checks nothing.
 func (m *modelMachine) checkCrash(t *rapid.T, when string) {
+	if m.raw == nil {
+		return
+	}
 	cowtest.CheckFS(t, "shared after a crash "+when, m.raw.CrashClone(vfs.CrashOptions{}), m.writer.s.M, true)
 }
 
@@ -100,6 +138,8 @@ func (m *modelMachine) actions() map[string]func(*rapid.T) {
 	acts["reset"] = m.reset
 	acts["reset again"] = m.reset // twice as likely as other actions
 	acts["join"] = m.join
+	acts["restart"] = m.restart
+	acts["overwrite"] = m.overwrite
 	acts["promote"] = m.promote
 	acts[""] = m.check
 	return acts
@@ -120,12 +160,13 @@ func (m *modelMachine) reset(t *rapid.T) {
 
 func (m *modelMachine) join(t *rapid.T) {
 	{
-		if len(m.copiers) >= 3 {
+		node := m.freeNode()
+		if node < 0 {
 			t.Skip("enough copiers")
 		}
 		var c *modelView
 		must(t, m.writer.v.ResetCopier(context.Background(), func() error {
-			c = m.newCopier(t, "copier"+string(rune('1'+len(m.copiers))))
+			c = m.newCopier(t, "copier"+string(rune('1'+len(m.copiers))), node)
 			m.local.Add(c.pres)
 			return nil
 		}))
@@ -134,6 +175,60 @@ func (m *modelMachine) join(t *rapid.T) {
 		m.copiers = append(m.copiers, c)
 		m.stab.newGeneration()
 		m.checkCrash(t, "after a join")
+	}
+}
+
+// restart discards a copier (its handles and locks closed, as a process
+// that exits) and joins a new one on the same node: on a mount, the
+// kernel's cache of the old one's reads outlives it.
+func (m *modelMachine) restart(t *rapid.T) {
+	i := rapid.IntRange(0, len(m.copiers)-1).Draw(t, "copier")
+	old := m.copiers[i]
+	old.s.CloseAll(t)
+	m.local.Remove(old.pres)
+	var c *modelView
+	must(t, m.writer.v.ResetCopier(context.Background(), func() error {
+		c = m.newCopier(t, old.s.Name, old.node)
+		m.local.Add(c.pres)
+		return nil
+	}))
+	m.writer.s.SyncOpen()
+	c.s.M = m.writer.s.M.Clone()
+	m.copiers = slices.Clone(m.copiers)
+	m.copiers[i] = c
+	m.stab.newGeneration()
+	m.checkCrash(t, "after a restart")
+}
+
+// overwrite rewrites part of a file at the writer in place, its size
+// unchanged: the writer's change that a copier's mount does not notice
+// by itself (a size change makes FUSE drop a file's cached pages).
+func (m *modelMachine) overwrite(t *rapid.T) {
+	var files []string
+	sizes := map[string]int64{}
+	for _, p := range cowtest.Paths {
+		if fi, err := m.writer.s.FS.Stat(p); err == nil && !fi.IsDir() && fi.Size() > 0 {
+			files = append(files, p)
+			sizes[p] = fi.Size()
+		}
+	}
+	if len(files) == 0 {
+		t.Skip("no file to overwrite")
+	}
+	p := rapid.SampledFrom(files).Draw(t, "path")
+	off := rapid.Int64Range(0, sizes[p]-1).Draw(t, "off")
+	data := make([]byte, rapid.Int64Range(1, sizes[p]-off).Draw(t, "len"))
+	seed := rapid.Byte().Draw(t, "data seed")
+	for i := range data {
+		data[i] = seed + byte(i*5) | 1
+	}
+	m.writer.s.Write(t, p, off, data)
+}
+
+// closeAll closes every view's handles and locks (the end of a run).
+func (m *modelMachine) closeAll(t *rapid.T) {
+	for _, mv := range append([]*modelView{m.writer}, m.copiers...) {
+		mv.s.CloseAll(t)
 	}
 }
 
@@ -182,8 +277,8 @@ func (m *modelMachine) check(t *rapid.T) {
 			t.Fatalf("%s Check: %v", mv.s.Name, err)
 		}
 	}
-	// The writer's view is shared storage itself.
-	cowtest.CheckFS(t, "shared", m.raw, m.writer.s.M, false)
+	// The writer's view is shared storage itself (as its node sees it).
+	cowtest.CheckFS(t, "shared", m.sharedOf(m.writer.node), m.writer.s.M, false)
 	m.stab.mu.Lock()
 	twice := m.stab.twice
 	m.stab.twice = nil
@@ -197,13 +292,14 @@ func (m *modelMachine) check(t *rapid.T) {
 // operations (cowtest's: writes by name and through long-lived handles,
 // truncates, creates, removes, renames of files and of directories with
 // children, MkdirAll, locks, syncs, and their failing variants) at the
-// writer and the copiers, with resets, joins and promotions that keep
-// handles and locks open. After every step each view is checked against
-// its model, every writer mutation against what each copier had
-// preserved, copiers never mutate shared storage, and no region is
-// stabilized twice per generation; after every reset, join and promotion,
-// a crash clone of shared storage must keep the whole namespace and every
-// synced file.
+// writer and the copiers, with resets, joins, restarts and promotions
+// (resets and promotions keep handles and locks open). After every step
+// each view is checked against its model, every writer mutation against
+// what each copier had preserved, copiers never mutate shared storage,
+// and no region is stabilized twice per generation; after every reset,
+// join, restart and promotion, a crash clone of shared storage must keep
+// the whole namespace and every synced file. TestView_modelGluster runs
+// the same machine on real mounts.
 func TestView_model(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		m := &modelMachine{}

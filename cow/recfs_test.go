@@ -167,10 +167,16 @@ func (r *recFS) require(op string, regions ...Region) {
 	}
 }
 
+// size returns the size of the file at name (0 for a directory, whose
+// size a real file system reports as a block or more), and whether
+// anything exists there.
 func (r *recFS) size(name string) (int64, bool) {
 	fi, err := r.raw.Stat(name)
 	if err != nil {
 		return 0, false
+	}
+	if fi.IsDir() {
+		return 0, true
 	}
 	return fi.Size(), true
 }
