@@ -168,8 +168,14 @@ func TestServe_availability(t *testing.T) {
 		nw, epoch = c.writer(e+1, survivors...)
 		if *availTrace {
 			b, _ := os.ReadFile(nw.logPath)
-			lines := strings.Split(string(b), "\n")
-			t.Logf("killed at %s; %s's log:\n%s", killedAt.Format("15:04:05.000"), nw.id, strings.Join(lines[max(0, len(lines)-60):], "\n"))
+			// The last lines but for the HTTP requests.
+			var lines []string
+			for _, l := range strings.Split(string(b), "\n") {
+				if !strings.Contains(l, `msg="http request"`) && !strings.Contains(l, `msg="httpapi: forwarding to the leader failed"`) {
+					lines = append(lines, l)
+				}
+			}
+			t.Logf("killed at %s; %s's log:\n%s", killedAt.Format("15:04:05.000"), nw.id, strings.Join(lines[max(0, len(lines)-120):], "\n"))
 		}
 		t.Logf("failover %d: killed %s (epoch %d): first write acknowledged after %v; epoch now %d", round+1, w.id, e, d.Round(time.Millisecond), epoch)
 		c.start(w, "")
