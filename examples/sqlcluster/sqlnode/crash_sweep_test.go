@@ -3,6 +3,7 @@ package sqlnode
 import (
 	"context"
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
@@ -95,7 +96,6 @@ func TestNode_crashSweep(t *testing.T) {
 
 func crashSweep(t *testing.T, opts Options) {
 	seed := testSeed(t)
-	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, 99))
 	log := genLog(t, rng, 60)
 	var steps []sweepStep
@@ -116,25 +116,8 @@ func crashSweep(t *testing.T, opts Options) {
 	ro := opts
 	ro.VFS = registerFS(t, refFS)
 	ref := openTestNode(t, ro)
-	sums := map[uint64]Checksum{}
-	sum, err := ref.Checksum(ctx)
-	require.NoError(t, err)
-	sums[sum.Index] = sum
-	refOps := refFS.ops.Load()
-	for _, s := range steps {
-		_, err := ref.ApplyBatch(s.batch)
-		require.NoError(t, err)
-		stepCheckpoint(ref)
-		if s.flush {
-			_, err := ref.Flush()
-			require.NoError(t, err)
-		}
-		sum, err := ref.Checksum(ctx)
-		require.NoError(t, err)
-		sums[sum.Index] = sum
-	}
-	final, err := ref.Checksum(ctx)
-	require.NoError(t, err)
+	refOps := refFS.ops.Load() // the checksums only read
+	sums, final := sweepReference(t, ref, steps)
 	refFS.record = nil
 	total := refFS.ops.Load()
 	count := map[string]int{}
@@ -175,26 +158,7 @@ func crashSweep(t *testing.T, opts Options) {
 				require.NoError(t, n.Close())
 				require.NotNil(t, cfs.clone, "no crash at op %d of %d", at, cfs.ops.Load())
 
-				o.VFS = registerFS(t, cfs.clone)
-				rec, err := Open(o)
-				require.NoError(t, err, "crash at op %d (%s): reopen", at, c)
-				got := rec.AppliedIndex()
-				rs, err := rec.Query(ctx, []Statement{{SQL: "PRAGMA integrity_check"}})
-				require.NoError(t, err)
-				require.Empty(t, rs[0].Error)
-				require.Equal(t, "ok", rs[0].Values[0][0], "crash at op %d (%s): integrity", at, c)
-				require.GreaterOrEqual(t, got, flushedAtCrash, "crash at op %d (%s): recovered index below the flushed one", at, c)
-				sum, err := rec.Checksum(ctx)
-				require.NoError(t, err)
-				want, ok := sums[got]
-				require.True(t, ok, "crash at op %d (%s): recovered index %d is no batch boundary", at, c, got)
-				require.Equal(t, want, sum, "crash at op %d (%s): state at recovered index %d", at, c, got)
-				var ignored uint64
-				runSweep(t, rec, steps, &ignored) // replay: entries <= got are skipped
-				sum, err = rec.Checksum(ctx)
-				require.NoError(t, err)
-				require.Equal(t, final, sum, "crash at op %d (%s): after replay", at, c)
-				require.NoError(t, rec.Close())
+				checkRecovery(t, o, cfs.clone, flushedAtCrash, sums, final, steps, fmt.Sprintf("crash at op %d (%s)", at, c))
 			}
 			t.Logf("crashes by class: %v", crashed)
 		})
@@ -309,7 +273,6 @@ func TestNode_crashSweep_promotedCopier(t *testing.T) {
 // log replays to the final state.
 func TestNode_crashSweep_backgroundCheckpoint(t *testing.T) {
 	seed := testSeed(t)
-	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, 97))
 	log := genLog(t, rng, 60)
 	var steps []sweepStep
@@ -324,27 +287,13 @@ func TestNode_crashSweep_backgroundCheckpoint(t *testing.T) {
 	refFS := &crashFS{MemFS: vfs.NewMem(), at: -1}
 	ro.VFS = registerFS(t, refFS)
 	ref := openTestNode(t, ro)
-	sums := map[uint64]Checksum{}
-	sum, err := ref.Checksum(ctx)
-	require.NoError(t, err)
-	sums[sum.Index] = sum
-	for _, s := range steps {
-		_, err := ref.ApplyBatch(s.batch)
-		require.NoError(t, err)
-		if s.flush {
-			_, err := ref.Flush()
-			require.NoError(t, err)
-		}
-		sum, err := ref.Checksum(ctx)
-		require.NoError(t, err)
-		sums[sum.Index] = sum
-	}
-	final, err := ref.Checksum(ctx)
-	require.NoError(t, err)
+	sums, final := sweepReference(t, ref, steps)
 	// The operation counts vary with the interleaving: crash within the
-	// first nine tenths of the reference's.
+	// first nine tenths of the reference's (a run that ends before its
+	// crash point is left out).
 	total := refFS.ops.Load() * 9 / 10
 	var bg int64
+	crashes := 0
 	for at := int64(1); at <= total; at += max(1, total/40) {
 		cfs := &crashFS{MemFS: vfs.NewMem(), at: at, keep: 0.5, seed: int64(seed) + at}
 		o := opts
@@ -367,29 +316,69 @@ func TestNode_crashSweep_backgroundCheckpoint(t *testing.T) {
 		cfs.mu.Lock()
 		clone := cfs.clone
 		cfs.mu.Unlock()
-		require.NotNil(t, clone, "no crash at op %d of %d", at, cfs.ops.Load())
+		if clone == nil { // this interleaving made fewer operations
+			continue
+		}
+		crashes++
 
-		o.VFS = registerFS(t, clone)
-		rec, err := Open(o)
-		require.NoError(t, err, "crash at op %d: reopen", at)
-		got := rec.AppliedIndex()
-		rs, err := rec.Query(ctx, []Statement{{SQL: "PRAGMA integrity_check"}})
-		require.NoError(t, err)
-		require.Empty(t, rs[0].Error)
-		require.Equal(t, "ok", rs[0].Values[0][0], "crash at op %d: integrity", at)
-		require.GreaterOrEqual(t, got, flushedAtCrash.Load(), "crash at op %d: recovered index below the flushed one", at)
-		sum, err := rec.Checksum(ctx)
-		require.NoError(t, err)
-		want, ok := sums[got]
-		require.True(t, ok, "crash at op %d: recovered index %d is no batch boundary", at, got)
-		require.Equal(t, want, sum, "crash at op %d: state at recovered index %d", at, got)
-		var ignored uint64
-		runSweep(t, rec, steps, &ignored)
-		sum, err = rec.Checksum(ctx)
-		require.NoError(t, err)
-		require.Equal(t, final, sum, "crash at op %d: after replay", at)
-		require.NoError(t, rec.Close())
+		checkRecovery(t, o, clone, flushedAtCrash.Load(), sums, final, steps, fmt.Sprintf("crash at op %d", at))
 	}
 	require.NotZero(t, bg, "no background checkpoint ran")
-	t.Logf("seed %d: crashed at 40 points of ~%d operations; %d background checkpoints ran", seed, total, bg)
+	require.Greater(t, crashes, 30, "crashes")
+	t.Logf("seed %d: crashed at %d points of ~%d operations; %d background checkpoints ran", seed, crashes, total, bg)
+}
+
+// sweepReference applies steps on ref, as runSweep does, and returns the
+// checksum at the start and after every step, by index, and the final one.
+func sweepReference(t *testing.T, ref *Node, steps []sweepStep) (map[uint64]Checksum, Checksum) {
+	t.Helper()
+	ctx := context.Background()
+	sums := map[uint64]Checksum{}
+	sum, err := ref.Checksum(ctx)
+	require.NoError(t, err)
+	sums[sum.Index] = sum
+	for _, s := range steps {
+		_, err := ref.ApplyBatch(s.batch)
+		require.NoError(t, err)
+		stepCheckpoint(ref)
+		if s.flush {
+			_, err := ref.Flush()
+			require.NoError(t, err)
+		}
+		sum, err := ref.Checksum(ctx)
+		require.NoError(t, err)
+		sums[sum.Index] = sum
+	}
+	final, err := ref.Checksum(ctx)
+	require.NoError(t, err)
+	return sums, final
+}
+
+// checkRecovery opens the crashed storage clone with o and checks it: an
+// intact database whose applied index is at least flushed and a batch
+// boundary, in exactly the reference's state there (sums), and replaying
+// steps gives the final state. what names the crash in messages.
+func checkRecovery(t *testing.T, o Options, clone *vfs.MemFS, flushed uint64, sums map[uint64]Checksum, final Checksum, steps []sweepStep, what string) {
+	t.Helper()
+	ctx := context.Background()
+	o.VFS = registerFS(t, clone)
+	rec, err := Open(o)
+	require.NoError(t, err, "%s: reopen", what)
+	got := rec.AppliedIndex()
+	rs, err := rec.Query(ctx, []Statement{{SQL: "PRAGMA integrity_check"}})
+	require.NoError(t, err)
+	require.Empty(t, rs[0].Error)
+	require.Equal(t, "ok", rs[0].Values[0][0], "%s: integrity", what)
+	require.GreaterOrEqual(t, got, flushed, "%s: recovered index below the flushed one", what)
+	sum, err := rec.Checksum(ctx)
+	require.NoError(t, err)
+	want, ok := sums[got]
+	require.True(t, ok, "%s: recovered index %d is no batch boundary", what, got)
+	require.Equal(t, want, sum, "%s: state at recovered index %d", what, got)
+	var ignored uint64
+	runSweep(t, rec, steps, &ignored) // replay: entries <= got are skipped
+	sum, err = rec.Checksum(ctx)
+	require.NoError(t, err)
+	require.Equal(t, final, sum, "%s: after replay", what)
+	require.NoError(t, rec.Close())
 }
