@@ -40,6 +40,16 @@ type sweepStep struct {
 	flush bool
 }
 
+// sweepSteps returns n random batches (genLog), every fourth followed by
+// a Flush.
+func sweepSteps(t *testing.T, rng *rand.Rand, n int) []sweepStep {
+	var steps []sweepStep
+	for i, b := range genLog(t, rng, n) {
+		steps = append(steps, sweepStep{batch: b, flush: i%4 == 3})
+	}
+	return steps
+}
+
 // runSweep applies steps on n and returns the index each Flush returned,
 // in order; lastFlushed is updated after every Flush.
 func runSweep(t *testing.T, n *Node, steps []sweepStep, lastFlushed *uint64) {
@@ -96,12 +106,7 @@ func TestNode_crashSweep(t *testing.T) {
 
 func crashSweep(t *testing.T, opts Options) {
 	seed := testSeed(t)
-	rng := rand.New(rand.NewPCG(seed, 99))
-	log := genLog(t, rng, 60)
-	var steps []sweepStep
-	for i, b := range log {
-		steps = append(steps, sweepStep{batch: b, flush: i%4 == 3})
-	}
+	steps := sweepSteps(t, rand.New(rand.NewPCG(seed, 99)), 60)
 
 	// The reference run: checksums by index, and every operation's class.
 	refFS := &crashFS{MemFS: vfs.NewMem(), at: -1}
@@ -273,12 +278,7 @@ func TestNode_crashSweep_promotedCopier(t *testing.T) {
 // log replays to the final state.
 func TestNode_crashSweep_backgroundCheckpoint(t *testing.T) {
 	seed := testSeed(t)
-	rng := rand.New(rand.NewPCG(seed, 97))
-	log := genLog(t, rng, 60)
-	var steps []sweepStep
-	for i, b := range log {
-		steps = append(steps, sweepStep{batch: b, flush: i%4 == 3})
-	}
+	steps := sweepSteps(t, rand.New(rand.NewPCG(seed, 97)), 60)
 	opts := Options{Path: "db", WALAutoCheckpoint: 16}
 
 	// The reference: checksums by index (the state at an index does not
