@@ -46,7 +46,8 @@ func DefaultTimeouts() Timeouts {
 // The leader lease equals the heartbeat timeout (the most hashicorp/raft
 // allows): a leader steps down only after hearing from no quorum for as
 // long as a follower waits before it calls an election. Failover takes
-// about 1.5-2 heartbeat timeouts; a process stall longer than the lease
+// about 1.5-2 heartbeat timeouts (about 1.25 when the leader's process
+// died: see doc.go, Failover timing); a process stall longer than the lease
 // looks like a dead leader. Measured on a 2-core machine shared with
 // other work (load average 9-24) by examples/sqlcluster/server's
 // TestServe_availability (3 serve processes, 16 writers for 60 s, then 10

@@ -150,6 +150,23 @@
 // none, keep WriterLease well above the longest plausible stall of the
 // I/O path and keep batches short.
 //
+// # Failover timing
+//
+// hashicorp/raft notices a silent leader between Heartbeat and about
+// 3×Heartbeat after its last message, and a voter that still knows a
+// leader refuses (pre-)votes, so the first follower to notice often loses
+// its campaign and waits an Election timeout more. When the leader's
+// process is gone rather than slow (its Raft port refuses connections;
+// a stalled process's kernel still accepts them), each follower that has
+// not heard from it for Heartbeat/4 finds that out and wakes Raft's
+// heartbeat check exactly Heartbeat after the last message
+// (ReloadConfig); the survivor the next leader would choose as writer
+// waits Heartbeat/4 longer, so that the others have given up the old
+// leader by then and it wins at once (leadergone.go). A dead leader is so
+// replaced about 1.25 heartbeat timeouts after it died. Where the host is
+// down or cut off, nothing refuses, and Raft's own timers act. Timing
+// never decides safety: the writer lease and fence delay above do.
+//
 // # Membership
 //
 // Members join as Raft non-voters; the leader promotes one at a time to

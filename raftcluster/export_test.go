@@ -2,6 +2,7 @@ package raftcluster
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"time"
@@ -19,6 +20,18 @@ func ExpireWriterLease(n *Node) {
 	n.mu.Lock()
 	n.mu.leaseUntil = time.Time{}
 	n.mu.Unlock()
+}
+
+// GuardedEpoch runs n's Guard and returns the writer epoch it passed for.
+func GuardedEpoch(ctx context.Context, n *Node) (uint64, error) {
+	e := n.writerEpoch.Load()
+	if err := n.Guard()(ctx); err != nil {
+		return 0, err
+	}
+	if n.writerEpoch.Load() != e {
+		return 0, errors.New("raftcluster: the writer epoch moved during the check")
+	}
+	return e, nil
 }
 
 // TransferLeadership makes leader n hand Raft leadership to member id at

@@ -38,10 +38,15 @@ type mutation struct {
 	epoch uint64
 }
 
-func (s *sharedLog) try(node string, epoch uint64, guard func(context.Context) error) bool {
+// try records a mutation by node in the epoch that guard passed for.
+// (The epoch is the Guard's, not the storage's: a storage that has not
+// yet heard of its new epoch would mislabel a mutation that its Guard
+// passed for the new one.)
+func (s *sharedLog) try(node string, guard func(context.Context) (uint64, error)) bool {
 	s.lock()
 	defer s.unlock()
-	if guard(context.Background()) != nil {
+	epoch, err := guard(context.Background())
+	if err != nil {
 		return false
 	}
 	s.muts = append(s.muts, mutation{node, epoch})
@@ -114,12 +119,12 @@ func (r *recStorage) BecomeWriter(ctx context.Context, epoch uint64) error {
 	if r.stop == nil && r.shared != nil {
 		r.stop = make(chan struct{})
 		stop := r.stop
-		g := func(ctx context.Context) error {
+		g := func(ctx context.Context) (uint64, error) {
 			n := r.node.Load()
 			if n == nil {
-				return errors.New("not started")
+				return 0, errors.New("not started")
 			}
-			return n.Guard()(ctx)
+			return raftcluster.GuardedEpoch(ctx, n)
 		}
 		r.wg.Add(1)
 		go func() {
@@ -136,7 +141,7 @@ func (r *recStorage) BecomeWriter(ctx context.Context, epoch uint64) error {
 				e := r.epoch
 				r.mu.Unlock()
 				if e != 0 {
-					r.shared.try(r.id, e, g)
+					r.shared.try(r.id, g)
 				}
 			}
 		}()

@@ -77,6 +77,8 @@ type Node struct {
 	contacts contacts
 	// refusals rate-limits the warnings about refused requests.
 	refusals repeats
+	// reloadMu serializes raft.ReloadConfig calls (recheckHeartbeat).
+	reloadMu sync.Mutex
 }
 
 // New starts a node. It does not join a cluster: call Bootstrap on the
@@ -142,7 +144,8 @@ func New(cfg Config) (*Node, error) {
 	r.RegisterObserver(n.obs)
 	cfg.Transport.serve(n.handleForward, n.memberAt)
 
-	n.wg.Add(4)
+	n.wg.Add(5)
+	go n.leaderGoneLoop()
 	go n.observeLoop()
 	go n.leaderLoop()
 	go n.leaseLoop()

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -181,6 +182,19 @@ func (t *TLSTransport) Close() error {
 }
 
 func (t *TLSTransport) raftTransport() raft.Transport { return t.nt }
+
+// peerGone implements Transport: a TCP connection to addr is refused
+// (nothing listens there: the process is gone, or its host rejects). It
+// sends nothing; the peer's accept loop sees a connection that closes.
+func (t *TLSTransport) peerGone(ctx context.Context, addr string) bool {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return errors.Is(err, syscall.ECONNREFUSED)
+	}
+	c.Close()
+	return false
+}
 
 // ConnStats reports the transport's open connections and those it closed
 // to stay under TLSLimits.MaxConns.

@@ -32,6 +32,10 @@ type Transport interface {
 	// an authenticating transport refuses a Raft connection to an
 	// address whose peer's certificate names another member.
 	serve(h forwardHandler, memberAt func(addr string) string)
+	// peerGone reports whether nothing listens at a member's Raft address
+	// any more (its process is gone): a refused connection, not a slow or
+	// silent one.
+	peerGone(ctx context.Context, addr string) bool
 }
 
 // forwardHandler serves a forwarded request. caller is the member ID that
@@ -316,6 +320,15 @@ func (t *MemTransport) Close() error {
 }
 
 func (t *MemTransport) raftTransport() raft.Transport { return t.inmem }
+
+// peerGone implements Transport: no open transport at addr (closed by its
+// node's Shutdown). A cut link is not a gone peer.
+func (t *MemTransport) peerGone(_ context.Context, addr string) bool {
+	t.net.mu.Lock()
+	defer t.net.mu.Unlock()
+	_, ok := t.net.mu.nodes[addr]
+	return !ok
+}
 
 func (t *MemTransport) serve(h forwardHandler, _ func(string) string) {
 	t.mu.Lock()

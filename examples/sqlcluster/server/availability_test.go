@@ -164,12 +164,23 @@ func TestServe_availability(t *testing.T) {
 		pwg.Wait()
 		d := time.Duration(first.Load())
 		lat = append(lat, d)
-		var nw *proc
-		nw, epoch = c.writer(e+1, survivors...)
+		_, epoch = c.writer(e+1, survivors...)
 		if *availTrace {
-			b, _ := os.ReadFile(nw.logPath)
-			lines := strings.Split(string(b), "\n")
-			t.Logf("killed at %s; %s's log:\n%s", killedAt.Format("15:04:05.000"), nw.id, strings.Join(lines[max(0, len(lines)-60):], "\n"))
+			// Every survivor's Raft and raftcluster lines since the kill.
+			for _, p := range survivors {
+				b, _ := os.ReadFile(p.logPath)
+				var lines []string
+				for _, l := range strings.Split(string(b), "\n") {
+					ts, ok := strings.CutPrefix(l, "time=")
+					if !ok || len(ts) < 24 || !(strings.Contains(l, "logger=raft ") || strings.Contains(l, "raftcluster:")) {
+						continue
+					}
+					if at, err := time.Parse(time.RFC3339Nano, ts[:strings.IndexByte(ts, ' ')]); err == nil && at.After(killedAt.Add(-time.Second)) {
+						lines = append(lines, l)
+					}
+				}
+				t.Logf("killed %s at %s; %s's log:\n%s", w.id, killedAt.Format("15:04:05.000"), p.id, strings.Join(lines[:min(len(lines), 80)], "\n"))
+			}
 		}
 		t.Logf("failover %d: killed %s (epoch %d): first write acknowledged after %v; epoch now %d", round+1, w.id, e, d.Round(time.Millisecond), epoch)
 		c.start(w, "")

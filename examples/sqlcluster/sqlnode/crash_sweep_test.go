@@ -3,6 +3,7 @@ package sqlnode
 import (
 	"context"
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
@@ -39,6 +40,16 @@ type sweepStep struct {
 	flush bool
 }
 
+// sweepSteps returns n random batches (genLog), every fourth followed by
+// a Flush.
+func sweepSteps(t *testing.T, rng *rand.Rand, n int) []sweepStep {
+	var steps []sweepStep
+	for i, b := range genLog(t, rng, n) {
+		steps = append(steps, sweepStep{batch: b, flush: i%4 == 3})
+	}
+	return steps
+}
+
 // runSweep applies steps on n and returns the index each Flush returned,
 // in order; lastFlushed is updated after every Flush.
 func runSweep(t *testing.T, n *Node, steps []sweepStep, lastFlushed *uint64) {
@@ -47,6 +58,7 @@ func runSweep(t *testing.T, n *Node, steps []sweepStep, lastFlushed *uint64) {
 		if _, err := n.ApplyBatch(s.batch); err != nil {
 			t.Fatal(err)
 		}
+		stepCheckpoint(n)
 		if s.flush {
 			idx, err := n.Flush()
 			if err != nil {
@@ -57,26 +69,44 @@ func runSweep(t *testing.T, n *Node, steps []sweepStep, lastFlushed *uint64) {
 	}
 }
 
+// stepCheckpoint runs, on a node with manualCheckpoint, the background
+// checkpoint that its last commit asked for, where the goroutine would
+// (after the apply, outside the apply lock): the sweep's file operations
+// then come in the same order in every run.
+func stepCheckpoint(n *Node) {
+	if n.ckpt != nil && n.ckpt.manual {
+		n.checkpointDue()
+	}
+}
+
 // TestNode_crashSweep crashes the writer of the default mode (WAL with
 // synchronous=NORMAL), on the crash-cloning MemFS, at every write and
 // sync of its applies, checkpoints and WAL restarts (a small
 // wal_autocheckpoint makes many of both), once keeping only synced
-// changes and once keeping a random part of the unsynced ones. After
+// changes and once keeping a random part of the unsynced ones; with the
+// checkpoints on their own connection (background, run at fixed points
+// here: see TestNode_crashSweep_backgroundCheckpoint for the goroutine)
+// and in the apply (CheckpointInApply). After
 // each crash the next writer opens the crashed storage: the database is
 // intact; its content is exactly the state after its stored applied
 // index, which is at least the last index Flush returned before the crash
 // (so a log compacted up to Flush's index loses nothing); and replaying
 // the log from there gives the state of a writer that never crashed.
 func TestNode_crashSweep(t *testing.T) {
-	seed := testSeed(t)
-	ctx := context.Background()
-	rng := rand.New(rand.NewPCG(seed, 99))
-	log := genLog(t, rng, 60)
-	var steps []sweepStep
-	for i, b := range log {
-		steps = append(steps, sweepStep{batch: b, flush: i%4 == 3})
+	for _, o := range []struct {
+		name string
+		opts Options
+	}{
+		{"background", Options{Path: "db", WALAutoCheckpoint: 16, manualCheckpoint: true}},
+		{"in_apply", Options{Path: "db", WALAutoCheckpoint: 16, CheckpointInApply: true}},
+	} {
+		t.Run(o.name, func(t *testing.T) { crashSweep(t, o.opts) })
 	}
-	opts := Options{Path: "db", WALAutoCheckpoint: 16}
+}
+
+func crashSweep(t *testing.T, opts Options) {
+	seed := testSeed(t)
+	steps := sweepSteps(t, rand.New(rand.NewPCG(seed, 99)), 60)
 
 	// The reference run: checksums by index, and every operation's class.
 	refFS := &crashFS{MemFS: vfs.NewMem(), at: -1}
@@ -91,24 +121,8 @@ func TestNode_crashSweep(t *testing.T) {
 	ro := opts
 	ro.VFS = registerFS(t, refFS)
 	ref := openTestNode(t, ro)
-	sums := map[uint64]Checksum{}
-	sum, err := ref.Checksum(ctx)
-	require.NoError(t, err)
-	sums[sum.Index] = sum
-	refOps := refFS.ops.Load()
-	for _, s := range steps {
-		_, err := ref.ApplyBatch(s.batch)
-		require.NoError(t, err)
-		if s.flush {
-			_, err := ref.Flush()
-			require.NoError(t, err)
-		}
-		sum, err := ref.Checksum(ctx)
-		require.NoError(t, err)
-		sums[sum.Index] = sum
-	}
-	final, err := ref.Checksum(ctx)
-	require.NoError(t, err)
+	refOps := refFS.ops.Load() // the checksums only read
+	sums, final := sweepReference(t, ref, steps)
 	refFS.record = nil
 	total := refFS.ops.Load()
 	count := map[string]int{}
@@ -149,26 +163,7 @@ func TestNode_crashSweep(t *testing.T) {
 				require.NoError(t, n.Close())
 				require.NotNil(t, cfs.clone, "no crash at op %d of %d", at, cfs.ops.Load())
 
-				o.VFS = registerFS(t, cfs.clone)
-				rec, err := Open(o)
-				require.NoError(t, err, "crash at op %d (%s): reopen", at, c)
-				got := rec.AppliedIndex()
-				rs, err := rec.Query(ctx, []Statement{{SQL: "PRAGMA integrity_check"}})
-				require.NoError(t, err)
-				require.Empty(t, rs[0].Error)
-				require.Equal(t, "ok", rs[0].Values[0][0], "crash at op %d (%s): integrity", at, c)
-				require.GreaterOrEqual(t, got, flushedAtCrash, "crash at op %d (%s): recovered index below the flushed one", at, c)
-				sum, err := rec.Checksum(ctx)
-				require.NoError(t, err)
-				want, ok := sums[got]
-				require.True(t, ok, "crash at op %d (%s): recovered index %d is no batch boundary", at, c, got)
-				require.Equal(t, want, sum, "crash at op %d (%s): state at recovered index %d", at, c, got)
-				var ignored uint64
-				runSweep(t, rec, steps, &ignored) // replay: entries <= got are skipped
-				sum, err = rec.Checksum(ctx)
-				require.NoError(t, err)
-				require.Equal(t, final, sum, "crash at op %d (%s): after replay", at, c)
-				require.NoError(t, rec.Close())
+				checkRecovery(t, o, cfs.clone, flushedAtCrash, sums, final, steps, fmt.Sprintf("crash at op %d (%s)", at, c))
 			}
 			t.Logf("crashes by class: %v", crashed)
 		})
@@ -272,4 +267,118 @@ func TestNode_crashSweep_promotedCopier(t *testing.T) {
 		n++
 	}
 	t.Logf("seed %d: writer made %d write-path operations; promoted a copier after a crash at %d of them", seed, total, n)
+}
+
+// TestNode_crashSweep_backgroundCheckpoint is TestNode_crashSweep's check
+// with the checkpointer's goroutine running beside the applier, as in
+// production: the crash points fall wherever the two interleave, during
+// background checkpoints among them (the crash at the n-th file
+// operation, counted over both). Every crash must leave an intact
+// database at a batch boundary at or past the last Flush, from which the
+// log replays to the final state.
+func TestNode_crashSweep_backgroundCheckpoint(t *testing.T) {
+	seed := testSeed(t)
+	steps := sweepSteps(t, rand.New(rand.NewPCG(seed, 97)), 60)
+	opts := Options{Path: "db", WALAutoCheckpoint: 16}
+
+	// The reference: checksums by index (the state at an index does not
+	// depend on when checkpoints ran).
+	ro := opts
+	refFS := &crashFS{MemFS: vfs.NewMem(), at: -1}
+	ro.VFS = registerFS(t, refFS)
+	ref := openTestNode(t, ro)
+	sums, final := sweepReference(t, ref, steps)
+	// The operation counts vary with the interleaving: crash within the
+	// first nine tenths of the reference's (a run that ends before its
+	// crash point is left out).
+	total := refFS.ops.Load() * 9 / 10
+	var bg int64
+	crashes := 0
+	for at := int64(1); at <= total; at += max(1, total/40) {
+		cfs := &crashFS{MemFS: vfs.NewMem(), at: at, keep: 0.5, seed: int64(seed) + at}
+		o := opts
+		o.VFS = registerFS(t, cfs)
+		n, err := Open(o)
+		require.NoError(t, err)
+		var flushed, flushedAtCrash atomic.Uint64
+		cfs.onCrash = func() { flushedAtCrash.Store(flushed.Load()) }
+		for _, s := range steps {
+			_, err := n.ApplyBatch(s.batch)
+			require.NoError(t, err)
+			if s.flush {
+				idx, err := n.Flush()
+				require.NoError(t, err)
+				flushed.Store(idx)
+			}
+		}
+		bg += n.CheckpointStats().Runs
+		require.NoError(t, n.Close())
+		cfs.mu.Lock()
+		clone := cfs.clone
+		cfs.mu.Unlock()
+		if clone == nil { // this interleaving made fewer operations
+			continue
+		}
+		crashes++
+
+		checkRecovery(t, o, clone, flushedAtCrash.Load(), sums, final, steps, fmt.Sprintf("crash at op %d", at))
+	}
+	require.NotZero(t, bg, "no background checkpoint ran")
+	require.Greater(t, crashes, 30, "crashes")
+	t.Logf("seed %d: crashed at %d points of ~%d operations; %d background checkpoints ran", seed, crashes, total, bg)
+}
+
+// sweepReference applies steps on ref, as runSweep does, and returns the
+// checksum at the start and after every step, by index, and the final one.
+func sweepReference(t *testing.T, ref *Node, steps []sweepStep) (map[uint64]Checksum, Checksum) {
+	t.Helper()
+	ctx := context.Background()
+	sums := map[uint64]Checksum{}
+	sum, err := ref.Checksum(ctx)
+	require.NoError(t, err)
+	sums[sum.Index] = sum
+	for _, s := range steps {
+		_, err := ref.ApplyBatch(s.batch)
+		require.NoError(t, err)
+		stepCheckpoint(ref)
+		if s.flush {
+			_, err := ref.Flush()
+			require.NoError(t, err)
+		}
+		sum, err := ref.Checksum(ctx)
+		require.NoError(t, err)
+		sums[sum.Index] = sum
+	}
+	final, err := ref.Checksum(ctx)
+	require.NoError(t, err)
+	return sums, final
+}
+
+// checkRecovery opens the crashed storage clone with o and checks it: an
+// intact database whose applied index is at least flushed and a batch
+// boundary, in exactly the reference's state there (sums), and replaying
+// steps gives the final state. what names the crash in messages.
+func checkRecovery(t *testing.T, o Options, clone *vfs.MemFS, flushed uint64, sums map[uint64]Checksum, final Checksum, steps []sweepStep, what string) {
+	t.Helper()
+	ctx := context.Background()
+	o.VFS = registerFS(t, clone)
+	rec, err := Open(o)
+	require.NoError(t, err, "%s: reopen", what)
+	got := rec.AppliedIndex()
+	rs, err := rec.Query(ctx, []Statement{{SQL: "PRAGMA integrity_check"}})
+	require.NoError(t, err)
+	require.Empty(t, rs[0].Error)
+	require.Equal(t, "ok", rs[0].Values[0][0], "%s: integrity", what)
+	require.GreaterOrEqual(t, got, flushed, "%s: recovered index below the flushed one", what)
+	sum, err := rec.Checksum(ctx)
+	require.NoError(t, err)
+	want, ok := sums[got]
+	require.True(t, ok, "%s: recovered index %d is no batch boundary", what, got)
+	require.Equal(t, want, sum, "%s: state at recovered index %d", what, got)
+	var ignored uint64
+	runSweep(t, rec, steps, &ignored) // replay: entries <= got are skipped
+	sum, err = rec.Checksum(ctx)
+	require.NoError(t, err)
+	require.Equal(t, final, sum, "%s: after replay", what)
+	require.NoError(t, rec.Close())
 }

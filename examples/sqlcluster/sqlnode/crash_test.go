@@ -51,7 +51,13 @@ type crashFS struct {
 	keep float64
 	seed int64
 
-	ops     atomic.Int64
+	ops atomic.Int64
+	// opMu makes each mutation (its count, the clone at the crash and
+	// the operation) one step, so that a clone taken while another
+	// goroutine mutates (a background checkpoint) is a state between
+	// two operations: MemFS's CrashClone is atomic only against the
+	// namespace.
+	opMu    sync.Mutex
 	mu      sync.Mutex
 	clone   *vfs.MemFS
 	onCrash func() // called when the clone is taken
@@ -93,14 +99,23 @@ func (c *crashFS) Open(name string, flag int, perm fs.FileMode) (vfs.File, error
 }
 
 func (c *crashFS) Remove(name string) error {
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
 	c.tick(opKind{"remove", name, 0})
 	return c.MemFS.Remove(name)
 }
 func (c *crashFS) Rename(a, b string) error {
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
 	c.tick(opKind{"rename", a, 0})
 	return c.MemFS.Rename(a, b)
 }
-func (c *crashFS) SyncDir(d string) error { c.tick(opKind{"syncdir", d, 0}); return c.MemFS.SyncDir(d) }
+func (c *crashFS) SyncDir(d string) error {
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	c.tick(opKind{"syncdir", d, 0})
+	return c.MemFS.SyncDir(d)
+}
 
 type crashFile struct {
 	vfs.File
@@ -109,14 +124,23 @@ type crashFile struct {
 }
 
 func (f *crashFile) WriteAt(p []byte, off int64) (int, error) {
+	f.fs.opMu.Lock()
+	defer f.fs.opMu.Unlock()
 	f.fs.tick(opKind{"write", f.name, off})
 	return f.File.WriteAt(p, off)
 }
 func (f *crashFile) Truncate(n int64) error {
+	f.fs.opMu.Lock()
+	defer f.fs.opMu.Unlock()
 	f.fs.tick(opKind{"truncate", f.name, n})
 	return f.File.Truncate(n)
 }
-func (f *crashFile) Sync() error { f.fs.tick(opKind{"sync", f.name, 0}); return f.File.Sync() }
+func (f *crashFile) Sync() error {
+	f.fs.opMu.Lock()
+	defer f.fs.opMu.Unlock()
+	f.fs.tick(opKind{"sync", f.name, 0})
+	return f.File.Sync()
+}
 
 // genLog returns a random log: entries with increasing indexes (gaps stand
 // for other kinds of log entries) cut into batches.

@@ -70,6 +70,12 @@
 // commits with a sync. A crash (mid-apply, mid-checkpoint, mid-WAL-restart)
 // leaves a committed prefix at or after Flush's last index, which the log
 // replays forward (TestNode_crashSweep crashes at every write and sync).
+// Checkpoints run off the apply path by default: a goroutine checkpoints
+// on a connection of its own once a commit takes the WAL past
+// WALAutoCheckpoint, and holds the applier only for a short second pass
+// over what was committed meanwhile (checkpoint.go, CheckpointStats);
+// CheckpointInApply restores SQLite's checkpoint inside the crossing
+// commit (BenchmarkNode_ApplyCheckpointLatency compares the two).
 // Readers run beside the applier, each in its own snapshot, through the
 // shared-memory WAL index. Use it when the log keeps every entry after
 // Flush's index (the cluster compacts only up to the durable index).

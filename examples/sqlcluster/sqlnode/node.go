@@ -38,6 +38,13 @@ type Options struct {
 	// WALAutoCheckpoint is SQLite's wal_autocheckpoint in pages (0: SQLite's
 	// 1000); WAL only.
 	WALAutoCheckpoint int
+	// CheckpointInApply runs the WAL's checkpoints inside the commit that
+	// takes the WAL past WALAutoCheckpoint, on the apply connection
+	// (SQLite's own wal_autocheckpoint). By default a goroutine runs them
+	// on a connection of its own instead, off the apply path (see
+	// checkpoint.go); ExclusiveLocking, where no other connection can
+	// open, implies CheckpointInApply.
+	CheckpointInApply bool
 	// ExclusiveLocking sets locking_mode=EXCLUSIVE on the apply
 	// connection. WAL then needs no shared memory, but no other connection
 	// can read: Query runs on the apply connection and ReadOnlyDB fails.
@@ -62,6 +69,10 @@ type Options struct {
 	// Logger receives apply failures (at Debug: ApplyBatch returns them);
 	// nil discards.
 	Logger *slog.Logger
+
+	// manualCheckpoint (tests): no checkpointer goroutine; the test calls
+	// checkpointDue where it would run.
+	manualCheckpoint bool
 }
 
 func (o *Options) fill() error {
@@ -125,7 +136,8 @@ const reservedPrefix = "_holeycow_"
 // Concurrency: Apply, ApplyBatch, Flush and Close serialize on one lock;
 // Query, Checksum, Precheck, AppliedIndex and WaitApplied may run
 // concurrently with them and with each other; Interrupt may be called at
-// any time, from any goroutine.
+// any time, from any goroutine. In WAL mode a goroutine of the Node's own
+// checkpoints beside them (checkpoint.go); Close stops it.
 type Node struct {
 	opts Options
 	uri  string
@@ -160,6 +172,10 @@ type Node struct {
 	readers chan *sqlite3.Conn
 	tokens  chan struct{}
 	done    chan struct{} // closed by Close
+
+	// ckpt is the background checkpointer (checkpoint.go); nil when
+	// checkpoints run in apply (or in a rollback-journal mode).
+	ckpt *checkpointer
 }
 
 func (n *Node) fileURI() string {
@@ -188,6 +204,13 @@ func Open(opts Options) (*Node, error) {
 	}
 	n := &Node{opts: opts}
 	n.uri = n.fileURI()
+	if opts.JournalMode == "WAL" && !opts.ExclusiveLocking && !opts.CheckpointInApply {
+		th := opts.WALAutoCheckpoint
+		if th == 0 {
+			th = 1000 // SQLite's default
+		}
+		n.ckpt = newCheckpointer(th, opts.manualCheckpoint)
+	}
 	conn, err := sqlite3.OpenFlags(n.uri, sqlite3.OPEN_READWRITE|sqlite3.OPEN_CREATE|sqlite3.OPEN_URI|sqlite3.OPEN_EXRESCODE)
 	if err != nil {
 		return nil, fmt.Errorf("sqlnode: open %s: %w", opts.Path, err)
@@ -217,6 +240,7 @@ func Open(opts Options) (*Node, error) {
 	n.readers = make(chan *sqlite3.Conn, opts.ReadConns)
 	n.tokens = make(chan struct{}, opts.ReadConns)
 	n.done = make(chan struct{})
+	n.startCheckpointer()
 	return n, nil
 }
 
@@ -232,7 +256,7 @@ func (n *Node) setupApplyConn(conn *sqlite3.Conn) error {
 		"PRAGMA journal_mode="+n.opts.JournalMode,
 		"PRAGMA synchronous="+n.opts.Synchronous,
 	)
-	if n.opts.WALAutoCheckpoint > 0 {
+	if n.opts.WALAutoCheckpoint > 0 && n.ckpt == nil {
 		pragmas = append(pragmas, fmt.Sprintf("PRAGMA wal_autocheckpoint=%d", n.opts.WALAutoCheckpoint))
 	}
 	pragmas = append(pragmas,
@@ -251,6 +275,10 @@ func (n *Node) setupApplyConn(conn *sqlite3.Conn) error {
 	}
 	if err := conn.BusyTimeout(busyTimeout); err != nil {
 		return err
+	}
+	if n.ckpt != nil {
+		// Replaces SQLite's autocheckpoint hook (checkpoint.go).
+		conn.WALHook(n.ckpt.hook)
 	}
 	conn.UpdateHook(func(op sqlite3.AuthorizerActionCode, _, table string, rowid int64) {
 		if err := n.mu.rowid.observe(op, table, rowid); err != nil {
@@ -408,7 +436,9 @@ func (n *Node) Close() error {
 		return ErrClosed
 	}
 	close(n.done)
-	errs := []error{stmtsErr}
+	// Before the apply connection, so that it closes last (and
+	// checkpoints on close).
+	errs := []error{stmtsErr, n.stopCheckpointer()}
 	// Closing read connections: take every token, so none is in use.
 	for range cap(n.tokens) {
 		n.tokens <- struct{}{}
