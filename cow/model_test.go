@@ -21,7 +21,7 @@ type modelView struct {
 }
 
 // modelMachine is the rapid state machine: one writer, 1-3 copiers over
-// one Mem, a Local stabilizer calling each copier's Preserve. The
+// one Mem, a Direct stabilizer calling each copier's Preserve. The
 // operations come from cowtest (shared with package stability's model);
 // resets, joins and promotions are the machine's own.
 type modelMachine struct {
@@ -29,7 +29,7 @@ type modelMachine struct {
 	writer  *modelView
 	copiers []*modelView
 	stab    *countingStabilizer
-	local   *Local
+	local   *Direct
 }
 
 func (m *modelMachine) newRec() *recFS {
@@ -67,7 +67,7 @@ func (m *modelMachine) init(t *rapid.T) {
 	// A random starting namespace, made durable.
 	m.writer = &modelView{s: &cowtest.Subject{Name: "writer", M: cowtest.Setup(t, m.raw, modelBS), Durable: true}}
 	n := rapid.IntRange(1, 3).Draw(t, "copiers")
-	m.local = NewLocal()
+	m.local = NewDirect()
 	for i := range n {
 		c := m.newCopier(t, "copier"+string(rune('1'+i)))
 		m.copiers = append(m.copiers, c)
@@ -148,7 +148,7 @@ func (m *modelMachine) promote(t *rapid.T) {
 		// copier's from now on. Its open files and locks go with it.
 		m.writer.s.CloseAll(t)
 		m.copiers = slices.Delete(slices.Clone(m.copiers), i, i+1)
-		m.local = NewLocal()
+		m.local = NewDirect()
 		for _, o := range m.copiers {
 			m.local.Add(o.pres)
 		}

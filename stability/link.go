@@ -144,7 +144,7 @@ func (l *link) take() (rs []*round, regions []cow.Region, state linkState) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
-	for len(l.mu.pending) > 0 && n+len(l.mu.pending[0].regions) <= MaxRegions {
+	for len(l.mu.pending) > 0 && n+len(l.mu.pending[0].regions) <= maxRegions {
 		r := l.mu.pending[0]
 		l.mu.pending = l.mu.pending[1:]
 		rs = append(rs, r)

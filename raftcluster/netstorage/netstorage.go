@@ -34,7 +34,7 @@ type Config struct {
 	// Shared is shared storage, as this node mounts it.
 	Shared vfs.FS
 	// Transport reaches the other members' stability endpoints
-	// (stability.GRPCTransport, or a stability.MemNetwork's in tests).
+	// (stability.GRPCTransport, or a stabilitytest.Network's in tests).
 	Transport stability.Transport
 	// Engine is the application's engine.
 	Engine Engine
