@@ -85,8 +85,10 @@ func (c *Config) fill() error {
 // the writer's side of copier reset handshakes (HandleReset).
 //
 // Concurrency: all methods are safe for concurrent use. Each copier has one
-// goroutine (a link) that sends its rounds one message at a time;
-// concurrent Stabilize calls are coalesced into that link's next message.
+// goroutine (a link) that sends its rounds in order, one message each
+// (up to 16384 regions; Stabilize splits larger calls). Concurrent
+// Stabilize calls are not merged: batching is the caller's (cow's writer
+// view makes one call at a time).
 type Coordinator struct {
 	cfg    Config
 	log    *slog.Logger

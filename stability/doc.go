@@ -10,9 +10,10 @@
 // region of shared storage that is not yet stable. The Coordinator sends
 // the regions to every active copier at once and returns when each has
 // acknowledged (or has been excluded, below). Each copier has its own link
-// goroutine that sends one message at a time; Stabilize calls that arrive
-// while a message is in flight are coalesced into the link's next message
-// (up to 16384 regions). A copier's Responder serves a round by
+// goroutine that sends one message at a time, one round per message (up
+// to 16384 regions; larger calls are split). Batching is cow's: a writer
+// view makes one Stabilize call at a time and collects the requests that
+// arrive meanwhile into the next. A copier's Responder serves a round by
 // calling its view's Preserve, which reads the old content from shared
 // storage itself: no before-images travel on the wire.
 //
