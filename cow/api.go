@@ -57,7 +57,7 @@ func (r Region) String() string {
 // mutation of shared storage and does not mutate if it returns an error.
 //
 // Implementations must be safe for concurrent use. The in-process
-// implementation is Local; package stability implements it over the
+// implementation is Direct; package stability implements it over the
 // network.
 type Stabilizer interface {
 	Stabilize(ctx context.Context, regions []Region) error
@@ -65,7 +65,7 @@ type Stabilizer interface {
 
 // Preserver is the copier's half of a stability round: it copies the
 // current shared content of each region that it has not already overlaid.
-// A copier *View implements it; Local calls it in process, package
+// A copier *View implements it; Direct calls it in process, package
 // stability over the network.
 type Preserver interface {
 	Preserve(ctx context.Context, regions []Region) error

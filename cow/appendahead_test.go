@@ -21,7 +21,7 @@ func walPair(t *testing.T, content []byte) (w, c *View, wf vfs.File) {
 	opts := Options{BlockSize: walBS}
 	c, err := NewCopier(raw, opts)
 	must(t, err)
-	w, err = NewWriter(raw, NewLocal(c), opts)
+	w, err = NewWriter(raw, NewDirect(c), opts)
 	must(t, err)
 	must(t, vfs.WriteFile(w, "wal", content, 0o644))
 	must(t, c.Reset(context.Background(), w))

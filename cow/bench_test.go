@@ -59,7 +59,7 @@ func BenchmarkWriter_WriteAt4K_Steady(b *testing.B) {
 	shared := benchShared(b)
 	c, err := NewCopier(shared, Options{})
 	must(b, err)
-	w, err := NewWriter(shared, NewLocal(c), Options{})
+	w, err := NewWriter(shared, NewDirect(c), Options{})
 	must(b, err)
 	f, err := w.Open("f", os.O_RDWR, 0)
 	must(b, err)

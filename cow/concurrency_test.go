@@ -45,7 +45,7 @@ func TestCopier_ReadAt_neverPostImage(t *testing.T) {
 	}
 	c, err := NewCopier(shared, Options{BlockSize: bs})
 	must(t, err)
-	w, err := NewWriter(shared, NewLocal(c), Options{BlockSize: bs})
+	w, err := NewWriter(shared, NewDirect(c), Options{BlockSize: bs})
 	must(t, err)
 	t.Cleanup(func() { must(t, c.Check()); must(t, w.Check()) })
 
@@ -133,7 +133,7 @@ func TestWriter_WriteAt_batched(t *testing.T) {
 	must(t, vfs.WriteFile(shared, "f", make([]byte, (writers+1)*bs), 0o644))
 	c, err := NewCopier(shared, Options{BlockSize: bs})
 	must(t, err)
-	g := &gatedStabilizer{s: NewLocal(c), gate: make(chan struct{})}
+	g := &gatedStabilizer{s: NewDirect(c), gate: make(chan struct{})}
 	w, err := NewWriter(shared, g, Options{BlockSize: bs})
 	must(t, err)
 	wf, err := w.Open("f", os.O_RDWR, 0)
@@ -198,7 +198,7 @@ func TestWriter_Forget_duringStabilize(t *testing.T) {
 	must(t, vfs.WriteFile(shared, "f", make([]byte, 4*bs), 0o644))
 	c, err := NewCopier(shared, Options{BlockSize: bs})
 	must(t, err)
-	local := NewLocal(c)
+	local := NewDirect(c)
 	var w *View
 	var late *View
 	calls := 0
@@ -251,7 +251,7 @@ func TestCopier_Reset_prefix(t *testing.T) {
 	must(t, vfs.WriteFile(shared, "b", []byte("0000"), 0o644))
 	c, err := NewCopier(shared, Options{})
 	must(t, err)
-	w, err := NewWriter(shared, NewLocal(c), Options{})
+	w, err := NewWriter(shared, NewDirect(c), Options{})
 	must(t, err)
 	wa, err := w.Open("a", os.O_RDWR, 0)
 	must(t, err)

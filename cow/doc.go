@@ -34,13 +34,13 @@
 //
 //	shared := vfs.NewMem()                       // or vfs.OS(dir) on a shared mount
 //	copier, _ := cow.NewCopier(shared, cow.Options{})
-//	writer, _ := cow.NewWriter(shared, cow.NewLocal(copier), cow.Options{})
+//	writer, _ := cow.NewWriter(shared, cow.NewDirect(copier), cow.Options{})
 //	// give writer to one engine instance, copier to another
 //
 // A copier is garbage collected with Reset (through the writer's
 // ResetCopier handshake) and promoted to writer with Promote. Package
 // stability provides a Stabilizer and a ResetHandshake over the network;
-// NewLocal is the in-process one.
+// NewDirect is the in-process one.
 //
 // The caller must:
 //

@@ -110,7 +110,7 @@ func newErrorSetup(t *testing.T) (*vfs.MemFS, *View, *View, *failingStabilizer) 
 	must(t, vfs.WriteFile(shared, "f", bytes.Repeat([]byte("old!"), 3*1024), 0o644))
 	c, err := NewCopier(shared, Options{})
 	must(t, err)
-	fs := &failingStabilizer{s: NewLocal(c)}
+	fs := &failingStabilizer{s: NewDirect(c)}
 	w, err := NewWriter(shared, fs, Options{})
 	must(t, err)
 	t.Cleanup(func() {
@@ -262,7 +262,7 @@ func TestView_sharedFault(t *testing.T) {
 		shared := errorfs.WithErrors(raw, errorfs.OnIndex(i))
 		c, err := NewCopier(shared, Options{})
 		must(t, err)
-		w, err := NewWriter(shared, NewLocal(c), Options{})
+		w, err := NewWriter(shared, NewDirect(c), Options{})
 		must(t, err)
 		err = func() error {
 			if _, err := c.Stat("f"); err != nil {
@@ -352,7 +352,7 @@ func TestCopier_Invalidate(t *testing.T) {
 	must(t, vfs.WriteFile(shared, "f", []byte("before"), 0o644))
 	c, err := NewCopier(shared, Options{})
 	must(t, err)
-	w, err := NewWriter(shared, NewLocal(c), Options{})
+	w, err := NewWriter(shared, NewDirect(c), Options{})
 	must(t, err)
 	f, err := c.Open("f", os.O_RDWR, 0)
 	must(t, err)
@@ -408,13 +408,13 @@ func TestView_roleErrors(t *testing.T) {
 	shared := vfs.NewMem()
 	c, err := NewCopier(shared, Options{})
 	must(t, err)
-	w, err := NewWriter(shared, NewLocal(c), Options{})
+	w, err := NewWriter(shared, NewDirect(c), Options{})
 	must(t, err)
 	ctx := context.Background()
 	for what, err := range map[string]error{
 		"writer Preserve":    w.Preserve(ctx, []Region{{Kind: KindMeta, Path: "x"}}),
 		"writer Reset":       w.Reset(ctx, w),
-		"writer Promote":     w.Promote(ctx, NewLocal()),
+		"writer Promote":     w.Promote(ctx, NewDirect()),
 		"copier ResetCopier": c.ResetCopier(ctx, func() error { return nil }),
 	} {
 		if !errors.Is(err, ErrNotCopier) && !errors.Is(err, ErrNotWriter) {

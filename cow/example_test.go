@@ -18,7 +18,7 @@ func Example() {
 	_ = vfs.WriteFile(shared, "db", []byte("v1"), 0o644)
 
 	copier, _ := cow.NewCopier(shared, cow.Options{})
-	writer, _ := cow.NewWriter(shared, cow.NewLocal(copier), cow.Options{})
+	writer, _ := cow.NewWriter(shared, cow.NewDirect(copier), cow.Options{})
 
 	_ = vfs.WriteFile(writer, "db", []byte("v2 from the writer"), 0o644)
 	_ = vfs.WriteFile(copier, "own", []byte("the copier's own file"), 0o644)
@@ -44,7 +44,7 @@ func ExampleView_Reset() {
 	shared := vfs.NewMem()
 	_ = vfs.WriteFile(shared, "db", []byte("v1"), 0o644)
 	copier, _ := cow.NewCopier(shared, cow.Options{})
-	writer, _ := cow.NewWriter(shared, cow.NewLocal(copier), cow.Options{})
+	writer, _ := cow.NewWriter(shared, cow.NewDirect(copier), cow.Options{})
 	_ = vfs.WriteFile(writer, "db", []byte("v2"), 0o644)
 
 	before, _ := vfs.ReadFile(copier, "db")

@@ -173,7 +173,7 @@ func stalePageSteps(t *testing.T, wfs vfs.FS, cfs func() vfs.FS) (steps []string
 	content := func(gen string) []byte { return bytes.Repeat([]byte(gen), bs/len(gen)) }
 	copier, err := NewCopier(cfs(), opts)
 	must(t, err)
-	writer, err := NewWriter(wfs, NewLocal(copier), opts)
+	writer, err := NewWriter(wfs, NewDirect(copier), opts)
 	must(t, err)
 	wf, err := writer.Open("f", os.O_RDWR|os.O_CREATE, 0o644)
 	must(t, err)
@@ -225,7 +225,7 @@ func stalePageSteps(t *testing.T, wfs vfs.FS, cfs func() vfs.FS) (steps []string
 	must(t, cf.Close())
 	copier, err = NewCopier(cfs(), opts)
 	must(t, err)
-	writer.SetStabilizer(NewLocal(copier))
+	writer.SetStabilizer(NewDirect(copier))
 	must(t, copier.Reset(ctx, writer))
 	check("after a restart", read(copier), "gen3....")
 
@@ -233,7 +233,7 @@ func stalePageSteps(t *testing.T, wfs vfs.FS, cfs func() vfs.FS) (steps []string
 	write("gen4....")
 	must(t, copier.Reset(ctx, writer))
 	must(t, wf.Close())
-	must(t, copier.Promote(ctx, NewLocal()))
+	must(t, copier.Promote(ctx, NewDirect()))
 	check("after a promotion", read(copier), "gen4....")
 	return steps, got, want
 }

@@ -20,7 +20,7 @@ func newPair(t *testing.T) (raw *vfs.MemFS, w, c *View) {
 	opts := Options{BlockSize: 512}
 	c, err := NewCopier(raw, opts)
 	must(t, err)
-	w, err = NewWriter(raw, NewLocal(c), opts)
+	w, err = NewWriter(raw, NewDirect(c), opts)
 	must(t, err)
 	must(t, c.Reset(context.Background(), w))
 	return raw, w, c
@@ -60,7 +60,7 @@ func TestCopier_Reset_openHandleSeesNewState(t *testing.T) {
 
 	// Promote succeeds with the handle open; the handle keeps failing as
 	// it did, and shared storage is the view.
-	must(t, c.Promote(ctx, NewLocal()))
+	must(t, c.Promote(ctx, NewDirect()))
 	_, err = h.ReadAt(make([]byte, 4), 0)
 	wantIs(t, err, vfs.ErrIsDir)
 	fi, err := raw.Stat("a")
@@ -97,7 +97,7 @@ func TestCopier_Promote_lockFollowsFile(t *testing.T) {
 	must(t, c.Remove("d/x"))
 	must(t, c.Remove("d"))
 
-	must(t, c.Promote(ctx, NewLocal()))
+	must(t, c.Promote(ctx, NewDirect()))
 	names, err := raw.List(".")
 	must(t, err)
 	if len(names) != 1 || names[0] != "b" {
@@ -235,7 +235,7 @@ func TestCopier_Promote_locksFoundByOneName(t *testing.T) {
 	must(t, c.Reset(ctx, w))
 	_, err = c.Lock("b")
 	wantIs(t, err, vfs.ErrLocked)
-	must(t, c.Promote(ctx, NewLocal()))
+	must(t, c.Promote(ctx, NewDirect()))
 	_, err = raw.Lock("b")
 	wantIs(t, err, vfs.ErrLocked)
 	must(t, l1.Close())
@@ -277,7 +277,7 @@ func TestCopier_Reset_openHandleUnderReplacedDir(t *testing.T) {
 func TestWriter_ResetCopier_syncErrorSaysCow(t *testing.T) {
 	raw := vfs.NewMem()
 	toggle := errorfs.NewToggle(errorfs.OnKinds(errorfs.Always(), errorfs.OpSyncDir))
-	w, err := NewWriter(errorfs.WithErrors(raw, toggle), NewLocal(), Options{BlockSize: 512})
+	w, err := NewWriter(errorfs.WithErrors(raw, toggle), NewDirect(), Options{BlockSize: 512})
 	must(t, err)
 	must(t, w.MkdirAll("d", 0o755))
 	toggle.Arm()

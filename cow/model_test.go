@@ -26,7 +26,7 @@ type modelView struct {
 const modelNodes = 4
 
 // modelMachine is the rapid state machine: one writer, 1-3 copiers, a
-// Local stabilizer calling each copier's Preserve. Each view sees shared
+// Direct stabilizer calling each copier's Preserve. Each view sees shared
 // storage as its node does (sharedOf): one Mem for all (TestView_model),
 // or a mount per node of one GlusterFS volume (TestView_modelGluster).
 // The operations come from cowtest (shared with package stability's
@@ -37,7 +37,7 @@ type modelMachine struct {
 	writer  *modelView
 	copiers []*modelView
 	stab    *countingStabilizer
-	local   *Local
+	local   *Direct
 }
 
 // sharedOf returns node's shared storage.
@@ -101,7 +101,7 @@ func (m *modelMachine) init(t *rapid.T) {
 	// A random starting namespace, made durable.
 	m.writer = &modelView{s: &cowtest.Subject{Name: "writer", M: cowtest.Setup(t, m.sharedOf(0), modelBS), Durable: true}}
 	n := rapid.IntRange(1, modelNodes-1).Draw(t, "copiers")
-	m.local = NewLocal()
+	m.local = NewDirect()
 	for i := range n {
 		c := m.newCopier(t, "copier"+string(rune('1'+i)), i+1)
 		m.copiers = append(m.copiers, c)
@@ -243,7 +243,7 @@ func (m *modelMachine) promote(t *rapid.T) {
 		// copier's from now on. Its open files and locks go with it.
 		m.writer.s.CloseAll(t)
 		m.copiers = slices.Delete(slices.Clone(m.copiers), i, i+1)
-		m.local = NewLocal()
+		m.local = NewDirect()
 		for _, o := range m.copiers {
 			m.local.Add(o.pres)
 		}

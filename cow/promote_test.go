@@ -32,7 +32,7 @@ func TestCopier_Promote_openFiles(t *testing.T) {
 	must(t, err)
 	c2, err := NewCopier(raw, opts)
 	must(t, err)
-	w, err := NewWriter(raw, NewLocal(c1, c2), opts)
+	w, err := NewWriter(raw, NewDirect(c1, c2), opts)
 	must(t, err)
 
 	// The copier's own operations.
@@ -61,7 +61,7 @@ func TestCopier_Promote_openFiles(t *testing.T) {
 		t.Fatalf("copier sees the old writer's changes: %v", before1)
 	}
 	// The old writer is fenced; c1 takes over with c2 as its copier.
-	must(t, c1.Promote(ctx, NewLocal(c2)))
+	must(t, c1.Promote(ctx, NewDirect(c2)))
 	if c1.Role() != RoleWriter {
 		t.Fatalf("Role = %v after Promote", c1.Role())
 	}
@@ -120,7 +120,7 @@ func TestCopier_Promote_stabilizerFails(t *testing.T) {
 	must(t, vfs.WriteFile(c1, "b", []byte("bbb"), 0o644))
 	before := snapshot(t, c1)
 	cause := errors.New("no quorum")
-	fst := &failingStabilizer{s: NewLocal(c2), err: cause}
+	fst := &failingStabilizer{s: NewDirect(c2), err: cause}
 	if err := c1.Promote(ctx, fst); !errors.Is(err, ErrStabilize) || !errors.Is(err, cause) {
 		t.Fatalf("Promote with a failing Stabilizer: %v", err)
 	}
@@ -156,7 +156,7 @@ func TestCopier_writerRenamesDir(t *testing.T) {
 	must(t, vfs.WriteFile(raw, "old/sub/y", []byte("y"), 0o644))
 	c, err := NewCopier(raw, Options{})
 	must(t, err)
-	w, err := NewWriter(raw, NewLocal(c), Options{})
+	w, err := NewWriter(raw, NewDirect(c), Options{})
 	must(t, err)
 	before := snapshot(t, c)
 	must(t, w.Rename("old", "new"))
@@ -197,7 +197,7 @@ func TestCopier_Promote_sharedFault(t *testing.T) {
 		must(t, err)
 		c2, err := NewCopier(raw, Options{BlockSize: 512})
 		must(t, err)
-		w, err := NewWriter(raw, NewLocal(c1, c2), Options{BlockSize: 512})
+		w, err := NewWriter(raw, NewDirect(c1, c2), Options{BlockSize: 512})
 		must(t, err)
 		f, err := c1.Open("a", os.O_RDWR, 0)
 		must(t, err)
@@ -212,7 +212,7 @@ func TestCopier_Promote_sharedFault(t *testing.T) {
 		view1, view2 := snapshot(t, c1), snapshot(t, c2)
 
 		toggle.Arm()
-		err = c1.Promote(ctx, NewLocal(c2))
+		err = c1.Promote(ctx, NewDirect(c2))
 		toggle.Disarm()
 		must(t, c2.Check())
 		if got := snapshot(t, c2); !sameSnapshot(got, view2) {
@@ -248,7 +248,7 @@ func TestCopier_Promote_sharedFault(t *testing.T) {
 		if _, err := f.ReadAt(buf, 4000); err != nil || string(buf) != "COPIER" {
 			t.Fatalf("run %d: open file after a failed Promote: %q, %v", i, buf, err)
 		}
-		must(t, c1.Promote(ctx, NewLocal(c2)))
+		must(t, c1.Promote(ctx, NewDirect(c2)))
 		if got := snapshot(t, raw); !sameSnapshot(got, view1) {
 			t.Fatalf("run %d: shared storage after a retried Promote differs from the view", i)
 		}

@@ -63,7 +63,7 @@ func writeSize(t *testing.T, v *View, f vfs.File, off, n, want int64) {
 // steady write (or Size) asks shared storage for no size.
 func TestView_WriteAt_steadyNoSize(t *testing.T) {
 	shared := &sizeCountFS{FS: vfs.NewMem()}
-	w, err := NewWriter(shared, NewLocal(), Options{})
+	w, err := NewWriter(shared, NewDirect(), Options{})
 	must(t, err)
 	t.Cleanup(func() { must(t, w.Check()) })
 	f, err := w.Open("f", os.O_RDWR|os.O_CREATE, 0o644)
@@ -114,7 +114,7 @@ func TestView_WriteAt_sizeCacheSharedByHandles(t *testing.T) {
 	shared := vfs.NewMem()
 	c, err := NewCopier(shared, Options{})
 	must(t, err)
-	w, err := NewWriter(shared, NewLocal(c), Options{})
+	w, err := NewWriter(shared, NewDirect(c), Options{})
 	must(t, err)
 	t.Cleanup(func() { must(t, w.Check()); must(t, c.Check()) })
 	h1, err := w.Open("f", os.O_RDWR|os.O_CREATE, 0o644)

@@ -122,7 +122,7 @@ func checkBlockSize(n int) error {
 
 // NewWriter returns a writer view over shared. Before each mutation of
 // shared storage it asks s to make the affected regions stable. s must not
-// be nil (use NewLocal() when there are no copiers).
+// be nil (use NewDirect() when there are no copiers).
 func NewWriter(shared vfs.FS, s Stabilizer, opts Options) (*View, error) {
 	if s == nil {
 		return nil, &fs.PathError{Op: "newwriter", Path: ".", Err: fmt.Errorf("cow: nil Stabilizer: %w", fs.ErrInvalid)}

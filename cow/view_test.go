@@ -11,12 +11,12 @@ import (
 	"github.com/holeycow/holeycow/vfs/vfstest"
 )
 
-// newWriterFS returns a writer view over a fresh Mem with a Local
+// newWriterFS returns a writer view over a fresh Mem with a Direct
 // stabilizer feeding n copiers; Check runs on every view at cleanup.
 func newWriterFS(tb testing.TB, n int, store func(tb testing.TB) Store) (*View, []*View) {
 	tb.Helper()
 	shared := vfs.NewMem()
-	local := NewLocal()
+	local := NewDirect()
 	var copiers []*View
 	for range n {
 		c, err := NewCopier(shared, Options{Store: store(tb)})
@@ -114,7 +114,7 @@ func TestView_TestFS_overOS(t *testing.T) {
 		shared := vfs.OS(tb.TempDir())
 		c, err := NewCopier(shared, Options{})
 		must(tb, err)
-		w, err := NewWriter(shared, NewLocal(c), Options{})
+		w, err := NewWriter(shared, NewDirect(c), Options{})
 		must(tb, err)
 		tb.Cleanup(func() {
 			for _, v := range []*View{w, c} {
@@ -139,7 +139,7 @@ func TestView_Logger(t *testing.T) {
 	shared := vfs.NewMem()
 	c, err := NewCopier(shared, Options{Logger: log})
 	must(t, err)
-	w, err := NewWriter(shared, NewLocal(c), Options{Logger: log})
+	w, err := NewWriter(shared, NewDirect(c), Options{Logger: log})
 	must(t, err)
 	must(t, vfs.WriteFile(w, "f", []byte("x"), 0o644))
 	c.Invalidate(errors.New("lease lapsed"))

@@ -258,7 +258,7 @@ func (w *writer) moveDirty(oldname, newname string) {
 	}
 }
 
-// SetStabilizer replaces the Stabilizer (for example an in-process Local by
+// SetStabilizer replaces the Stabilizer (for example an in-process Direct by
 // a networked one). Regions already stable stay stable; call Forget if the
 // new Stabilizer reaches copiers the old one did not. A copier ignores it.
 func (v *View) SetStabilizer(s Stabilizer) {

@@ -87,8 +87,8 @@ func TestNode_ApplyBatch_groupCommit(t *testing.T) {
 }
 
 func TestNew_ApplyAndApplyBatch_refused(t *testing.T) {
-	net := raftcluster.NewMemNetwork(time.Second)
-	_, err := raftcluster.New(raftcluster.Config{ID: "a", Transport: net.NewTransport("a"), Stores: raftcluster.NewMemStores(),
+	net := clustertest.NewRaftNetwork(time.Second)
+	_, err := raftcluster.New(raftcluster.Config{ID: "a", Transport: net.NewTransport("a"), Stores: clustertest.NewStores(),
 		Apply:      func(uint64, []byte) []byte { return nil },
 		ApplyBatch: func([]raftcluster.Entry) [][]byte { return nil }})
 	if !errors.Is(err, raftcluster.ErrInvalidConfig) {

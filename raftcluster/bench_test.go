@@ -34,7 +34,7 @@ func BenchmarkNode_Apply(b *testing.B) {
 				b.Fatal(err)
 			}
 			n, err := raftcluster.New(raftcluster.Config{ID: fmt.Sprint("n", i), Transport: tr,
-				Stores: raftcluster.NewMemStores(), Timeouts: clustertest.TestTimeouts()})
+				Stores: clustertest.NewStores(), Timeouts: clustertest.TestTimeouts()})
 			if err != nil {
 				b.Fatal(err)
 			}

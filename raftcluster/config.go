@@ -98,18 +98,12 @@ func (t Timeouts) fenceDelay() time.Duration {
 }
 
 // Stores are the Raft log, stable and snapshot stores of one node. Keep a
-// Stores value to restart a node from the same state (tests); production
-// nodes use Config.DataDir instead.
+// Stores value to restart a node from the same state (tests:
+// clustertest.NewStores); production nodes use Config.DataDir instead.
 type Stores struct {
 	Log    raft.LogStore
 	Stable raft.StableStore
 	Snap   raft.SnapshotStore
-}
-
-// NewMemStores returns in-memory stores.
-func NewMemStores() *Stores {
-	s := raft.NewInmemStore()
-	return &Stores{Log: s, Stable: s, Snap: &memSnapshotStore{}}
 }
 
 // Config configures a Node.
@@ -119,9 +113,9 @@ type Config struct {
 	// StabilityAddr is where this member's stability endpoint listens
 	// (opaque to raftcluster; recorded in the cluster state).
 	StabilityAddr string
-	// Transport carries Raft (NewTLSTransport, or MemNetwork.NewTransport
-	// in tests). Its Addr is this member's Raft address. The node owns it
-	// and closes it on Shutdown.
+	// Transport carries Raft (NewTLSTransport, or a
+	// clustertest.RaftNetwork's in tests). Its Addr is this member's Raft
+	// address. The node owns it and closes it on Shutdown.
 	Transport Transport
 	// DataDir holds the stable store (raft-boltdb, raft.db), the log
 	// store (see LogStore) and file snapshots. Ignored when Stores is set.

@@ -209,7 +209,8 @@
 // member added at an impostor's address receives nothing. Adding and
 // removing other members is an operator's act: Join and Remove on the
 // leader, which the application authorizes (the sqlcluster HTTP API
-// does it with its credentials). MemTransport authenticates nothing.
+// does it with its credentials). The in-process transport of
+// clustertest.RaftNetwork authenticates nothing.
 //
 // The Raft port can carry the stability protocol too, so that a node needs
 // one port for both (serve it with stability.GRPCServer.Serve on

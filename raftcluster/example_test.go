@@ -7,16 +7,17 @@ import (
 	"time"
 
 	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/raftcluster/clustertest"
 )
 
 // A one-member cluster on the in-memory network: bootstrap, wait for the
 // node to become the writer, replicate a command.
 func Example() {
-	net := raftcluster.NewMemNetwork(0)
+	net := clustertest.NewRaftNetwork(0)
 	n, err := raftcluster.New(raftcluster.Config{
 		ID:        "a",
 		Transport: net.NewTransport("a"),
-		Stores:    raftcluster.NewMemStores(),
+		Stores:    clustertest.NewStores(),
 		Timeouts:  raftcluster.LANTimeouts(),
 		Apply: func(index uint64, cmd []byte) []byte {
 			return []byte(fmt.Sprintf("applied %q", cmd))
@@ -50,13 +51,13 @@ func Example() {
 // together reach the application in one call, which can then commit them
 // in one transaction. Here sixteen concurrent Applies share a few calls.
 func ExampleConfig_applyBatch() {
-	net := raftcluster.NewMemNetwork(0)
+	net := clustertest.NewRaftNetwork(0)
 	var mu sync.Mutex
 	calls, entries := 0, 0
 	n, err := raftcluster.New(raftcluster.Config{
 		ID:        "a",
 		Transport: net.NewTransport("a"),
-		Stores:    raftcluster.NewMemStores(),
+		Stores:    clustertest.NewStores(),
 		Timeouts:  raftcluster.LANTimeouts(),
 		ApplyBatch: func(es []raftcluster.Entry) [][]byte {
 			mu.Lock()

@@ -143,17 +143,18 @@ func (n *Node) storageLoop() {
 	t := time.NewTicker(n.cfg.Timeouts.Heartbeat)
 	defer t.Stop()
 	var s storageState
+	var timer *time.Timer // actWait's
 	for {
 		select {
 		case <-n.done:
-			if s.timer != nil {
-				s.timer.Stop()
+			if timer != nil {
+				timer.Stop()
 			}
 			return
 		case <-n.storageWake:
 		case <-t.C:
 		}
-		n.storageStep(&s)
+		n.storageStep(&s, &timer)
 	}
 }
 
@@ -172,136 +173,95 @@ type storageState struct {
 	resetFor     [3]uint64 // (generation, join index, cause index) for which Reset succeeded
 	becameWriter uint64    // epoch for which BecomeWriter returned nil
 	reportedGen  uint64
-	timer        *time.Timer
 }
 
-func (n *Node) storageStep(s *storageState) {
+// storageStep observes, decides (decideStorage), then runs the effects in
+// order until one fails.
+func (n *Node) storageStep(s *storageState, timer **time.Timer) {
 	ctx, cancel := n.stepCtx()
 	defer cancel()
-	store := n.cfg.Storage
-	st := n.State()
-	me, member := st.Member(n.id)
-	leader := n.raft.State() == raft.Leader
-
-	if we := n.writerEpoch.Load(); we != 0 && (st.Writer != n.id || st.Epoch != we || !leader) {
-		n.writerEpoch.Store(0)
-		if store != nil {
-			store.Fence(we)
-		}
-		n.log.Info("raftcluster: fenced", "epoch", we)
-		s.copierKey = copierKey{}
-	}
-	if !member {
-		return
-	}
-	switch {
-	case st.Writer == n.id && leader && !me.Excluded:
-		if s.becameWriter != st.Epoch {
-			if s.seenEpoch != st.Epoch {
-				s.seenEpoch, s.seenAt = st.Epoch, time.Now()
-			}
-			if wait := n.cfg.Timeouts.fenceDelay() - time.Since(s.seenAt); wait > 0 {
-				if s.timer != nil {
-					s.timer.Stop()
-				}
-				s.timer = time.AfterFunc(wait, func() { n.wake(n.storageWake) })
-				return
-			}
-			// Open the Guard first: promotion's own writes to shared
-			// storage go through it.
-			n.writerEpoch.Store(st.Epoch)
-			if store != nil && s.becameWriter != st.Epoch {
-				if err := store.BecomeWriter(n.ctx, st.Epoch); err != nil {
-					n.log.Warn("raftcluster: become writer", "epoch", st.Epoch, "err", err)
-					return
-				}
-			}
-			s.becameWriter = st.Epoch
-			n.log.Info("raftcluster: writer", "epoch", st.Epoch)
-			s.copiersKey = [2]uint64{}
-		}
-		if k := [2]uint64{st.Epoch, st.Generation}; s.copiersKey != k && store != nil {
-			store.SetCopiers(st.Epoch, st.Generation, st.Copiers())
-			s.copiersKey = k
-		}
-	case st.Writer != n.id:
-		w, _ := st.Member(st.Writer)
-		if me.Excluded || st.Resetting == n.id {
-			// Reset once per exclusion or reset grant (named by its log
-			// index) and member generation: the generation moves when
-			// ResetDone/Rejoin applies, and until this node sees that
-			// it only retries the report, which names the same index (a
-			// retry that arrives after a newer exclusion or grant is
-			// rejected, and the member resets again for that one).
-			cause := st.ResettingIndex
-			if me.Excluded {
-				cause = me.ExcludedIndex
-			}
-			key := [3]uint64{me.Generation, me.JoinIndex, cause}
-			if s.resetFor != key {
-				if store != nil {
-					if err := store.Reset(n.ctx, st.Epoch, w); err != nil {
-						n.log.Warn("raftcluster: reset", "err", err)
-						return
-					}
-				}
-				s.resetFor = key
-			}
-			kind := kindResetDone
-			if me.Excluded {
-				kind = kindRejoin
-			}
-			if err := n.toLeader(ctx, command{Kind: kind, ID: n.id, Index: cause}); err != nil {
-				if errors.Is(err, ErrRejected) {
-					return // already recorded; wait for the entry to apply here
-				}
-				n.log.Warn("raftcluster: report reset", "kind", kind, "err", err)
-				return
-			}
-			s.copierKey = copierKey{st.Epoch, st.Writer}
+	obs := storageObs{st: n.State(), self: n.id, leader: n.raft.State() == raft.Leader,
+		guardEpoch: n.writerEpoch.Load(), now: time.Now(), fenceDelay: n.cfg.Timeouts.fenceDelay()}
+	for _, a := range decideStorage(*s, obs) {
+		if !n.storageAct(ctx, a, timer) {
 			return
 		}
-		if k := (copierKey{st.Epoch, st.Writer}); st.Writer != "" && s.copierKey != k {
-			if store != nil {
-				if err := store.BecomeCopier(n.ctx, st.Epoch, w); err != nil {
-					n.log.Warn("raftcluster: become copier", "epoch", st.Epoch, "err", err)
-					return
-				}
-			}
-			s.copierKey = k
+		*s = a.after
+		if a.kind == actReport {
+			n.report(ctx, s, a.member)
 		}
 	}
-	n.report(ctx, s, me)
 }
 
-// report sends this member's overlay size to the leader when it never
-// did in this generation, at once when it reached the reset threshold
-// (the leader then grants the slot without waiting: a fast-growing overlay
-// would overshoot by a ReportInterval's growth otherwise), or, at most
-// once per ReportInterval, when it changed by more than 1/8 (and 1 MiB) or
-// fell below the threshold since the last report.
+// storageAct runs one effect of the storage loop and reports whether it
+// succeeded (the step goes on).
+func (n *Node) storageAct(ctx context.Context, a storageAction, timer **time.Timer) bool {
+	store := n.cfg.Storage
+	switch a.kind {
+	case actFence:
+		n.writerEpoch.Store(0)
+		if store != nil {
+			store.Fence(a.epoch)
+		}
+		n.log.Info("raftcluster: fenced", "epoch", a.epoch)
+	case actWait:
+		if *timer != nil {
+			(*timer).Stop()
+		}
+		*timer = time.AfterFunc(a.wait, func() { n.wake(n.storageWake) })
+		// decideStorage ends the step here; the memory (when the epoch was
+		// first seen) is kept.
+	case actOpenGuard:
+		n.writerEpoch.Store(a.epoch)
+	case actBecomeWriter:
+		if store != nil {
+			if err := store.BecomeWriter(n.ctx, a.epoch); err != nil {
+				n.log.Warn("raftcluster: become writer", "epoch", a.epoch, "err", err)
+				return false
+			}
+		}
+		n.log.Info("raftcluster: writer", "epoch", a.epoch)
+	case actSetCopiers:
+		if store != nil {
+			store.SetCopiers(a.epoch, a.generation, a.copiers)
+		}
+	case actReset:
+		if store != nil {
+			if err := store.Reset(n.ctx, a.epoch, a.member); err != nil {
+				n.log.Warn("raftcluster: reset", "err", err)
+				return false
+			}
+		}
+	case actReportReset:
+		if err := n.toLeader(ctx, command{Kind: a.cmd, ID: n.id, Index: a.index}); err != nil {
+			if !errors.Is(err, ErrRejected) { // rejected: already recorded; wait for the entry to apply here
+				n.log.Warn("raftcluster: report reset", "kind", a.cmd, "err", err)
+			}
+			return false
+		}
+	case actBecomeCopier:
+		if store != nil {
+			if err := store.BecomeCopier(n.ctx, a.epoch, a.member); err != nil {
+				n.log.Warn("raftcluster: become copier", "epoch", a.epoch, "err", err)
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// report sends this member's overlay size to the leader when reportDue
+// says so.
 func (n *Node) report(ctx context.Context, s *storageState, me Member) {
 	var bytes int64
 	if n.cfg.Storage != nil {
 		bytes = max(n.cfg.Storage.OverlayBytes(), 0)
 	}
-	first := me.ReportedIndex == 0 || s.reportedGen != me.Generation
-	th := n.resetThreshold()
-	reached := th > 0 && bytes >= th && me.OverlayBytes < th
-	if !first && !reached {
-		if time.Since(s.lastReport) < n.cfg.ReportInterval {
-			return
-		}
-		d := bytes - me.OverlayBytes
-		if d < 0 {
-			d = -d
-		}
-		crossed := th > 0 && (bytes >= th) != (me.OverlayBytes >= th)
-		if !crossed && (d < 1<<20 || d < me.OverlayBytes/8) {
-			return
-		}
+	now := time.Now()
+	if !reportDue(*s, me, bytes, n.resetThreshold(), n.cfg.ReportInterval, now) {
+		return
 	}
-	s.lastReport = time.Now()
+	s.lastReport = now
 	err := n.toLeader(ctx, command{Kind: kindReportOverlay, ID: n.id, Bytes: uint64(bytes), Index: n.AppliedIndex()})
 	if err != nil {
 		if !errors.Is(err, ErrNotLeader) {

@@ -68,7 +68,7 @@ func TestTLSTransport_cluster(t *testing.T) {
 		}
 		ch := make(chan string, 16)
 		applied[i] = ch
-		n, err := raftcluster.New(raftcluster.Config{ID: fmt.Sprint("n", i), Transport: tr, Stores: raftcluster.NewMemStores(),
+		n, err := raftcluster.New(raftcluster.Config{ID: fmt.Sprint("n", i), Transport: tr, Stores: clustertest.NewStores(),
 			Timeouts: tt, Apply: func(_ uint64, cmd []byte) []byte { ch <- string(cmd); return nil }})
 		if err != nil {
 			t.Fatal(err)
@@ -164,7 +164,7 @@ func TestTLSTransport_identity(t *testing.T) {
 		ch := make(chan string, 16)
 		// MaxVoters 1: a alone is the quorum, so that a loaded machine
 		// cannot cost it its leadership midway.
-		n, err := raftcluster.New(raftcluster.Config{ID: id, Transport: tr, Stores: raftcluster.NewMemStores(),
+		n, err := raftcluster.New(raftcluster.Config{ID: id, Transport: tr, Stores: clustertest.NewStores(),
 			Timeouts: tt, MaxVoters: 1, Apply: func(_ uint64, cmd []byte) []byte { ch <- string(cmd); return nil }})
 		if err != nil {
 			t.Fatal(err)

@@ -31,7 +31,7 @@ func TestTLSTransport_halfOpenFlood(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := raftcluster.New(raftcluster.Config{ID: fmt.Sprint("n", i), Transport: tr, Stores: raftcluster.NewMemStores(), Timeouts: tt})
+		n, err := raftcluster.New(raftcluster.Config{ID: fmt.Sprint("n", i), Transport: tr, Stores: clustertest.NewStores(), Timeouts: tt})
 		if err != nil {
 			t.Fatal(err)
 		}

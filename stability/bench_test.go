@@ -111,8 +111,8 @@ func BenchmarkRegionsBatched(b *testing.B) {
 	}
 }
 
-// BenchmarkRoundParallel issues concurrent one-region Stabilize calls, which
-// the Coordinator coalesces into shared messages per copier.
+// BenchmarkRoundParallel issues concurrent one-region Stabilize calls (one
+// message per call and copier: the links do not merge rounds).
 func BenchmarkRoundParallel(b *testing.B) {
 	coord := benchCluster(b, 3)
 	ctx := context.Background()

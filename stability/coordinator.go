@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/holeycow/holeycow/cow"
+	"github.com/holeycow/holeycow/stability/internal/wire"
 )
 
 // Config configures a Coordinator.
@@ -47,7 +48,7 @@ type Config struct {
 }
 
 func (c *Config) fill() error {
-	if err := validID(c.ID); err != nil {
+	if err := wire.ValidID(c.ID); err != nil {
 		return fmt.Errorf("%w: ID: %v", ErrConfig, err)
 	}
 	if c.Transport == nil {
@@ -84,8 +85,10 @@ func (c *Config) fill() error {
 // the writer's side of copier reset handshakes (HandleReset).
 //
 // Concurrency: all methods are safe for concurrent use. Each copier has one
-// goroutine (a link) that sends its rounds one message at a time;
-// concurrent Stabilize calls are coalesced into that link's next message.
+// goroutine (a link) that sends its rounds in order, one message each
+// (up to 16384 regions; Stabilize splits larger calls). Concurrent
+// Stabilize calls are not merged: batching is the caller's (cow's writer
+// view makes one call at a time).
 type Coordinator struct {
 	cfg    Config
 	log    *slog.Logger
@@ -152,7 +155,7 @@ func (c *Coordinator) Epoch() uint64 {
 func (c *Coordinator) SetCopiers(epoch, generation uint64, peers []Peer) error {
 	seen := make(map[string]bool, len(peers))
 	for _, p := range peers {
-		if err := validID(p.ID); err != nil {
+		if err := wire.ValidID(p.ID); err != nil {
 			return fmt.Errorf("%w: peer: %v", ErrConfig, err)
 		}
 		if p.ID == c.cfg.ID || seen[p.ID] {
@@ -219,7 +222,7 @@ func (c *Coordinator) Stabilize(ctx context.Context, regions []cow.Region) error
 		return nil
 	}
 	for _, r := range regions {
-		if err := validRegion(r); err != nil {
+		if err := wire.ValidRegion(r); err != nil {
 			return err
 		}
 	}
@@ -252,7 +255,7 @@ func (c *Coordinator) Stabilize(ctx context.Context, regions []cow.Region) error
 		}
 		reached = true
 		var rounds []*round
-		for chunk := range chunks(regions, MaxRegions) {
+		for chunk := range chunks(regions, maxRegions) {
 			r := &round{regions: chunk, done: make(chan struct{})}
 			r.mu.remaining = len(links)
 			rounds = append(rounds, r)

@@ -12,6 +12,7 @@ import (
 	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/cow/cowtest"
 	"github.com/holeycow/holeycow/stability"
+	"github.com/holeycow/holeycow/stability/stabilitytest"
 	"github.com/holeycow/holeycow/vfs"
 )
 
@@ -24,7 +25,7 @@ type memModelNode struct {
 }
 
 // memModel is a writer and copiers over one MemFS, the copiers behind a
-// MemNetwork, each view driven by cowtest's operations.
+// stabilitytest.Network, each view driven by cowtest's operations.
 type memModel struct {
 	raw     *vfs.MemFS
 	coord   *stability.Coordinator
@@ -37,7 +38,7 @@ const memModelBS = 512
 
 func newMemModel(t *rapid.T) *memModel {
 	lease := 10 * time.Second // no lapse: the steps take well under that
-	net := stability.NewMemNetwork(rapid.Uint64().Draw(t, "network seed"))
+	net := stabilitytest.NewNetwork(rapid.Uint64().Draw(t, "network seed"))
 	m := &memModel{raw: vfs.NewMem()}
 	model := cowtest.Setup(t, m.raw, memModelBS)
 	coord, err := stability.NewCoordinator(stability.Config{ID: "w", Transport: net.Transport("w"), Lease: lease})
@@ -139,7 +140,7 @@ func (m *memModel) close(t *rapid.T) {
 // writes by name and through long-lived handles, creates, removes,
 // renames of files and of directories with children, locks, syncs, and
 // their failing variants) at a writer and 1-3 copiers, the copiers behind
-// the in-process MemNetwork and reset through the protocol with their
+// the in-process stabilitytest.Network and reset through the protocol with their
 // handles and locks open. Every view is checked against its model after
 // every step (invariant 1), and a crash clone after every join keeps what
 // ResetCopier synced (invariant 5's prefix). Promotion is cow's and

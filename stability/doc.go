@@ -10,9 +10,10 @@
 // region of shared storage that is not yet stable. The Coordinator sends
 // the regions to every active copier at once and returns when each has
 // acknowledged (or has been excluded, below). Each copier has its own link
-// goroutine that sends one message at a time; Stabilize calls that arrive
-// while a message is in flight are coalesced into the link's next message
-// (up to MaxRegions regions). A copier's Responder serves a round by
+// goroutine that sends one message at a time, one round per message (up
+// to 16384 regions; larger calls are split). Batching is cow's: a writer
+// view makes one Stabilize call at a time and collects the requests that
+// arrive meanwhile into the next. A copier's Responder serves a round by
 // calling its view's Preserve, which reads the old content from shared
 // storage itself: no before-images travel on the wire.
 //
@@ -74,12 +75,12 @@
 //
 // # Transports
 //
-// MemNetwork is an in-process transport for tests, with message loss,
-// delay and partitions, deterministic under a seed and usable inside
-// testing/synctest bubbles. GRPCTransport and GRPCServer carry the same
-// messages over gRPC on TCP with mutual TLS (TLS 1.3 minimum), with a
-// hand-written binary encoding (DecodePreserveRequest and friends; no
-// protobuf) and messages bounded by MaxMessageSize. A node's identity is
+// GRPCTransport and GRPCServer carry the messages over gRPC on TCP with
+// mutual TLS (TLS 1.3 minimum), with a hand-written binary encoding (the
+// internal package wire; no protobuf) and messages bounded by 4 MiB.
+// Package stabilitytest's Network is an in-process transport for tests,
+// with message loss, delay and partitions, deterministic under a seed and
+// usable inside testing/synctest bubbles; it encodes every message too. A node's identity is
 // the URI SAN holeycow://node/<ID> of its certificate (NodeURI, NodeID):
 // the client accepts only a server whose certificate names the peer it
 // dialed, the server accepts only client certificates from the cluster CA
@@ -144,7 +145,7 @@
 //
 // # Concurrency
 //
-// Coordinator, Responder, Mux, MemNetwork, GRPCTransport and GRPCServer
+// Coordinator, Responder, Mux, GRPCTransport and GRPCServer
 // are safe for concurrent use. A Coordinator runs one goroutine per active
 // copier; a Responder runs a lease timer. Stats may be read at any time.
 package stability

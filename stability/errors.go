@@ -1,6 +1,10 @@
 package stability
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/holeycow/holeycow/stability/internal/wire"
+)
 
 // Sentinel errors. Match them with errors.Is; the errors returned wrap them
 // with context ("stability: ...").
@@ -26,9 +30,9 @@ var (
 	// ErrClosed reports use of a closed Coordinator, Responder or transport.
 	ErrClosed = errors.New("stability: closed")
 	// ErrMalformed reports a message that does not decode.
-	ErrMalformed = errors.New("stability: malformed message")
-	// ErrTooLarge reports a message over MaxMessageSize.
-	ErrTooLarge = errors.New("stability: message too large")
+	ErrMalformed = wire.ErrMalformed
+	// ErrTooLarge reports a message over the wire limit (4 MiB).
+	ErrTooLarge = wire.ErrTooLarge
 	// ErrIdentity reports a peer whose authenticated identity is not the one
 	// expected, or that claims to be someone else.
 	ErrIdentity = errors.New("stability: wrong peer identity")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/stability"
+	"github.com/holeycow/holeycow/stability/stabilitytest"
 	"github.com/holeycow/holeycow/vfs"
 )
 
@@ -20,7 +21,7 @@ func Example() {
 	if err := vfs.WriteFile(shared, "db", []byte("v1"), 0o644); err != nil {
 		panic(err)
 	}
-	network := stability.NewMemNetwork(1)
+	network := stabilitytest.NewNetwork(1)
 
 	// The writer.
 	coord, err := stability.NewCoordinator(stability.Config{ID: "w", Transport: network.Transport("w")})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/holeycow/holeycow/stability/connlimit"
+	"github.com/holeycow/holeycow/stability/internal/wire"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -25,7 +26,7 @@ const (
 	serviceName    = "holeycow.stability.v1.Stability"
 	methodPreserve = "/" + serviceName + "/Preserve"
 	methodReset    = "/" + serviceName + "/Reset"
-	// grpcSlack leaves room for gRPC framing over MaxMessageSize.
+	// grpcSlack leaves room for gRPC framing over wire.MaxMessageSize.
 	grpcSlack = 1 << 10
 )
 
@@ -39,11 +40,11 @@ func (codec) Name() string { return "holeycow-stability-v1" }
 func (codec) Marshal(v any) ([]byte, error) {
 	switch m := v.(type) {
 	case *PreserveRequest:
-		return m.MarshalBinary()
+		return (*wire.PreserveRequest)(m).Marshal()
 	case *PreserveResponse:
-		return m.MarshalBinary()
+		return (*wireResponse)(m).Marshal()
 	case *ResetFrame:
-		return m.MarshalBinary()
+		return (*wireFrame)(m).Marshal()
 	}
 	return nil, fmt.Errorf("%w: cannot encode %T", ErrMalformed, v)
 }
@@ -51,19 +52,19 @@ func (codec) Marshal(v any) ([]byte, error) {
 func (c codec) Unmarshal(data []byte, v any) (err error) {
 	switch m := v.(type) {
 	case *PreserveRequest:
-		var d *PreserveRequest
-		if d, err = DecodePreserveRequest(data); err == nil {
-			*m = *d
+		var d *wire.PreserveRequest
+		if d, err = wire.DecodePreserveRequest(data); err == nil {
+			*m = PreserveRequest(*d)
 		}
 	case *PreserveResponse:
-		var d *PreserveResponse
-		if d, err = DecodePreserveResponse(data); err == nil {
-			*m = *d
+		var d *wireResponse
+		if d, err = wire.DecodePreserveResponse[Code](data); err == nil {
+			*m = PreserveResponse(*d)
 		}
 	case *ResetFrame:
-		var d *ResetFrame
-		if d, err = DecodeResetFrame(data); err == nil {
-			*m = *d
+		var d *wireFrame
+		if d, err = wire.DecodeResetFrame[FrameType, Code](data); err == nil {
+			*m = ResetFrame(*d)
 		}
 	default:
 		err = fmt.Errorf("%w: cannot decode into %T", ErrMalformed, v)
@@ -171,8 +172,8 @@ func NewGRPCServer(cfg GRPCConfig, h Handler) (*GRPCServer, error) {
 	gs.s = grpc.NewServer(
 		grpc.Creds(markingCreds{credentials.NewTLS(tc)}),
 		grpc.ForceServerCodec(codec{log}),
-		grpc.MaxRecvMsgSize(MaxMessageSize+grpcSlack),
-		grpc.MaxSendMsgSize(MaxMessageSize+grpcSlack),
+		grpc.MaxRecvMsgSize(wire.MaxMessageSize+grpcSlack),
+		grpc.MaxSendMsgSize(wire.MaxMessageSize+grpcSlack),
 		grpc.ConnectionTimeout(lim.HandshakeTimeout),
 		grpc.MaxConcurrentStreams(lim.MaxConcurrentStreams),
 		grpc.KeepaliveParams(kp),
@@ -299,7 +300,7 @@ var _ Transport = (*GRPCTransport)(nil)
 
 // NewGRPCTransport returns a transport that presents cfg.Cert.
 func NewGRPCTransport(cfg GRPCConfig) (*GRPCTransport, error) {
-	if err := validID(cfg.ID); err != nil {
+	if err := wire.ValidID(cfg.ID); err != nil {
 		return nil, fmt.Errorf("%w: ID: %v", ErrConfig, err)
 	}
 	if cfg.CA == nil || len(cfg.Cert.Certificate) == 0 {
@@ -326,8 +327,8 @@ func (t *GRPCTransport) Dial(p Peer) (Conn, error) {
 		}),
 		grpc.WithDefaultCallOptions(
 			grpc.ForceCodec(codec{t.log}),
-			grpc.MaxCallRecvMsgSize(MaxMessageSize+grpcSlack),
-			grpc.MaxCallSendMsgSize(MaxMessageSize+grpcSlack),
+			grpc.MaxCallRecvMsgSize(wire.MaxMessageSize+grpcSlack),
+			grpc.MaxCallSendMsgSize(wire.MaxMessageSize+grpcSlack),
 		),
 	)
 	if err != nil {

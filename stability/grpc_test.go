@@ -21,6 +21,7 @@ import (
 
 	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/stability"
+	"github.com/holeycow/holeycow/stability/internal/wire"
 	"github.com/holeycow/holeycow/stability/stabilitytest"
 	"github.com/holeycow/holeycow/vfs"
 )
@@ -202,7 +203,7 @@ func TestGRPCServer_malformedMessage(t *testing.T) {
 	defer cc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, msg := range [][]byte{{}, {0x51}, {0x51, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, []byte("garbage"), make([]byte, stability.MaxMessageSize+4096)} {
+	for _, msg := range [][]byte{{}, {0x51}, {0x51, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, []byte("garbage"), make([]byte, wire.MaxMessageSize+4096)} {
 		var out []byte
 		err := cc.Invoke(ctx, "/holeycow.stability.v1.Stability/Preserve", msg, &out, grpc.ForceCodec(rawCodec{}),
 			grpc.MaxCallSendMsgSize(1<<30))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/stability"
+	"github.com/holeycow/holeycow/stability/stabilitytest"
 	"github.com/holeycow/holeycow/vfs"
 	"github.com/holeycow/holeycow/vfs/vfstest"
 )
@@ -393,11 +394,11 @@ type copierNode struct {
 	mux  *stability.Mux
 }
 
-// cluster is a writer and copiers over one memory FS and a MemNetwork.
+// cluster is a writer and copiers over one memory FS and a stabilitytest.Network.
 type cluster struct {
 	t       *testing.T
 	bs      int64
-	net     *stability.MemNetwork
+	net     *stabilitytest.Network
 	raw     *vfs.MemFS
 	rfs     *recFS
 	writer  *cow.View
@@ -424,7 +425,7 @@ const writerID = "w"
 
 func newCluster(t *testing.T, seed uint64, cfg stability.Config, copiers ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, bs: 512, net: stability.NewMemNetwork(seed), raw: vfs.NewMem()}
+	c := &cluster{t: t, bs: 512, net: stabilitytest.NewNetwork(seed), raw: vfs.NewMem()}
 	c.mu.copiers = map[string]*copierNode{}
 	c.rfs = newRecFS(c.raw, c.bs)
 	c.rfs.copiers = c.recCopiers

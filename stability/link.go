@@ -139,30 +139,19 @@ func (l *link) stop(err error) {
 	}
 }
 
-// take removes the next message's worth of rounds from the queue.
+// take removes the next round from the queue: one round per message. The
+// rounds are not merged: batching is cow's (one Stabilize in flight per
+// writer view, which collects the requests that arrive meanwhile), so a
+// cow writer's link never holds two rounds to merge.
 func (l *link) take() (rs []*round, regions []cow.Region, state linkState) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := 0
-	for len(l.mu.pending) > 0 && n+len(l.mu.pending[0].regions) <= MaxRegions {
-		r := l.mu.pending[0]
-		l.mu.pending = l.mu.pending[1:]
-		rs = append(rs, r)
-		n += len(r.regions)
+	if len(l.mu.pending) == 0 {
+		return nil, nil, l.mu.state
 	}
-	if len(rs) == 1 {
-		return rs, rs[0].regions, l.mu.state
-	}
-	seen := make(map[cow.Region]bool, n)
-	for _, r := range rs {
-		for _, g := range r.regions {
-			if !seen[g] {
-				seen[g] = true
-				regions = append(regions, g)
-			}
-		}
-	}
-	return rs, regions, l.mu.state
+	r := l.mu.pending[0]
+	l.mu.pending = l.mu.pending[1:]
+	return []*round{r}, r.regions, l.mu.state
 }
 
 func (l *link) run() {

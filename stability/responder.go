@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/holeycow/holeycow/cow"
+	"github.com/holeycow/holeycow/stability/internal/wire"
 )
 
 // CopierView is what a Responder needs of the copier's view; *cow.View
@@ -91,7 +92,7 @@ type Responder struct {
 // NewResponder returns a Responder and invalidates the view with
 // ErrNotJoined until Join succeeds.
 func NewResponder(cfg ResponderConfig) (*Responder, error) {
-	if err := validID(cfg.ID); err != nil {
+	if err := wire.ValidID(cfg.ID); err != nil {
 		return nil, fmt.Errorf("%w: ID: %v", ErrConfig, err)
 	}
 	if cfg.View == nil || cfg.Transport == nil {

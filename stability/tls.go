@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+
+	"github.com/holeycow/holeycow/stability/internal/wire"
 )
 
 // Node identity in certificates: a node's certificate carries exactly one
@@ -37,7 +39,7 @@ func NodeID(cert *x509.Certificate) (string, error) {
 	if len(ids) != 1 {
 		return "", fmt.Errorf("%w: certificate %q names %d node IDs", ErrIdentity, cert.Subject.CommonName, len(ids))
 	}
-	if err := validID(ids[0]); err != nil {
+	if err := wire.ValidID(ids[0]); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrIdentity, err)
 	}
 	return ids[0], nil

@@ -12,8 +12,9 @@ type Peer struct {
 	Addr string
 }
 
-// Transport connects to peers. Implementations: MemNetwork (in process, with
-// fault injection) and GRPCTransport (TCP with mutual TLS).
+// Transport connects to peers. Implementations: GRPCTransport (TCP with
+// mutual TLS) and, for tests, stabilitytest.Network (in process, with fault
+// injection).
 //
 // Concurrency: safe for concurrent use.
 type Transport interface {

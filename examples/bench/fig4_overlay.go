@@ -288,7 +288,7 @@ func figOverlay(e *env) error {
 	if err != nil {
 		return err
 	}
-	writer, err := cow.NewWriter(shared, cow.NewLocal(copier), cow.Options{})
+	writer, err := cow.NewWriter(shared, cow.NewDirect(copier), cow.Options{})
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,7 @@ func crossMountFS(t *testing.T, v *gluster.Volume, rounds int, copierFS func(dir
 	if err != nil {
 		t.Fatal(err)
 	}
-	writer, err := cow.NewWriter(vfs.OS(filepath.Join(v.Mounts[0], "db")), cow.NewLocal(copier), opts)
+	writer, err := cow.NewWriter(vfs.OS(filepath.Join(v.Mounts[0], "db")), cow.NewDirect(copier), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func crossMountFS(t *testing.T, v *gluster.Volume, rounds int, copierFS func(dir
 			if copier, err = cow.NewCopier(cfs, opts); err != nil {
 				t.Fatal(err)
 			}
-			writer.SetStabilizer(cow.NewLocal(copier))
+			writer.SetStabilizer(cow.NewDirect(copier))
 			newEpoch(cfs)
 			if err := copier.Reset(ctx, writer); err != nil {
 				t.Fatal(err)

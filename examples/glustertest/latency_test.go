@@ -54,7 +54,7 @@ func fsyncLatencies(t *testing.T, fsys vfs.FS, n int) latencies {
 
 // roundLatencies joins a copier view on copierFS to a writer view on
 // writerFS (a file of n blocks written and synced first) and times n
-// stability rounds of one block each (cow.Local: the copier's Preserve,
+// stability rounds of one block each (cow.Direct: the copier's Preserve,
 // which reads the block through its mount into its overlay); then it
 // times 2n random block reads through the copier (from shared storage:
 // blocks it has not preserved).
@@ -67,7 +67,7 @@ func roundLatencies(t *testing.T, writerFS, copierFS vfs.FS, n int) (rounds, rea
 	if err != nil {
 		t.Fatal(err)
 	}
-	local := cow.NewLocal(copier)
+	local := cow.NewDirect(copier)
 	writer, err := cow.NewWriter(writerFS, local, opts)
 	if err != nil {
 		t.Fatal(err)

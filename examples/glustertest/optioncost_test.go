@@ -26,7 +26,7 @@ var optionCostRounds = flag.Int("optioncost-rounds", 3, "passes of TestMeasure_o
 // taken between two of the all-options volume, its ratio against their
 // geometric mean: the machine's load drifts). Per volume: SQLite's sequential and batched inserts/s (as
 // serve opens -shared on a network mount: DropCacheOnOpen), fsync latency
-// after a 4 KiB write, and the stability round's storage part (cow.Local,
+// after a 4 KiB write, and the stability round's storage part (cow.Direct,
 // copier on the second mount with DropCacheOnOpen) and copier reads. A
 // second volume with all the options gives the noise floor (its ratios
 // would be 1 on a quiet machine). Runs with -optioncost; it only reports.

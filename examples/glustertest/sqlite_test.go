@@ -60,7 +60,7 @@ func sqliteCrossMount(t *testing.T, v *gluster.Volume, rounds int, copierFS func
 		return c
 	}
 	copier := newCopier()
-	writer, err := cow.NewWriter(vfs.OS(filepath.Join(v.Mounts[0], "sql")), cow.NewLocal(copier), opts)
+	writer, err := cow.NewWriter(vfs.OS(filepath.Join(v.Mounts[0], "sql")), cow.NewDirect(copier), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func sqliteCrossMount(t *testing.T, v *gluster.Volume, rounds int, copierFS func
 		}
 		if g%3 == 0 {
 			copier = newCopier()
-			writer.SetStabilizer(cow.NewLocal(copier))
+			writer.SetStabilizer(cow.NewDirect(copier))
 		}
 		if err := copier.Reset(ctx, writer); err != nil {
 			t.Fatal(err)

@@ -104,7 +104,7 @@ func benchWriter(b *testing.B, sync, mode string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w, err := cow.NewWriter(shared, cow.NewLocal(c1, c2), cow.Options{})
+	w, err := cow.NewWriter(shared, cow.NewDirect(c1, c2), cow.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

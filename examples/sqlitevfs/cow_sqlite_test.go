@@ -179,7 +179,7 @@ func TestCow_sqlite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := cow.NewWriter(shared, cow.NewLocal(c1, c2), cow.Options{})
+	w, err := cow.NewWriter(shared, cow.NewDirect(c1, c2), cow.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestCow_sqlite(t *testing.T) {
 	before := checkSame(t, "before promotion", cop1, cop2)
 	writer.close(t)
 	guard2.Disarm()
-	if err := c2.Promote(ctx, cow.NewLocal(c1)); err != nil {
+	if err := c2.Promote(ctx, cow.NewDirect(c1)); err != nil {
 		t.Fatal(err)
 	}
 	if c2.Role() != cow.RoleWriter {
@@ -311,7 +311,7 @@ func TestCow_invalidated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := cow.NewWriter(shared, cow.NewLocal(c), cow.Options{})
+	w, err := cow.NewWriter(shared, cow.NewDirect(c), cow.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

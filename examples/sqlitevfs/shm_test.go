@@ -143,7 +143,7 @@ func TestSharedMemory_readersBesideApplier(t *testing.T) {
 	shared := vfs.NewMem()
 	cv, err := cow.NewCopier(shared, cow.Options{})
 	require.NoError(t, err)
-	wv, err := cow.NewWriter(shared, cow.NewLocal(cv), cow.Options{})
+	wv, err := cow.NewWriter(shared, cow.NewDirect(cv), cow.Options{})
 	require.NoError(t, err)
 	wName := register(t, wv, sqlitevfs.WithSharedMemory(filepath.Join(t.TempDir(), "w")))
 	cDir := filepath.Join(t.TempDir(), "c")
@@ -247,7 +247,7 @@ func TestSharedMemory_readersBesideApplier(t *testing.T) {
 	apply(100, wApp, cApp)
 	// The writer goes; the copier is promoted while its readers read.
 	require.NoError(t, wApp.Close())
-	require.NoError(t, cv.Promote(ctx, cow.NewLocal()))
+	require.NoError(t, cv.Promote(ctx, cow.NewDirect()))
 	apply(100, cApp)
 	t.Logf("copier readers checked %d snapshots across reset and promotion", stopC())
 	integrityOK(t, cApp)

@@ -86,10 +86,10 @@ func (m *Member) AllApplied() [][]Applied {
 	return out
 }
 
-// Cluster is a set of in-process members on one MemNetwork.
+// Cluster is a set of in-process members on one RaftNetwork.
 type Cluster struct {
 	T       testing.TB
-	Net     *raftcluster.MemNetwork
+	Net     *RaftNetwork
 	opts    Options
 	members map[string]*Member
 	order   []string
@@ -104,7 +104,7 @@ func New(t testing.TB, opts Options) *Cluster {
 		tt := TestTimeouts()
 		opts.Timeouts = &tt
 	}
-	c := &Cluster{T: t, Net: raftcluster.NewMemNetwork(opts.Timeouts.RPC), opts: opts, members: map[string]*Member{}}
+	c := &Cluster{T: t, Net: NewRaftNetwork(opts.Timeouts.RPC), opts: opts, members: map[string]*Member{}}
 	t.Cleanup(c.shutdownAll)
 	if opts.Nodes <= 0 {
 		return c
@@ -151,7 +151,7 @@ func (c *Cluster) start(id string) *Member {
 				c.T.Fatal(err)
 			}
 		} else {
-			m.stores = raftcluster.NewMemStores()
+			m.stores = NewStores()
 		}
 		c.members[id] = m
 		c.order = append(c.order, id)
@@ -275,11 +275,11 @@ func (c *Cluster) Restart(id string) *raftcluster.Node {
 // Pause cuts every link of member id (it keeps running but hears nobody).
 func (c *Cluster) Pause(id string) { c.Net.Isolate(id) }
 
-// Partition splits the members into groups (see MemNetwork.Partition).
+// Partition splits the members into groups (see RaftNetwork.Partition).
 func (c *Cluster) Partition(groups ...[]string) { c.Net.Partition(groups...) }
 
 // PartitionDrop splits the members into groups on a network that drops
-// packets (see MemNetwork.PartitionDrop).
+// packets (see RaftNetwork.PartitionDrop).
 func (c *Cluster) PartitionDrop(groups ...[]string) { c.Net.PartitionDrop(groups...) }
 
 // Heal restores every link.

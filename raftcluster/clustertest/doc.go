@@ -1,5 +1,5 @@
 // Package clustertest builds in-process raftcluster clusters on a
-// MemNetwork for tests: kill, restart, pause, partition and heal members,
+// RaftNetwork for tests: kill, restart, pause, partition and heal members,
 // and wait for conditions with deadlines.
 //
 // # Usage

@@ -80,9 +80,9 @@ func (g *Group) roleChange(ctx context.Context, id string, f func() error) error
 	return f()
 }
 
-// writerView returns the view and the Local of the group's writer other
+// writerView returns the view and the Direct of the group's writer other
 // than s, if there is one.
-func (g *Group) writerView(s *Storage) (*cow.View, *cow.Local) {
+func (g *Group) writerView(s *Storage) (*cow.View, *cow.Direct) {
 	g.mu.Lock()
 	w := g.mu.writer
 	g.mu.Unlock()
@@ -133,7 +133,7 @@ type Storage struct {
 	mu struct {
 		sync.Mutex
 		view   *cow.View
-		local  *cow.Local // writer only
+		local  *cow.Direct // writer only
 		guard  func(context.Context) error
 		open   bool              // engine open
 		gens   map[string]uint64 // writer: copier generations last set
@@ -215,11 +215,11 @@ func (s *Storage) ensureOpen(ctx context.Context) error {
 }
 
 // BecomeWriter implements raftcluster.Storage: a copier view is promoted
-// through a Local over every other member's copier view (an invalidated
+// through a Direct over every other member's copier view (an invalidated
 // one is replaced by a writer view opened afresh on shared storage, and
 // the engine reopened on it); a member with no
 // view yet makes a writer view; a writer view (the same leader in a new
-// epoch) gets a new Local. Then the engine is opened unless it is.
+// epoch) gets a new Direct. Then the engine is opened unless it is.
 func (s *Storage) BecomeWriter(ctx context.Context, epoch uint64) error {
 	if v := s.View(); v != nil && v.Role() == cow.RoleWriter && !s.g.isWriter(s) {
 		// Deposed and elected again without becoming a copier between
@@ -253,7 +253,7 @@ func (s *Storage) BecomeWriter(ctx context.Context, epoch uint64) error {
 }
 
 func (s *Storage) becomeWriter(ctx context.Context) error {
-	local := cow.NewLocal()
+	local := cow.NewDirect()
 	for _, p := range s.others() {
 		local.Add(p)
 	}
@@ -305,7 +305,7 @@ func (s *Storage) others() map[string]*cow.View {
 	return out
 }
 
-// SetCopiers implements raftcluster.Storage: the writer's Local holds
+// SetCopiers implements raftcluster.Storage: the writer's Direct holds
 // exactly the listed copiers' views, and a changed generation makes the
 // writer forget its stable set.
 func (s *Storage) SetCopiers(epoch, generation uint64, copiers []raftcluster.Member) {
@@ -374,7 +374,7 @@ func (s *Storage) reopen(ctx context.Context, f func() error) error {
 // view; the engine must be closed, and the caller in the group's
 // roleChange. When another member of the group is the writer, the view is
 // made inside that writer's ResetCopier, so that it is a prefix of the
-// writer's mutations (invariant 5), and it joins the writer's Local before
+// writer's mutations (invariant 5), and it joins the writer's Direct before
 // the writer's mutations resume, so that the writer preserves for it
 // before its next mutation (invariant 2). SetCopiers alone would add it
 // too late: it runs when the writer applies a membership change, which
@@ -418,7 +418,7 @@ func (s *Storage) Fence(epoch uint64) {}
 // Reset implements raftcluster.Storage: close the engine, drop the overlay
 // through the group writer's ResetCopier (or start a fresh copier view
 // when there is no writer in the group or the view is not a copier's),
-// reopen. The view joins the writer's Local (again: SetCopiers removed an
+// reopen. The view joins the writer's Direct (again: SetCopiers removed an
 // excluded copier's).
 func (s *Storage) Reset(ctx context.Context, epoch uint64, writer raftcluster.Member) error {
 	return s.reopen(ctx, func() error { return s.reset(ctx) })
@@ -449,7 +449,7 @@ func (s *Storage) OverlayBytes() int64 {
 }
 
 // Check verifies the view's invariants and, unless a role change of the
-// group is in flight, the member's role: a writer view has a Local, a
+// group is in flight, the member's role: a writer view has a Direct, a
 // copier view has none, and the group's writer is a writer.
 func (s *Storage) Check() error {
 	var err error
@@ -474,7 +474,7 @@ func (s *Storage) checkRole() error {
 	s.mu.Unlock()
 	writer := v != nil && v.Role() == cow.RoleWriter
 	if writer != (local != nil) || groupWriter && !writer {
-		return fmt.Errorf("cowlocal: %s: writer view %v, a Local %v, the group's writer %v", s.id, writer, local != nil, groupWriter)
+		return fmt.Errorf("cowlocal: %s: writer view %v, a Direct %v, the group's writer %v", s.id, writer, local != nil, groupWriter)
 	}
 	return nil
 }

@@ -1,6 +1,6 @@
 // Package cowlocal is a raftcluster.Storage for members that share one
 // process: each member has a cow.View over the same shared vfs.FS, and
-// the writer's stabilizer is a cow.Local over the copiers' views (no
+// the writer's stabilizer is a cow.Direct over the copiers' views (no
 // network). It is the in-process half of phase 2: tests and single-process
 // deployments use it; package stability provides the networked
 // equivalent.
@@ -47,7 +47,7 @@
 // concurrent use. A Group is safe for concurrent use. The role changes of
 // a group's members (BecomeWriter, BecomeCopier, Reset) take turns: each
 // holds the group's turn while it changes its view (gathering the copier
-// views and installing its Local, for a writer; making and publishing
+// views and installing its Direct, for a writer; making and publishing
 // the view, for a copier), never while its engine closes or opens, so
 // that no copier view is made unseen by a writer becoming one. A role
 // change waiting for its turn gives up when its ctx ends.

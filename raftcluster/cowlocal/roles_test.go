@@ -302,7 +302,7 @@ func TestStorage_Reset_staleWriter(t *testing.T) {
 	assertPreserved(t, w.FS(), x.FS())
 }
 
-// An excluded copier (SetCopiers dropped it from the writer's Local)
+// An excluded copier (SetCopiers dropped it from the writer's Direct)
 // resets before it rejoins: from the reset on, the writer preserves for
 // it again.
 func TestStorage_Reset_excludedCopier(t *testing.T) {

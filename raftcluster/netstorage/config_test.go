@@ -7,12 +7,12 @@ import (
 
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/raftcluster/netstorage"
-	"github.com/holeycow/holeycow/stability"
+	"github.com/holeycow/holeycow/stability/stabilitytest"
 	"github.com/holeycow/holeycow/vfs"
 )
 
 func TestNew_badConfig(t *testing.T) {
-	net := stability.NewMemNetwork(1)
+	net := stabilitytest.NewNetwork(1)
 	ok := netstorage.Config{ID: "a", Shared: vfs.NewMem(), Transport: net.Transport("a"), Engine: &engine{}}
 	for name, edit := range map[string]func(c *netstorage.Config){
 		"no ID":          func(c *netstorage.Config) { c.ID = "" },
@@ -39,7 +39,7 @@ func TestNew_badConfig(t *testing.T) {
 // Storage calls before SetNode fail (the node retries them), and after
 // Close with ErrClosed; neither opens a view.
 func TestStorage_BecomeWriter_beforeSetNodeAndAfterClose(t *testing.T) {
-	net := stability.NewMemNetwork(1)
+	net := stabilitytest.NewNetwork(1)
 	s, err := netstorage.New(netstorage.Config{ID: "a", Shared: vfs.NewMem(), Transport: net.Transport("a"), Engine: &engine{}})
 	if err != nil {
 		t.Fatal(err)

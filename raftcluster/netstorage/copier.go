@@ -83,6 +83,7 @@ func (s *Storage) newCopier() error {
 	s.dropCopierLocked()
 	old := s.mu.view
 	s.mu.view, s.mu.cv, s.mu.resp, s.mu.joined, s.mu.viewWriterEpoch = v, cv, resp, false, 0
+	s.mux.SetResponder(resp)
 	s.mu.Unlock()
 	s.release(old)
 	return nil

@@ -6,22 +6,20 @@ import (
 	"github.com/holeycow/holeycow/stability"
 )
 
-// handler routes a member's stability requests to its current role, as
-// stability.Mux does, and admits unknown members that ask to reset.
-type handler struct{ s *Storage }
+// handler is a member's stability.Handler: the Storage's stability.Mux
+// (rounds to the copier role, resets to the writer role), extended to
+// admit members that the writer's Coordinator does not know yet when they
+// ask to reset.
+type handler struct {
+	*stability.Mux
+	s *Storage
+}
 
 var _ stability.Handler = handler{}
 
-func (h handler) HandlePreserve(ctx context.Context, from string, req *stability.PreserveRequest) *stability.PreserveResponse {
-	h.s.mu.Lock()
-	r := h.s.mu.resp
-	h.s.mu.Unlock()
-	if r == nil {
-		return &stability.PreserveResponse{Seq: req.Seq, Code: stability.CodeNotServing, Detail: "not a copier"}
-	}
-	return r.HandlePreserve(ctx, from, req)
-}
-
+// HandleReset admits from (Storage.admit), then routes the handshake
+// through the Mux. While it runs, exclusions of from are not recorded
+// (mu.joining, onExclude): the reset brings it back.
 func (h handler) HandleReset(ctx context.Context, from string, st stability.ResetStream) error {
 	s := h.s
 	s.mu.Lock()
@@ -34,13 +32,6 @@ func (h handler) HandleReset(ctx context.Context, from string, st stability.Rese
 		}
 		s.mu.Unlock()
 	}()
-	c := s.admit(from)
-	if c == nil {
-		const detail = "not the writer"
-		if err := st.Send(&stability.ResetFrame{Type: stability.FrameDone, Code: stability.CodeNotServing, Detail: detail}); err != nil {
-			return err
-		}
-		return stability.CodeNotServing.Err(detail)
-	}
-	return c.HandleReset(ctx, from, st)
+	s.admit(from)
+	return h.Mux.HandleReset(ctx, from, st)
 }

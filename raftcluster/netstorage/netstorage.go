@@ -34,7 +34,7 @@ type Config struct {
 	// Shared is shared storage, as this node mounts it.
 	Shared vfs.FS
 	// Transport reaches the other members' stability endpoints
-	// (stability.GRPCTransport, or a stability.MemNetwork's in tests).
+	// (stability.GRPCTransport, or a stabilitytest.Network's in tests).
 	Transport stability.Transport
 	// Engine is the application's engine.
 	Engine Engine
@@ -105,6 +105,9 @@ type Storage struct {
 	// excludeWG tracks the goroutines that record exclusions.
 	excludeWG sync.WaitGroup
 	done      chan struct{} // closed by Close
+	// mux routes requests to the roles in mu.resp and mu.coord: it is set
+	// wherever they are, under mu.
+	mux stability.Mux
 
 	stats struct {
 		promotions, freshWriters, joins, resets, excluded, admitted atomic.Int64
@@ -163,7 +166,7 @@ func (s *Storage) SetNode(n *raftcluster.Node) {
 // Handler returns the stability handler to serve on this member's
 // stability address: rounds go to the copier role, reset handshakes to the
 // writer role.
-func (s *Storage) Handler() stability.Handler { return handler{s} }
+func (s *Storage) Handler() stability.Handler { return handler{&s.mux, s} }
 
 // FS returns the member's current view (nil before the first role).
 func (s *Storage) FS() vfs.FS {
@@ -285,6 +288,7 @@ func (s *Storage) dropCopierLocked() {
 		s.mu.resp.Close()
 	}
 	s.mu.cv, s.mu.resp, s.mu.joined = nil, nil, false
+	s.mux.SetResponder(nil)
 }
 
 // dropWriterLocked ends the writer role's Coordinator (asynchronously: its
@@ -295,6 +299,7 @@ func (s *Storage) dropWriterLocked() {
 	}
 	s.mu.coord, s.mu.coordEpoch, s.mu.pending, s.mu.gen = nil, 0, nil, 0
 	s.mu.writerEpoch = 0
+	s.mux.SetCoordinator(nil)
 }
 
 func writerPeer(m raftcluster.Member) stability.Peer {
@@ -317,6 +322,7 @@ func (s *Storage) Close() error {
 	s.dropCopierLocked()
 	c := s.mu.coord
 	s.mu.coord = nil
+	s.mux.SetCoordinator(nil)
 	s.mu.writerEpoch = 0
 	v := s.mu.view
 	s.mu.Unlock()

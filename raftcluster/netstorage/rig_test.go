@@ -17,6 +17,7 @@ import (
 	"github.com/holeycow/holeycow/raftcluster/clustertest"
 	"github.com/holeycow/holeycow/raftcluster/netstorage"
 	"github.com/holeycow/holeycow/stability"
+	"github.com/holeycow/holeycow/stability/stabilitytest"
 	"github.com/holeycow/holeycow/vfs"
 )
 
@@ -37,14 +38,14 @@ func seeds(n int) []uint64 {
 }
 
 // rig is a cluster of members on clustertest's in-memory Raft network and
-// a stability.MemNetwork, each with a netstorage.Storage over one shared
+// a stabilitytest.Network, each with a netstorage.Storage over one shared
 // MemFS (seen through a recorder) and an engine.
 type rig struct {
 	t      testing.TB
 	c      *clustertest.Cluster
 	shared *vfs.MemFS
 	rec    *recorder
-	snet   *stability.MemNetwork
+	snet   *stabilitytest.Network
 	lease  time.Duration
 	opts   rigOptions
 
@@ -68,7 +69,7 @@ type rigOptions struct {
 	// wrap, if set, wraps each member's stability handler.
 	wrap func(id string, h stability.Handler) stability.Handler
 	// grpc, if set, carries stability over gRPC with mutual TLS instead of
-	// the MemNetwork.
+	// the stabilitytest.Network.
 	grpc *grpcNet
 	// beforeApply, if set, runs on member id's FSM goroutine before each
 	// application command reaches its engine (it may block it).
@@ -118,7 +119,7 @@ func (r *rig) resetting(id string) bool {
 
 func newRig(t testing.TB, o rigOptions) *rig {
 	t.Helper()
-	r := &rig{t: t, shared: vfs.NewMem(), rec: &recorder{}, snet: stability.NewMemNetwork(o.seed),
+	r := &rig{t: t, shared: vfs.NewMem(), rec: &recorder{}, snet: stabilitytest.NewNetwork(o.seed),
 		lease: cmp.Or(o.lease, 3*time.Second), opts: o, engines: map[string]*engine{}, storages: map[string]*netstorage.Storage{},
 		nodes: map[string]*raftcluster.Node{}, inReset: map[string]int{}}
 	// Registered before the cluster's own cleanup, so it runs after the

@@ -159,6 +159,7 @@ func (s *Storage) coordinator(epoch uint64, st raftcluster.State, guard cow.Guar
 	}
 	s.mu.Lock()
 	s.mu.coord, s.mu.coordEpoch, s.mu.termIndex, s.mu.pending, s.mu.gen = c, epoch, termIndex, pending, 0
+	s.mux.SetCoordinator(c)
 	s.mu.Unlock()
 	s.membL.Lock()
 	err = s.applyCopiers(c, epoch, st, "")
@@ -321,35 +322,34 @@ func linkActive(c *stability.Coordinator, id string) bool {
 // admit prepares the writer's Coordinator for a reset handshake from a
 // member that it does not know yet (the previous writer, a member added
 // during this term, or any member after a leader change): it adds the
-// member to the copier set. It returns the Coordinator that serves the
-// handshake (nil: not the writer).
-func (s *Storage) admit(from string) *stability.Coordinator {
+// member to the copier set. It does nothing when this member is not the
+// writer.
+func (s *Storage) admit(from string) {
 	s.mu.Lock()
 	c, epoch := s.mu.coord, s.mu.coordEpoch
 	s.mu.Unlock()
 	if c == nil {
-		return nil
+		return
 	}
 	active, excluded := c.Copiers()
 	for _, id := range append(active, excluded...) {
 		if id == from {
-			return c
+			return
 		}
 	}
 	n := s.node.Load()
 	if n == nil {
-		return c
+		return
 	}
 	st := n.State()
 	if _, ok := st.Member(from); !ok || st.Epoch != epoch || from == s.cfg.ID {
-		return c // the Coordinator refuses: not a member
+		return // the Coordinator refuses: not a member
 	}
 	s.membL.Lock()
 	defer s.membL.Unlock()
 	if err := s.applyCopiers(c, epoch, st, from); err != nil {
 		s.log.Warn("netstorage: admit copier", "copier", from, "err", err)
-		return c
+		return
 	}
 	s.stats.admitted.Add(1)
-	return c
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/holeycow/holeycow/examples/sqlitevfs"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/stability"
+	"github.com/holeycow/holeycow/stability/stabilitytest"
 	"github.com/holeycow/holeycow/vfs"
 	"github.com/holeycow/holeycow/vfs/errorfs"
 	"github.com/ncruces/go-sqlite3"
@@ -423,7 +424,7 @@ func testFencedApply(t *testing.T, journal, synchronous string) {
 		}
 		return nil
 	}
-	view, err := cow.NewWriter(vfs.NewMem(), cow.NewLocal(), cow.Options{BlockSize: PageSize, Guard: guard})
+	view, err := cow.NewWriter(vfs.NewMem(), cow.NewDirect(), cow.Options{BlockSize: PageSize, Guard: guard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,7 +482,7 @@ func testFencedApply(t *testing.T, journal, synchronous string) {
 // fencing refusal, not a storage failure (under load, /readyz and 503s
 // said "storage failure ... stability: closed").
 func TestDeposedWriterApply_isFenced(t *testing.T) {
-	coord, err := stability.NewCoordinator(stability.Config{ID: "w", Transport: stability.NewMemNetwork(1).Transport("w")})
+	coord, err := stability.NewCoordinator(stability.Config{ID: "w", Transport: stabilitytest.NewNetwork(1).Transport("w")})
 	if err != nil {
 		t.Fatal(err)
 	}

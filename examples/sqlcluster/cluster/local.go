@@ -18,6 +18,7 @@ import (
 	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/raftcluster/clustertest"
 	"github.com/holeycow/holeycow/vfs"
 )
 
@@ -188,7 +189,7 @@ func (c *Local) startMember() (*Node, error) {
 	c.mu.Unlock()
 	var stores *raftcluster.Stores
 	if c.opts.MemRaft {
-		stores = raftcluster.NewMemStores()
+		stores = clustertest.NewStores()
 	}
 	return c.startMemberAs(id, stores, "")
 }

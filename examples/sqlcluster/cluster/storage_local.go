@@ -9,7 +9,7 @@ import (
 
 // InProcess returns a StorageFunc for members that share one process: the
 // members of one raftcluster/cowlocal group, each a cow.View over shared,
-// the writer's stabilizer a cow.Local over the copiers' views.
+// the writer's stabilizer a cow.Direct over the copiers' views.
 func InProcess(shared vfs.FS, opts cow.Options) StorageFunc {
 	g := cowlocal.NewGroup(shared, opts)
 	return func(id string, eng Engine) (Storage, error) {

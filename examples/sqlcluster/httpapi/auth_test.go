@@ -52,7 +52,7 @@ func TestCredentials_authorize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := newTestLocal(t, "node1")
+	l := newTestStandalone(t, "node1")
 	ts := startServer(t, l, Config{Credentials: creds})
 	base := ts.URL
 	send := func(user, pass, method, path, body string) int {
@@ -109,7 +109,7 @@ func TestCredentials_authorize(t *testing.T) {
 	}
 
 	// A follower forwards the credentials; the leader checks them.
-	fs := startServer(t, newFollower(newTestLocal(t, "node2"), ts.URL), Config{Credentials: creds})
+	fs := startServer(t, newFollower(newTestStandalone(t, "node2"), ts.URL), Config{Credentials: creds})
 	base = fs.URL
 	if got := send("admin", "s3cret", "POST", "/db/execute", `["INSERT INTO foo(name) VALUES('y')"]`); got != 200 {
 		t.Errorf("forwarded with credentials: %d", got)

@@ -9,7 +9,7 @@ import (
 )
 
 // Backend is what the HTTP API serves: one node of a replicated SQL
-// database. The sqlcluster node implements it over Raft; Local implements
+// database. The sqlcluster node implements it over Raft; Standalone implements
 // it over one sqlnode.Node, for a single node and for tests.
 //
 // Errors: a Backend returns *NotLeaderError when the request needs the

@@ -23,7 +23,7 @@ func post(t *testing.T, ts *testServer, path string, body []byte) (int, string) 
 // TestServer_backupLoad: every backup format loads into a fresh node with
 // the same checksum; bad input gets 400 and changes nothing.
 func TestServer_backupLoad(t *testing.T) {
-	src, srcLocal := newLocalServer(t)
+	src, srcLocal := newStandaloneServer(t)
 	src.mustOK(t, "POST", "/db/execute?transaction", `[
 		"CREATE TABLE foo (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, b BLOB)",
 		"CREATE INDEX foo_name ON foo(name)",
@@ -51,7 +51,7 @@ func TestServer_backupLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, data := range map[string][]byte{"file": file, "sql": dump, "vacuumed": vacuumed} {
-		dst, dstLocal := newLocalServer(t)
+		dst, dstLocal := newStandaloneServer(t)
 		dst.mustOK(t, "POST", "/db/execute", `["CREATE TABLE old(x)", "INSERT INTO old VALUES(1)"]`)
 		if code, body := post(t, dst, "/db/load", data); code != http.StatusOK {
 			t.Fatalf("%s: load: %d %s", name, code, body)
@@ -78,7 +78,7 @@ func TestServer_backupLoad(t *testing.T) {
 			t.Errorf("%s: a refused load changed the database", name)
 		}
 	}
-	big := startServer(t, newTestLocal(t, "node1"), Config{MaxBodyBytes: 100})
+	big := startServer(t, newTestStandalone(t, "node1"), Config{MaxBodyBytes: 100})
 	if code, body := post(t, big, "/db/load", file); code != http.StatusBadRequest || !strings.Contains(body, "size limit") {
 		t.Errorf("over the size limit: %d %s", code, body)
 	}

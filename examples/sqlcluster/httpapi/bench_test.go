@@ -16,8 +16,8 @@ import (
 // the backend (the baseline), over HTTP, and over HTTP through a
 // forwarding follower.
 func BenchmarkServer_Execute(b *testing.B) {
-	setup := func(b *testing.B) (*testServer, *Local) {
-		ts, l := newLocalServer(b)
+	setup := func(b *testing.B) (*testServer, *Standalone) {
+		ts, l := newStandaloneServer(b)
 		ts.mustOK(b, "POST", "/db/execute", `["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"]`)
 		return ts, l
 	}
@@ -42,7 +42,7 @@ func BenchmarkServer_Execute(b *testing.B) {
 	})
 	b.Run("forwarded", func(b *testing.B) {
 		ts, _ := setup(b)
-		fs := startServer(b, newFollower(newTestLocal(b, "node2"), ts.URL), Config{})
+		fs := startServer(b, newFollower(newTestStandalone(b, "node2"), ts.URL), Config{})
 		for b.Loop() {
 			post(b, fs.Client(), fs.URL)
 		}
@@ -51,7 +51,7 @@ func BenchmarkServer_Execute(b *testing.B) {
 
 // BenchmarkServer_Query measures a point read over HTTP at level=none.
 func BenchmarkServer_Query(b *testing.B) {
-	ts, _ := newLocalServer(b)
+	ts, _ := newStandaloneServer(b)
 	ts.mustOK(b, "POST", "/db/execute", `["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"]`)
 	ts.mustOK(b, "POST", "/db/execute", `[["INSERT INTO t(v) VALUES(?)", "hello"]]`)
 	body := `[["SELECT v FROM t WHERE id = ?", 1]]`

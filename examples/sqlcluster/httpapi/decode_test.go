@@ -120,7 +120,7 @@ func TestParseOptions_flags(t *testing.T) {
 // TestServer_ServeHTTP_badRequests sends malformed requests to every
 // endpoint: each gets a 4xx with a JSON error body, never a 5xx.
 func TestServer_ServeHTTP_badRequests(t *testing.T) {
-	l := newTestLocal(t, "node1")
+	l := newTestStandalone(t, "node1")
 	ts := startServer(t, l, Config{MaxBodyBytes: 1 << 10})
 	type req struct {
 		method, path, body string
@@ -271,7 +271,7 @@ func normParams(ss []sqlnode.Statement) []sqlnode.Statement {
 // FuzzServer_db sends fuzzed bodies and query strings to the /db
 // endpoints of a server over a real node: no 5xx, always JSON.
 func FuzzServer_db(f *testing.F) {
-	l := newTestLocal(f, "node1")
+	l := newTestStandalone(f, "node1")
 	s, err := New(Config{Backend: l, MaxBodyBytes: 4 << 10})
 	if err != nil {
 		f.Fatal(err)

@@ -1,7 +1,7 @@
 // Package httpapi is the HTTP API of the sqlcluster example, compatible
 // with rqlite's (rqlite.io/docs/api) for everything that the
 // github.com/rqlite/gorqlite client uses. It knows nothing of Raft: it
-// serves a Backend, which the replicated node implements (and Local, over
+// serves a Backend, which the replicated node implements (and Standalone, over
 // one sqlnode.Node, for a single node and for tests).
 //
 // # Usage
@@ -186,6 +186,6 @@
 // # Concurrency
 //
 // A Server is safe for concurrent use and keeps no per-request state; it
-// calls the Backend concurrently. Local serializes its writes. Credentials
+// calls the Backend concurrently. Standalone serializes its writes. Credentials
 // are immutable once loaded.
 package httpapi

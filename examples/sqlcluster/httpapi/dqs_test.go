@@ -11,7 +11,7 @@ import (
 // double-quoted strings work through /db/execute, /db/query and
 // /db/request.
 func TestHTTP_doubleQuotedStrings(t *testing.T) {
-	ts, _ := newLocalServer(t)
+	ts, _ := newStandaloneServer(t)
 	ts.mustOK(t, http.MethodPost, "/db/execute?transaction", `["CREATE TABLE t(name TEXT)", "INSERT INTO t VALUES(\"x\")"]`)
 	got := ts.mustOK(t, http.MethodGet, "/db/query?q="+url.QueryEscape(`SELECT name FROM sqlite_master WHERE type="table" AND name="t"`), "")
 	if !strings.Contains(got, `"values":[["t"]]`) {

@@ -34,7 +34,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer node.Close()
-	srv, err := httpapi.New(httpapi.Config{Backend: httpapi.NewLocal(node, "node1")})
+	srv, err := httpapi.New(httpapi.Config{Backend: httpapi.NewStandalone(node, "node1")})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func TestServer_forward_answerOutlivesDeadline(t *testing.T) {
 		w.Write([]byte(`{"error":"httpapi: not executed: the request's timeout was near"}]}`))
 	}))
 	t.Cleanup(leader.Close)
-	fs := startServer(t, newFollower(newTestLocal(t, "n2"), leader.URL), Config{})
+	fs := startServer(t, newFollower(newTestStandalone(t, "n2"), leader.URL), Config{})
 	body := fs.mustOK(t, "POST", "/db/execute?timeout=300ms", `["INSERT INTO t VALUES(1)","INSERT INTO t VALUES(2)"]`)
 	if !strings.Contains(body, "not executed") || !strings.Contains(body, `"rows_affected":1`) {
 		t.Fatalf("the leader's answer arrived cut or changed: %s", body)

@@ -17,13 +17,13 @@ import (
 // follower answers: level-none reads from its own database, everything
 // else a *NotLeaderError naming leader.
 type follower struct {
-	*Local
+	*Standalone
 	leader   atomic.Pointer[string]
 	executes atomic.Int64
 }
 
-func newFollower(l *Local, leader string) *follower {
-	f := &follower{Local: l}
+func newFollower(l *Standalone, leader string) *follower {
+	f := &follower{Standalone: l}
 	f.leader.Store(&leader)
 	return f
 }
@@ -37,7 +37,7 @@ func (f *follower) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Re
 
 func (f *follower) Query(ctx context.Context, level Level, stmts []sqlnode.Statement) ([]sqlnode.Result, error) {
 	if level == LevelNone {
-		return f.Local.Query(ctx, level, stmts)
+		return f.Standalone.Query(ctx, level, stmts)
 	}
 	return nil, f.notLeader()
 }
@@ -57,8 +57,8 @@ func errorOf(t testing.TB, body string) errorBody {
 // TestServer_forward_toLeader: writes and non-local reads sent to a
 // follower land on the leader's backend.
 func TestServer_forward_toLeader(t *testing.T) {
-	ls, leader := newLocalServer(t)
-	fb := newFollower(newTestLocal(t, "node2"), ls.URL)
+	ls, leader := newStandaloneServer(t)
+	fb := newFollower(newTestStandalone(t, "node2"), ls.URL)
 	fs := startServer(t, fb, Config{})
 
 	match(t, fs.mustOK(t, "POST", "/db/execute?transaction", `[`+strings.Trim(createFoo, "[]")+`, ["INSERT INTO foo(name, age) VALUES(?, ?)", "fiona", 20]]`),
@@ -74,7 +74,7 @@ func TestServer_forward_toLeader(t *testing.T) {
 		`{"results": [{"error": "~no such table: foo"}]}`)
 	match(t, fs.mustOK(t, "POST", "/db/request", `["INSERT INTO foo(name, age) VALUES('declan', 25)", "SELECT count(*) AS n FROM foo"]`),
 		`{"results": [{"last_insert_id": 2, "rows_affected": 1}, {"columns": ["n"], "types": [""], "values": [[2]]}]}`)
-	// Cluster operations too: the leader's Local cannot join (501).
+	// Cluster operations too: the leader's Standalone cannot join (501).
 	if code, body := fs.do(t, "POST", "/join", `{"id": "n3", "addr": "127.0.0.1:1"}`); code != http.StatusNotImplemented {
 		t.Errorf("join via the follower: %d %s", code, body)
 	}
@@ -99,8 +99,8 @@ func TestServer_forward_toLeader(t *testing.T) {
 }
 
 func TestServer_forward_redirect(t *testing.T) {
-	ls, _ := newLocalServer(t)
-	fs := startServer(t, newFollower(newTestLocal(t, "node2"), ls.URL+"/"), Config{})
+	ls, _ := newStandaloneServer(t)
+	fs := startServer(t, newFollower(newTestStandalone(t, "node2"), ls.URL+"/"), Config{})
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Post(fs.URL+"/db/execute?redirect&timings", "application/json", strings.NewReader(createFoo))
 	if err != nil {
@@ -115,8 +115,8 @@ func TestServer_forward_redirect(t *testing.T) {
 // TestServer_forward_refused: no loop between two nodes that each name
 // the other; unknown, invalid and unreachable leaders; forwarding off.
 func TestServer_forward_refused(t *testing.T) {
-	fa := newFollower(newTestLocal(t, "a"), "")
-	fb := newFollower(newTestLocal(t, "b"), "")
+	fa := newFollower(newTestStandalone(t, "a"), "")
+	fb := newFollower(newTestStandalone(t, "b"), "")
 	sa := startServer(t, fa, Config{})
 	sb := startServer(t, fb, Config{})
 	fa.leader.Store(&sb.URL)
@@ -132,7 +132,7 @@ func TestServer_forward_refused(t *testing.T) {
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close()
 	for _, leader := range []string{"", "ftp://x", "not a url", "http://", down.URL} {
-		f := newFollower(newTestLocal(t, "c"), leader)
+		f := newFollower(newTestStandalone(t, "c"), leader)
 		s := startServer(t, f, Config{})
 		code, body := s.do(t, "POST", "/db/execute", createFoo)
 		if code != http.StatusServiceUnavailable {
@@ -141,8 +141,8 @@ func TestServer_forward_refused(t *testing.T) {
 		errorOf(t, body)
 	}
 
-	ls, _ := newLocalServer(t)
-	s := startServer(t, newFollower(newTestLocal(t, "d"), ls.URL), Config{DisableForwarding: true})
+	ls, _ := newStandaloneServer(t)
+	s := startServer(t, newFollower(newTestStandalone(t, "d"), ls.URL), Config{DisableForwarding: true})
 	code, body = s.do(t, "POST", "/db/execute", createFoo)
 	if code != http.StatusServiceUnavailable || errorOf(t, body).Leader != ls.URL {
 		t.Errorf("DisableForwarding: %d %s", code, body)

@@ -25,7 +25,7 @@ func hostOf(t testing.TB, u string) string {
 // discovery through /status and /nodes, writes, reads at every level,
 // parameters, the unified endpoint, queued writes.
 func TestServer_gorqlite(t *testing.T) {
-	ts, _ := newLocalServer(t)
+	ts, _ := newStandaloneServer(t)
 	conn, err := gorqlite.OpenWithClient(ts.URL, ts.Client())
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +126,7 @@ func TestServer_gorqlite(t *testing.T) {
 
 // TestServer_gorqliteStdlib uses gorqlite's database/sql driver.
 func TestServer_gorqliteStdlib(t *testing.T) {
-	ts, _ := newLocalServer(t)
+	ts, _ := newStandaloneServer(t)
 	db, err := sql.Open("rqlite", ts.URL)
 	if err != nil {
 		t.Fatal(err)

@@ -18,10 +18,10 @@ import (
 
 var vfsSeq atomic.Int64
 
-// newTestLocal opens a sqlnode.Node on SQLite over an in-memory vfs (via
-// examples/sqlitevfs) and wraps it in a Local; cleanup checks and closes
+// newTestStandalone opens a sqlnode.Node on SQLite over an in-memory vfs (via
+// examples/sqlitevfs) and wraps it in a Standalone; cleanup checks and closes
 // everything.
-func newTestLocal(t testing.TB, id string) *Local {
+func newTestStandalone(t testing.TB, id string) *Standalone {
 	t.Helper()
 	name := fmt.Sprintf("httpapi-test-%d", vfsSeq.Add(1))
 	if err := sqlitevfs.Register(name, vfs.NewMem(), sqlitevfs.WithSharedMemory(t.TempDir())); err != nil {
@@ -31,7 +31,7 @@ func newTestLocal(t testing.TB, id string) *Local {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := NewLocal(n, id)
+	l := NewStandalone(n, id)
 	t.Cleanup(func() {
 		if err := l.Check(); err != nil {
 			t.Error(err)
@@ -52,7 +52,7 @@ type testServer struct {
 	api *Server
 }
 
-// startServer serves b (a *Local gets its API address set) with cfg.
+// startServer serves b (a *Standalone gets its API address set) with cfg.
 func startServer(t testing.TB, b Backend, cfg Config) *testServer {
 	t.Helper()
 	cfg.Backend = b
@@ -62,15 +62,15 @@ func startServer(t testing.TB, b Backend, cfg Config) *testServer {
 	}
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
-	if l, ok := b.(*Local); ok {
+	if l, ok := b.(*Standalone); ok {
 		l.SetAPIAddr(hs.URL)
 	}
 	return &testServer{Server: hs, api: s}
 }
 
-func newLocalServer(t testing.TB) (*testServer, *Local) {
+func newStandaloneServer(t testing.TB) (*testServer, *Standalone) {
 	t.Helper()
-	l := newTestLocal(t, "node1")
+	l := newTestStandalone(t, "node1")
 	return startServer(t, l, Config{}), l
 }
 

@@ -51,7 +51,7 @@ func clientWith(t *testing.T, ca *stability.CA, cert *tls.Certificate) *http.Cli
 // certificate of the cluster's CA grants /join and /remove (PeerPerms)
 // for the member it names only: an application certificate that names no
 // member gets 403, as does a member's certificate joining as or removing
-// another member; the member itself passes (the Local backend then
+// another member; the member itself passes (the Standalone backend then
 // answers 501 for a join and 404 for an unknown ID: authorization let the
 // request through). An operator's password may act on any member. On a
 // follower, a member's own join is not forwarded (the leader would see
@@ -75,10 +75,10 @@ func TestServer_joinRemove_boundToCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := Config{Credentials: creds, PeerPerms: []string{PermJoin, PermRemove}}
-	leader := tlsServer(t, ca, newTestLocal(t, "leader"), cfg)
+	leader := tlsServer(t, ca, newTestStandalone(t, "leader"), cfg)
 	fcfg := cfg
 	fcfg.Transport = clientWith(t, ca, issue("f", stability.NodeURI("f"))).Transport
-	follower := tlsServer(t, ca, newFollower(newTestLocal(t, "f"), leader.URL), fcfg)
+	follower := tlsServer(t, ca, newFollower(newTestStandalone(t, "f"), leader.URL), fcfg)
 
 	app := clientWith(t, ca, issue("some application"))
 	nodeA := clientWith(t, ca, issue("a", stability.NodeURI("a")))
@@ -135,14 +135,14 @@ func TestServer_joinRemove_boundToCertificate(t *testing.T) {
 	}
 }
 
-// membersBackend is a Local whose /nodes lists extra members too.
+// membersBackend is a Standalone whose /nodes lists extra members too.
 type membersBackend struct {
-	*Local
+	*Standalone
 	extra []NodeInfo
 }
 
 func (b membersBackend) Nodes(ctx context.Context) ([]NodeInfo, error) {
-	ns, err := b.Local.Nodes(ctx)
+	ns, err := b.Standalone.Nodes(ctx)
 	return append(ns, b.extra...), err
 }
 
@@ -150,7 +150,7 @@ func (b membersBackend) Nodes(ctx context.Context) ([]NodeInfo, error) {
 // unless ?nonvoters, as rqlite does, but says how many members it left
 // out, so that a demoted voter does not silently vanish.
 func TestServer_nodes_hiddenNonvotersCounted(t *testing.T) {
-	b := membersBackend{Local: newTestLocal(t, "node1"), extra: []NodeInfo{
+	b := membersBackend{Standalone: newTestStandalone(t, "node1"), extra: []NodeInfo{
 		{ID: "demoted", APIAddr: "http://127.0.0.1:1", Addr: "127.0.0.1:2", Reachable: true}}}
 	ts := startServer(t, b, Config{})
 	for _, tc := range []struct {

@@ -22,7 +22,7 @@ import (
 // 400 and a clear error, on /db/query and /db/request (which must not then
 // run it through the log); within them it is served whole.
 func TestServer_resultLimits(t *testing.T) {
-	l := newTestLocal(t, "n1")
+	l := newTestStandalone(t, "n1")
 	ts := startServer(t, l, Config{Limits: Limits{MaxResultRows: 10, MaxResultBytes: 10 * 200}})
 	ts.mustOK(t, "POST", "/db/execute", `["CREATE TABLE t(x INTEGER, y TEXT)"]`)
 	ts.mustOK(t, "POST", "/db/execute", `["WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 11) INSERT INTO t SELECT i, 'v' FROM c"]`)
@@ -55,7 +55,7 @@ func TestServer_resultLimits(t *testing.T) {
 // TestServer_maxStatements: a request with more statements than allowed
 // gets 413 before any of them runs.
 func TestServer_maxStatements(t *testing.T) {
-	l := newTestLocal(t, "n1")
+	l := newTestStandalone(t, "n1")
 	ts := startServer(t, l, Config{Limits: Limits{MaxStatements: 3}})
 	ts.mustOK(t, "POST", "/db/execute", `["CREATE TABLE t(x)", "INSERT INTO t VALUES(1)", "INSERT INTO t VALUES(2)"]`)
 	idx := l.node.AppliedIndex()
@@ -70,14 +70,14 @@ func TestServer_maxStatements(t *testing.T) {
 	}
 }
 
-// slowLocal is a Local whose Execute takes delay first (latency
+// slowStandalone is a Standalone whose Execute takes delay first (latency
 // injection), giving up with the context.
-type slowLocal struct {
-	*Local
+type slowStandalone struct {
+	*Standalone
 	delay time.Duration
 }
 
-func (s *slowLocal) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Response, error) {
+func (s *slowStandalone) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Response, error) {
 	t := time.NewTimer(s.delay)
 	defer t.Stop()
 	select {
@@ -85,7 +85,7 @@ func (s *slowLocal) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.R
 	case <-ctx.Done():
 		return sqlnode.Response{}, context.Cause(ctx)
 	}
-	return s.Local.Execute(ctx, req)
+	return s.Standalone.Execute(ctx, req)
 }
 
 // TestServer_forward_timeoutSaysWhatCommitted: a request of many
@@ -97,9 +97,9 @@ func (s *slowLocal) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.R
 // ends after the forwarding node's deadline (it was cut, and the client
 // got an unexpected EOF, under load).
 func TestServer_forward_timeoutSaysWhatCommitted(t *testing.T) {
-	leader := newTestLocal(t, "n1")
-	ls := startServer(t, &slowLocal{Local: leader, delay: 10 * time.Millisecond}, Config{})
-	fs := startServer(t, newFollower(newTestLocal(t, "n2"), ls.URL), Config{})
+	leader := newTestStandalone(t, "n1")
+	ls := startServer(t, &slowStandalone{Standalone: leader, delay: 10 * time.Millisecond}, Config{})
+	fs := startServer(t, newFollower(newTestStandalone(t, "n2"), ls.URL), Config{})
 	// The leader gets 2.7s (forwardTimeout) and stops early to answer
 	// by then; the forwarding node waits for that answer until 3s. On a
 	// loaded machine (load average 18 on 2 cores, -race) the answer can
@@ -121,7 +121,7 @@ func TestServer_forward_timeoutSaysWhatCommitted(t *testing.T) {
 // forwardTimeoutAttempt sends fs 600 slow inserts into a new table with a
 // 3s timeout and checks the answer. It returns false if the answer was
 // the forwarding node's 504 (the leader answered too late).
-func forwardTimeoutAttempt(t *testing.T, leader *Local, ls, fs *testServer, table string) bool {
+func forwardTimeoutAttempt(t *testing.T, leader *Standalone, ls, fs *testServer, table string) bool {
 	t.Helper()
 	ls.mustOK(t, "POST", "/db/execute", `["CREATE TABLE `+table+`(x)"]`)
 	const n = 600 // 6s of work for a 3s timeout
@@ -189,7 +189,7 @@ func TestServer_unauthorizedClosesConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := startServer(t, newTestLocal(t, "n1"), Config{Credentials: creds})
+	ts := startServer(t, newTestStandalone(t, "n1"), Config{Credentials: creds})
 	c, err := net.Dial("tcp", ts.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +220,7 @@ func TestServer_unauthorizedClosesConnection(t *testing.T) {
 // responsive, never holds more than the cap, and closes idle connections
 // after the idle and header timeouts.
 func TestApplyConnLimits_flood(t *testing.T) {
-	api, err := New(Config{Backend: newTestLocal(t, "n1")})
+	api, err := New(Config{Backend: newTestStandalone(t, "n1")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestServer_forward_leaderSilent(t *testing.T) {
 	}))
 	defer leader.Close()
 	defer close(release)
-	fs := startServer(t, newFollower(newTestLocal(t, "n2"), leader.URL), Config{})
+	fs := startServer(t, newFollower(newTestStandalone(t, "n2"), leader.URL), Config{})
 	code, body := fs.do(t, "POST", "/db/execute?timeout=300ms", `["INSERT INTO t VALUES(1)"]`)
 	if code != http.StatusGatewayTimeout || !strings.Contains(body, "may have committed") {
 		t.Fatalf("%d %s", code, body)

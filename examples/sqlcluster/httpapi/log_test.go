@@ -31,7 +31,7 @@ func (b *syncBuffer) lines() []string {
 
 func TestServer_ServeHTTP_logs(t *testing.T) {
 	var buf syncBuffer
-	l := newTestLocal(t, "node1")
+	l := newTestStandalone(t, "node1")
 	ts := startServer(t, l, Config{Logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	ts.mustOK(t, "POST", "/db/execute", createFoo)
 	ts.do(t, "GET", "/db/query?level=x&q=SELECT+1", "")
@@ -56,13 +56,13 @@ func TestServer_ServeHTTP_logs(t *testing.T) {
 }
 
 // panicky is a Backend whose Status panics.
-type panicky struct{ *Local }
+type panicky struct{ *Standalone }
 
 func (panicky) Status(context.Context) (Status, error) { panic("boom") }
 
 func TestServer_ServeHTTP_recoversPanics(t *testing.T) {
 	var buf syncBuffer
-	ts := startServer(t, panicky{newTestLocal(t, "node1")}, Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	ts := startServer(t, panicky{newTestStandalone(t, "node1")}, Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
 	code, body := ts.do(t, "GET", "/status", "")
 	if code != http.StatusInternalServerError {
 		t.Errorf("status %d %s", code, body)

@@ -23,7 +23,7 @@ func TestServer_pyrqlite(t *testing.T) {
 	if out, err := exec.Command(py, "-c", "import pyrqlite.dbapi2").CombinedOutput(); err != nil {
 		t.Skipf("pyrqlite not installed (pip install pyrqlite): skipping: %s", strings.TrimSpace(string(out)))
 	}
-	ts, _ := newLocalServer(t)
+	ts, _ := newStandaloneServer(t)
 	host, port, err := net.SplitHostPort(strings.TrimPrefix(ts.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)

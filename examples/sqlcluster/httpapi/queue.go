@@ -21,7 +21,7 @@ const (
 // LeaderChecker is implemented by a Backend that can tell cheaply whether
 // it leads. The Server queues ?queue writes on the leader only: a node
 // that does not lead forwards them (the leader answers with its sequence
-// number). A Backend without it is taken as the leader (as Local is).
+// number). A Backend without it is taken as the leader (as Standalone is).
 type LeaderChecker interface {
 	// IsLeader returns nil on the leader, else a *NotLeaderError.
 	IsLeader() error

@@ -31,7 +31,7 @@ func queuedWrite(t *testing.T, ts *testServer, query, body string) queueAnswer {
 // full; ?wait answers with the request's results once its batch applied;
 // a failing request of a batch fails alone, logged and counted.
 func TestServer_queue(t *testing.T) {
-	l := newTestLocal(t, "node1")
+	l := newTestStandalone(t, "node1")
 	ts := startServer(t, l, Config{QueueBatchSize: 5, QueueTimeout: time.Minute})
 	t.Cleanup(func() { ts.api.Close() })
 	ts.mustOK(t, "POST", "/db/execute", createFoo)
@@ -80,7 +80,7 @@ func TestServer_queue(t *testing.T) {
 // TestServer_queueTimeout: a batch that does not fill is executed after
 // QueueTimeout; Close executes what is still queued.
 func TestServer_queueTimeout(t *testing.T) {
-	l := newTestLocal(t, "node1")
+	l := newTestStandalone(t, "node1")
 	ts := startServer(t, l, Config{QueueBatchSize: 100, QueueTimeout: 10 * time.Millisecond})
 	ts.mustOK(t, "POST", "/db/execute", createFoo)
 	a := queuedWrite(t, ts, "queue&wait", `["INSERT INTO foo(name) VALUES('a')"]`)

@@ -24,7 +24,7 @@ func TestServer_rqlitejs(t *testing.T) {
 	if _, err := os.Stat("testdata/rqlitejs/node_modules/rqlite-js/package.json"); err != nil {
 		t.Skip("rqlite-js not installed (npm ci --prefix examples/sqlcluster/httpapi/testdata/rqlitejs): skipping")
 	}
-	ts, _ := newLocalServer(t)
+	ts, _ := newStandaloneServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "client.js", ts.URL)

@@ -15,9 +15,9 @@ import (
 )
 
 // failing is a Backend whose Execute and Ready fail with err (fault
-// injection over a real Local).
+// injection over a real Standalone).
 type failing struct {
-	*Local
+	*Standalone
 	err error
 }
 
@@ -49,7 +49,7 @@ func TestServer_fail_hidesPaths(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs syncBuffer
-			ts := startServer(t, &failing{Local: newTestLocal(t, "n1"), err: tc.err},
+			ts := startServer(t, &failing{Standalone: newTestStandalone(t, "n1"), err: tc.err},
 				Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			code, body := ts.do(t, "POST", "/db/execute", `["INSERT INTO t VALUES(1)"]`)
 			if code != tc.status || strings.Contains(body, secret) || !strings.Contains(body, tc.keep) ||
@@ -62,7 +62,7 @@ func TestServer_fail_hidesPaths(t *testing.T) {
 		})
 	}
 	t.Run("readyz", func(t *testing.T) {
-		ts := startServer(t, &failing{Local: newTestLocal(t, "n1"), err: fmt.Errorf("%w: %w", ErrUnavailable, pathErr)}, Config{})
+		ts := startServer(t, &failing{Standalone: newTestStandalone(t, "n1"), err: fmt.Errorf("%w: %w", ErrUnavailable, pathErr)}, Config{})
 		code, body := ts.do(t, "GET", "/readyz", "")
 		if code != http.StatusServiceUnavailable || strings.Contains(body, secret) || !strings.Contains(body, "[path]") {
 			t.Errorf("readyz: %d %q", code, body)

@@ -75,7 +75,7 @@ const createFoo = `["CREATE TABLE foo (id INTEGER NOT NULL PRIMARY KEY, name TEX
 // (rqlite.io/docs/api/api/): the examples there, with the same tables.
 
 func TestServer_execute_rqliteShapes(t *testing.T) {
-	ts, l := newLocalServer(t)
+	ts, l := newStandaloneServer(t)
 	// rqlite answers {"results": [{"time": ...}]} for DDL: no rows
 	// affected.
 	match(t, ts.mustOK(t, "POST", "/db/execute?pretty&timings", createFoo),
@@ -105,7 +105,7 @@ func TestServer_execute_rqliteShapes(t *testing.T) {
 }
 
 func TestServer_query_rqliteShapes(t *testing.T) {
-	ts, _ := newLocalServer(t)
+	ts, _ := newStandaloneServer(t)
 	ts.mustOK(t, "POST", "/db/execute?transaction", `[
 		"CREATE TABLE foo (id INTEGER NOT NULL PRIMARY KEY, name TEXT, age INTEGER)",
 		"INSERT INTO foo(name, age) VALUES('fiona', 20)",
@@ -152,7 +152,7 @@ func TestServer_query_rqliteShapes(t *testing.T) {
 }
 
 func TestServer_execute_transaction(t *testing.T) {
-	ts, _ := newLocalServer(t)
+	ts, _ := newStandaloneServer(t)
 	ts.mustOK(t, "POST", "/db/execute", `["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)"]`)
 	batch := `["INSERT INTO t(v) VALUES('a')", "INSERT INTO t(v) VALUES(NULL)", "INSERT INTO t(v) VALUES('c')"]`
 
@@ -170,7 +170,7 @@ func TestServer_execute_transaction(t *testing.T) {
 }
 
 func TestServer_request_mixed(t *testing.T) {
-	ts, l := newLocalServer(t)
+	ts, l := newStandaloneServer(t)
 	ts.mustOK(t, "POST", "/db/execute", createFoo)
 	before := l.node.AppliedIndex()
 	match(t, ts.mustOK(t, "POST", "/db/request?transaction", `[
@@ -195,7 +195,7 @@ func TestServer_request_mixed(t *testing.T) {
 }
 
 func TestServer_ServeHTTP_pretty(t *testing.T) {
-	ts, _ := newLocalServer(t)
+	ts, _ := newStandaloneServer(t)
 	plain := ts.mustOK(t, "GET", "/db/query?q=SELECT+1+AS+one", "")
 	pretty := ts.mustOK(t, "GET", "/db/query?pretty&q=SELECT+1+AS+one", "")
 	if strings.Contains(plain, "\n    ") || !strings.Contains(pretty, "\n    ") {
@@ -208,7 +208,7 @@ func TestServer_ServeHTTP_pretty(t *testing.T) {
 }
 
 func TestServer_status_nodes_ready(t *testing.T) {
-	ts, l := newLocalServer(t)
+	ts, l := newStandaloneServer(t)
 	ts.mustOK(t, "POST", "/db/execute", createFoo)
 	var st struct {
 		Store struct {
@@ -238,12 +238,12 @@ func TestServer_status_nodes_ready(t *testing.T) {
 		t.Errorf("readyz: %q", got)
 	}
 	if code, body := ts.do(t, "POST", "/join", `{"id": "node2", "addr": "127.0.0.1:1"}`); code != http.StatusNotImplemented {
-		t.Errorf("join on a Local: %d %s", code, body)
+		t.Errorf("join on a Standalone: %d %s", code, body)
 	}
 }
 
 func TestServer_metrics_counts(t *testing.T) {
-	ts, _ := newLocalServer(t)
+	ts, _ := newStandaloneServer(t)
 	ts.mustOK(t, "POST", "/db/execute", createFoo)
 	ts.mustOK(t, "POST", "/db/execute", `["INSERT INTO foo(name) VALUES('a')"]`)
 	ts.do(t, "POST", "/db/query?level=bogus", `["SELECT 1"]`)
@@ -265,7 +265,7 @@ func TestServer_metrics_counts(t *testing.T) {
 }
 
 func TestServer_backendErrors_status(t *testing.T) {
-	ts, l := newLocalServer(t)
+	ts, l := newStandaloneServer(t)
 	if err := l.node.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestServer_backendErrors_status(t *testing.T) {
 }
 
 func TestServer_query_timeout(t *testing.T) {
-	ts, _ := newLocalServer(t)
+	ts, _ := newStandaloneServer(t)
 	q := url.QueryEscape("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c")
 	code, body := ts.do(t, "GET", "/db/query?timeout=50ms&q="+q, "")
 	if code != http.StatusGatewayTimeout {
@@ -293,7 +293,7 @@ func TestServer_query_timeout(t *testing.T) {
 // TestServer_execute_concurrent: concurrent writers each get their own
 // log index, and every write is applied once.
 func TestServer_execute_concurrent(t *testing.T) {
-	ts, l := newLocalServer(t)
+	ts, l := newStandaloneServer(t)
 	ts.mustOK(t, "POST", "/db/execute", `["CREATE TABLE t (id INTEGER PRIMARY KEY, w INTEGER)"]`)
 	const writers, each = 4, 10
 	idx := make(chan uint64, writers*each)

@@ -11,7 +11,7 @@ import (
 )
 
 func TestServer_debugVarsAndVersion(t *testing.T) {
-	l := newTestLocal(t, "node1")
+	l := newTestStandalone(t, "node1")
 	ts := startServer(t, l, Config{Version: "v9.8.7"})
 	ts.mustOK(t, "POST", "/db/execute", createFoo)
 	resp, err := http.Get(ts.URL + "/debug/vars")
@@ -54,7 +54,7 @@ func TestServer_debugVarsAndVersion(t *testing.T) {
 }
 
 // notReady is a Backend that is never ready.
-type notReady struct{ *Local }
+type notReady struct{ *Standalone }
 
 func (notReady) Ready(context.Context) error { return fmt.Errorf("%w: starting", ErrUnavailable) }
 
@@ -62,7 +62,7 @@ func (notReady) Ready(context.Context) error { return fmt.Errorf("%w: starting",
 // /readyz (an answer, not a failure) too; other 5xx are errors.
 func TestServer_readyzLogs(t *testing.T) {
 	var buf syncBuffer
-	ts := startServer(t, notReady{newTestLocal(t, "node1")}, Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	ts := startServer(t, notReady{newTestStandalone(t, "node1")}, Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
 	for _, p := range []string{"/readyz", "/readyz?noleader", "/readyz?sync&timeout=1s"} {
 		if code, body := ts.do(t, "GET", p, ""); code != http.StatusServiceUnavailable || !strings.Contains(body, "starting") {
 			t.Errorf("%s: %d %s", p, code, body)
@@ -78,7 +78,7 @@ func TestServer_readyzLogs(t *testing.T) {
 }
 
 func TestServer_readyzNoLeader(t *testing.T) {
-	ts, _ := newLocalServer(t)
+	ts, _ := newStandaloneServer(t)
 	if body := ts.mustOK(t, "GET", "/readyz?noleader", ""); strings.Contains(body, "leader") {
 		t.Errorf("noleader: %q", body)
 	}

@@ -87,30 +87,75 @@ func Run(ctx context.Context, cfg Config) error {
 	return err
 }
 
+// run is one life of the node, in phases: open (identity, storage,
+// listeners, the node), serve (the HTTP API), join (bootstrap, join, or
+// restart as the member it was), then wait for ctx and shut down. The
+// command line was parsed before (Parse).
 func run(ctx context.Context, cfg Config) (err error) {
+	p := newProcess(cfg)
+	defer func() { err = p.shutDown(err) }()
+	if err := p.open(ctx); err != nil {
+		return err
+	}
+	if err := p.serve(); err != nil {
+		return err
+	}
+	if err := p.join(ctx); err != nil {
+		return err
+	}
+	return p.wait(ctx)
+}
+
+// process is the state of one run, built by its phases.
+//
+// Concurrency: used by run's goroutine only (the HTTP server's goroutine
+// reports on serveErr).
+type process struct {
+	cfg       Config
+	log       *slog.Logger // raftcluster and netstorage add node=ID to their records
+	nlog      *slog.Logger // this package's and httpapi's records, with node=ID
+	raftPath  string
+	closers   []func() error // run in reverse order on the way out
+	left      bool           // -leave, or removed: this node is no member; forget its Raft state
+	restarted bool           // DataDir held a member's Raft state
+
+	id        *identity
+	tr        *raftcluster.TLSTransport
+	node      *cluster.Node
+	store     *netstorage.Storage
+	httpLn    net.Listener
+	clientTLS *tls.Config // the node's certificate, for other members' HTTP API
+	serveErr  chan error  // the HTTP server's failure
+}
+
+func newProcess(cfg Config) *process {
 	out := cfg.LogOutput
 	if out == nil {
 		out = os.Stderr
 	}
-	// raftcluster and netstorage add node=ID to their records; this
-	// package's and httpapi's records get it from nlog.
 	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	nlog := log.With("node", cfg.ID)
-	defer func() { nlog.Info("stopped", "err", err) }() // after the closers
-	var left bool                                       // -leave, or removed: this node is no member; forget its Raft state
-	raftPath := filepath.Join(cfg.DataDir, raftDir)
-	defer func() { // after the closers
-		if left {
-			err = errors.Join(err, os.Remove(filepath.Join(cfg.DataDir, memberFile)), os.RemoveAll(raftPath))
-		}
-	}()
-	var closers []func() error // run in reverse order on the way out
-	defer func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			err = errors.Join(err, closers[i]())
-		}
-	}()
+	return &process{cfg: cfg, log: log, nlog: log.With("node", cfg.ID), raftPath: filepath.Join(cfg.DataDir, raftDir),
+		serveErr: make(chan error, 1)}
+}
 
+// shutDown runs the closers in reverse order, then forgets the Raft state
+// if the node left, then logs the outcome; it returns err with what failed
+// on the way.
+func (p *process) shutDown(err error) error {
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		err = errors.Join(err, p.closers[i]())
+	}
+	if p.left {
+		err = errors.Join(err, os.Remove(filepath.Join(p.cfg.DataDir, memberFile)), os.RemoveAll(p.raftPath))
+	}
+	p.nlog.Info("stopped", "err", err)
+	return err
+}
+
+// open loads the identity, prepares shared storage and the data
+// directory, listens, and starts the node (not yet a cluster member).
+func (p *process) open(ctx context.Context) error {
+	cfg, log, nlog := &p.cfg, p.log, p.nlog
 	clusterDir := filepath.Join(cfg.SharedDir, sharedClusterDir)
 	dir, err := newDirectory(filepath.Join(clusterDir, membersDir))
 	if err != nil {
@@ -118,7 +163,7 @@ func run(ctx context.Context, cfg Config) (err error) {
 	}
 	var id *identity
 	if cfg.TLS() {
-		id, err = loadIdentity(&cfg)
+		id, err = loadIdentity(cfg)
 	} else {
 		var ca *autoCA
 		ca, err = loadOrCreateAutoCA(clusterDir)
@@ -129,6 +174,7 @@ func run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
+	p.id = id
 
 	dbDir := filepath.Join(cfg.SharedDir, sharedDBDir)
 	// Private, as the database in it is (issue 16); an older node made it
@@ -139,7 +185,7 @@ func run(ctx context.Context, cfg Config) (err error) {
 	if err := os.Chmod(dbDir, 0o700); err != nil {
 		return fmt.Errorf("server: -shared: %w", err)
 	}
-	sharedOpts, err := sharedOptions(ctx, dbDir, cfg, nlog)
+	sharedOpts, err := sharedOptions(ctx, dbDir, *cfg, nlog)
 	if err != nil {
 		return err
 	}
@@ -155,11 +201,10 @@ func run(ctx context.Context, cfg Config) (err error) {
 		if err != nil {
 			return err
 		}
-		closers = append(closers, ml.Close)
+		p.closers = append(p.closers, ml.Close)
 		shared = withMutationLog(shared, ml)
 	}
-	restarted, err := memberBefore(cfg.DataDir, raftPath, nlog)
-	if err != nil {
+	if p.restarted, err = memberBefore(cfg.DataDir, p.raftPath, nlog); err != nil {
 		return err
 	}
 	scratch := filepath.Join(cfg.DataDir, scratchDir)
@@ -171,22 +216,22 @@ func run(ctx context.Context, cfg Config) (err error) {
 	}
 
 	// Listen first, so a busy port fails before anything else starts.
-	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
+	if p.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("server: -http-addr: %w", err)
 	}
-	closers = append(closers, ignoreClosed(httpLn.Close))
+	p.closers = append(p.closers, ignoreClosed(p.httpLn.Close))
 	var stabLn net.Listener // the stability endpoint's: a port of its own, or the Raft port's (below)
 	if cfg.StabilityAddr != cfg.RaftAddr {
 		if stabLn, err = net.Listen("tcp", cfg.StabilityAddr); err != nil {
 			return fmt.Errorf("server: -stability-addr: %w", err)
 		}
-		closers = append(closers, ignoreClosed(stabLn.Close))
+		p.closers = append(p.closers, ignoreClosed(stabLn.Close))
 	}
 	tr, err := raftcluster.NewTLSTransportWithLimits(cfg.RaftAddr, cfg.RaftAddr, id.raftTLS(), 0, log, cfg.RaftConns)
 	if err != nil {
 		return fmt.Errorf("server: -raft-addr: %w", err)
 	}
+	p.tr = tr
 	if stabLn == nil {
 		stabLn = tr.StabilityListener()
 	}
@@ -220,7 +265,7 @@ func run(ctx context.Context, cfg Config) (err error) {
 	}
 	journal, syncMode, _ := sqliteModes(cfg.SQLiteMode)
 	node, err := cluster.New(cluster.Config{
-		ID: cfg.ID, Transport: tr, DataDir: raftPath, LogStore: cfg.LogStore, Storage: storage, DBName: dbName,
+		ID: cfg.ID, Transport: tr, DataDir: p.raftPath, LogStore: cfg.LogStore, Storage: storage, DBName: dbName,
 		JournalMode: journal, Synchronous: syncMode, CopierMode: cfg.CopierMode, RefreshLag: cfg.RefreshLag,
 		APIAddr: cfg.APIAddr(), APIAddrOf: dir.apiAddr, Logger: log, MaxSteps: cfg.MaxSteps,
 		Timeouts: cfg.Timeouts,
@@ -228,15 +273,21 @@ func run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
-	store := storePtr.Load()
-	closers = append(closers, node.Close) // closes the storage and its stability endpoint too
+	p.node, p.store = node, storePtr.Load()
+	p.closers = append(p.closers, node.Close) // closes the storage and its stability endpoint too
 	if cfg.BenchNoopApply {
 		nlog.Warn("-bench-noop-apply: every write is applied as a no-op; the database does not receive them")
 		node.SetNoopApply(true)
 	}
+	return nil
+}
 
+// serve starts the HTTP API on the node.
+func (p *process) serve() error {
+	cfg, nlog, id, node := &p.cfg, p.nlog, p.id, p.node
 	var creds *httpapi.Credentials
 	if cfg.AuthFile != "" {
+		var err error
 		if creds, err = httpapi.ReadCredentialsFile(cfg.AuthFile); err != nil {
 			return err
 		}
@@ -244,16 +295,16 @@ func run(ctx context.Context, cfg Config) (err error) {
 	// The node's certificate authenticates it to other members' HTTP API
 	// (joins, forwarded requests): with -auth, it stands for PermJoin and
 	// PermRemove, for the member it names only (httpapi.Config.PeerPerms).
-	clientTLS := &tls.Config{RootCAs: id.pool, Certificates: []tls.Certificate{id.cert}, MinVersion: tls.VersionTLS12}
+	p.clientTLS = &tls.Config{RootCAs: id.pool, Certificates: []tls.Certificate{id.cert}, MinVersion: tls.VersionTLS12}
 	fwd := http.DefaultTransport.(*http.Transport).Clone()
-	fwd.TLSClientConfig = clientTLS
+	fwd.TLSClientConfig = p.clientTLS
 	api, err := httpapi.New(httpapi.Config{Backend: node.Backend(), Logger: nlog.With("component", "http"),
 		Credentials: creds, PeerPerms: []string{httpapi.PermJoin, httpapi.PermRemove}, Transport: fwd, Limits: cfg.Requests,
 		QueueBatchSize: cfg.QueueBatchSize, QueueTimeout: cfg.QueueTimeout, QueueCapacity: cfg.QueueCapacity})
 	if err != nil {
 		return err
 	}
-	if err := api.Registry().Register(&collector{node: node, store: store}); err != nil {
+	if err := api.Registry().Register(&collector{node: node, store: p.store}); err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
@@ -263,12 +314,11 @@ func run(ctx context.Context, cfg Config) (err error) {
 	}
 	mux.Handle("/", api)
 	hs := &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(nlog.Handler(), slog.LevelWarn)}
-	httpLimited := httpapi.ApplyConnLimits(hs, httpLn, cfg.HTTPConns)
+	httpLimited := httpapi.ApplyConnLimits(hs, p.httpLn, cfg.HTTPConns)
 	httpCapped, _ := httpLimited.(*connlimit.Listener)
-	if err := api.Registry().Register(&connCollector{http: httpCapped, raft: tr}); err != nil {
+	if err := api.Registry().Register(&connCollector{http: httpCapped, raft: p.tr}); err != nil {
 		return err
 	}
-	serveErr := make(chan error, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -282,10 +332,10 @@ func run(ctx context.Context, cfg Config) (err error) {
 			err = hs.Serve(httpLimited)
 		}
 		if !errors.Is(err, http.ErrServerClosed) {
-			serveErr <- err
+			p.serveErr <- err
 		}
 	}()
-	closers = append(closers, func() error {
+	p.closers = append(p.closers, func() error {
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		defer cancel()
 		err := hs.Shutdown(sctx)
@@ -296,9 +346,15 @@ func run(ctx context.Context, cfg Config) (err error) {
 		// Execute the queued writes still waiting, before the node closes.
 		return errors.Join(err, api.Close())
 	})
+	return nil
+}
 
+// join makes the node a member: it bootstraps, joins through -join, or,
+// restarted, checks that it still is one.
+func (p *process) join(ctx context.Context) error {
+	cfg, nlog, node := &p.cfg, p.nlog, p.node
 	switch {
-	case restarted:
+	case p.restarted:
 		nlog.Info("restarting as an existing member; checking membership", "data", cfg.DataDir)
 		cctx, cancel := context.WithTimeout(ctx, cfg.JoinTimeout)
 		err := node.Raft().CheckMembership(cctx)
@@ -309,7 +365,7 @@ func run(ctx context.Context, cfg Config) (err error) {
 			return fmt.Errorf("%w: node %s was removed while it was away; its -data %s holds a former member's state: start it with -join to join again as a new member, or with an empty -data", ErrRemoved, cfg.ID, cfg.DataDir)
 		case errors.Is(err, raftcluster.ErrUnknownMember):
 			nlog.Warn("this node was removed from the cluster; discarding its Raft state to join again as a new member", "join", cfg.Join, "err", err)
-			left = true // the deferred clean-up forgets the Raft state
+			p.left = true // shutDown forgets the Raft state
 			return errRejoin
 		case err != nil:
 			nlog.Warn("could not confirm membership (no leader answered); serving as the member this node was", "err", err)
@@ -322,17 +378,24 @@ func run(ctx context.Context, cfg Config) (err error) {
 			return fmt.Errorf("server: bootstrap: %w", err)
 		}
 	default:
-		if err := join(ctx, &cfg, clientTLS, nlog); err != nil {
+		if err := join(ctx, cfg, p.clientTLS, nlog); err != nil {
 			return err
 		}
 	}
-	if !restarted {
+	if !p.restarted {
 		if err := markMember(cfg.DataDir); err != nil {
 			return err
 		}
 	}
 	nlog.Info(readyLine, "http", cfg.APIAddr(), "raft", cfg.RaftAddr, "stability", cfg.StabilityAddr,
-		"restarted", restarted, "tls", cfg.TLS())
+		"restarted", p.restarted, "tls", cfg.TLS())
+	return nil
+}
+
+// wait serves until ctx is done (then leaves the cluster with -leave) or
+// the HTTP server fails.
+func (p *process) wait(ctx context.Context) error {
+	cfg, nlog := &p.cfg, p.nlog
 	select {
 	case <-ctx.Done():
 		nlog.Info("shutting down")
@@ -341,13 +404,13 @@ func run(ctx context.Context, cfg Config) (err error) {
 		}
 		lctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		defer cancel()
-		if err := node.Leave(lctx); err != nil {
+		if err := p.node.Leave(lctx); err != nil {
 			return fmt.Errorf("server: leave: %w", err)
 		}
 		nlog.Info("left the cluster")
-		left = true
+		p.left = true
 		return nil
-	case err := <-serveErr:
+	case err := <-p.serveErr:
 		return fmt.Errorf("server: http: %w", err)
 	}
 }

@@ -205,7 +205,7 @@ func TestNode_crashSweep_promotedCopier(t *testing.T) {
 		shared := vfs.NewMem()
 		cv, err := cow.NewCopier(shared, cow.Options{})
 		require.NoError(t, err)
-		wv, err := cow.NewWriter(shared, cow.NewLocal(cv), cow.Options{})
+		wv, err := cow.NewWriter(shared, cow.NewDirect(cv), cow.Options{})
 		require.NoError(t, err)
 		// Write-path operations count (and fail) from the first apply on.
 		var writes atomic.Int64
@@ -233,7 +233,7 @@ func TestNode_crashSweep_promotedCopier(t *testing.T) {
 			require.NoError(t, err)
 		}
 		w.Close() // the dead writer's close fails to write: ignored
-		require.NoError(t, cv.Promote(ctx, cow.NewLocal()), "stop at %d", stopAt)
+		require.NoError(t, cv.Promote(ctx, cow.NewDirect()), "stop at %d", stopAt)
 		rs, err := c.Query(ctx, []Statement{{SQL: "PRAGMA integrity_check"}})
 		require.NoError(t, err)
 		require.Equal(t, "ok", rs[0].Values[0][0], "stop at %d: promoted copier's integrity", stopAt)

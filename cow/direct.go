@@ -5,7 +5,7 @@ import (
 	"sync"
 )
 
-// Local is a Stabilizer for views in one process: Stabilize calls Preserve
+// Direct is a Stabilizer for views in one process: Stabilize calls Preserve
 // on every copier it holds, concurrently, and succeeds once all have
 // succeeded. It is what tests and single-process deployments use; package
 // stability provides the networked equivalent.
@@ -14,7 +14,7 @@ import (
 // flight may or may not take part in it; callers that add a copier must
 // make the writer Forget (or run ResetCopier) afterwards, as for any new
 // copier.
-type Local struct {
+type Direct struct {
 	// mu guards the copier list.
 	mu struct {
 		sync.Mutex
@@ -22,11 +22,11 @@ type Local struct {
 	}
 }
 
-var _ Stabilizer = (*Local)(nil)
+var _ Stabilizer = (*Direct)(nil)
 
-// NewLocal returns a Local holding copiers.
-func NewLocal(copiers ...Preserver) *Local {
-	l := &Local{}
+// NewDirect returns a Direct holding copiers.
+func NewDirect(copiers ...Preserver) *Direct {
+	l := &Direct{}
 	for _, p := range copiers {
 		l.Add(p)
 	}
@@ -34,7 +34,7 @@ func NewLocal(copiers ...Preserver) *Local {
 }
 
 // Add adds a copier. Adding one twice has no effect.
-func (l *Local) Add(p Preserver) {
+func (l *Direct) Add(p Preserver) {
 	if p == nil {
 		return
 	}
@@ -49,7 +49,7 @@ func (l *Local) Add(p Preserver) {
 }
 
 // Remove removes a copier; removing an absent one has no effect.
-func (l *Local) Remove(p Preserver) {
+func (l *Direct) Remove(p Preserver) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i, q := range l.mu.copiers {
@@ -62,7 +62,7 @@ func (l *Local) Remove(p Preserver) {
 
 // Stabilize calls Preserve(ctx, regions) on every copier concurrently and
 // returns the first error, or nil once all have succeeded.
-func (l *Local) Stabilize(ctx context.Context, regions []Region) error {
+func (l *Direct) Stabilize(ctx context.Context, regions []Region) error {
 	l.mu.Lock()
 	copiers := append([]Preserver(nil), l.mu.copiers...)
 	l.mu.Unlock()

@@ -9,14 +9,14 @@ import (
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 )
 
-// Local is a Backend over one sqlnode.Node and no replication: a
+// Standalone is a Backend over one sqlnode.Node and no replication: a
 // one-node cluster whose log is a counter. Execute prepares the request
 // and applies it at the next index; every read level is satisfied by a
 // plain read, since a write is applied before Execute returns and there is
 // no other node. It serves single-node deployments and tests.
 //
 // Concurrency: safe for concurrent use; Execute calls serialize.
-type Local struct {
+type Standalone struct {
 	node *sqlnode.Node
 	id   string
 
@@ -28,30 +28,30 @@ type Local struct {
 	}
 }
 
-var _ Backend = (*Local)(nil)
+var _ Backend = (*Standalone)(nil)
 
-// NewLocal returns a Local serving node under the node ID id. The caller
+// NewStandalone returns a Standalone serving node under the node ID id. The caller
 // keeps ownership of node and closes it after the Server is done.
-func NewLocal(node *sqlnode.Node, id string) *Local {
-	return &Local{node: node, id: id}
+func NewStandalone(node *sqlnode.Node, id string) *Standalone {
+	return &Standalone{node: node, id: id}
 }
 
 // SetAPIAddr sets the HTTP API base URL that /nodes reports, which
 // clients such as gorqlite use as the leader's address.
-func (l *Local) SetAPIAddr(u string) {
+func (l *Standalone) SetAPIAddr(u string) {
 	l.mu.Lock()
 	l.mu.apiAddr = u
 	l.mu.Unlock()
 }
 
-func (l *Local) apiAddr() string {
+func (l *Standalone) apiAddr() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.mu.apiAddr
 }
 
 // Execute prepares req and applies it at AppliedIndex()+1.
-func (l *Local) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Response, error) {
+func (l *Standalone) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Response, error) {
 	if err := ctx.Err(); err != nil {
 		return sqlnode.Response{}, context.Cause(ctx)
 	}
@@ -65,7 +65,7 @@ func (l *Local) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Respo
 }
 
 // Query reads the node's database; every level reads the same.
-func (l *Local) Query(ctx context.Context, level Level, stmts []sqlnode.Statement) ([]sqlnode.Result, error) {
+func (l *Standalone) Query(ctx context.Context, level Level, stmts []sqlnode.Statement) ([]sqlnode.Result, error) {
 	if level < LevelNone || level > LevelAuto {
 		return nil, badRequest("unknown level %d", int(level))
 	}
@@ -73,7 +73,7 @@ func (l *Local) Query(ctx context.Context, level Level, stmts []sqlnode.Statemen
 }
 
 // Status reports the node as the leader of a one-node cluster.
-func (l *Local) Status(ctx context.Context) (Status, error) {
+func (l *Standalone) Status(ctx context.Context) (Status, error) {
 	idx := l.node.AppliedIndex()
 	return Status{
 		NodeID: l.id, LeaderID: l.id, State: "Leader",
@@ -82,12 +82,12 @@ func (l *Local) Status(ctx context.Context) (Status, error) {
 }
 
 // Nodes lists the one node.
-func (l *Local) Nodes(ctx context.Context) ([]NodeInfo, error) {
+func (l *Standalone) Nodes(ctx context.Context) ([]NodeInfo, error) {
 	return []NodeInfo{{ID: l.id, APIAddr: l.apiAddr(), Voter: true, Reachable: true, Leader: true}}, nil
 }
 
 // Ready runs a trivial read, which fails once the node is closed.
-func (l *Local) Ready(ctx context.Context) error {
+func (l *Standalone) Ready(ctx context.Context) error {
 	rs, err := l.node.Query(ctx, []sqlnode.Statement{{SQL: "SELECT 1"}})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -98,29 +98,29 @@ func (l *Local) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Join fails: a Local has one node.
-func (l *Local) Join(ctx context.Context, req JoinRequest) error {
-	return fmt.Errorf("httpapi: a Local backend has one node, it cannot join %q: %w", req.ID, errors.ErrUnsupported)
+// Join fails: a Standalone has one node.
+func (l *Standalone) Join(ctx context.Context, req JoinRequest) error {
+	return fmt.Errorf("httpapi: a Standalone backend has one node, it cannot join %q: %w", req.ID, errors.ErrUnsupported)
 }
 
-// Remove fails: a Local has one node.
-func (l *Local) Remove(ctx context.Context, id string) error {
+// Remove fails: a Standalone has one node.
+func (l *Standalone) Remove(ctx context.Context, id string) error {
 	if id != l.id {
 		return fmt.Errorf("httpapi: no node %q: %w", id, ErrNotFound)
 	}
-	return fmt.Errorf("httpapi: a Local backend cannot remove its only node: %w", errors.ErrUnsupported)
+	return fmt.Errorf("httpapi: a Standalone backend cannot remove its only node: %w", errors.ErrUnsupported)
 }
 
 // Check verifies the node's invariants (its applied index matches the one
 // stored in the database, no transaction is left open).
-func (l *Local) Check() error {
+func (l *Standalone) Check() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.node.Check()
 }
 
 // BackupTo implements Backuper.
-func (l *Local) BackupTo(ctx context.Context, level Level, path string) error {
+func (l *Standalone) BackupTo(ctx context.Context, level Level, path string) error {
 	if level < LevelNone || level > LevelAuto {
 		return badRequest("unknown level %d", int(level))
 	}

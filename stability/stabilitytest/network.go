@@ -1,4 +1,4 @@
-package stability
+package stabilitytest
 
 import (
 	"context"
@@ -7,9 +7,13 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/holeycow/holeycow/stability"
+	"github.com/holeycow/holeycow/stability/internal/wire"
 )
 
-// MemNetwork is an in-process network for tests, with fault injection:
+// Network is an in-process network of stability nodes for tests (a
+// stability.Transport per node), with fault injection:
 // message loss, delay and partitions. Every message goes through the wire
 // encoding (and back), so the in-process transport exercises the codecs.
 // Fates are drawn from a random source per directed pair of nodes, seeded
@@ -18,10 +22,10 @@ import (
 // works inside testing/synctest bubbles.
 //
 // A lost request or answer is never delivered: the caller waits until its
-// context is done and gets an error wrapping ErrUnreachable.
+// context is done and gets an error wrapping stability.ErrUnreachable.
 //
 // Concurrency: safe for concurrent use.
-type MemNetwork struct {
+type Network struct {
 	seed uint64
 	// mu guards the nodes and the fault settings.
 	mu struct {
@@ -36,9 +40,9 @@ type MemNetwork struct {
 	}
 }
 
-// NewMemNetwork returns an empty network.
-func NewMemNetwork(seed uint64) *MemNetwork {
-	n := &MemNetwork{seed: seed}
+// NewNetwork returns an empty network.
+func NewNetwork(seed uint64) *Network {
+	n := &Network{seed: seed}
 	n.mu.nodes = make(map[string]memNode)
 	n.mu.rngs = make(map[[2]string]*rand.Rand)
 	n.mu.cut = make(map[[2]string]bool)
@@ -48,38 +52,38 @@ func NewMemNetwork(seed uint64) *MemNetwork {
 
 type memNode struct {
 	id string
-	h  Handler
+	h  stability.Handler
 }
 
 // Listen attaches node id with handler h at the address id (replacing any
 // previous one).
-func (n *MemNetwork) Listen(id string, h Handler) { n.ListenAt(id, id, h) }
+func (n *Network) Listen(id string, h stability.Handler) { n.ListenAt(id, id, h) }
 
 // ListenAt attaches node id with handler h at address addr. A Dial of a
-// Peer whose ID is not the ID listening at its address fails with
-// ErrIdentity, as a TLS handshake would.
-func (n *MemNetwork) ListenAt(addr, id string, h Handler) {
+// stability.Peer whose ID is not the ID listening at its address fails with
+// stability.ErrIdentity, as a TLS handshake would.
+func (n *Network) ListenAt(addr, id string, h stability.Handler) {
 	n.mu.Lock()
 	n.mu.nodes[addr] = memNode{id, h}
 	n.mu.Unlock()
 }
 
 // Unlisten detaches the node at addr: messages to it are lost.
-func (n *MemNetwork) Unlisten(addr string) {
+func (n *Network) Unlisten(addr string) {
 	n.mu.Lock()
 	delete(n.mu.nodes, addr)
 	n.mu.Unlock()
 }
 
 // SetLoss sets the probability that any one message is lost.
-func (n *MemNetwork) SetLoss(p float64) {
+func (n *Network) SetLoss(p float64) {
 	n.mu.Lock()
 	n.mu.drop = p
 	n.mu.Unlock()
 }
 
 // SetDelay makes every message take a uniform random time in [lo, hi].
-func (n *MemNetwork) SetDelay(lo, hi time.Duration) {
+func (n *Network) SetDelay(lo, hi time.Duration) {
 	n.mu.Lock()
 	n.mu.minDelay, n.mu.maxDelay = lo, max(lo, hi)
 	n.mu.Unlock()
@@ -93,21 +97,21 @@ func pair(a, b string) [2]string {
 }
 
 // Partition cuts the link between a and b (both directions).
-func (n *MemNetwork) Partition(a, b string) {
+func (n *Network) Partition(a, b string) {
 	n.mu.Lock()
 	n.mu.cut[pair(a, b)] = true
 	n.mu.Unlock()
 }
 
 // Isolate cuts every link of id, as if it died or lost its network.
-func (n *MemNetwork) Isolate(id string) {
+func (n *Network) Isolate(id string) {
 	n.mu.Lock()
 	n.mu.isolated[id] = true
 	n.mu.Unlock()
 }
 
 // Heal removes every partition and isolation (loss and delay stay).
-func (n *MemNetwork) Heal() {
+func (n *Network) Heal() {
 	n.mu.Lock()
 	clear(n.mu.cut)
 	clear(n.mu.isolated)
@@ -117,7 +121,7 @@ func (n *MemNetwork) Heal() {
 // fate decides whether a message from node from to node to (at address
 // addr, for a request) is delivered and after how long. Partitions and
 // isolation are by node ID.
-func (n *MemNetwork) fate(from, to, addr string, request bool) (Handler, bool, time.Duration) {
+func (n *Network) fate(from, to, addr string, request bool) (stability.Handler, bool, time.Duration) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	k := [2]string{from, to}
@@ -133,7 +137,7 @@ func (n *MemNetwork) fate(from, to, addr string, request bool) (Handler, bool, t
 	if n.mu.maxDelay > n.mu.minDelay {
 		d += time.Duration(rng.Int64N(int64(n.mu.maxDelay - n.mu.minDelay + 1)))
 	}
-	var h Handler
+	var h stability.Handler
 	if request {
 		if node, ok := n.mu.nodes[addr]; ok && node.id == to {
 			h = node.h
@@ -144,7 +148,7 @@ func (n *MemNetwork) fate(from, to, addr string, request bool) (Handler, bool, t
 }
 
 // travel waits out a message's delay and reports whether it arrives.
-func (n *MemNetwork) travel(ctx context.Context, from, to, addr string, request bool) (Handler, error) {
+func (n *Network) travel(ctx context.Context, from, to, addr string, request bool) (stability.Handler, error) {
 	h, ok, d := n.fate(from, to, addr, request)
 	if d > 0 {
 		t := time.NewTimer(d)
@@ -152,26 +156,26 @@ func (n *MemNetwork) travel(ctx context.Context, from, to, addr string, request 
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("%w: %s → %s: %v", ErrUnreachable, from, to, ctx.Err())
+			return nil, fmt.Errorf("%w: %s → %s: %v", stability.ErrUnreachable, from, to, ctx.Err())
 		}
 	}
 	if !ok {
 		<-ctx.Done()
-		return nil, fmt.Errorf("%w: %s → %s: message lost: %v", ErrUnreachable, from, to, ctx.Err())
+		return nil, fmt.Errorf("%w: %s → %s: message lost: %v", stability.ErrUnreachable, from, to, ctx.Err())
 	}
 	return h, nil
 }
 
-// Transport returns node self's transport.
-func (n *MemNetwork) Transport(self string) Transport { return memTransport{n, self} }
+// Transport returns node self's stability.Transport.
+func (n *Network) Transport(self string) stability.Transport { return memTransport{n, self} }
 
 type memTransport struct {
-	n    *MemNetwork
+	n    *Network
 	self string
 }
 
-func (t memTransport) Dial(p Peer) (Conn, error) {
-	if err := validID(p.ID); err != nil {
+func (t memTransport) Dial(p stability.Peer) (stability.Conn, error) {
+	if err := wire.ValidID(p.ID); err != nil {
 		return nil, err
 	}
 	addr := p.Addr
@@ -182,18 +186,18 @@ func (t memTransport) Dial(p Peer) (Conn, error) {
 	node, ok := t.n.mu.nodes[addr]
 	t.n.mu.Unlock()
 	if ok && node.id != p.ID {
-		return nil, fmt.Errorf("%w: dialed %q at %s, found %q", ErrIdentity, p.ID, addr, node.id)
+		return nil, fmt.Errorf("%w: dialed %q at %s, found %q", stability.ErrIdentity, p.ID, addr, node.id)
 	}
 	return &memConn{n: t.n, from: t.self, to: p.ID, addr: addr}, nil
 }
 
 type memConn struct {
-	n              *MemNetwork
+	n              *Network
 	from, to, addr string
 }
 
-func (c *memConn) Preserve(ctx context.Context, req *PreserveRequest) (*PreserveResponse, error) {
-	b, err := req.MarshalBinary()
+func (c *memConn) Preserve(ctx context.Context, req *stability.PreserveRequest) (*stability.PreserveResponse, error) {
+	b, err := (*wire.PreserveRequest)(req).Marshal()
 	if err != nil {
 		return nil, err
 	}
@@ -201,21 +205,22 @@ func (c *memConn) Preserve(ctx context.Context, req *PreserveRequest) (*Preserve
 	if err != nil {
 		return nil, err
 	}
-	in, err := DecodePreserveRequest(b)
+	in, err := wire.DecodePreserveRequest(b)
 	if err != nil {
 		return nil, err
 	}
-	resp := h.HandlePreserve(ctx, c.from, in)
-	if b, err = resp.MarshalBinary(); err != nil {
+	resp := h.HandlePreserve(ctx, c.from, (*stability.PreserveRequest)(in))
+	if b, err = (*wireResponse)(resp).Marshal(); err != nil {
 		return nil, err
 	}
 	if _, err := c.n.travel(ctx, c.to, c.from, "", false); err != nil {
 		return nil, err
 	}
-	return DecodePreserveResponse(b)
+	out, err := wire.DecodePreserveResponse[stability.Code](b)
+	return (*stability.PreserveResponse)(out), err
 }
 
-func (c *memConn) Reset(ctx context.Context) (ResetStream, error) {
+func (c *memConn) Reset(ctx context.Context) (stability.ResetStream, error) {
 	h, err := c.n.travel(ctx, c.from, c.to, c.addr, true)
 	if err != nil {
 		return nil, err
@@ -237,15 +242,15 @@ func (c *memConn) Close() error { return nil }
 // memStream is one end of an in-process reset stream. Frames that are lost
 // are never delivered; the receiver's Recv waits for the stream's context.
 type memStream struct {
-	n        *MemNetwork
+	n        *Network
 	ctx      context.Context
 	from, to string
 	out      chan<- []byte
 	in       <-chan []byte
 }
 
-func (s *memStream) Send(f *ResetFrame) error {
-	b, err := f.MarshalBinary()
+func (s *memStream) Send(f *stability.ResetFrame) error {
+	b, err := (*wireFrame)(f).Marshal()
 	if err != nil {
 		return err
 	}
@@ -256,7 +261,7 @@ func (s *memStream) Send(f *ResetFrame) error {
 		case <-t.C:
 		case <-s.ctx.Done():
 			t.Stop()
-			return fmt.Errorf("%w: %v", ErrUnreachable, s.ctx.Err())
+			return fmt.Errorf("%w: %v", stability.ErrUnreachable, s.ctx.Err())
 		}
 	}
 	if !ok {
@@ -266,20 +271,31 @@ func (s *memStream) Send(f *ResetFrame) error {
 	case s.out <- b:
 		return nil
 	case <-s.ctx.Done():
-		return fmt.Errorf("%w: %v", ErrUnreachable, s.ctx.Err())
+		return fmt.Errorf("%w: %v", stability.ErrUnreachable, s.ctx.Err())
 	}
 }
 
-func (s *memStream) Recv() (*ResetFrame, error) {
+func (s *memStream) Recv() (*stability.ResetFrame, error) {
 	select {
 	case b := <-s.in:
-		return DecodeResetFrame(b)
+		return decodeFrame(b)
 	case <-s.ctx.Done():
 		select { // frames that arrived before the end are still delivered
 		case b := <-s.in:
-			return DecodeResetFrame(b)
+			return decodeFrame(b)
 		default:
 		}
-		return nil, fmt.Errorf("%w: %v", ErrUnreachable, s.ctx.Err())
+		return nil, fmt.Errorf("%w: %v", stability.ErrUnreachable, s.ctx.Err())
 	}
+}
+
+// The wire forms of stability's messages.
+type (
+	wireResponse = wire.PreserveResponse[stability.Code]
+	wireFrame    = wire.ResetFrame[stability.FrameType, stability.Code]
+)
+
+func decodeFrame(b []byte) (*stability.ResetFrame, error) {
+	f, err := wire.DecodeResetFrame[stability.FrameType, stability.Code](b)
+	return (*stability.ResetFrame)(f), err
 }

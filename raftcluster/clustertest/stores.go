@@ -1,4 +1,4 @@
-package raftcluster
+package clustertest
 
 import (
 	"bytes"
@@ -8,7 +8,16 @@ import (
 	"sync"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/holeycow/holeycow/raftcluster"
 )
+
+// NewStores returns in-memory Raft stores for raftcluster.Config.Stores:
+// keep the value to restart a node from the same state.
+func NewStores() *raftcluster.Stores {
+	s := raft.NewInmemStore()
+	return &raftcluster.Stores{Log: s, Stable: s, Snap: &memSnapshotStore{}}
+}
 
 // memSnapshotStore is an in-memory raft.SnapshotStore that keeps the
 // latest snapshot. Unlike raft.InmemSnapshotStore, which makes a snapshot
@@ -37,13 +46,13 @@ type memSnapshotSink struct {
 	done  bool
 }
 
-var errSnapshotSinkDone = errors.New("raftcluster: snapshot sink already closed or canceled")
+var errSnapshotSinkDone = errors.New("clustertest: snapshot sink already closed or canceled")
 
 // Create implements raft.SnapshotStore.
 func (s *memSnapshotStore) Create(version raft.SnapshotVersion, index, term uint64,
 	configuration raft.Configuration, configurationIndex uint64, _ raft.Transport) (raft.SnapshotSink, error) {
 	if version != 1 {
-		return nil, fmt.Errorf("raftcluster: unsupported snapshot version %d", version)
+		return nil, fmt.Errorf("clustertest: unsupported snapshot version %d", version)
 	}
 	return &memSnapshotSink{store: s, meta: raft.SnapshotMeta{
 		Version:            version,
@@ -71,7 +80,7 @@ func (s *memSnapshotStore) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.latest == nil || s.latest.meta.ID != id {
-		return nil, nil, fmt.Errorf("raftcluster: no snapshot %q", id)
+		return nil, nil, fmt.Errorf("clustertest: no snapshot %q", id)
 	}
 	meta := s.latest.meta
 	return &meta, io.NopCloser(bytes.NewReader(s.latest.data)), nil

@@ -1,15 +1,13 @@
-package raftcluster_test
+package clustertest_test
 
 import (
 	"testing"
-	"time"
 
-	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/raftcluster/clustertest"
 )
 
-func TestMemNetwork_PartitionHeal(t *testing.T) {
-	n := raftcluster.NewMemNetwork(0)
+func TestRaftNetwork_PartitionHeal(t *testing.T) {
+	n := clustertest.NewRaftNetwork(0)
 	for _, a := range []string{"a", "b", "c", "d"} {
 		defer n.NewTransport(a).Close()
 	}
@@ -34,23 +32,4 @@ func TestMemNetwork_PartitionHeal(t *testing.T) {
 	if n.Connected("a", "zz") {
 		t.Error("connected to a missing transport")
 	}
-}
-
-func TestSubscription_closedOnShutdown(t *testing.T) {
-	bubble(t, func(t *testing.T) {
-		c := clustertest.New(t, clustertest.Options{Nodes: 1})
-		sub := c.Node("n1").Subscribe(4)
-		c.Kill("n1")
-		deadline := time.After(5 * time.Second)
-		for {
-			select {
-			case _, ok := <-sub.C():
-				if !ok {
-					return
-				}
-			case <-deadline:
-				t.Fatal("subscription not closed by Shutdown")
-			}
-		}
-	})
 }

@@ -1,4 +1,4 @@
-package raftcluster
+package clustertest
 
 import (
 	"io"
@@ -13,7 +13,7 @@ import (
 // latest at Create, so a leader sent a follower half a snapshot, and
 // -race saw the write and the read), and a canceled one never is.
 func TestMemSnapshotStore_publishedOnClose(t *testing.T) {
-	s := NewMemStores().Snap
+	s := NewStores().Snap
 	list, err := s.List()
 	require.NoError(t, err)
 	require.Empty(t, list)
