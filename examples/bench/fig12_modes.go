@@ -297,7 +297,21 @@ func (e *env) spaceAmp(ctx context.Context, c *serveCluster, key, after string) 
 	e.rep.Detail("fig12 %s after %s: %.2f MB on disk (%s) ÷ database %.2f MB = %.3f (%s)",
 		c.name, after, float64(total)/1e6, strings.Join(parts, ", "), float64(logical)/1e6, float64(total)/float64(logical), durable)
 	e.p.Printf("fig12 %s after %s: %.3f", c.name, after, float64(total)/float64(logical))
+	for _, d := range append([]string{c.shared}, procData(c)...) {
+		if l, err := largestFiles(d, 256<<10); err == nil {
+			e.rep.Detail("fig12 %s after %s: %s: %s", c.name, after, filepath.Base(d), l)
+		}
+	}
 	return nil
+}
+
+// procData returns the -data directories of c's processes.
+func procData(c *serveCluster) []string {
+	var out []string
+	for _, p := range c.procs {
+		out = append(out, p.data)
+	}
+	return out
 }
 
 // diskBytes sums the blocks allocated to the files under dir (du).

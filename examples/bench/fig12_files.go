@@ -1,0 +1,71 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+)
+
+// largestFiles lists the files under dir that hold at least min bytes on
+// disk (allocated blocks), largest first, as "path size" (path relative
+// to dir), and the rest as one "others" entry: where space_amplification
+// puts its bytes.
+func largestFiles(dir string, min int64) (string, error) {
+	type file struct {
+		path string
+		size int64 // allocated
+		len  int64 // apparent
+	}
+	var files []file
+	var rest, restN int64
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		b := fi.Size()
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			b = st.Blocks * 512
+		}
+		if b < min {
+			rest += b
+			restN++
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, path)
+		files = append(files, file{rel, b, fi.Size()})
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	slices.SortFunc(files, func(a, b file) int { return int(b.size - a.size) })
+	var parts []string
+	for _, f := range files {
+		s := fmt.Sprintf("%s %.2f MB", f.path, float64(f.size)/1e6)
+		if f.len != f.size {
+			s += fmt.Sprintf(" (length %.2f MB)", float64(f.len)/1e6)
+		}
+		parts = append(parts, s)
+	}
+	if restN > 0 {
+		parts = append(parts, fmt.Sprintf("%d others %.2f MB", restN, float64(rest)/1e6))
+	}
+	return strings.Join(parts, ", "), nil
+}
