@@ -95,3 +95,37 @@ func TestLocal_Refresh_becomeCopierBehindCompactedLog(t *testing.T) {
 	require.Equal(t, nw.Stats().DBIndex, victim.Stats().DBIndex, "the victim's database is not at the writer's index")
 	verifySame(t, ctx, c)
 }
+
+// TestNodeStorage_OverlayBytes_getterLeavesResetRequest: OverlayBytes,
+// which raftcluster's storage loop calls to report, only reads. A reset
+// asked for on a member that is the writer (RequestReset racing its
+// promotion) is not reported there, and stays asked for until a role
+// change acts on it: when the member becomes a copier on a fresh view,
+// the request is dropped, and the fresh copier does not reset for it.
+func TestNodeStorage_OverlayBytes_getterLeavesResetRequest(t *testing.T) {
+	c := startTest(t, LocalOptions{Nodes: 3, Storage: StorageInProcess})
+	ctx := testCtx(t, 60*time.Second)
+	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY)"))
+	w, err := c.Writer(ctx)
+	require.NoError(t, err)
+	ws := (*nodeStorage)(w)
+	require.ErrorIs(t, w.RequestReset(), ErrNotCopier)
+
+	w.resetReq.Store(true) // the request that raced the promotion
+	for range 3 {
+		require.Less(t, ws.OverlayBytes(), int64(resetRequested), "a writer reports a reset request")
+		require.True(t, w.resetReq.Load(), "OverlayBytes changed the reset request")
+	}
+
+	to, err := w.Raft().HandOver(ctx, "test")
+	require.NoError(t, err)
+	require.NoError(t, c.waitFor(ctx, "the old writer a ready copier", func() bool {
+		nw, err := c.Writer(ctx)
+		return err == nil && nw.ID() == to && !ws.onWriterView() && w.Stats().Ready
+	}))
+	require.False(t, w.resetReq.Load(), "the request survived the new copier view")
+	require.Less(t, ws.OverlayBytes(), int64(resetRequested))
+	mustExec(t, ctx, c, stmt("INSERT INTO t(id) VALUES(1)"))
+	require.EqualValues(t, 1, queryInt(t, ctx, w, LevelLinearizable, "SELECT count(*) FROM t"))
+	require.Zero(t, w.Stats().Resets)
+}
