@@ -33,7 +33,10 @@ import (
 //     logs, overlays, the database and its journal) ÷ the logical
 //     database (page_count × page_size), after sc.SpaceInserts inserts of
 //     100 B from 16 concurrent requests, once the cluster reports the
-//     database durable (the Raft log compacts up to there);
+//     database durable and every node's Raft log is compacted up to
+//     there (a node snapshots every second or two once its durable index
+//     allows; a detail line gives the figure just after durable, before
+//     the followers' compaction);
 //   - space_amplification_3n_100mib_<mode>: the same after a further
 //     sc.SpaceLoadBytes of 1 KiB rows, 16 to a request;
 //   - copier_cpu_ratio_serve_<mode>: during the inserts, utime+stime of
@@ -234,9 +237,12 @@ func (e *env) modeSpace(m cluster.CopierMode, variant string, extra ...string) e
 }
 
 // spaceAmp waits (up to 30 s) until every node reports the database
-// durable up to what the leader has applied, then sets key to the bytes
-// on disk under the -data and -shared directories ÷ the logical
-// database ("": detail line only).
+// durable up to what the leader has applied, measures (a detail line),
+// waits (up to 15 s) until every node's Raft log is compacted up to there
+// (each takes a snapshot every second or two once its durable index
+// allows: while writes go on, a follower's never does, see the report),
+// then sets key to the bytes on disk under the -data and -shared
+// directories ÷ the logical database ("": detail line only).
 func (e *env) spaceAmp(ctx context.Context, c *serveCluster, key, after string) error {
 	l, err := c.waitLeader(ctx, 10*time.Second)
 	if err != nil {
@@ -263,12 +269,48 @@ func (e *env) spaceAmp(ctx context.Context, c *serveCluster, key, after string) 
 	if err != nil {
 		return err
 	}
+	if logical <= 0 {
+		return fmt.Errorf("bench: %s: logical database size %d", c.name, logical)
+	}
+	if _, err := e.spaceNow(c, logical, after+", "+durable); err != nil {
+		return err
+	}
+	// A node's log is compacted up to target once it took a snapshot
+	// there: it then keeps TrailingLogs entries, up to SnapshotThreshold
+	// more until its next one.
+	keep := float64(raftcluster.DefaultTrailingLogs + raftcluster.DefaultSnapshotThreshold)
+	waited, cerr := pollEvery(ctx, 15*time.Second, 50*time.Millisecond, func() (bool, error) {
+		for _, p := range c.procs {
+			f, err := c.metric(ctx, p, "holeycow_raft_first_index")
+			if err != nil || f+keep < target {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	compacted := fmt.Sprintf("every log compacted %v later", waited.Round(time.Millisecond))
+	if cerr != nil {
+		compacted = "not every log compacted within 15s"
+	}
+	ratio, err := e.spaceNow(c, logical, after+", "+compacted)
+	if err != nil {
+		return err
+	}
+	if key != "" {
+		e.rep.Set(key, ratio)
+	}
+	return nil
+}
+
+// spaceNow reports (detail lines) the bytes on disk under c's -data and
+// -shared directories, the largest files, and their ratio to logical.
+func (e *env) spaceNow(c *serveCluster, logical int64, when string) (float64, error) {
 	var total int64
 	var parts []string
 	for _, p := range c.procs {
 		b, err := diskBytes(p.data)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		total += b
 		parts = append(parts, fmt.Sprintf("%s -data %.2f MB", p.id, float64(b)/1e6))
@@ -277,32 +319,27 @@ func (e *env) spaceAmp(ctx context.Context, c *serveCluster, key, after string) 
 	for _, p := range c.procs {
 		b, err := diskBytes(filepath.Join(p.data, "raft", "wal"))
 		if err != nil {
-			return err
+			return 0, err
 		}
 		segs += b
 	}
 	parts = append(parts, fmt.Sprintf("of which Raft log segments (raft-wal) %.2f MB", float64(segs)/1e6))
 	sh, err := diskBytes(c.shared)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	total += sh
 	parts = append(parts, fmt.Sprintf("-shared %.2f MB", float64(sh)/1e6))
-	if logical <= 0 {
-		return fmt.Errorf("bench: %s: logical database size %d", c.name, logical)
-	}
-	if key != "" {
-		e.rep.Set(key, float64(total)/float64(logical))
-	}
-	e.rep.Detail("fig12 %s after %s: %.2f MB on disk (%s) ÷ database %.2f MB = %.3f (%s)",
-		c.name, after, float64(total)/1e6, strings.Join(parts, ", "), float64(logical)/1e6, float64(total)/float64(logical), durable)
-	e.p.Printf("fig12 %s after %s: %.3f", c.name, after, float64(total)/float64(logical))
+	ratio := float64(total) / float64(logical)
+	e.rep.Detail("fig12 %s after %s: %.2f MB on disk (%s) ÷ database %.2f MB = %.3f",
+		c.name, when, float64(total)/1e6, strings.Join(parts, ", "), float64(logical)/1e6, ratio)
+	e.p.Printf("fig12 %s after %s: %.3f", c.name, when, ratio)
 	for _, d := range append([]string{c.shared}, procData(c)...) {
 		if l, err := largestFiles(d, 256<<10); err == nil {
-			e.rep.Detail("fig12 %s after %s: %s: %s", c.name, after, filepath.Base(d), l)
+			e.rep.Detail("fig12 %s after %s: %s: %s", c.name, when, filepath.Base(d), l)
 		}
 	}
-	return nil
+	return ratio, nil
 }
 
 // procData returns the -data directories of c's processes.

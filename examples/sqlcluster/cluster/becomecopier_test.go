@@ -62,6 +62,10 @@ func TestLocal_Refresh_becomeCopierBehindCompactedLog(t *testing.T) {
 		require.NoError(t, c.Compact(ctx))
 		return false
 	}))
+	first, err := victim.Raft().FirstLogIndex()
+	require.NoError(t, err)
+	require.Greater(t, first, at+1, "FirstLogIndex")
+
 	// The hand-over picks the live voter with the smallest reported
 	// overlay (ties: the smaller ID, the other copier's). The victim's
 	// holds the pre-images of the rewrites; the other copier refreshes.
