@@ -10,11 +10,11 @@ import (
 	"syscall"
 )
 
-// largestFiles lists the files under dir that hold at least min bytes on
+// largestFiles lists the files under dir that hold at least least bytes on
 // disk (allocated blocks), largest first, as "path size" (path relative
 // to dir), and the rest as one "others" entry: where space_amplification
 // puts its bytes.
-func largestFiles(dir string, min int64) (string, error) {
+func largestFiles(dir string, least int64) (string, error) {
 	type file struct {
 		path string
 		size int64 // allocated
@@ -22,35 +22,17 @@ func largestFiles(dir string, min int64) (string, error) {
 	}
 	var files []file
 	var rest, restN int64
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
+	err := walkFiles(dir, func(path string, fi fs.FileInfo, alloc int64) {
+		if fi.IsDir() {
+			return
 		}
-		if d.IsDir() {
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		b := fi.Size()
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			b = st.Blocks * 512
-		}
-		if b < min {
-			rest += b
+		if alloc < least {
+			rest += alloc
 			restN++
-			return nil
+			return
 		}
 		rel, _ := filepath.Rel(dir, path)
-		files = append(files, file{rel, b, fi.Size()})
-		return nil
+		files = append(files, file{rel, alloc, fi.Size()})
 	})
 	if err != nil {
 		return "", err
@@ -68,4 +50,31 @@ func largestFiles(dir string, min int64) (string, error) {
 		parts = append(parts, fmt.Sprintf("%d others %.2f MB", restN, float64(rest)/1e6))
 	}
 	return strings.Join(parts, ", "), nil
+}
+
+// walkFiles calls fn for dir and everything under it with its info and
+// the bytes allocated to it on disk (as du counts them); files removed
+// while it walks (an overlay dropped) are skipped.
+func walkFiles(dir string, fn func(path string, fi fs.FileInfo, alloc int64)) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		alloc := fi.Size()
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			alloc = st.Blocks * 512
+		}
+		fn(path, fi, alloc)
+		return nil
+	})
 }

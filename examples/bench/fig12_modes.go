@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
@@ -354,27 +353,7 @@ func procData(c *serveCluster) []string {
 // diskBytes sums the blocks allocated to the files under dir (du).
 func diskBytes(dir string) (int64, error) {
 	var total int64
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // removed while walking (an overlay dropped)
-			}
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			total += st.Blocks * 512
-		} else {
-			total += fi.Size()
-		}
-		return nil
-	})
+	err := walkFiles(dir, func(_ string, _ fs.FileInfo, alloc int64) { total += alloc })
 	return total, err
 }
 
