@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -77,4 +78,34 @@ func walkFiles(dir string, fn func(path string, fi fs.FileInfo, alloc int64)) er
 		fn(path, fi, alloc)
 		return nil
 	})
+}
+
+// staleSegments counts the raft-wal segment files under dir
+// ("BASE-ID.wal", BASE the segment's first index) that hold only entries
+// before first, the log's first index (the next segment starts at or
+// before it), and the bytes allocated to them: what log compaction should
+// have deleted.
+func staleSegments(dir string, first uint64) (n int, bytes int64, err error) {
+	type seg struct {
+		base  uint64
+		alloc int64
+	}
+	var segs []seg
+	err = walkFiles(dir, func(path string, fi fs.FileInfo, alloc int64) {
+		var base, id uint64
+		if _, err := fmt.Sscanf(filepath.Base(path), "%d-%x.wal", &base, &id); err == nil && !fi.IsDir() {
+			segs = append(segs, seg{base, alloc})
+		}
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	slices.SortFunc(segs, func(a, b seg) int { return cmp.Compare(a.base, b.base) })
+	for i := 0; i+1 < len(segs); i++ {
+		if segs[i+1].base <= first {
+			n++
+			bytes += segs[i].alloc
+		}
+	}
+	return n, bytes, nil
 }

@@ -290,6 +290,35 @@ func (e *env) spaceAmp(ctx context.Context, c *serveCluster, key, after string) 
 	compacted := fmt.Sprintf("every log compacted %v later", waited.Round(time.Millisecond))
 	if cerr != nil {
 		compacted = "not every log compacted within 15s"
+	} else {
+		// raft-wal deletes the segments that compaction left wholly
+		// behind once no reader holds them: give it a few seconds.
+		var left []string
+		waited, serr := pollEvery(ctx, 5*time.Second, 50*time.Millisecond, func() (bool, error) {
+			left = left[:0]
+			for _, p := range c.procs {
+				f, err := c.metric(ctx, p, "holeycow_raft_first_index")
+				if err != nil {
+					return false, nil
+				}
+				n, b, err := staleSegments(filepath.Join(p.data, "raft", "wal"), uint64(f))
+				if err != nil {
+					return false, err
+				}
+				if n > 0 {
+					left = append(left, fmt.Sprintf("%s %d (%.2f MB)", p.id, n, float64(b)/1e6))
+				}
+			}
+			return len(left) == 0, nil
+		})
+		switch {
+		case serr != nil && len(left) > 0:
+			compacted += ", segments wholly before the log's first index still on disk 5s later: " + strings.Join(left, ", ")
+		case serr != nil:
+			return serr
+		case waited > 100*time.Millisecond:
+			compacted += fmt.Sprintf(", their segments deleted %v later", waited.Round(time.Millisecond))
+		}
 	}
 	ratio, err := e.spaceNow(c, logical, after+", "+compacted)
 	if err != nil {
