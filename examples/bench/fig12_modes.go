@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
@@ -33,7 +32,10 @@ import (
 //     logs, overlays, the database and its journal) ÷ the logical
 //     database (page_count × page_size), after sc.SpaceInserts inserts of
 //     100 B from 16 concurrent requests, once the cluster reports the
-//     database durable (the Raft log compacts up to there);
+//     database durable and every node's Raft log is compacted up to
+//     there (a node snapshots every second or two once its durable index
+//     allows; a detail line gives the figure just after durable, before
+//     the followers' compaction);
 //   - space_amplification_3n_100mib_<mode>: the same after a further
 //     sc.SpaceLoadBytes of 1 KiB rows, 16 to a request;
 //   - copier_cpu_ratio_serve_<mode>: during the inserts, utime+stime of
@@ -234,9 +236,12 @@ func (e *env) modeSpace(m cluster.CopierMode, variant string, extra ...string) e
 }
 
 // spaceAmp waits (up to 30 s) until every node reports the database
-// durable up to what the leader has applied, then sets key to the bytes
-// on disk under the -data and -shared directories ÷ the logical
-// database ("": detail line only).
+// durable up to what the leader has applied, measures (a detail line),
+// waits (up to 15 s) until every node's Raft log is compacted up to there
+// (each takes a snapshot every second or two once its durable index
+// allows: while writes go on, a follower's never does, see the report),
+// then sets key to the bytes on disk under the -data and -shared
+// directories ÷ the logical database ("": detail line only).
 func (e *env) spaceAmp(ctx context.Context, c *serveCluster, key, after string) error {
 	l, err := c.waitLeader(ctx, 10*time.Second)
 	if err != nil {
@@ -263,12 +268,77 @@ func (e *env) spaceAmp(ctx context.Context, c *serveCluster, key, after string) 
 	if err != nil {
 		return err
 	}
+	if logical <= 0 {
+		return fmt.Errorf("bench: %s: logical database size %d", c.name, logical)
+	}
+	if _, err := e.spaceNow(c, logical, after+", "+durable); err != nil {
+		return err
+	}
+	// A node's log is compacted up to target once it took a snapshot
+	// there: it then keeps TrailingLogs entries, up to SnapshotThreshold
+	// more until its next one.
+	keep := float64(raftcluster.DefaultTrailingLogs + raftcluster.DefaultSnapshotThreshold)
+	waited, cerr := pollEvery(ctx, 15*time.Second, 50*time.Millisecond, func() (bool, error) {
+		for _, p := range c.procs {
+			f, err := c.metric(ctx, p, "holeycow_raft_first_index")
+			if err != nil || f+keep < target {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	compacted := fmt.Sprintf("every log compacted %v later", waited.Round(time.Millisecond))
+	if cerr != nil {
+		compacted = "not every log compacted within 15s"
+	} else {
+		// raft-wal deletes the segments that compaction left wholly
+		// behind once no reader holds them: give it a few seconds.
+		var left []string
+		waited, serr := pollEvery(ctx, 5*time.Second, 50*time.Millisecond, func() (bool, error) {
+			left = left[:0]
+			for _, p := range c.procs {
+				f, err := c.metric(ctx, p, "holeycow_raft_first_index")
+				if err != nil {
+					return false, nil
+				}
+				n, b, err := staleSegments(filepath.Join(p.data, "raft", "wal"), uint64(f))
+				if err != nil {
+					return false, err
+				}
+				if n > 0 {
+					left = append(left, fmt.Sprintf("%s %d (%.2f MB)", p.id, n, float64(b)/1e6))
+				}
+			}
+			return len(left) == 0, nil
+		})
+		switch {
+		case serr != nil && len(left) > 0:
+			compacted += ", segments wholly before the log's first index still on disk 5s later: " + strings.Join(left, ", ")
+		case serr != nil:
+			return serr
+		case waited > 100*time.Millisecond:
+			compacted += fmt.Sprintf(", their segments deleted %v later", waited.Round(time.Millisecond))
+		}
+	}
+	ratio, err := e.spaceNow(c, logical, after+", "+compacted)
+	if err != nil {
+		return err
+	}
+	if key != "" {
+		e.rep.Set(key, ratio)
+	}
+	return nil
+}
+
+// spaceNow reports (detail lines) the bytes on disk under c's -data and
+// -shared directories, the largest files, and their ratio to logical.
+func (e *env) spaceNow(c *serveCluster, logical int64, when string) (float64, error) {
 	var total int64
 	var parts []string
 	for _, p := range c.procs {
 		b, err := diskBytes(p.data)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		total += b
 		parts = append(parts, fmt.Sprintf("%s -data %.2f MB", p.id, float64(b)/1e6))
@@ -277,53 +347,42 @@ func (e *env) spaceAmp(ctx context.Context, c *serveCluster, key, after string) 
 	for _, p := range c.procs {
 		b, err := diskBytes(filepath.Join(p.data, "raft", "wal"))
 		if err != nil {
-			return err
+			return 0, err
 		}
 		segs += b
 	}
 	parts = append(parts, fmt.Sprintf("of which Raft log segments (raft-wal) %.2f MB", float64(segs)/1e6))
 	sh, err := diskBytes(c.shared)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	total += sh
 	parts = append(parts, fmt.Sprintf("-shared %.2f MB", float64(sh)/1e6))
-	if logical <= 0 {
-		return fmt.Errorf("bench: %s: logical database size %d", c.name, logical)
+	ratio := float64(total) / float64(logical)
+	e.rep.Detail("fig12 %s after %s: %.2f MB on disk (%s) ÷ database %.2f MB = %.3f",
+		c.name, when, float64(total)/1e6, strings.Join(parts, ", "), float64(logical)/1e6, ratio)
+	e.p.Printf("fig12 %s after %s: %.3f", c.name, when, ratio)
+	for _, d := range append([]string{c.shared}, procData(c)...) {
+		if l, err := largestFiles(d, 256<<10); err == nil {
+			e.rep.Detail("fig12 %s after %s: %s: %s", c.name, when, filepath.Base(d), l)
+		}
 	}
-	if key != "" {
-		e.rep.Set(key, float64(total)/float64(logical))
+	return ratio, nil
+}
+
+// procData returns the -data directories of c's processes.
+func procData(c *serveCluster) []string {
+	var out []string
+	for _, p := range c.procs {
+		out = append(out, p.data)
 	}
-	e.rep.Detail("fig12 %s after %s: %.2f MB on disk (%s) ÷ database %.2f MB = %.3f (%s)",
-		c.name, after, float64(total)/1e6, strings.Join(parts, ", "), float64(logical)/1e6, float64(total)/float64(logical), durable)
-	e.p.Printf("fig12 %s after %s: %.3f", c.name, after, float64(total)/float64(logical))
-	return nil
+	return out
 }
 
 // diskBytes sums the blocks allocated to the files under dir (du).
 func diskBytes(dir string) (int64, error) {
 	var total int64
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // removed while walking (an overlay dropped)
-			}
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			total += st.Blocks * 512
-		} else {
-			total += fi.Size()
-		}
-		return nil
-	})
+	err := walkFiles(dir, func(_ string, _ fs.FileInfo, alloc int64) { total += alloc })
 	return total, err
 }
 

@@ -168,8 +168,14 @@
 // LevelNone lag by up to RefreshLag, and each refresh makes the writer
 // stabilize its regions again. Promotion from refresh mode drops the copier
 // view for a writer view on shared storage (after the old writer's lease
-// has run out, as always) and replays the tail. Members may differ in
-// mode. Node.Refresh refreshes now; Node.RefreshStats counts refreshes.
+// has run out, as always) and replays the tail. A refresh-mode copier's
+// Raft log compacts past its database (compaction follows the writer's
+// durable markers), so a copier whose engine was left closed on its old
+// view (a refresh that failed) and that then becomes the copier of a new
+// writer cannot catch up from its log: it resets through the new writer
+// instead (TestLocal_Refresh_becomeCopierBehindCompactedLog). Members may
+// differ in mode. Node.Refresh refreshes now; Node.RefreshStats counts
+// refreshes.
 //
 // # When apply fails, or would not end
 //

@@ -376,10 +376,8 @@ func (n *Node) ChecksumAt(ctx context.Context, idx uint64) (sqlnode.Checksum, er
 // after the stored index. It returns at once; Stats().Resets counts
 // completed resets.
 func (n *Node) RequestReset() error {
-	if v, ok := n.store.(interface{ View() *cow.View }); ok {
-		if cv := v.View(); cv != nil && cv.Role() == cow.RoleWriter {
-			return ErrNotCopier
-		}
+	if (*nodeStorage)(n).onWriterView() {
+		return ErrNotCopier
 	}
 	n.resetReq.Store(true)
 	return nil
@@ -469,7 +467,11 @@ func (n *Node) Check() error {
 }
 
 // nodeStorage is the raftcluster.Storage the node hands to Raft: the
-// member's Storage, with RequestReset folded into OverlayBytes.
+// member's Storage, with RequestReset folded into OverlayBytes. The reset
+// request (resetReq) is set by RequestReset and the engine (needReset),
+// and cleared only where it is acted on: a Reset, a BecomeCopier that
+// reset or replaced a writer view with a fresh copier view, a
+// BecomeWriter.
 type nodeStorage Node
 
 var _ raftcluster.Storage = (*nodeStorage)(nil)
@@ -492,7 +494,14 @@ func (s *nodeStorage) BecomeWriter(ctx context.Context, epoch uint64) error {
 func (s *nodeStorage) BecomeCopier(ctx context.Context, epoch uint64, w raftcluster.Member) error {
 	s.ref.lockStorage()
 	defer s.ref.unlock()
+	wasWriter := s.onWriterView()
 	err := s.store.BecomeCopier(ctx, epoch, w)
+	if err == nil && wasWriter {
+		// A fresh copier view: a reset asked for while this member was
+		// the writer (RequestReset racing the promotion, a refresh that
+		// failed while the role changed) concerned no overlay of it.
+		s.resetReq.Store(false)
+	}
 	if err == nil || !errors.Is(err, raftcluster.ErrCompacted) {
 		return err
 	}
@@ -527,23 +536,32 @@ func (s *nodeStorage) Reset(ctx context.Context, epoch uint64, w raftcluster.Mem
 	return nil
 }
 
+// OverlayBytes reports the overlay's size, raised above any reset
+// threshold while a reset is asked for on a copier view. It leaves the
+// request alone: the role changes and resets that act on it clear it.
 func (s *nodeStorage) OverlayBytes() int64 {
 	(*Node)(s).noteDBBytes()
 	b := s.store.OverlayBytes()
-	if v, ok := s.store.(interface{ View() *cow.View }); ok {
-		if cv := v.View(); cv != nil && cv.Role() == cow.RoleWriter {
-			// A writer has no overlay to reset: a request made on the
-			// copier view it replaced (a refresh or catch-up that failed
-			// while the role changed) is moot.
-			s.resetReq.Store(false)
-		}
-	}
-	if s.resetReq.Load() {
+	// A writer has no overlay to reset: a request made on the copier view
+	// it replaced (a refresh or catch-up that failed while the role
+	// changed), or racing its promotion, is moot until BecomeCopier
+	// drops it.
+	if s.resetReq.Load() && !s.onWriterView() {
 		// Above any threshold: the leader's (from its own view of the
 		// database's size) may exceed this node's.
 		b = max(b, resetRequested)
 	}
 	return b
+}
+
+// onWriterView reports whether the member's current view is a writer's.
+func (s *nodeStorage) onWriterView() bool {
+	v, ok := s.store.(interface{ View() *cow.View })
+	if !ok {
+		return false
+	}
+	cv := v.View()
+	return cv != nil && cv.Role() == cow.RoleWriter
 }
 
 // prepareIndexDir returns the directory for the member's WAL indexes: dir,

@@ -93,7 +93,8 @@
 // Metrics (besides httpapi's holeycow_http_* and the Go and process
 // collectors), read from cluster.Node.Stats, the raftcluster state and
 // netstorage.Storage.Stats at each scrape: holeycow_raft_applied_index,
-// _raft_commit_index, _replication_lag_entries (commit minus applied),
+// _raft_commit_index, _raft_first_index (the log kept: applied minus
+// first), _replication_lag_entries (commit minus applied),
 // _db_applied_index, _durable_index, _is_leader, _is_writer,
 // _writer_epoch, _writer_changes_total (failovers and other leadership
 // moves), _members, _members_excluded, _overlay_bytes,

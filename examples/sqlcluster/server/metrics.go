@@ -23,6 +23,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 var (
 	dAppliedIndex = desc("raft_applied_index", "Last Raft log index applied on this node.")
 	dCommitIndex  = desc("raft_commit_index", "Raft commit index known to this node.")
+	dFirstIndex   = desc("raft_first_index", "First index this node's Raft log holds: entries before it were compacted away (applied index minus this is the log kept).")
 	dLag          = desc("replication_lag_entries", "Commit index minus applied index on this node: entries committed but not yet applied here.")
 	dDBIndex      = desc("db_applied_index", "Last SQL log entry stored in this node's database.")
 	dDurable      = desc("durable_index", "How far the shared database is known to be durable (the log compaction bound).")
@@ -59,7 +60,7 @@ var (
 	dBehind       = desc("copier_behind_seconds", "How long this refresh-mode copier's database has missed a committed write (0 when current, on the writer, or in replay mode).")
 )
 
-var allDescs = []*prometheus.Desc{dAppliedIndex, dCommitIndex, dLag, dDBIndex, dDurable, dLeader, dWriter,
+var allDescs = []*prometheus.Desc{dAppliedIndex, dCommitIndex, dFirstIndex, dLag, dDBIndex, dDurable, dLeader, dWriter,
 	dEpoch, dFailovers, dExcludedNow, dMembers, dOverlay, dResets, dReopens, dPromotions, dFresh, dStoreResets, dJoins, dExclusions,
 	dRounds, dRoundRegions, dMessages, dHeartbeats, dRoundLatency, dLapses, dPreserved, dStale, dLeaseRenew, dLeaseRefuse,
 	dApplyFailing, dApplyStreak, dApplyFails, dHandOvers, dRefreshes, dRefreshFails, dBehind}
@@ -92,6 +93,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	commit := rn.CommitIndex()
 	g(dAppliedIndex, float64(ns.AppliedIndex))
 	g(dCommitIndex, float64(commit))
+	if first, err := rn.FirstLogIndex(); err == nil {
+		g(dFirstIndex, float64(first))
+	}
 	g(dLag, float64(commit-min(commit, ns.AppliedIndex)))
 	g(dDBIndex, float64(ns.DBIndex))
 	g(dDurable, float64(ns.Durable))

@@ -69,6 +69,8 @@ func TestCollector_applyFailing(t *testing.T) {
 	}
 	if m := gather(t, &collector{node: w}); m["holeycow_apply_failing{kind=storage-full}"] != 0 {
 		t.Fatalf("before: %v", m)
+	} else if first, applied := m["holeycow_raft_first_index"], m["holeycow_raft_applied_index"]; first < 1 || first > applied {
+		t.Fatalf("before: raft_first_index %v, applied %v", first, applied)
 	}
 	if err := quota.Fill(4 * cluster.PageSize); err != nil {
 		t.Fatal(err)
