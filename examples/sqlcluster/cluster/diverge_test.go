@@ -311,12 +311,14 @@ func TestLocal_Close_interruptsApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The target is read before the write is sent: read after, it could
+	// already be the write's own index plus one, which nothing commits.
+	target := l.Raft().CommitIndex() + 1
 	go func() {
 		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		l.Execute(octx, req(stmt(neverEnds))) // no bound: no pre-check either
 	}()
-	target := l.Raft().CommitIndex() + 1
 	if err := c.waitFor(ctx, "the write to be committed and stuck in apply", func() bool {
 		return l.Raft().CommitIndex() >= target && l.Raft().AppliedIndex() < target
 	}); err != nil {
