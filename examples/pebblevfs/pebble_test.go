@@ -9,45 +9,9 @@ import (
 	pvfs "github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/require"
 
-	"github.com/holeycow/holeycow/cow"
+	"github.com/holeycow/holeycow/examples/enginetest"
 	"github.com/holeycow/holeycow/examples/pebblevfs"
-	"github.com/holeycow/holeycow/vfs"
 )
-
-// backends are the vfs.FSs Pebble runs on in these tests: memory, a cow
-// writer view with two copiers, and one of those copiers.
-func backends(t *testing.T) map[string]func(t *testing.T) vfs.FS {
-	return map[string]func(t *testing.T) vfs.FS{
-		"mem": func(t *testing.T) vfs.FS { return vfs.NewMem() },
-		"writer": func(t *testing.T) vfs.FS {
-			w, _ := views(t)
-			return w
-		},
-		"copier": func(t *testing.T) vfs.FS {
-			_, c := views(t)
-			return c
-		},
-	}
-}
-
-// views returns a writer view and one of its two copiers over one shared
-// memory FS.
-func views(t *testing.T) (writer, copier *cow.View) {
-	t.Helper()
-	shared := vfs.NewMem()
-	c1, err := cow.NewCopier(shared, cow.Options{})
-	require.NoError(t, err)
-	c2, err := cow.NewCopier(shared, cow.Options{})
-	require.NoError(t, err)
-	w, err := cow.NewWriter(shared, cow.NewLocal(c1, c2), cow.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		for _, v := range []*cow.View{c1, c2, w} {
-			require.NoError(t, v.Release())
-		}
-	})
-	return w, c1
-}
 
 func key(i int) []byte   { return fmt.Appendf(nil, "key%06d", i) }
 func value(i int) []byte { return fmt.Appendf(nil, "value-%d-%0128d", i, i) }
@@ -92,7 +56,7 @@ func checkKeys(t *testing.T, db *pebble.DB, n int, deleted func(int) bool) {
 // deletes, compacts, closes and reopens it, and checks every key and
 // Pebble's own level checks each time.
 func TestPebble_lifecycle(t *testing.T) {
-	for name, newFS := range backends(t) {
+	for name, newFS := range enginetest.Backends() {
 		t.Run(name, func(t *testing.T) {
 			fsys := pebblevfs.New(newFS(t))
 			db := open(t, fsys)

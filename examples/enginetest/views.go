@@ -1,0 +1,54 @@
+package enginetest
+
+import (
+	"testing"
+
+	"github.com/holeycow/holeycow/cow"
+	"github.com/holeycow/holeycow/vfs"
+)
+
+// Views returns a writer view and n copiers over one new shared memory FS,
+// the copiers known to the writer's in-process Stabilizer. They are
+// released when tb ends.
+func Views(tb testing.TB, n int) (shared *vfs.MemFS, writer *cow.View, copiers []*cow.View) {
+	tb.Helper()
+	shared = vfs.NewMem()
+	local := cow.NewLocal()
+	for range n {
+		c, err := cow.NewCopier(shared, cow.Options{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		local.Add(c)
+		copiers = append(copiers, c)
+	}
+	w, err := cow.NewWriter(shared, local, cow.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		for _, v := range append([]*cow.View{w}, copiers...) {
+			if err := v.Release(); err != nil {
+				tb.Error(err)
+			}
+		}
+	})
+	return shared, w, copiers
+}
+
+// Backends are the vfs.FSs that the adapters' lifecycle tests run an
+// engine on: memory, a cow writer view with two copiers, and one of those
+// copiers.
+func Backends() map[string]func(tb testing.TB) vfs.FS {
+	return map[string]func(tb testing.TB) vfs.FS{
+		"mem": func(testing.TB) vfs.FS { return vfs.NewMem() },
+		"writer": func(tb testing.TB) vfs.FS {
+			_, w, _ := Views(tb, 2)
+			return w
+		},
+		"copier": func(tb testing.TB) vfs.FS {
+			_, _, c := Views(tb, 2)
+			return c[0]
+		},
+	}
+}
