@@ -24,6 +24,9 @@ type Options struct {
 	Timeouts *raftcluster.Timeouts
 	// Logger for raftcluster (default: discard).
 	Logger *slog.Logger
+	// Configure, if set, edits each member's raftcluster.Config before it
+	// starts (reset thresholds, report intervals).
+	Configure func(cfg *raftcluster.Config)
 }
 
 // Member is one member of a local cluster.
@@ -107,7 +110,7 @@ func (c *Cluster) start(id string) (*Member, error) {
 	m := &Member{ID: id}
 	m.Engine = NewEngine(m.Node)
 	m.Storage = c.group.Storage(id, m.Engine)
-	n, err := raftcluster.New(raftcluster.Config{
+	cfg := raftcluster.Config{
 		ID:            id,
 		StabilityAddr: "stab-" + id,
 		Transport:     c.net.NewTransport(id),
@@ -116,7 +119,11 @@ func (c *Cluster) start(id string) (*Member, error) {
 		Logger:        c.opts.Logger.With("id", id),
 		Apply:         m.Engine.Apply,
 		Storage:       m.Storage,
-	})
+	}
+	if c.opts.Configure != nil {
+		c.opts.Configure(&cfg)
+	}
+	n, err := raftcluster.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kv: start %s: %w", id, err)
 	}
