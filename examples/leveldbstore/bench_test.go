@@ -1,0 +1,85 @@
+package leveldbstore_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/syndtr/goleveldb/leveldb/storage"
+
+	"github.com/holeycow/holeycow/cow"
+	"github.com/holeycow/holeycow/examples/leveldbstore"
+	"github.com/holeycow/holeycow/vfs"
+)
+
+// BenchmarkLevelDB_PutSync measures goleveldb Put with Sync on plain files
+// (goleveldb's own file storage), through the Storage on vfs.OS, and on a
+// cow writer view over vfs.OS with two copiers (overlays in memory). The
+// writer reports stability rounds per 1,000 writes:
+//
+//	go test ./examples/leveldbstore -run '^$' -bench PutSync -benchtime 2000x
+func BenchmarkLevelDB_PutSync(b *testing.B) {
+	run := func(b *testing.B, st storage.Storage, start, after func()) {
+		db, err := leveldb.Open(st, &opt.Options{WriteBuffer: 256 << 10})
+		if err != nil {
+			b.Fatal(err)
+		}
+		val := make([]byte, 100)
+		if start != nil {
+			start()
+		}
+		b.ResetTimer()
+		for i := range b.N {
+			if err := db.Put(fmt.Appendf(nil, "key%09d", i), val, syncWrite); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		if after != nil {
+			after()
+		}
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if err := st.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	open := func(b *testing.B, fsys vfs.FS) storage.Storage {
+		st, err := leveldbstore.New(fsys, "db")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return st
+	}
+	b.Run("plain", func(b *testing.B) {
+		st, err := storage.OpenFile(b.TempDir(), false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(b, st, nil, nil)
+	})
+	b.Run("adapter", func(b *testing.B) { run(b, open(b, vfs.OS(b.TempDir())), nil, nil) })
+	b.Run("writer2", func(b *testing.B) {
+		shared := vfs.OS(b.TempDir())
+		var copiers []cow.Preserver
+		for range 2 {
+			c, err := cow.NewCopier(shared, cow.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Release()
+			copiers = append(copiers, c)
+		}
+		w, err := cow.NewWriter(shared, cow.NewLocal(copiers...), cow.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer w.Release()
+		var before int64
+		run(b, open(b, w), func() { before = w.Stats().StabilizeCalls }, func() {
+			b.ReportMetric(float64(w.Stats().StabilizeCalls-before)*1000/float64(b.N), "rounds/1kwrites")
+		})
+	})
+}
