@@ -1,7 +1,7 @@
 // Package enginetest holds what the engine adapters' tests share: cow views
-// over one shared memory FS for an engine to run on, and the cross-check
-// that runs one seeded operation sequence on an engine over plain files and
-// over cow views (see CrossCheck).
+// over one shared FS for an engine to run on (Views, ViewsOn, Backends),
+// and the cross-check that runs one seeded operation sequence on an engine
+// over plain files and over cow views (see CrossCheck).
 //
 // The caller must:
 //

@@ -13,6 +13,14 @@ import (
 func Views(tb testing.TB, n int) (shared *vfs.MemFS, writer *cow.View, copiers []*cow.View) {
 	tb.Helper()
 	shared = vfs.NewMem()
+	writer, copiers = ViewsOn(tb, shared, n)
+	return shared, writer, copiers
+}
+
+// ViewsOn is Views over the given shared FS (the copiers' overlays in
+// memory).
+func ViewsOn(tb testing.TB, shared vfs.FS, n int) (writer *cow.View, copiers []*cow.View) {
+	tb.Helper()
 	local := cow.NewLocal()
 	for range n {
 		c, err := cow.NewCopier(shared, cow.Options{})
@@ -33,7 +41,7 @@ func Views(tb testing.TB, n int) (shared *vfs.MemFS, writer *cow.View, copiers [
 			}
 		}
 	})
-	return shared, w, copiers
+	return w, copiers
 }
 
 // Backends are the vfs.FSs that the adapters' lifecycle tests run an

@@ -8,7 +8,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/storage"
 
-	"github.com/holeycow/holeycow/cow"
+	"github.com/holeycow/holeycow/examples/enginetest"
 	"github.com/holeycow/holeycow/examples/leveldbstore"
 	"github.com/holeycow/holeycow/vfs"
 )
@@ -62,21 +62,7 @@ func BenchmarkLevelDB_PutSync(b *testing.B) {
 	})
 	b.Run("adapter", func(b *testing.B) { run(b, open(b, vfs.OS(b.TempDir())), nil, nil) })
 	b.Run("writer2", func(b *testing.B) {
-		shared := vfs.OS(b.TempDir())
-		var copiers []cow.Preserver
-		for range 2 {
-			c, err := cow.NewCopier(shared, cow.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Release()
-			copiers = append(copiers, c)
-		}
-		w, err := cow.NewWriter(shared, cow.NewLocal(copiers...), cow.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer w.Release()
+		w, _ := enginetest.ViewsOn(b, vfs.OS(b.TempDir()), 2)
 		var before int64
 		run(b, open(b, w), func() { before = w.Stats().StabilizeCalls }, func() {
 			b.ReportMetric(float64(w.Stats().StabilizeCalls-before)*1000/float64(b.N), "rounds/1kwrites")
