@@ -1,6 +1,7 @@
 package enginetest
 
 import (
+	"context"
 	"testing"
 
 	"github.com/holeycow/holeycow/cow"
@@ -58,5 +59,16 @@ func Backends() map[string]func(tb testing.TB) vfs.FS {
 			_, _, c := Views(tb, 2)
 			return c[0]
 		},
+	}
+}
+
+// ResetAll resets every copier through the writer, so that each sees
+// shared storage as it is now.
+func ResetAll(tb testing.TB, writer *cow.View, copiers []*cow.View) {
+	tb.Helper()
+	for _, c := range copiers {
+		if err := c.Reset(context.Background(), writer); err != nil {
+			tb.Fatal(err)
+		}
 	}
 }

@@ -16,18 +16,19 @@ import (
 // (Pebble's own OS code), through the adapter on vfs.OS, and on a cow
 // writer view over vfs.OS with two copiers (overlays in memory), with a
 // 256 KiB memtable so that flushes and compactions run. The
-// writer reports stability rounds per 1,000 writes:
+// writer reports stability rounds per 1,000 writes, and a copier's overlay
+// (pre-images only: the copiers apply nothing) over the database's size:
 //
 //	go test ./examples/pebblevfs -run '^$' -bench SetSync -benchtime 2000x
 func BenchmarkPebble_SetSync(b *testing.B) {
-	run := func(b *testing.B, dir string, fsys pvfs.FS, start, after func()) {
+	run := func(b *testing.B, dir string, fsys pvfs.FS, start func(*pebble.DB), after func()) {
 		db, err := pebble.Open(dir, &pebble.Options{FS: fsys, Logger: quietLogger{}, MemTableSize: 256 << 10})
 		if err != nil {
 			b.Fatal(err)
 		}
 		val := make([]byte, 100)
 		if start != nil {
-			start()
+			start(db)
 		}
 		b.ResetTimer()
 		for i := range b.N {
@@ -46,10 +47,27 @@ func BenchmarkPebble_SetSync(b *testing.B) {
 	b.Run("plain", func(b *testing.B) { run(b, b.TempDir(), pvfs.Default, nil, nil) })
 	b.Run("adapter", func(b *testing.B) { run(b, "db", pebblevfs.New(vfs.OS(b.TempDir())), nil, nil) })
 	b.Run("writer2", func(b *testing.B) {
-		w, _ := enginetest.ViewsOn(b, vfs.OS(b.TempDir()), 2)
+		shared := vfs.OS(b.TempDir())
+		w, copiers := enginetest.ViewsOn(b, shared, 2)
 		var before int64
-		run(b, "db", pebblevfs.New(w), func() { before = w.Stats().StabilizeCalls }, func() {
+		run(b, "db", pebblevfs.New(w), func(db *pebble.DB) {
+			// A database the copiers see: 20,000 keys, flushed, then the
+			// copiers reset onto it.
+			for i := range 20000 {
+				if err := db.Set(fmt.Appendf(nil, "pre%09d", i), make([]byte, 100), pebble.NoSync); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := db.Flush(); err != nil {
+				b.Fatal(err)
+			}
+			enginetest.ResetAll(b, w, copiers)
+			before = w.Stats().StabilizeCalls
+		}, func() {
 			b.ReportMetric(float64(w.Stats().StabilizeCalls-before)*1000/float64(b.N), "rounds/1kwrites")
+			if size, err := vfs.TreeSize(shared, "."); err == nil && size > 0 {
+				b.ReportMetric(float64(copiers[0].Stats().OverlayBytes)/float64(size), "overlay/db")
+			}
 		})
 	})
 }
