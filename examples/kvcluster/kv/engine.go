@@ -1,0 +1,265 @@
+package kv
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/holeycow/holeycow/examples/pebblevfs"
+	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/vfs"
+)
+
+// Keys in Pebble: user keys under userPrefix, the applied index at
+// appliedKey (sorting before every user key).
+var (
+	appliedKey = []byte("m/applied")
+	userPrefix = []byte("u/")
+	userEnd    = []byte("u0") // '0' follows '/'
+)
+
+// Dir is the directory of the view that holds the Pebble database.
+const Dir = "kv"
+
+// Engine is one member's key-value engine: Pebble on the member's current
+// cow view, fed by the Raft log in index order. It implements
+// cowlocal.Engine (Open, Close) and raftcluster.ApplyFunc (Apply).
+//
+// Each entry is one Pebble batch holding its writes and the applied index,
+// committed with Sync: on the writer the database is durable on shared
+// storage at every applied index; a copier's view ignores the sync.
+//
+// Concurrency: safe for concurrent use. Apply and Open/Close exclude each
+// other; reads run beside them on Pebble's snapshot isolation.
+type Engine struct {
+	node func() *raftcluster.Node
+
+	mu struct {
+		sync.RWMutex
+		db      *pebble.DB
+		applied uint64
+		pending []pendingEntry // entries handed to Apply while closed
+		errs    []error        // apply failures (the node diverges)
+	}
+}
+
+type pendingEntry struct {
+	index uint64
+	cmd   []byte
+}
+
+// NewEngine returns a closed engine; node returns the member's running
+// node (for ReadLog when the engine opens).
+func NewEngine(node func() *raftcluster.Node) *Engine { return &Engine{node: node} }
+
+// Open opens Pebble on fsys and catches up: from the applied index stored
+// in the database, through the node's log, then the entries queued while
+// closed.
+func (e *Engine) Open(ctx context.Context, fsys vfs.FS) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.mu.db != nil {
+		return fmt.Errorf("kv: open: already open")
+	}
+	db, err := pebble.Open(Dir, &pebble.Options{
+		FS:           pebblevfs.New(fsys),
+		Logger:       quietLogger{},
+		MemTableSize: 1 << 20,
+	})
+	if err != nil {
+		return fmt.Errorf("kv: open: %w", err)
+	}
+	applied, err := readApplied(db)
+	if err != nil {
+		db.Close()
+		return err
+	}
+	e.mu.db, e.mu.applied = db, applied
+	if n := e.node(); n != nil {
+		if err := n.ReadLog(applied+1, e.applyLocked); err != nil {
+			return e.failOpen(fmt.Errorf("kv: catch up from %d: %w", applied+1, err))
+		}
+	}
+	for _, p := range e.mu.pending {
+		if err := e.applyLocked(p.index, p.cmd); err != nil {
+			return e.failOpen(err)
+		}
+	}
+	e.mu.pending = nil
+	return nil
+}
+
+func (e *Engine) failOpen(err error) error {
+	e.mu.db.Close()
+	e.mu.db = nil
+	return err
+}
+
+func readApplied(db *pebble.DB) (uint64, error) {
+	v, closer, err := db.Get(appliedKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("kv: read applied index: %w", err)
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, fmt.Errorf("kv: applied index of %d bytes", len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// Close closes Pebble; entries applied meanwhile are queued for Open.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.mu.db == nil {
+		return nil
+	}
+	err := e.mu.db.Close()
+	e.mu.db = nil
+	return err
+}
+
+// Apply is the node's raftcluster.ApplyFunc. It returns nil, or the
+// error's text for a command that could not be applied (recorded, see
+// Check).
+func (e *Engine) Apply(index uint64, cmd []byte) []byte {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.mu.db == nil {
+		e.mu.pending = append(e.mu.pending, pendingEntry{index, bytes.Clone(cmd)})
+		return nil
+	}
+	if err := e.applyLocked(index, cmd); err != nil {
+		e.mu.errs = append(e.mu.errs, err)
+		return []byte(err.Error())
+	}
+	return nil
+}
+
+// applyLocked commits entry index as one synced Pebble batch: its writes
+// and the new applied index. Indices already applied are skipped.
+func (e *Engine) applyLocked(index uint64, cmd []byte) error {
+	if index <= e.mu.applied {
+		return nil
+	}
+	ops, err := Decode(cmd)
+	if err != nil {
+		// Not ours (or corrupt): record the index as applied all the same,
+		// as every node does, so that all agree.
+		ops = nil
+	}
+	b := e.mu.db.NewBatch()
+	defer b.Close()
+	for _, o := range ops {
+		k := append(bytes.Clone(userPrefix), o.Key...)
+		switch o.Kind {
+		case OpPut:
+			err = b.Set(k, o.Value, nil)
+		case OpDelete:
+			err = b.Delete(k, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("kv: apply %d: %w", index, err)
+		}
+	}
+	if err := b.Set(appliedKey, binary.BigEndian.AppendUint64(nil, index), nil); err != nil {
+		return fmt.Errorf("kv: apply %d: %w", index, err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("kv: apply %d: %w", index, err)
+	}
+	e.mu.applied = index
+	return nil
+}
+
+// Applied returns the index of the last entry applied to the database.
+func (e *Engine) Applied() uint64 {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.mu.applied
+}
+
+// Get returns key's value as of the last applied entry (ErrNotFound if
+// absent, ErrClosed while the engine is closed).
+func (e *Engine) Get(key []byte) ([]byte, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.mu.db == nil {
+		return nil, ErrClosed
+	}
+	v, closer, err := e.mu.db.Get(append(bytes.Clone(userPrefix), key...))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return bytes.Clone(v), nil
+}
+
+// KV is one key and its value.
+type KV struct {
+	Key, Value []byte
+}
+
+// Scan returns up to limit pairs (limit <= 0: all) with start <= key < end
+// (nil end: no bound) in key order, and the applied index they reflect.
+func (e *Engine) Scan(start, end []byte, limit int) ([]KV, uint64, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.mu.db == nil {
+		return nil, 0, ErrClosed
+	}
+	upper := userEnd
+	if end != nil {
+		upper = append(bytes.Clone(userPrefix), end...)
+	}
+	it, err := e.mu.db.NewIter(&pebble.IterOptions{
+		LowerBound: append(bytes.Clone(userPrefix), start...),
+		UpperBound: upper,
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []KV
+	for it.First(); it.Valid() && (limit <= 0 || len(out) < limit); it.Next() {
+		out = append(out, KV{Key: bytes.Clone(it.Key()[len(userPrefix):]), Value: bytes.Clone(it.Value())})
+	}
+	if err := it.Close(); err != nil {
+		return nil, 0, err
+	}
+	return out, e.mu.applied, nil
+}
+
+// Check returns the apply failures recorded so far, and Pebble's own
+// consistency check of its levels.
+func (e *Engine) Check() error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	errs := append([]error(nil), e.mu.errs...)
+	if e.mu.db != nil {
+		if err := e.mu.db.CheckLevels(nil); err != nil {
+			errs = append(errs, fmt.Errorf("kv: pebble levels: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// quietLogger drops Pebble's informational messages and panics on fatal
+// ones, as Pebble's default does after logging.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("kv: pebble: "+format, args...))
+}

@@ -1,0 +1,181 @@
+package pebblevfs_test
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"testing"
+
+	pvfs "github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/stretchr/testify/require"
+
+	"github.com/holeycow/holeycow/examples/pebblevfs"
+	"github.com/holeycow/holeycow/vfs"
+)
+
+func TestFile_cursor(t *testing.T) {
+	p := pebblevfs.New(vfs.NewMem())
+	f, err := p.Create("a", pvfs.WriteCategoryUnspecified)
+	require.NoError(t, err)
+	for _, s := range []string{"hello ", "world"} {
+		n, err := f.Write([]byte(s))
+		require.NoError(t, err)
+		require.Equal(t, len(s), n)
+	}
+	fi, err := f.Stat()
+	require.NoError(t, err)
+	require.Equal(t, int64(11), fi.Size())
+	require.Equal(t, "a", fi.Name())
+	require.NoError(t, f.Close())
+
+	f, err = p.Open("a")
+	require.NoError(t, err)
+	buf := make([]byte, 4)
+	var got []byte
+	for range 10 {
+		n, err := f.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+	}
+	require.Equal(t, "hello world", string(got))
+	n, err := f.Read(buf)
+	require.Equal(t, 0, n)
+	require.Equal(t, io.EOF, err)
+	n, err = f.ReadAt(buf, 6)
+	require.NoError(t, err)
+	require.Equal(t, "worl", string(buf[:n]))
+	require.NoError(t, f.Close())
+}
+
+// TestFS_Create_replaces checks that Create gives a new file, leaving a
+// File open on the old one with its content.
+func TestFS_Create_replaces(t *testing.T) {
+	p := pebblevfs.New(vfs.NewMem())
+	require.NoError(t, vfs.WriteFile(p.Inner(), "a", []byte("old"), 0o644))
+	old, err := p.Open("a")
+	require.NoError(t, err)
+	f, err := p.Create("a", pvfs.WriteCategoryUnspecified)
+	require.NoError(t, err)
+	_, err = f.Write([]byte("new!"))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	got, err := io.ReadAll(old)
+	require.NoError(t, err)
+	require.Equal(t, "old", string(got))
+	require.NoError(t, old.Close())
+	data, err := vfs.ReadFile(p.Inner(), "a")
+	require.NoError(t, err)
+	require.Equal(t, "new!", string(data))
+}
+
+// TestFS_Link_copies checks Link's fallback: a synced copy that survives a
+// crash once its directory is synced, and fs.ErrExist for an existing
+// target (what Pebble's LinkOrCopy passes on rather than copying over).
+func TestFS_Link_copies(t *testing.T) {
+	mem := vfs.NewMem()
+	p := pebblevfs.New(mem)
+	require.NoError(t, p.MkdirAll("d", 0o755))
+	require.NoError(t, vfs.WriteFile(mem, "d/a", []byte("table"), 0o644))
+	require.NoError(t, p.Link("d/a", "d/b"))
+	err := p.Link("d/a", "d/b")
+	require.ErrorIs(t, err, fs.ErrExist)
+	require.ErrorIs(t, p.Link("d/missing", "d/c"), fs.ErrNotExist)
+	require.NoError(t, pvfs.LinkOrCopy(p, "d/a", "d/c"))
+
+	for _, name := range []string{"", "d"} {
+		dir, err := p.OpenDir(name)
+		require.NoError(t, err)
+		require.NoError(t, dir.Sync())
+		require.NoError(t, dir.Close())
+	}
+	crashed := mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 0})
+	for _, name := range []string{"d/b", "d/c"} {
+		data, err := vfs.ReadFile(crashed, name)
+		require.NoError(t, err, name)
+		require.Equal(t, "table", string(data), name)
+	}
+}
+
+// TestFile_dir_Sync checks that OpenDir's Sync is SyncDir: without it a
+// crash may lose the entry, with it the entry survives.
+func TestFile_dir_Sync(t *testing.T) {
+	mem := vfs.NewMem()
+	p := pebblevfs.New(mem)
+	require.NoError(t, p.MkdirAll("d", 0o755))
+	root, err := p.OpenDir("")
+	require.NoError(t, err)
+	require.NoError(t, root.Sync())
+	f, err := p.Create("d/x", pvfs.WriteCategoryUnspecified)
+	require.NoError(t, err)
+	_, err = f.Write([]byte("x"))
+	require.NoError(t, err)
+	require.NoError(t, f.Sync())
+	require.NoError(t, f.Close())
+	_, err = mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 0}).Stat("d/x")
+	require.ErrorIs(t, err, fs.ErrNotExist, "entry survived without SyncDir: the test proves nothing")
+
+	d, err := p.Open("d") // Open on a directory is OpenDir
+	require.NoError(t, err)
+	require.NoError(t, d.Sync())
+	_, err = d.Read(make([]byte, 1))
+	require.ErrorIs(t, err, pebblevfs.ErrDirectory)
+	require.NoError(t, d.Close())
+	_, err = mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 0}).Stat("d/x")
+	require.NoError(t, err)
+
+	_, err = p.OpenDir("d/x")
+	require.ErrorIs(t, err, vfs.ErrNotDir)
+}
+
+func TestFS_ReuseForWrite(t *testing.T) {
+	p := pebblevfs.New(vfs.NewMem())
+	require.NoError(t, vfs.WriteFile(p.Inner(), "1.log", []byte("recycled"), 0o644))
+	f, err := p.ReuseForWrite("1.log", "2.log", pvfs.WriteCategoryUnspecified)
+	require.NoError(t, err)
+	_, err = f.Write([]byte("RE"))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	data, err := vfs.ReadFile(p.Inner(), "2.log")
+	require.NoError(t, err)
+	require.Equal(t, "REcycled", string(data))
+	_, err = p.Stat("1.log")
+	require.True(t, errors.Is(err, fs.ErrNotExist) && os.IsNotExist(err))
+}
+
+func TestFS_names(t *testing.T) {
+	p := pebblevfs.New(vfs.NewMem())
+	require.NoError(t, p.MkdirAll("/db/sub/", 0o755))
+	fi, err := p.Stat("db/./sub")
+	require.NoError(t, err)
+	require.True(t, fi.IsDir())
+	names, err := p.List("/db")
+	require.NoError(t, err)
+	require.Equal(t, []string{"sub"}, names)
+	_, err = p.Stat("../x")
+	require.ErrorIs(t, err, pebblevfs.ErrOutsideRoot)
+	var pe *fs.PathError
+	require.ErrorAs(t, err, &pe)
+	_, err = p.GetDiskUsage("db")
+	require.ErrorIs(t, err, pvfs.ErrUnsupported)
+	require.Equal(t, "db/x", p.PathJoin("db", "x"))
+	require.Equal(t, "x", p.PathBase("db/x"))
+	require.Equal(t, "db", p.PathDir("db/x"))
+	require.NoError(t, p.RemoveAll("db"))
+	require.NoError(t, p.RemoveAll("db"))
+}
+
+func TestFS_Lock(t *testing.T) {
+	p := pebblevfs.New(vfs.NewMem())
+	l, err := p.Lock("LOCK")
+	require.NoError(t, err)
+	_, err = p.Lock("LOCK")
+	require.ErrorIs(t, err, vfs.ErrLocked)
+	require.NoError(t, l.Close())
+	l, err = p.Lock("LOCK")
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+}
