@@ -12,7 +12,7 @@
 //
 // # Usage
 //
-// An in-process cluster (members on a raftcluster.MemNetwork, views from
+// An in-process cluster (members on a clustertest.RaftNetwork, views from
 // raftcluster/cowlocal):
 //
 //	c, err := kv.StartLocal(ctx, kv.Options{Nodes: 3})
