@@ -234,12 +234,15 @@ func run(ctx context.Context, out io.Writer, o demoOptions) (*result, error) {
 			break
 		}
 	}
-	res.ResetOverlayBefore = cp.Stats().OverlayBytes
+	st0 := cp.Stats()
+	res.ResetOverlayBefore = st0.OverlayBytes
 	say("copier %s: overlay %s; requesting garbage collection (reset + catch-up)", cp.ID(), human(res.ResetOverlayBefore))
 	if err := cp.RequestReset(); err != nil {
 		return res, err
 	}
-	for cp.Stats().Resets == 0 && ctx.Err() == nil {
+	// Resets counts every reset of the node (one may have followed the
+	// failover): wait for one more.
+	for cp.Stats().Resets <= st0.Resets && ctx.Err() == nil {
 		sleepCtx(ctx, 2*time.Millisecond)
 	}
 	res.ResetOverlayAfter = cp.Stats().OverlayBytes
