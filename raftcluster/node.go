@@ -124,17 +124,7 @@ func New(cfg Config) (*Node, error) {
 		n.cancel()
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
-	// The newest entries stay in memory: Raft reads each committed entry
-	// back to apply it (and the leader to replicate it), which otherwise
-	// costs a pread from the log store per entry (about 7% of a copier's
-	// CPU under 16 concurrent writers). Compaction (DeleteRange) empties it.
-	logs, err := raft.NewLogCache(logCacheEntries, stores.Log)
-	if err != nil {
-		n.closeStores()
-		n.cancel()
-		return nil, fmt.Errorf("raftcluster: log cache: %w", err)
-	}
-	r, err := raft.NewRaft(rc, n.fsm, logs, stores.Stable, stores.Snap,
+	r, err := raft.NewRaft(rc, n.fsm, stores.Log, stores.Stable, stores.Snap,
 		&contactTransport{Transport: cfg.Transport.raftTransport(), c: &n.contacts})
 	if err != nil {
 		n.closeStores()
@@ -496,7 +486,3 @@ func (n *Node) ReadLog(from uint64, fn func(index uint64, cmd []byte) error) err
 	}
 	return nil
 }
-
-// logCacheEntries is how many of the newest log entries a node keeps in
-// memory (raft.LogCache).
-const logCacheEntries = 128
