@@ -23,7 +23,12 @@ import (
 func testRestartWholeCluster(t *testing.T, disk bool, logStore raftcluster.LogStoreKind) {
 	// First Config of each member, for its snapshot store.
 	cfgs := map[string]raftcluster.Config{}
-	c := clustertest.New(t, clustertest.Options{Nodes: 3, Disk: disk, Configure: func(cfg *raftcluster.Config) {
+	// Longer leases than TestTimeouts: a leader that loses its lease
+	// mid-Apply (seen in CI under load with fsyncing stores) leaves the
+	// command's outcome unknown, and this test needs every outcome.
+	to := clustertest.TestTimeouts()
+	to.Heartbeat, to.Election, to.LeaderLease, to.WriterLease = 600*time.Millisecond, 600*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
+	c := clustertest.New(t, clustertest.Options{Nodes: 3, Disk: disk, Timeouts: &to, Configure: func(cfg *raftcluster.Config) {
 		cfg.SnapshotThreshold = 16 // with TrailingLogs 4, snapshots compact the log
 		cfg.TrailingLogs = 4
 		cfg.LogStore = logStore
