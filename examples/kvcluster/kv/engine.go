@@ -43,8 +43,15 @@ type Engine struct {
 		sync.RWMutex
 		db      *pebble.DB
 		applied uint64
-		pending []pendingEntry // entries handed to Apply while closed
+		pending []pendingEntry // entries handed to Apply while closed or broken
 		errs    []error        // apply failures (the node diverges)
+		// broken: a commit failed inside Pebble (its commit pipeline is
+		// then unusable, see pebbleFatal), typically a deposed writer
+		// whose view refuses the write (raftcluster.ErrFenced). Entries
+		// queue as while closed; the next Open, on the view the member's
+		// new role gives it, catches up from the index stored in the
+		// database.
+		broken error
 	}
 }
 
@@ -95,8 +102,8 @@ func (e *Engine) Open(ctx context.Context, fsys vfs.FS) error {
 }
 
 func (e *Engine) failOpen(err error) error {
-	e.mu.db.Close()
-	e.mu.db = nil
+	closeDB(e.mu.db)
+	e.mu.db, e.mu.broken = nil, nil
 	return err
 }
 
@@ -122,8 +129,14 @@ func (e *Engine) Close() error {
 	if e.mu.db == nil {
 		return nil
 	}
-	err := e.mu.db.Close()
-	e.mu.db = nil
+	db, broken := e.mu.db, e.mu.broken
+	e.mu.db, e.mu.broken = nil, nil
+	err := closeDB(db)
+	if broken != nil {
+		// Pebble's commit pipeline failed: what Close reports about it
+		// (the WAL it cannot finish) is that failure again.
+		return nil
+	}
 	return err
 }
 
@@ -133,11 +146,17 @@ func (e *Engine) Close() error {
 func (e *Engine) Apply(index uint64, cmd []byte) []byte {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.mu.db == nil {
+	if e.mu.db == nil || e.mu.broken != nil {
 		e.mu.pending = append(e.mu.pending, pendingEntry{index, bytes.Clone(cmd)})
 		return nil
 	}
 	if err := e.applyLocked(index, cmd); err != nil {
+		if e.mu.broken != nil {
+			// Not applied here, not a divergence: queued for the next
+			// Open like an entry that arrives while closed.
+			e.mu.pending = append(e.mu.pending, pendingEntry{index, bytes.Clone(cmd)})
+			return nil
+		}
 		e.mu.errs = append(e.mu.errs, err)
 		return []byte(err.Error())
 	}
@@ -173,7 +192,11 @@ func (e *Engine) applyLocked(index uint64, cmd []byte) error {
 	if err := b.Set(appliedKey, binary.BigEndian.AppendUint64(nil, index), nil); err != nil {
 		return fmt.Errorf("kv: apply %d: %w", index, err)
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := commit(b); err != nil {
+		var fatal *pebbleFatal
+		if errors.As(err, &fatal) {
+			e.mu.broken = err
+		}
 		return fmt.Errorf("kv: apply %d: %w", index, err)
 	}
 	e.mu.applied = index
@@ -246,6 +269,10 @@ func (e *Engine) Check() error {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	errs := append([]error(nil), e.mu.errs...)
+	if e.mu.broken != nil && !errors.Is(e.mu.broken, raftcluster.ErrFenced) {
+		// Fenced: a deposed writer that will reopen on its new view.
+		errs = append(errs, fmt.Errorf("kv: engine broken until reopened: %w", e.mu.broken))
+	}
 	if e.mu.db != nil {
 		if err := e.mu.db.CheckLevels(nil); err != nil {
 			errs = append(errs, fmt.Errorf("kv: pebble levels: %w", err))
@@ -255,11 +282,56 @@ func (e *Engine) Check() error {
 }
 
 // quietLogger drops Pebble's informational messages and panics on fatal
-// ones, as Pebble's default does after logging.
+// ones, as Pebble's default does after logging, with a *pebbleFatal that
+// commit and closeDB turn back into an error.
 type quietLogger struct{}
 
 func (quietLogger) Infof(string, ...any)  {}
 func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf("kv: pebble: "+format, args...))
+	f := &pebbleFatal{msg: fmt.Sprintf("kv: pebble: "+format, args...)}
+	for _, a := range args {
+		if err, ok := a.(error); ok {
+			f.err = err
+			break
+		}
+	}
+	panic(f)
+}
+
+// pebbleFatal is what Pebble reported through Logger.Fatalf: a failure
+// after which the DB must not be used (a commit that failed to write its
+// WAL, e.g. on a view that refuses the write). It wraps the error among
+// Fatalf's arguments, so errors.Is sees raftcluster.ErrFenced.
+type pebbleFatal struct {
+	msg string
+	err error
+}
+
+func (f *pebbleFatal) Error() string { return f.msg }
+func (f *pebbleFatal) Unwrap() error { return f.err }
+
+// commit commits b synced, with Pebble's fatal report as an error.
+func commit(b *pebble.Batch) (err error) {
+	defer recoverFatal(&err)
+	return b.Commit(pebble.Sync)
+}
+
+// closeDB closes db, with Pebble's fatal report as an error.
+func closeDB(db *pebble.DB) (err error) {
+	defer recoverFatal(&err)
+	return db.Close()
+}
+
+// recoverFatal turns a *pebbleFatal panic into *err; other panics go on.
+func recoverFatal(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	f, ok := r.(*pebbleFatal)
+	if !ok {
+		panic(r)
+	}
+	*err = f
 }
