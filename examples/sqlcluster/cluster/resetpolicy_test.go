@@ -165,6 +165,21 @@ func testResetPolicy(t *testing.T, journal, synchronous string) {
 	defer pace.Stop()
 	for i := range updates {
 		<-pace.C
+		// Writes go no faster than the copiers apply them (within
+		// maxLag entries), as on a machine where copiers keep up: the
+		// bound below is the policy's, not a loaded machine's (in CI
+		// under load a copier fell behind by seconds of writes and its
+		// overlay passed 0.8 of the database before its reset).
+		const maxLag = 5
+		must(t, c.waitFor(ctx, "copiers within a few entries", func() bool {
+			ci := leader.CommitIndex()
+			for _, n := range copiers {
+				if n.Stats().AppliedIndex+maxLag < ci {
+					return false
+				}
+			}
+			return true
+		}))
 		nUpdates++
 		var stmts []sqlnode.Statement
 		for range 3 {
