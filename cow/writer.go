@@ -342,7 +342,8 @@ func (v *View) treeRegions(name string, fi fs.FileInfo, out []Region) ([]Region,
 // need no round until the stable set is forgotten (a copier that joins or
 // resets afterwards sees the file). (KindMeta recorded while name held a
 // file proves the absence too: that file could only go by a Remove or a
-// Rename, which make it stable as a whole first.)
+// Rename, which make it stable as a whole first; recorded while name held
+// a directory, every copier holds its own entry for it.)
 func (w *writer) createdLocked(name string) {
 	w.mu.stable.record([]Region{{Kind: KindFile, Path: name}}, w.v.bs)
 }
