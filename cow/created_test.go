@@ -3,6 +3,7 @@ package cow
 import (
 	"bytes"
 	"context"
+	"io"
 	"io/fs"
 	"os"
 	"strconv"
@@ -56,8 +57,8 @@ func readOrAbsent(t *testing.T, fsys vfs.FS, name string) []byte {
 // TestWriter_createdFileNoRounds: appends to a file the writer created in
 // the current copier generation need no stability round (every copier
 // preserved its absence, so none reads it), whether it was created by
-// Open, renamed into place over an old file or onto a new name, or
-// created again after the old file at its name was removed; once a copier
+// Open or by a lock, renamed into place over an old file or onto a new
+// name, or created again after the old file at its name was removed; once a copier
 // resets or joins, the stable set is forgotten and appends cost rounds
 // again, and every copier keeps its own view throughout.
 func TestWriter_createdFileNoRounds(t *testing.T) {
@@ -128,6 +129,21 @@ func TestWriter_createdFileNoRounds(t *testing.T) {
 	require.NoError(t, tmp.Close())
 	require.Equal(t, old, readOrAbsent(t, c1, "CURRENT"), "the copier lost the replaced file's content")
 	require.Nil(t, readOrAbsent(t, c1, "LOG"))
+
+	// A file a lock creates: one round for its absence, then none.
+	var lock io.Closer
+	require.EqualValues(t, 1, rounds(t, w, func() {
+		lock, err = w.Lock("LOCK")
+		require.NoError(t, err)
+	}), "a lock creating its file")
+	require.Zero(t, rounds(t, w, func() {
+		f, err := w.Open("LOCK", os.O_RDWR, 0)
+		require.NoError(t, err)
+		appendRecords(t, f, 10, 'l')
+		require.NoError(t, f.Close())
+	}), "writes to the file a lock created")
+	require.NoError(t, lock.Close())
+	require.Nil(t, readOrAbsent(t, c1, "LOCK"))
 
 	// After a reset the copier sees wal as it is now: appends and
 	// overwrites cost rounds again, and the copier keeps seeing wal as it
