@@ -58,9 +58,9 @@ func readOrAbsent(t *testing.T, fsys vfs.FS, name string) []byte {
 // the current copier generation need no stability round (every copier
 // preserved its absence, so none reads it), whether it was created by
 // Open or by a lock, renamed into place over an old file or onto a new
-// name, or created again after the old file at its name was removed; once a copier
-// resets or joins, the stable set is forgotten and appends cost rounds
-// again, and every copier keeps its own view throughout.
+// name, or created again after the old file at its name was removed;
+// once a copier resets or joins, the stable set is forgotten and appends
+// cost rounds again, and every copier keeps its own view throughout.
 func TestWriter_createdFileNoRounds(t *testing.T) {
 	raw := vfs.NewMem()
 	opts := Options{BlockSize: createdBS}
