@@ -3,6 +3,7 @@ package cow
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -185,6 +186,65 @@ func TestWriter_createdFileNoRounds(t *testing.T) {
 	require.Equal(t, walData, readOrAbsent(t, c2, "wal2"), "the joined copier lost wal2 as it was when it joined")
 	require.Nil(t, readOrAbsent(t, c1, "wal2"))
 	require.NoError(t, wal.Close())
+}
+
+// TestWriter_createdFileGuard: a file the writer created in the current
+// generation needs no round for its writes, truncations, removal or
+// renaming, so a failing round can no longer stop a deposed writer there:
+// the Guard, called before every mutation whether it needed a round or
+// not, must. Each refused mutation leaves shared storage unchanged.
+func TestWriter_createdFileGuard(t *testing.T) {
+	raw := vfs.NewMem()
+	opts := Options{BlockSize: createdBS}
+	c, err := NewCopier(raw, opts)
+	require.NoError(t, err)
+	w, err := NewWriter(raw, NewDirect(c), opts)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		require.NoError(t, w.Check())
+		require.NoError(t, c.Check())
+	})
+	f, err := w.Open("wal", os.O_RDWR|os.O_CREATE, 0o644)
+	require.NoError(t, err)
+	defer f.Close()
+	appendRecords(t, f, 20, 'a')
+	// wal2 created and removed: its absence is stable, and so a rename
+	// onto it needs no round either.
+	require.NoError(t, vfs.WriteFile(w, "wal2", []byte("x"), 0o644))
+	require.NoError(t, w.Remove("wal2"))
+
+	fenced := errors.New("epoch superseded")
+	var calls int
+	w.SetGuard(func(context.Context) error { calls++; return fenced })
+	before := snapshot(t, raw)
+	refused := map[string]func() error{
+		"append":   func() error { _, err := f.WriteAt([]byte("late"), 2000); return err },
+		"rewrite":  func() error { _, err := f.WriteAt([]byte("late"), 10); return err },
+		"truncate": func() error { return f.Truncate(7) },
+		"otrunc":   func() error { g, err := w.Open("wal", os.O_RDWR|os.O_TRUNC, 0); closeIf(g); return err },
+		"remove":   func() error { return w.Remove("wal") },
+		"rename":   func() error { return w.Rename("wal", "wal2") },
+	}
+	for name, mutate := range refused {
+		calls = 0
+		require.Zero(t, rounds(t, w, func() {
+			err := mutate()
+			var pe *fs.PathError
+			require.ErrorAs(t, err, &pe, name)
+			require.ErrorIs(t, err, fenced, name)
+		}), "%s of a file created in this generation needs no round", name)
+		require.Positive(t, calls, "%s: the Guard was not called", name)
+		require.True(t, sameSnapshot(before, snapshot(t, raw)), "%s: shared storage changed although the Guard refused", name)
+	}
+	w.SetGuard(nil)
+	require.Zero(t, rounds(t, w, func() { appendRecords(t, f, 1, 'z') }))
+}
+
+// closeIf closes f if it is not nil.
+func closeIf(f vfs.File) {
+	if f != nil {
+		f.Close()
+	}
 }
 
 // BenchmarkWriter_appendNewFile appends 1,000 unaligned records to a file
