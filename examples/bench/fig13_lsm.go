@@ -258,9 +258,10 @@ func (e *env) lsmWriterRatio(eng lsmEngine) error {
 // engine, so its overlay holds only what it preserved: the tables and
 // logs that existed at its join and that compactions removed or
 // rewrote. Files the writer creates after the join cost the copier
-// nothing (it preserved their absence). Shared storage outside the
-// database directory (a holding area for removed files, if cow keeps
-// one there) is reported apart, not counted as database.
+// nothing (it preserved their absence). The database's size is the
+// database directory as the writer view shows it; the rest of shared
+// storage (a holding area for removed files, if cow keeps one) is
+// reported apart.
 func (e *env) lsmOverlay(eng lsmEngine) error {
 	shared := vfs.NewMem()
 	g, err := e.newHCViews(shared, 1)
@@ -295,7 +296,9 @@ func (e *env) lsmOverlay(eng lsmEngine) error {
 		return err
 	}
 	took := time.Since(start)
-	dbSize, err := vfs.TreeSize(shared, lsmDir)
+	// The database as the engine sees it: a holding area that cow may
+	// keep on shared storage is no part of it, wherever it lives.
+	dbSize, err := vfs.TreeSize(g.writer.view, lsmDir)
 	if err != nil {
 		return err
 	}
