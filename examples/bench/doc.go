@@ -89,8 +89,10 @@
 //     (Put) with Sync of 100 B per second on a writer view over a
 //     directory with 2 copiers behind loopback gRPC (joined once the
 //     preloaded database is flushed) ÷ the same engine on plain files
-//     through its own OS code, in interleaved rounds; stability rounds
-//     per 1,000 of those writes. pebble_overlay_fraction: a copier
+//     through its own OS code, in interleaved rounds (the engine through
+//     its adapter on plain files runs in the same rounds and is printed
+//     apart: writer ÷ adapter is cow's share); stability rounds per
+//     1,000 of those writes. pebble_overlay_fraction: a copier
 //     joins a Pebble database of 100k random writes (quick: 20k) on
 //     in-memory shared storage, as many writes again follow, then its
 //     overlay ÷ the database directory's size; shared storage outside
