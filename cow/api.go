@@ -86,6 +86,9 @@ type ResetHandshake interface {
 // shared storage, after stabilization. A non-nil error stops the mutation
 // and is returned to the caller. raftcluster uses it for fencing: the
 // writer mutates only while its epoch is the newest and its lease is valid.
+// It is called whether or not the mutation needed a stability round: a
+// failing round is no fence (the writes of a file created in the current
+// generation, and rewrites of stable blocks, need none).
 //
 // The writer calls Guard with its mutation lock held, right before each
 // mutation (so no other mutation can slip in between): Guard must be quick

@@ -21,6 +21,15 @@
 //	Rename a to b              a and b as for Remove (whole trees for directories)
 //	MkdirAll, Lock             the absence of each path they create
 //
+// A file the writer creates (Open with O_CREATE, Lock) where the file was
+// absent, or renames into place, is stable as a whole from then on: every
+// copier preserved the absence at its name (or the whole file it
+// replaces), so none reads the new file, and its writes, truncations and
+// removal need no round until the stable set is forgotten. A copier that
+// resets or joins later sees the file, and the writer's Forget makes its
+// blocks need rounds again. This is what keeps a log that an engine
+// creates, appends to and deletes (a Pebble WAL) free of rounds.
+//
 // When a write past an unaligned EOF finds the old last partial block not
 // yet stable, the round also takes the 256 blocks past the write's end
 // (past the EOF a copier has pinned, so it preserves nothing there): the
@@ -47,7 +56,8 @@
 //  1. Make every copier known to the writer's Stabilizer before the writer
 //     mutates shared storage again, and then make the writer Forget (best:
 //     create or reset the copier through ResetCopier, which also makes its
-//     view a prefix of the writer's mutations).
+//     view a prefix of the writer's mutations). Until the writer forgets,
+//     it writes the files it created with no round at all.
 //  2. Let at most one writer view mutate shared storage at a time (Guard
 //     is the hook for fencing), and never mutate shared storage behind the
 //     views' backs.

@@ -89,7 +89,7 @@ func (m *modelMachine) newCopier(t *rapid.T, name string, node int) *modelView {
 		v:    v,
 		s:    &cowtest.Subject{Name: name, FS: v, M: m.writer.s.M.Clone()},
 		rec:  rec,
-		pres: &recPreserver{v: v, bs: modelBS, cv: newCoverage()},
+		pres: &recPreserver{v: v, shared: rec.raw, bs: modelBS, cv: newCoverage()},
 		node: node,
 	}
 }

@@ -62,21 +62,37 @@ func (c *coverage) covers(r Region, bs int64) bool {
 
 // recPreserver wraps a copier and records the regions its Preserve
 // received in the current generation.
+//
+// A region received for a path that shared storage (as the copier sees
+// it) holds no file at, nothing or a directory, covers that path as a
+// whole: the copier now sees its own entry there (an absence, or a
+// directory), so no later file at that path on shared storage can reach
+// its reads until it resets. This is what lets the writer skip rounds for
+// a file it creates where copiers preserved the absence.
 type recPreserver struct {
-	v  *View
-	bs int64
-	mu sync.Mutex
-	cv *coverage
+	v      *View
+	shared vfs.FS // shared storage as the copier sees it
+	bs     int64
+	mu     sync.Mutex
+	cv     *coverage
 }
 
 func (p *recPreserver) Preserve(ctx context.Context, regions []Region) error {
+	nofile := make([]bool, len(regions))
+	for i, r := range regions {
+		fi, err := p.shared.Stat(r.Path)
+		nofile[i] = errors.Is(err, fs.ErrNotExist) || errors.Is(err, vfs.ErrNotDir) || (err == nil && fi.IsDir())
+	}
 	if err := p.v.Preserve(ctx, regions); err != nil {
 		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, r := range regions {
+	for i, r := range regions {
 		p.cv.add(r, p.bs)
+		if nofile[i] {
+			p.cv.file[r.Path] = true
+		}
 	}
 	return nil
 }

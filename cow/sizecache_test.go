@@ -63,6 +63,9 @@ func writeSize(t *testing.T, v *View, f vfs.File, off, n, want int64) {
 // steady write (or Size) asks shared storage for no size.
 func TestView_WriteAt_steadyNoSize(t *testing.T) {
 	shared := &sizeCountFS{FS: vfs.NewMem()}
+	// f exists before the writer: a file the writer creates is stable as
+	// a whole at once (TestWriter_createdFileNoRounds).
+	must(t, vfs.WriteFile(shared.FS, "f", nil, 0o644))
 	w, err := NewWriter(shared, NewDirect(), Options{})
 	must(t, err)
 	t.Cleanup(func() { must(t, w.Check()) })

@@ -10,7 +10,7 @@ import (
 // current generation: every current copier has preserved it.
 type stablePath struct {
 	meta   bool     // existence and size (KindMeta)
-	file   bool     // everything (KindFile): implies meta and all blocks
+	file   bool     // everything (KindFile, or created: createdLocked): implies meta and all blocks
 	blocks blockSet // block indices (KindBlocks)
 }
 

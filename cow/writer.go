@@ -333,6 +333,21 @@ func (v *View) treeRegions(name string, fi fs.FileInfo, out []Region) ([]Region,
 	return out, nil
 }
 
+// createdLocked records name, a file the writer has just created where
+// the stable set held its absence (or more: KindMeta or KindFile), as
+// stable as a whole. Every copier of the current generation preserved
+// that region after the file it could see there, if any, was gone: it
+// holds a whiteout there, or the whole old file, or its own file, and
+// never reads this shared file. So the file's blocks, size and existence
+// need no round until the stable set is forgotten (a copier that joins or
+// resets afterwards sees the file). (KindMeta recorded while name held a
+// file proves the absence too: that file could only go by a Remove or a
+// Rename, which make it stable as a whole first; recorded while name held
+// a directory, every copier holds its own entry for it.)
+func (w *writer) createdLocked(name string) {
+	w.mu.stable.record([]Region{{Kind: KindFile, Path: name}}, w.v.bs)
+}
+
 func (w *writer) markDirty(name string) {
 	w.mu.dirty[vfs.Dir(name)] = struct{}{}
 }
@@ -340,24 +355,35 @@ func (w *writer) markDirty(name string) {
 func (v *View) wOpen(name string, flag int, perm fs.FileMode) (vfs.File, error) {
 	f := &file{v: v, name: name, flag: flag}
 	mutating := flag&(os.O_CREATE|os.O_TRUNC) != 0
+	creates := false // the last plan found name absent, to be created
 	plan := func() ([]Region, error) {
+		creates = false
 		if !mutating {
 			return nil, nil
 		}
 		// Everything the open could need, already stable (a journal
-		// reopened every commit): no need to stat.
-		all := append(v.w.mu.scratch[:0], Region{Kind: KindMeta, Path: name})
-		if flag&os.O_TRUNC != 0 {
-			all = append(all, Region{Kind: KindFile, Path: name})
-		}
-		if v.w.mu.stable.covers(all, v.bs) {
+		// reopened every commit): no need to stat. The whole file
+		// stable covers any open; its size alone covers a create that
+		// finds the file (its size cached: it exists), but a create
+		// that may make the file must learn whether it does, for the
+		// file is then stable as a whole (createdLocked).
+		st := &v.w.mu.stable
+		rs := append(v.w.mu.scratch[:0], Region{Kind: KindFile, Path: name})
+		if st.covers(rs, v.bs) {
 			return nil, nil
+		}
+		if flag&os.O_TRUNC == 0 {
+			rs[0].Kind = KindMeta
+			if _, exists := v.w.mu.sizes[name]; exists && st.covers(rs, v.bs) {
+				return nil, nil
+			}
 		}
 		fi, absent, err := v.statTarget(name)
 		switch {
 		case err != nil:
 			return nil, err
 		case absent && flag&os.O_CREATE != 0:
+			creates = true
 			return []Region{{Kind: KindMeta, Path: name}}, nil
 		case absent || fi.IsDir():
 			return nil, nil // Open fails
@@ -379,6 +405,9 @@ func (v *View) wOpen(name string, flag int, perm fs.FileMode) (vfs.File, error) 
 		v.w.mu.handles[f] = struct{}{}
 		if flag&os.O_CREATE != 0 {
 			v.w.markDirty(name)
+		}
+		if creates {
+			v.w.createdLocked(name)
 		}
 		return nil
 	}
@@ -425,7 +454,9 @@ func (v *View) wRemove(name string) error {
 }
 
 func (v *View) wRename(oldname, newname string) error {
+	var files []string // the files the last plan moves, by their old paths
 	plan := func() ([]Region, error) {
+		files = files[:0]
 		if oldname == newname {
 			return nil, nil
 		}
@@ -453,6 +484,9 @@ func (v *View) wRename(oldname, newname string) error {
 		for _, r := range rs[:n] {
 			if r.Path == oldname || strings.HasPrefix(r.Path, oldname+"/") {
 				rs = append(rs, Region{Kind: KindMeta, Path: newname + r.Path[len(oldname):]})
+				if r.Kind == KindFile {
+					files = append(files, r.Path)
+				}
 			}
 		}
 		return rs, nil
@@ -484,6 +518,12 @@ func (v *View) wRename(oldname, newname string) error {
 		v.w.moveDirty(oldname, newname)
 		v.w.markDirty(oldname)
 		v.w.markDirty(newname)
+		// Each file lands where every copier preserved the absence, or
+		// the whole file it replaces: as for a create, no copier reads
+		// it there (createdLocked).
+		for _, p := range files {
+			v.w.createdLocked(newname + p[len(oldname):])
+		}
 		return nil
 	})
 }
@@ -522,9 +562,11 @@ func (v *View) wMkdirAll(dir string, perm fs.FileMode) error {
 
 func (v *View) wLock(name string) (io.Closer, error) {
 	var c io.Closer
+	creates := false // the last plan found name absent: Lock creates it
 	plan := func() ([]Region, error) {
 		_, absent, err := v.statTarget(name)
-		if err != nil || !absent {
+		creates = err == nil && absent
+		if !creates {
 			return nil, err
 		}
 		return []Region{{Kind: KindMeta, Path: name}}, nil
@@ -537,6 +579,9 @@ func (v *View) wLock(name string) (io.Closer, error) {
 			return err // nothing changed
 		}
 		v.w.markDirty(name)
+		if creates {
+			v.w.createdLocked(name)
+		}
 		return nil
 	})
 	return c, err

@@ -63,6 +63,9 @@ func TestResponder_NewResponder_refusesReadsUntilJoined(t *testing.T) {
 func TestCoordinator_Stabilize_steadyStateNeedsNoRound(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCluster(t, 2, testConfig(), "c1", "c2")
+		// a is not created by the writer (whose own files need no round
+		// at all): its blocks become stable by rounds.
+		c.seedFile("a", make([]byte, 1024))
 		joinAll(t, c, "c1", "c2")
 		mustWrite(t, c, "a", make([]byte, 2048), 0)
 		mustWrite(t, c, "a", make([]byte, 2048), 0) // every block stable now
@@ -91,6 +94,7 @@ func TestCoordinator_Stabilize_excludesPartitionedCopier(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig()
 		c := newCluster(t, 3, cfg, "c1", "c2")
+		c.seedFile("a", []byte("v0")) // not created by the writer: its writes need rounds
 		joinAll(t, c, "c1", "c2")
 		mustWrite(t, c, "a", []byte("v1"), 0)
 		c.net.Isolate("c1")
@@ -153,8 +157,8 @@ func TestCoordinator_Stabilize_copierDiesMidPreserve(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig()
 		c := newCluster(t, 4, cfg, "c1", "c2", "c3")
+		c.seedFile("a", make([]byte, 4096)) // not created by the writer: its truncation needs a round
 		joinAll(t, c, "c1", "c2", "c3")
-		mustWrite(t, c, "a", make([]byte, 4096), 0)
 		c.net.Listen("c2", &dyingHandler{Handler: c.node("c2").mux, c: c, id: "c2"})
 		f, err := c.writer.Open("a", os.O_RDWR, 0)
 		if err != nil {

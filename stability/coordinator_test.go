@@ -25,6 +25,11 @@ func TestCoordinator_Stabilize_fenceStopsMessages(t *testing.T) {
 			return nil
 		}
 		c := newCluster(t, 7, cfg, "c1")
+		// a is not created by the writer: growing it needs a round. (The
+		// writes of a file the writer created in this generation need
+		// none, and so no Fence call: the writer view's Guard fences
+		// those, as cow's TestWriter_createdFileGuard checks.)
+		c.seedFile("a", []byte("v0"))
 		joinAll(t, c, "c1")
 		mustWrite(t, c, "a", []byte("v1"), 0)
 		fail.Store(true)

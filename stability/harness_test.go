@@ -102,17 +102,32 @@ type recCopier struct {
 	}
 }
 
+// Preserve records what the copier preserved. A region received for a
+// path where shared storage holds no file (nothing, or a directory)
+// covers that path as a whole: the copier now sees its own entry there
+// (an absence, or a directory), so no file the writer creates at that
+// path later reaches its reads until it resets. This is what lets the
+// writer skip rounds for a file it creates in the current generation (as
+// cow's own recFS checker counts it).
 func (c *recCopier) Preserve(ctx context.Context, rs []cow.Region) error {
 	c.mu.Lock()
 	gen := c.mu.gen
 	c.mu.Unlock()
+	nofile := make([]bool, len(rs))
+	for i, r := range rs {
+		fi, err := c.rfs.FS.Stat(r.Path)
+		nofile[i] = errors.Is(err, fs.ErrNotExist) || errors.Is(err, vfs.ErrNotDir) || (err == nil && fi.IsDir())
+	}
 	if err := c.View.Preserve(ctx, rs); err != nil {
 		return err
 	}
 	c.mu.Lock()
 	if c.mu.gen == gen {
-		for _, r := range rs {
+		for i, r := range rs {
 			c.mu.cv.add(r, c.bs)
+			if nofile[i] {
+				c.mu.cv.file[r.Path] = true
+			}
 		}
 	}
 	c.mu.Unlock()
@@ -600,6 +615,20 @@ func (c *cluster) close() {
 	if err := c.writer.Check(); err != nil {
 		c.t.Error(err)
 	}
+}
+
+// seedFile puts name on shared storage as a file that was there before
+// the writer started (a database from an earlier run), and records the
+// state. Call it before any copier joins and before the writer touches
+// name. A file the writer creates itself in the current generation is
+// stable as a whole (no copier reads it), so its writes need no round; a
+// test that needs rounds for a file's writes writes a seeded one.
+func (c *cluster) seedFile(name string, data []byte) {
+	c.t.Helper()
+	if err := vfs.WriteFile(c.raw, name, data, 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+	c.rfs.record()
 }
 
 // writeFile writes data at off through the writer view.

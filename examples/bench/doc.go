@@ -83,6 +83,22 @@
 //     counts the bytes between members, in-process stability): bytes
 //     moved while a copier killed before 10k inserts (quick: 2k)
 //     restarts.
+//  13. LSM engines (fig13_lsm.go): Pebble (examples/pebblevfs) and
+//     goleveldb (examples/leveldbstore), unmodified, with a 256 KiB
+//     memtable so that flushes and compactions run. Writer ratios: Set
+//     (Put) with Sync of 100 B per second on a writer view over a
+//     directory with 2 copiers behind loopback gRPC (joined once the
+//     preloaded database is flushed) ÷ the same engine on plain files
+//     through its own OS code, in interleaved rounds (the engine through
+//     its adapter on plain files runs in the same rounds and is printed
+//     apart: writer ÷ adapter is cow's share); stability rounds per
+//     1,000 of those writes. pebble_overlay_fraction: a copier
+//     joins a Pebble database of 100k random writes (quick: 20k) on
+//     in-memory shared storage, as many writes again follow, then its
+//     overlay ÷ the database directory's size; shared storage outside
+//     that directory (a holding area, if cow keeps removed files in one)
+//     is printed apart. The copiers run no engine here: their overlays
+//     hold only what they preserved.
 //
 // A figure that could not be measured is printed as "not measured:
 // <reason>" and is null in the JSON; no number is ever made up.

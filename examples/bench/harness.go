@@ -76,6 +76,11 @@ type Scale struct {
 	SpaceLoadBytes int64
 	RestartWrites  int
 	ModeRounds     int
+	// Figure 13: keys preloaded before the writer ratios, Set+Sync per
+	// engine per round, interleaved rounds; writes before and again after
+	// the copier joins for pebble_overlay_fraction (100k in full).
+	LSMPreload, LSMWrites, LSMRounds int
+	LSMOverlayWrites                 int
 }
 
 func fullScale() Scale {
@@ -88,6 +93,7 @@ func fullScale() Scale {
 		ServeLoad: 10 * time.Second, ServeRounds: 3, ServeStable: time.Minute, ServeKills: 10, ServeAmpInserts: 66000,
 		RefreshWrites: 10000, RefreshKills: 6,
 		SpaceInserts: 66000, SpaceLoadBytes: 100 << 20, RestartWrites: 10000, ModeRounds: 5,
+		LSMPreload: 20000, LSMWrites: 2000, LSMRounds: 5, LSMOverlayWrites: 100000,
 	}
 }
 
@@ -101,6 +107,7 @@ func quickScale() Scale {
 		ServeLoad: 2 * time.Second, ServeRounds: 1, ServeStable: 5 * time.Second, ServeKills: 3, ServeAmpInserts: 2000,
 		RefreshWrites: 2000, RefreshKills: 3,
 		SpaceInserts: 5000, SpaceLoadBytes: 16 << 20, RestartWrites: 2000, ModeRounds: 5,
+		LSMPreload: 5000, LSMWrites: 500, LSMRounds: 3, LSMOverlayWrites: 20000,
 	}
 }
 
@@ -116,6 +123,7 @@ func tinyScale() Scale {
 		ServeLoad: 300 * time.Millisecond, ServeRounds: 1, ServeStable: 500 * time.Millisecond, ServeKills: 1, ServeAmpInserts: 100,
 		RefreshWrites: 100, RefreshKills: 1,
 		SpaceInserts: 200, SpaceLoadBytes: 1 << 20, RestartWrites: 100, ModeRounds: 1,
+		LSMPreload: 500, LSMWrites: 40, LSMRounds: 1, LSMOverlayWrites: 3000,
 	}
 }
 
@@ -195,6 +203,11 @@ var metrics = []metric{
 	{12, "writer_ratio_steady_c3_refresh", "serve, 3 processes, copiers refreshing at the default bound: sequential inserts/s ÷ copiers that never refresh", "≥ 0.95", atLeast(0.95)},
 	{12, "restart_bytes_10k_replay", "bytes moved to bring back a copier that missed 10k writes, replay mode (in process)", "", nil},
 	{12, "restart_bytes_10k_refresh", "bytes moved to bring back a copier that missed 10k writes, refresh mode (in process)", "", nil},
+	{13, "pebble_writer_ratio", "Pebble Set+Sync/s on a writer view with 2 copiers ÷ on plain files", "≥ 0.9", atLeast(0.9)},
+	{13, "pebble_rounds_per_1k_writes", "Pebble: stability rounds per 1,000 Set+Sync on the writer view", "", nil},
+	{13, "goleveldb_writer_ratio", "goleveldb Put+Sync/s on a writer view with 2 copiers ÷ on plain files", "≥ 0.9", atLeast(0.9)},
+	{13, "goleveldb_rounds_per_1k_writes", "goleveldb: stability rounds per 1,000 Put+Sync on the writer view", "", nil},
+	{13, "pebble_overlay_fraction", "copier overlay ÷ Pebble DB size: copier joins a DB of 100k random writes, then 100k more with compactions (quick: 20k)", "", nil},
 }
 
 func atLeast(x float64) func(float64) bool { return func(v float64) bool { return v >= x } }

@@ -147,6 +147,7 @@ func run(ctx context.Context, sc Scale, dir string, seed uint64, progressTo io.W
 		{4, "fig4 overlay growth", keysOf(4), figOverlay},
 	}
 	figs = append(figs, clusterFigures()...)
+	figs = append(figs, figure{13, "fig13 LSM engines: Pebble and goleveldb on a writer view", keysOf(13), figLSM})
 	var errs []error
 	mark := e.mark()
 	for i, f := range figs {

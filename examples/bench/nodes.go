@@ -280,6 +280,26 @@ func (e *env) newHCGroup(dir string, ncopiers int) (*hcGroup, error) {
 
 // newHCGroupOn is newHCGroup over any shared FS.
 func (e *env) newHCGroupOn(shared vfs.FS, ncopiers int) (*hcGroup, error) {
+	g, err := e.newHCViews(shared, ncopiers)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range append([]*hcNode{g.writer}, g.copiers...) {
+		if n.vfsName, err = e.register(n.view); err != nil {
+			return nil, err
+		}
+		if n.db, err = openKV(e.ctx, n.vfsName); err != nil {
+			return nil, err
+		}
+	}
+	e.defer_(g.closeDBs)
+	return g, nil
+}
+
+// newHCViews builds a group's views and stability endpoints over shared
+// and joins the copiers, with no engine on any view (the caller opens
+// its own; db stays nil).
+func (e *env) newHCViews(shared vfs.FS, ncopiers int) (*hcGroup, error) {
 	g := &hcGroup{e: e}
 	g.shared, g.count = withCounting(shared)
 	w, err := e.endpoint("w")
@@ -320,21 +340,22 @@ func (e *env) newHCGroupOn(shared vfs.FS, ncopiers int) (*hcGroup, error) {
 	if err := g.coord.SetCopiers(1, 1, peers); err != nil {
 		return nil, err
 	}
-	for _, c := range g.copiers {
-		if err := c.resp.Join(e.ctx, g.writerPeer()); err != nil {
-			return nil, fmt.Errorf("bench: copier %s join: %w", c.id, err)
-		}
+	if err := g.joinCopiers(); err != nil {
+		return nil, err
 	}
-	for _, n := range append([]*hcNode{w}, g.copiers...) {
-		if n.vfsName, err = e.register(n.view); err != nil {
-			return nil, err
-		}
-		if n.db, err = openKV(e.ctx, n.vfsName); err != nil {
-			return nil, err
-		}
-	}
-	e.defer_(g.closeDBs)
 	return g, nil
+}
+
+// joinCopiers runs every copier's reset handshake with the writer: each
+// then sees shared storage as it is now, and the writer forgets its
+// stable set.
+func (g *hcGroup) joinCopiers() error {
+	for _, c := range g.copiers {
+		if err := c.resp.Join(g.e.ctx, g.writerPeer()); err != nil {
+			return fmt.Errorf("bench: copier %s join: %w", c.id, err)
+		}
+	}
+	return nil
 }
 
 func (g *hcGroup) writerPeer() stability.Peer {

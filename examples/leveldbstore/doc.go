@@ -43,9 +43,12 @@
 //
 // # Caveats
 //
-// On a cow writer view every file goleveldb creates, removes or renames
-// costs a stability round, and on a copier a removed or renamed file is
-// copied whole into the overlay: see package cow.
+// On a cow writer view every file goleveldb creates costs a stability
+// round, and so do the removal and renaming of a file that was there when
+// the copiers last reset; a file created since is stable as a whole, so
+// its appends (the journal's) and its removal cost none. On a copier a
+// removed or renamed file is copied whole into the overlay: see package
+// cow.
 //
 // # Concurrency
 //

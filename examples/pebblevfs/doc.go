@@ -43,10 +43,12 @@
 //
 // # Caveats
 //
-// On a cow writer view each new file, removal and rename costs a stability
-// round (Pebble creates and removes files at every flush and compaction),
-// and on a copier a removed or renamed file is copied whole into the
-// overlay: see package cow.
+// On a cow writer view each new file costs a stability round (Pebble
+// creates files at every flush and compaction), and so do the removal and
+// renaming of a file that was there when the copiers last reset; a file
+// created since is stable as a whole, so its appends (the WAL's) and its
+// removal cost none. On a copier a removed or renamed file is copied whole
+// into the overlay: see package cow.
 //
 // # Concurrency
 //

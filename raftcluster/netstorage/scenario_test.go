@@ -121,6 +121,11 @@ func TestStorage_Exclude_copierKilledMidRound(t *testing.T) {
 		g := gates[victim]
 		mu.Unlock()
 		g.armed.Store(true)
+		// The engine's files were all created by this writer since the
+		// copiers joined: stable as a whole, their writes need no round.
+		// Forget (what a copier's join or reset does) makes the next
+		// write need one.
+		r.storage(w).View().Forget()
 		bg := r.startWrites()
 		select {
 		case <-g.held:

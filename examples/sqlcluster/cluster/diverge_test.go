@@ -496,17 +496,32 @@ func TestDeposedWriterApply_isFenced(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := openSQLOn(t, "deposed-apply-test", view, sqlnode.Options{})
+	create, err := sqlnode.Prepare(req(stmt("CREATE TABLE t(x)")), sqlnode.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Apply(1, create); err != nil {
+		t.Fatal(err)
+	}
+	// The database and its WAL now exist; a copier that joins makes the
+	// writer forget its stable set. Without that, every file the writer
+	// created in this generation would be stable as a whole (no copier
+	// reads it), and the insert would need no round at all: it is then
+	// the writer view's Guard, not a failing round, that fences it
+	// (cow's TestWriter_createdFileGuard; raftcluster closes the Guard
+	// before Storage.Fence closes the Coordinator).
+	view.Forget()
 	// 4 MiB of pages: past the blocks that cow stabilizes ahead of an
 	// append (it takes the next 256 along with a round), so the write
-	// needs a stability round of its own.
-	cmd, err := sqlnode.Prepare(req(stmt("CREATE TABLE t(x)"), stmt("INSERT INTO t VALUES(zeroblob(4194304))")), sqlnode.Env{})
+	// needs a stability round.
+	cmd, err := sqlnode.Prepare(req(stmt("INSERT INTO t VALUES(zeroblob(4194304))")), sqlnode.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := coord.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = db.Apply(1, cmd)
+	_, err = db.Apply(2, cmd)
 	if !errors.Is(err, sqlnode.ErrApply) || !errors.Is(err, stability.ErrClosed) {
 		t.Fatalf("apply after the Coordinator closed: %v, want ErrApply with stability.ErrClosed", err)
 	}
