@@ -1,7 +1,6 @@
 package raftcluster
 
 import (
-	"cmp"
 	"slices"
 	"time"
 
@@ -92,39 +91,20 @@ func (n *Node) leaderGoneLoop() {
 
 // leaderGoneWait returns how much longer than Heartbeat this voter waits
 // before calling an election when leader is gone: Heartbeat/4 for the
-// survivor that the next leader would choose as writer, 0 for the others.
-// ok is false if this node is no voter (it cannot be elected or vote).
+// survivor that the next leader would choose as writer (preferredWriter,
+// the same rule the hand-over applies), 0 for the others. ok is false if
+// this node is no voter (it cannot be elected or vote).
 func (n *Node) leaderGoneWait(leader string) (time.Duration, bool) {
 	cf := n.raft.GetConfiguration()
 	if cf.Error() != nil {
 		return 0, false
 	}
-	st := n.State()
-	type cand struct {
-		id      string
-		overlay int64
-	}
-	var cands []cand
-	voter := false
-	for _, s := range cf.Configuration().Servers {
-		id := string(s.ID)
-		if s.Suffrage != raft.Voter || id == leader {
-			continue
-		}
-		voter = voter || id == n.id
-		m, ok := st.Member(id)
-		if !ok || m.Excluded || m.ReportedIndex == 0 {
-			m.OverlayBytes = 1<<63 - 1 // not a candidate writer: last
-		}
-		cands = append(cands, cand{id, m.OverlayBytes})
-	}
-	if !voter {
+	if !slices.ContainsFunc(cf.Configuration().Servers, func(s raft.Server) bool {
+		return string(s.ID) == n.id && s.Suffrage == raft.Voter
+	}) {
 		return 0, false
 	}
-	best := slices.MinFunc(cands, func(a, b cand) int {
-		return cmp.Or(cmp.Compare(a.overlay, b.overlay), cmp.Compare(a.id, b.id))
-	})
-	if best.id == n.id {
+	if best, ok := n.preferredWriter(n.State(), leader); ok && best.ID == n.id {
 		return n.cfg.Timeouts.Heartbeat / 4, true
 	}
 	return 0, true

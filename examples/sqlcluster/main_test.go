@@ -41,7 +41,7 @@ func testRun(t *testing.T, journal, syncMode string) {
 		t.Fatalf("checks failed: %+v", res)
 	}
 	if res.Nodes != 3 || res.FailoverMS <= 0 || res.JoinBytes <= 0 || res.SharedNothingBytes != 3*res.DBBytes ||
-		res.JoinBytes >= res.DBBytes {
+		res.JoinBytes >= res.DBBytes || res.DiskBytes < res.SharedBytes || res.SpaceAmplification <= 0 {
 		t.Errorf("figures: %+v", res)
 	}
 	for _, want := range []string{"failover:", "reset:", "joined", "integrity_check"} {

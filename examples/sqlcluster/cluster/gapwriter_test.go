@@ -74,9 +74,11 @@ func testGappedCopierBecomesWriter(t *testing.T, kind StorageKind) {
 		}
 		return to == victim.ID()
 	}))
+	// The replicated state names the writer before its Storage has
+	// finished BecomeWriter: wait for the writer view too.
 	must(t, c.waitFor(ctx, "gapped copier is the writer", func() bool {
 		st := victim.Stats()
-		return st.Writer && st.Ready
+		return st.Writer && st.Ready && (*nodeStorage)(victim).onWriterView()
 	}))
 	if b := (*nodeStorage)(victim).OverlayBytes(); b != 0 {
 		t.Errorf("the new writer reports an overlay of %d bytes", b)

@@ -177,7 +177,9 @@ func testResetPolicy(t *testing.T, journal, synchronous string) {
 			writeErrs++
 			firstErr.CompareAndSwap(nil, fmt.Errorf("update %d: %w", i, err))
 		}
-		if i%20 == 19 && minResets(copiers) >= 3 {
+		// At least 100 updates (2 s): the mean covers several resets
+		// of each copier, not the first one's overshoot alone.
+		if i >= 100 && i%20 == 19 && minResets(copiers) >= 3 {
 			break
 		}
 	}
@@ -212,9 +214,11 @@ func testResetPolicy(t *testing.T, journal, synchronous string) {
 	}
 	// Threshold: an eighth of the database. A copier overshoots it by what
 	// it applies until it holds the slot (the other copier may be
-	// resetting) and has reset, which a loaded machine stretches; without
-	// resets the overlays would hold the whole database.
-	if mean > 0.3 || maxRatio > 0.75 {
+	// resetting) and has reset, which a loaded machine stretches (a mean
+	// of 0.09-0.11 here on a quiet machine, 0.32 over 40 samples on a
+	// loaded CI machine); without resets the overlays would hold the
+	// whole database. The bench measures the fraction; this bounds it.
+	if mean > 0.4 || maxRatio > 0.75 {
 		t.Errorf("overlay ÷ database: mean %.2f, max %.2f", mean, maxRatio)
 	}
 	verifySame(t, ctx, c)
