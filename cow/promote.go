@@ -53,14 +53,26 @@ func (v *View) Promote(ctx context.Context, s Stabilizer) (err error) {
 	v.w.mu.Lock()
 	v.w.mu.stab = s
 	v.w.forgetLocked()
+	// Held files left by the old writer: other copiers may read them.
+	err = v.w.adoptHeldLocked()
 	v.w.mu.Unlock()
 	defer func() {
 		if err != nil { // still a copier: it keeps no writer state
 			v.w.mu.Lock()
 			v.w.forgetLocked()
+			clear(v.w.mu.held)
+			v.w.mu.holdDir = false
 			v.w.mu.Unlock()
 		}
 	}()
+	if err != nil {
+		return fmt.Errorf("cow: promote: %w", err)
+	}
+	// What this view reads of held files becomes its own: its files must
+	// not depend on the holding area once they are on shared storage.
+	if err := v.detachHeld(); err != nil {
+		return fmt.Errorf("cow: promote: %w", err)
+	}
 
 	orphans, err := v.push(ctx)
 	if err != nil {
