@@ -295,6 +295,19 @@ func (r *recFS) Rename(oldname, newname string) error {
 			return err
 		}
 		r.moved(oldname, "")
+		// Moved: each copier holds its own entry at oldname (a node
+		// reading the held file, or an absence) and never reads a file
+		// there again, as if it had preserved the whole path.
+		r.mu.Lock()
+		members := r.members
+		r.mu.Unlock()
+		for _, m := range members() {
+			m.mu.Lock()
+			if m.cv.hold[oldname][n] {
+				m.cv.file[oldname] = true
+			}
+			m.mu.Unlock()
+		}
 		return nil
 	}
 	if _, exists := r.size(oldname); exists && oldname != newname {
