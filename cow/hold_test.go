@@ -35,6 +35,16 @@ func holdSetup(t *testing.T, opts Options) (raw *vfs.MemFS, w *View, cs []*View)
 
 func fill(n int, b byte) []byte { return bytes.Repeat([]byte{b}, n) }
 
+// writeReset writes data to name at the writer, then resets every copier
+// onto it.
+func writeReset(t *testing.T, w *View, cs []*View, name string, data []byte) {
+	t.Helper()
+	require.NoError(t, vfs.WriteFile(w, name, data, 0o644))
+	for _, c := range cs {
+		require.NoError(t, c.Reset(context.Background(), w))
+	}
+}
+
 // overlayBytes sums the copiers' overlay bytes.
 func overlayBytes(cs []*View) int64 {
 	var n int64
@@ -54,10 +64,7 @@ func TestHold_remove(t *testing.T) {
 	old := fill(64<<10, 'A')
 	for _, hold := range []bool{false, true} {
 		raw, w, cs := holdSetup(t, Options{BlockSize: 4096, HoldRemoved: hold, HoldResets: 3})
-		require.NoError(t, vfs.WriteFile(w, "t", old, 0o644))
-		for _, c := range cs {
-			require.NoError(t, c.Reset(ctx, w))
-		}
+		writeReset(t, w, cs, "t", old)
 		h, err := cs[0].Open("t", os.O_RDONLY, 0)
 		require.NoError(t, err)
 		require.NoError(t, w.Remove("t"))
@@ -237,10 +244,7 @@ func TestHold_promote(t *testing.T) {
 	ctx := context.Background()
 	raw, w, cs := holdSetup(t, Options{BlockSize: 512, HoldRemoved: true})
 	old := fill(3000, 'A')
-	require.NoError(t, vfs.WriteFile(w, "f", old, 0o644))
-	for _, c := range cs {
-		require.NoError(t, c.Reset(ctx, w))
-	}
+	writeReset(t, w, cs, "f", old)
 	require.NoError(t, w.Remove("f"))
 	require.NoError(t, vfs.WriteFile(w, "f", fill(10, 'B'), 0o644))
 	// w is fenced (discarded); cs[0] becomes the writer.
@@ -273,13 +277,9 @@ func TestHold_promote(t *testing.T) {
 // keep reading the file at its name, preserve it as usual when the writer
 // changes it, and follow the next remove to its new number.
 func TestHold_failedMove(t *testing.T) {
-	ctx := context.Background()
 	raw, w, cs := holdSetup(t, Options{BlockSize: 512, HoldRemoved: true})
 	old := fill(1500, 'A')
-	require.NoError(t, vfs.WriteFile(w, "f", old, 0o644))
-	for _, c := range cs {
-		require.NoError(t, c.Reset(ctx, w))
-	}
+	writeReset(t, w, cs, "f", old)
 	refuse := errors.New("fenced")
 	w.SetGuard(func(context.Context) error { return refuse })
 	require.ErrorIs(t, w.Remove("f"), refuse)
