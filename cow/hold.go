@@ -162,6 +162,19 @@ func (w *writer) collectLocked() int {
 	return k
 }
 
+// adoptedLocked adopts the holding area once (adoptHeldLocked): before
+// the writer's first hold or collection, so that NewWriter does no I/O.
+func (w *writer) adoptedLocked() error {
+	if w.mu.adopted {
+		return nil
+	}
+	if err := w.adoptHeldLocked(); err != nil {
+		return err
+	}
+	w.mu.adopted = true
+	return nil
+}
+
 // adoptHeldLocked takes over the files found in the holding area (left by
 // an earlier writer: this view restarted or was promoted): they are held
 // as of now, and new held files are numbered past them.
@@ -205,13 +218,16 @@ func (v *View) CollectHeld(ctx context.Context, all bool) (int, error) {
 		return 0, &fs.PathError{Op: "collectheld", Path: HoldDir, Err: err}
 	}
 	v.w.mu.Lock()
-	none := len(v.w.appendReleasesLocked(nil, all)) == 0 && !v.w.anyReleasedLocked()
+	none := v.w.mu.adopted && len(v.w.appendReleasesLocked(nil, all)) == 0 && !v.w.anyReleasedLocked()
 	v.w.mu.Unlock()
 	if none {
 		return 0, nil
 	}
 	k := 0
 	err := v.mutate("collectheld", HoldDir, func() ([]Region, error) {
+		if err := v.w.adoptedLocked(); err != nil {
+			return nil, err
+		}
 		return v.w.appendReleasesLocked(nil, all), nil
 	}, func() error {
 		k = v.w.collectLocked()

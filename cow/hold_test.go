@@ -212,6 +212,9 @@ func TestHold_crash(t *testing.T) {
 		require.NoError(t, c.Reset(ctx, w2))
 		names, err := w2.List(".")
 		require.NoError(t, err)
+		k, err := w2.CollectHeld(ctx, false) // none due: it adopts them
+		require.NoError(t, err)
+		require.Zero(t, k)
 		held := w2.Stats().HeldFiles
 		if synced {
 			require.Equal(t, []string{"b"}, names)
@@ -228,7 +231,7 @@ func TestHold_crash(t *testing.T) {
 		got, err := vfs.ReadFile(c, "n")
 		require.NoError(t, err)
 		require.Equal(t, fill(10, 'N'), got)
-		k, err := w2.CollectHeld(ctx, true)
+		k, err = w2.CollectHeld(ctx, true)
 		require.NoError(t, err)
 		require.Equal(t, held+1, k)
 		require.NoError(t, w2.Check())

@@ -54,14 +54,15 @@ func (v *View) Promote(ctx context.Context, s Stabilizer) (err error) {
 	v.w.mu.stab = s
 	v.w.forgetLocked()
 	// Held files left by the old writer: other copiers may read them.
-	err = v.w.adoptHeldLocked()
+	v.w.mu.adopted = false
+	err = v.w.adoptedLocked()
 	v.w.mu.Unlock()
 	defer func() {
 		if err != nil { // still a copier: it keeps no writer state
 			v.w.mu.Lock()
 			v.w.forgetLocked()
 			clear(v.w.mu.held)
-			v.w.mu.holdDir = false
+			v.w.mu.holdDir, v.w.mu.adopted = false, false
 			v.w.mu.Unlock()
 		}
 	}()

@@ -149,9 +149,6 @@ func NewWriter(shared vfs.FS, s Stabilizer, opts Options) (*View, error) {
 	}
 	v.role = RoleWriter
 	v.w.mu.stab = s
-	if err := v.w.adoptHeldLocked(); err != nil {
-		return nil, &fs.PathError{Op: "newwriter", Path: HoldDir, Err: err}
-	}
 	return v, nil
 }
 

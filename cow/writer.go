@@ -60,6 +60,7 @@ type writer struct {
 		resets     uint64
 		holdResets uint64
 		holdDir    bool
+		adopted    bool // the holding area was read (adoptedLocked)
 	}
 }
 
@@ -446,6 +447,9 @@ func (v *View) wRemove(name string) error {
 	hold := false  // the last plan holds the file rather than remove it
 	plan := func() ([]Region, error) {
 		hold = false
+		if err := w.adoptedLocked(); err != nil {
+			return nil, err
+		}
 		// Collect the held files due, in the same round.
 		rs := w.appendReleasesLocked(nil, false)
 		fi, absent, err := v.statShared(name)
