@@ -175,7 +175,12 @@
 //	go test -race ./cow/ -run TestView_model -rapid.checks=2000
 //
 // (about two minutes on two cores). A failure prints -rapid.seed=N, which
-// replays it. TestView_gluster runs the same machine with each view on its
+// replays it. Each run draws HoldRemoved (zero-copy removes, three runs in
+// four) and HoldResets; its recording FS fails the run if a hold moves a
+// file before every copier was told its number, or if a held file is
+// deleted while a copier still reads it. The TestHold tests cover the
+// holding area case by case (crash and adoption, promotion, a move that
+// failed after its round, reserved names). TestView_gluster runs the same machine with each view on its
 // own mount of a GlusterFS volume (where the machine allows: root, FUSE,
 // the packages; .ci/run sets them up), where a copier must not read a page
 // its mount cached in an earlier generation; its budget is small (a step
