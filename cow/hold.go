@@ -328,6 +328,20 @@ func (v *View) preserveHold(n *node, r Region) error {
 	if n.src == held {
 		return nil
 	}
+	// A node told of this number for another path: a writer before this
+	// one gave it, and its move never happened (the writer was fenced
+	// between round and move); this writer reuses the number. That
+	// node's file is still at its own path: take it whole now.
+	for name, m := range v.c.mu.entries {
+		if m != nil && m != n && m.src == held {
+			src := v.nodeSource(m, name, nil)
+			err := v.detach(m, src, name)
+			src.close()
+			if err != nil {
+				return err
+			}
+		}
+	}
 	if n.src != "" {
 		_, err := v.shared.Stat(n.src)
 		if err == nil {
