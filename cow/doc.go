@@ -63,11 +63,12 @@
 //     of the root omits it. A copier told of a held file reads exactly
 //     the bytes the removed file had: the writer never writes a held file
 //     (a file open for writing at the writer is preserved as a whole
-//     instead), and a held number is never reused while a copier can read
-//     it. A copier told of a move that did not happen (the remove failed
-//     after its round) keeps reading the file at its name, which the
-//     writer then still changes only through rounds, and follows the next
-//     hold of that name.
+//     instead), and a writer never gives a number twice nor one that a
+//     held file has. A copier told of a move that did not happen (the
+//     remove failed after its round) keeps reading the file at its name,
+//     which the writer then still changes only through rounds, and follows
+//     the next hold of that name; if a later writer gives that number to
+//     another file, the copier takes its own file whole first.
 //   - Invariant 2 (preserve before mutate): moving a file into the
 //     holding area is a mutation of its path, done only after every copier
 //     has acknowledged the KindHold; deleting a held file is a mutation of
