@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -373,5 +374,45 @@ func TestHold_numberReusedByNextWriter(t *testing.T) {
 			require.Equal(t, want, got, "copier reads %s", name)
 		}
 		require.NoError(t, c.Check())
+	}
+}
+
+// BenchmarkWriter_removeHeld removes 64 KiB files that two copiers read,
+// with and without HoldRemoved, and reports the bytes the copiers' overlays
+// took per removed file (whole-file preservation copies the file into
+// each) and the rounds per remove:
+//
+//	go test ./cow -run '^$' -bench removeHeld
+func BenchmarkWriter_removeHeld(b *testing.B) {
+	data := fill(64<<10, 'x')
+	for _, hold := range []bool{false, true} {
+		b.Run(map[bool]string{false: "whole", true: "held"}[hold], func(b *testing.B) {
+			ctx := context.Background()
+			d := NewDirect()
+			raw := vfs.NewMem()
+			var cs []*View
+			for range 2 {
+				c, err := NewCopier(raw, Options{HoldRemoved: hold})
+				must(b, err)
+				d.Add(c)
+				cs = append(cs, c)
+			}
+			w, err := NewWriter(raw, d, Options{HoldRemoved: hold, HoldResets: 1 << 30})
+			must(b, err)
+			for i := range b.N {
+				must(b, vfs.WriteFile(w, "f"+strconv.Itoa(i), data, 0o644))
+			}
+			for _, c := range cs {
+				must(b, c.Reset(ctx, w))
+			}
+			before := w.Stats().StabilizeCalls
+			b.ResetTimer()
+			for i := range b.N {
+				must(b, w.Remove("f"+strconv.Itoa(i)))
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(overlayBytes(cs))/float64(b.N), "overlayB/remove")
+			b.ReportMetric(float64(w.Stats().StabilizeCalls-before)/float64(b.N), "rounds/remove")
+		})
 	}
 }
