@@ -212,7 +212,7 @@ type Stats struct {
 	StableRegions     int64 // writer: size of the stable set (blocks, metas, files)
 	StabilizeCalls    int64 // writer: calls made to the Stabilizer
 	RegionsStabilized int64 // writer: regions passed to those calls
-	HeldFiles         int   // writer: files in the holding area
+	HeldFiles         int   // writer: files it holds in the holding area (read once it holds or collects)
 }
 
 // Stats returns a snapshot of the view's counters.
