@@ -21,6 +21,17 @@ const (
 	// KindFile names a whole file: every block not yet overlaid, its size
 	// and its existence. The writer asks for it before Remove and Rename.
 	KindFile
+	// KindHold says that the file at Path is about to move into the
+	// holding area, as held file number Off (HeldPath(Off)), instead of
+	// being removed: a copier that still reads that file from shared
+	// storage keeps reading it there, copying nothing. The writer asks for
+	// it before a Remove when Options.HoldRemoved is set.
+	KindHold
+	// KindRelease says that held file number Off (Path is HeldPath(Off))
+	// is about to be deleted: a copier that still reads it copies what it
+	// reads of it into its overlay (as KindFile would have). The writer
+	// asks for it before collecting a held file (CollectHeld).
+	KindRelease
 )
 
 func (k RegionKind) String() string {
@@ -31,6 +42,10 @@ func (k RegionKind) String() string {
 		return "meta"
 	case KindFile:
 		return "file"
+	case KindHold:
+		return "hold"
+	case KindRelease:
+		return "release"
 	}
 	return fmt.Sprintf("RegionKind(%d)", uint8(k))
 }
@@ -40,13 +55,16 @@ func (k RegionKind) String() string {
 type Region struct {
 	Kind RegionKind
 	Path string // slash separated, as in vfs
-	Off  int64  // KindBlocks only
+	Off  int64  // KindBlocks: the first byte; KindHold, KindRelease: the held file's number
 	Len  int64  // KindBlocks only
 }
 
 func (r Region) String() string {
-	if r.Kind == KindBlocks {
+	switch r.Kind {
+	case KindBlocks:
 		return fmt.Sprintf("%s %s[%d:+%d]", r.Kind, r.Path, r.Off, r.Len)
+	case KindHold, KindRelease:
+		return fmt.Sprintf("%s %s #%d", r.Kind, r.Path, r.Off)
 	}
 	return fmt.Sprintf("%s %s", r.Kind, r.Path)
 }

@@ -163,12 +163,13 @@ func (v *View) cReadAt(f *file, p []byte, off int64) (int, error) {
 	if err := v.invalidErr("read", f.name); err != nil {
 		return 0, err
 	}
-	src := &source{v: v, name: f.name, f: f}
 	n, err := v.target("read", f)
 	if err != nil {
 		return 0, err
 	}
 	if n != nil {
+		src := v.nodeSource(n, f.name, f)
+		defer src.close()
 		return v.readNode(n, src, p, off, f.name)
 	}
 	h, err := v.sharedFile(f)
@@ -205,7 +206,8 @@ func (v *View) cWriteAt(f *file, p []byte, off int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	src := &source{v: v, name: f.name, f: f}
+	src := v.nodeSource(n, f.name, f)
+	defer src.close()
 	return v.writeNode(n, src, p, off, f.name)
 }
 
@@ -299,7 +301,7 @@ func (v *View) detachNamed(name string, vs vstat, always bool) (*node, error) {
 		return nil, nil
 	}
 	n := v.materialize(name, vs)
-	src := &source{v: v, name: name}
+	src := v.nodeSource(n, name, nil)
 	defer src.close()
 	if err := v.detach(n, src, name); err != nil {
 		return nil, err
@@ -477,7 +479,7 @@ func (v *View) listLocked(dir string) ([]string, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	return names, nil
+	return dropReserved(dir, names), nil
 }
 
 func (v *View) cMkdirAll(dir string, perm fs.FileMode) error {
@@ -666,8 +668,14 @@ func (v *View) preserveLocked(r Region) error {
 	if err := vfs.CheckPath("preserve", r.Path); err != nil {
 		return err
 	}
-	if r.Kind < KindBlocks || r.Kind > KindFile || r.Off < 0 || r.Len < 0 {
+	if r.Kind < KindBlocks || r.Kind > KindRelease || r.Off < 0 || r.Len < 0 ||
+		(r.Kind == KindRelease) != reserved(r.Path) ||
+		((r.Kind == KindHold || r.Kind == KindRelease) && r.Off == 0) ||
+		(r.Kind == KindRelease && r.Path != HeldPath(r.Off)) {
 		return &fs.PathError{Op: "preserve", Path: r.Path, Err: fmt.Errorf("cow: bad region %v: %w", r, fs.ErrInvalid)}
+	}
+	if r.Kind == KindRelease {
+		return v.preserveRelease(r)
 	}
 	if r.Path == "." {
 		return nil // the root always exists
@@ -684,10 +692,13 @@ func (v *View) preserveLocked(r Region) error {
 		return pathErr("preserve", r.Path, err)
 	}
 	n := v.materialize(r.Path, vs)
+	if r.Kind == KindHold {
+		return v.preserveHold(n, r)
+	}
 	if n.dir || n.limit == 0 {
 		return nil
 	}
-	src := &source{v: v, name: r.Path}
+	src := v.nodeSource(n, r.Path, nil)
 	defer src.close()
 	switch r.Kind {
 	case KindBlocks:
@@ -788,5 +799,6 @@ func (v *View) dropOverlay() error {
 	c.mu.orphans = make(map[*node]struct{})
 	c.mu.invalid = nil
 	c.mu.gen++
+	c.closeHeld("")
 	return errors.Join(errs...)
 }

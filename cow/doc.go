@@ -17,9 +17,12 @@
 //	WriteAt past EOF, grow     the size (KindMeta) and the old last partial block
 //	Truncate shrinking         the size and the blocks cut off (KindFile for 0)
 //	Create                     the absence (KindMeta of a missing path: a whiteout)
-//	Remove                     the whole file (KindFile), or a directory's existence
-//	Rename a to b              a and b as for Remove (whole trees for directories)
+//	Remove                     the whole file (KindFile), or a directory's existence;
+//	                           with HoldRemoved, the file's new place (KindHold)
+//	Rename a to b              a and b as for Remove (whole trees for directories;
+//	                           a replaced b always KindFile)
 //	MkdirAll, Lock             the absence of each path they create
+//	collecting a held file     its release (KindRelease)
 //
 // A file the writer creates (Open with O_CREATE, Lock) where the file was
 // absent, or renames into place, is stable as a whole from then on: every
@@ -38,6 +41,55 @@
 // continues the previous write through the same file, overwrites it, and
 // finds a block not stable takes the next 64 blocks of the file along: a WAL restarting
 // from its start after a copier reset needs a round per 64 blocks.
+//
+// # Zero-copy removes: the holding area
+//
+// With Options.HoldRemoved, a writer that removes a file some copier may
+// still read (one not stable as a whole) does not delete it: it tells the
+// copiers (KindHold, with a number) and then moves it to HeldPath(number)
+// in the holding area, HoldDir, a reserved directory at the root of shared
+// storage. A copier's node for that path reads its unpreserved bytes from
+// the held file from then on (from the old path until the file shows up
+// there), so a compaction that removes tables copies nothing into the
+// overlays. Before deleting a held file the writer runs a release round
+// (KindRelease): a copier still reading it copies it whole, as it would
+// have at the remove; a copier that reset since holds nothing of it. The
+// writer collects held files at each Remove once Options.HoldResets
+// ResetCopier calls have passed since they were held, and on CollectHeld.
+// The invariants, restated for the holding area:
+//
+//   - Invariant 1 (isolation): the holding area is in no view. Every call
+//     naming HoldDir or a path below it fails with ErrReserved, and List
+//     of the root omits it. A copier told of a held file reads exactly
+//     the bytes the removed file had: the writer never writes a held file
+//     (a file open for writing at the writer is preserved as a whole
+//     instead), and a writer never gives a number twice nor one that a
+//     held file has. A copier told of a move that did not happen (the
+//     remove failed after its round) keeps reading the file at its name,
+//     which the writer then still changes only through rounds, and follows
+//     the next hold of that name; if a later writer gives that number to
+//     another file, the copier takes its own file whole first.
+//   - Invariant 2 (preserve before mutate): moving a file into the
+//     holding area is a mutation of its path, done only after every copier
+//     has acknowledged the KindHold; deleting a held file is a mutation of
+//     the held file, done only after every copier has acknowledged its
+//     KindRelease. Creating HoldDir needs no round: no view can see it.
+//   - Invariant 5 (prefix after reset): a hold is one rename, and
+//     ResetCopier syncs the holding area with the other changed
+//     directories, so a copier's new view never has both or neither of a
+//     removed file and its held copy in a way its engine can see (it sees
+//     no held file at all). After a crash or a promotion, the new writer
+//     adopts the held files it finds (copiers of the old writer may read
+//     them) and numbers new ones past them; the promoted copier first
+//     copies what it read of held files, so that shared storage holds its
+//     view without them (invariant 6).
+//
+// A rename that replaces a file still preserves the replaced file as a
+// whole: holding it would take two renames, and a crash between them
+// would leave the engine with neither file at that name, where rename is
+// atomic (vfs.FS has no link to hold it with one). Engines replace small
+// files that way (Pebble's and LevelDB's CURRENT); they remove the large
+// ones.
 //
 // # Usage
 //
@@ -68,6 +120,11 @@
 //  5. Use one Store (and one scratch FS for NewDirStore) per view, and
 //     Release a view once its engine is closed for good (replaced, or at
 //     shutdown): its overlay leaves the scratch FS.
+//  6. Leave HoldDir (".holeycow-held" at the root of shared storage) to
+//     the views: the engine cannot name it, and nothing else may change
+//     it. With HoldRemoved, set HoldResets to the number of copiers that
+//     reset in turn, or call CollectHeld, or held files pile up until a
+//     Remove finds them due.
 //
 // # Caveats
 //
@@ -89,8 +146,8 @@
 // creates no file for a lock whose name the view no longer has.
 //
 // A copier's overlay only grows (renaming or removing a file that is open,
-// or one the writer removes, copies the whole file into it). Reset is how
-// it shrinks.
+// or one the writer removes without HoldRemoved, copies the whole file
+// into it). Reset is how it shrinks.
 //
 // Shared storage must give read-after-write coherence between the nodes
 // (see DESIGN.md): a copier reads shared blocks that the writer wrote
@@ -119,7 +176,12 @@
 //	go test -race ./cow/ -run TestView_model -rapid.checks=2000
 //
 // (about two minutes on two cores). A failure prints -rapid.seed=N, which
-// replays it. TestView_gluster runs the same machine with each view on its
+// replays it. Each run draws HoldRemoved (zero-copy removes, three runs in
+// four) and HoldResets; its recording FS fails the run if a hold moves a
+// file before every copier was told its number, or if a held file is
+// deleted while a copier still reads it. The TestHold tests cover the
+// holding area case by case (crash and adoption, promotion, a move that
+// failed after its round, reserved names). TestView_gluster runs the same machine with each view on its
 // own mount of a GlusterFS volume (where the machine allows: root, FUSE,
 // the packages; .ci/run sets them up), where a copier must not read a page
 // its mount cached in an earlier generation; its budget is small (a step

@@ -22,4 +22,7 @@ var (
 	// ErrStabilize wraps every error that came from the Stabilizer: the
 	// writer's mutation did not happen.
 	ErrStabilize = errors.New("cow: stabilization failed")
+	// ErrReserved reports a path inside the holding area (HoldDir), which
+	// the views keep for themselves: no engine may name it.
+	ErrReserved = errors.New("cow: reserved name")
 )

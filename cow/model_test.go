@@ -38,6 +38,10 @@ type modelMachine struct {
 	copiers []*modelView
 	stab    *countingStabilizer
 	local   *Direct
+	// hold is the views' Options.HoldRemoved and HoldResets, drawn once
+	// per run: zero-copy removes, or whole-file preservation.
+	hold       bool
+	holdResets int
 }
 
 // sharedOf returns node's shared storage.
@@ -77,7 +81,7 @@ func (m *modelMachine) members() []*recPreserver {
 
 func (m *modelMachine) newCopier(t *rapid.T, name string, node int) *modelView {
 	rec := m.newRec(node)
-	opts := Options{BlockSize: modelBS}
+	opts := Options{BlockSize: modelBS, HoldRemoved: m.hold, HoldResets: m.holdResets}
 	if rapid.Bool().Draw(t, "dir store") {
 		st, err := NewDirStore(vfs.NewMem())
 		must(t, err)
@@ -98,6 +102,8 @@ func (m *modelMachine) init(t *rapid.T) {
 	if m.shared == nil {
 		m.raw = vfs.NewMem()
 	}
+	m.hold = rapid.IntRange(0, 3).Draw(t, "hold removed") > 0
+	m.holdResets = rapid.IntRange(0, 2).Draw(t, "hold resets")
 	// A random starting namespace, made durable.
 	m.writer = &modelView{s: &cowtest.Subject{Name: "writer", M: cowtest.Setup(t, m.sharedOf(0), modelBS), Durable: true}}
 	n := rapid.IntRange(1, modelNodes-1).Draw(t, "copiers")
@@ -110,7 +116,7 @@ func (m *modelMachine) init(t *rapid.T) {
 	m.stab = &countingStabilizer{s: m.local, bs: modelBS, seen: newCoverage()}
 	rec := m.newRec(0)
 	rec.writer = true
-	w, err := NewWriter(rec, m.stab, Options{BlockSize: modelBS})
+	w, err := NewWriter(rec, m.stab, Options{BlockSize: modelBS, HoldRemoved: m.hold, HoldResets: m.holdResets})
 	must(t, err)
 	m.writer.v, m.writer.rec, m.writer.s.FS = w, rec, w
 }
@@ -141,8 +147,21 @@ func (m *modelMachine) actions() map[string]func(*rapid.T) {
 	acts["restart"] = m.restart
 	acts["overwrite"] = m.overwrite
 	acts["promote"] = m.promote
+	acts["collect held"] = m.collect
 	acts[""] = m.check
 	return acts
+}
+
+// collect collects held files at the writer: those due, or all (every
+// copier still reading one copies it first).
+func (m *modelMachine) collect(t *rapid.T) {
+	all := rapid.Bool().Draw(t, "all")
+	before := m.writer.v.Stats().HeldFiles
+	k, err := m.writer.v.CollectHeld(context.Background(), all)
+	must(t, err)
+	if after := m.writer.v.Stats().HeldFiles; after != before-k || (all && after != 0) {
+		t.Fatalf("CollectHeld(all=%v) = %d: held files %d -> %d", all, k, before, after)
+	}
 }
 
 func (m *modelMachine) reset(t *rapid.T) {

@@ -16,7 +16,7 @@ import (
 //
 // A file node's content in the copier's view is, for each block idx below
 // size: the overlay block if idx is in blocks; otherwise the shared bytes
-// of the file at the node's path below limit, then zeros. limit <= size
+// of the file at the node's path (or at src) below limit, then zeros. limit <= size
 // always; limit is 0 for a file held wholly in the overlay (created by the
 // copier, renamed, removed while open, or preserved as KindFile). Overlay
 // blocks hold zeros past size.
@@ -30,6 +30,11 @@ type node struct {
 	blocks  map[int64]struct{}
 	linked  bool // an entry names it
 	refs    int  // open files bound to it (file.node == this)
+	// src is the held file (HeldPath) that the shared bytes below limit
+	// are read from, once the writer said it moves the file there
+	// (KindHold); "" while they are read at the node's path. srcName is
+	// that path, where the file still is until the writer moves it.
+	src, srcName string
 }
 
 // copier is the copier half of a View.
@@ -49,6 +54,10 @@ type copier struct {
 		invalid error  // set by Invalidate, cleared by Reset
 		gen     uint64 // reset generation; cached shared handles of older ones are stale
 	}
+	// hmu guards held, the handles on held files that nodes read. Taken
+	// after mu.
+	hmu  sync.Mutex
+	held heldCache
 }
 
 func (c *copier) init(st Store) {
@@ -200,9 +209,18 @@ type source struct {
 	name string
 	f    *file    // nil: open by name
 	own  vfs.File // opened by the source itself
+	// held is set when name is a held file (HeldPath): the path the file
+	// is read at until the writer moves it there (heldHandle).
+	held string
 }
 
 func (s *source) handle() (vfs.File, error) {
+	if s.own != nil {
+		return s.own, nil
+	}
+	if s.held != "" {
+		return s.v.heldHandle(s)
+	}
 	if s.f != nil {
 		return s.v.sharedFile(s.f)
 	}
@@ -383,6 +401,9 @@ func (v *View) truncateNode(n *node, size int64, name string) error {
 			}
 		}
 		n.limit = min(n.limit, size)
+		if n.limit == 0 {
+			n.src, n.srcName = "", "" // reads no shared byte any more
+		}
 		for idx := range n.blocks {
 			if idx*bs >= size {
 				// DeleteBlock errors only leak space: the block is
@@ -422,6 +443,7 @@ func (v *View) preserveBlocks(n *node, src *source, first, end int64, name strin
 // past limit, a missing block reads as zeros.
 func (v *View) detach(n *node, src *source, name string) error {
 	if n.dir || n.limit == 0 {
+		n.src, n.srcName = "", ""
 		return nil
 	}
 	bs := v.bs
@@ -442,6 +464,7 @@ func (v *View) detach(n *node, src *source, name string) error {
 		n.blocks[idx] = struct{}{}
 	}
 	n.limit = 0
+	n.src, n.srcName = "", ""
 	return nil
 }
 
@@ -498,6 +521,9 @@ func (c *copier) check(bs int64) error {
 				errs = append(errs, fmt.Errorf("cow: overlay: directory node %d has content", n.id))
 			}
 			continue
+		}
+		if n.src != "" && (n.limit == 0 || !reserved(n.src) || n.srcName == "") {
+			errs = append(errs, fmt.Errorf("cow: overlay: node %d reads held file %q (at first %q) with limit %d", n.id, n.src, n.srcName, n.limit))
 		}
 		if n.limit < 0 || n.limit > n.size {
 			errs = append(errs, fmt.Errorf("cow: overlay: node %d: limit %d outside [0, size %d]", n.id, n.limit, n.size))

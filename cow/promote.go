@@ -53,14 +53,27 @@ func (v *View) Promote(ctx context.Context, s Stabilizer) (err error) {
 	v.w.mu.Lock()
 	v.w.mu.stab = s
 	v.w.forgetLocked()
+	// Held files left by the old writer: other copiers may read them.
+	v.w.mu.adopted = false
+	err = v.w.adoptedLocked()
 	v.w.mu.Unlock()
 	defer func() {
 		if err != nil { // still a copier: it keeps no writer state
 			v.w.mu.Lock()
 			v.w.forgetLocked()
+			clear(v.w.mu.held)
+			v.w.mu.holdDir, v.w.mu.adopted = false, false
 			v.w.mu.Unlock()
 		}
 	}()
+	if err != nil {
+		return fmt.Errorf("cow: promote: %w", err)
+	}
+	// What this view reads of held files becomes its own: its files must
+	// not depend on the holding area once they are on shared storage.
+	if err := v.detachHeld(); err != nil {
+		return fmt.Errorf("cow: promote: %w", err)
+	}
 
 	orphans, err := v.push(ctx)
 	if err != nil {

@@ -19,14 +19,20 @@ type coverage struct {
 	meta   map[string]bool
 	file   map[string]bool
 	blocks map[string]map[int64]bool
+	hold   map[string]map[int64]bool // KindHold: path to held numbers
 }
 
 func newCoverage() *coverage {
-	return &coverage{meta: map[string]bool{}, file: map[string]bool{}, blocks: map[string]map[int64]bool{}}
+	return &coverage{meta: map[string]bool{}, file: map[string]bool{}, blocks: map[string]map[int64]bool{}, hold: map[string]map[int64]bool{}}
 }
 
 func (c *coverage) add(r Region, bs int64) {
 	switch r.Kind {
+	case KindHold:
+		if c.hold[r.Path] == nil {
+			c.hold[r.Path] = map[int64]bool{}
+		}
+		c.hold[r.Path][r.Off] = true
 	case KindMeta:
 		c.meta[r.Path] = true
 	case KindFile:
@@ -49,6 +55,10 @@ func (c *coverage) covers(r Region, bs int64) bool {
 	switch r.Kind {
 	case KindMeta:
 		return c.meta[r.Path]
+	case KindHold:
+		return c.hold[r.Path][r.Off]
+	case KindRelease:
+		return false // once per held file
 	case KindBlocks:
 		for idx := r.Off / bs; idx*bs < r.Off+r.Len; idx++ {
 			if !c.blocks[r.Path][idx] {
@@ -239,7 +249,29 @@ func (r *recFS) moved(oldname, newname string) {
 	}
 }
 
+// requireUnread checks that no member copier reads the held file at
+// name, which the writer deletes: garbage collection must not take a file
+// that a copier generation can still see.
+func (r *recFS) requireUnread(name string) {
+	r.mu.Lock()
+	writer, members := r.writer, r.members
+	r.mu.Unlock()
+	if !writer {
+		r.violate("copier mutated shared storage: remove %s", name)
+		return
+	}
+	for _, m := range members() {
+		if m.v.readsHeld(name) {
+			r.violate("remove %s: a copier still reads the held file", name)
+		}
+	}
+}
+
 func (r *recFS) Remove(name string) error {
+	if reserved(name) {
+		r.requireUnread(name)
+		return r.FS.Remove(name)
+	}
 	if fi, err := r.raw.Stat(name); err == nil {
 		if fi.IsDir() {
 			r.require("remove "+name, Region{Kind: KindMeta, Path: name})
@@ -255,6 +287,29 @@ func (r *recFS) Remove(name string) error {
 }
 
 func (r *recFS) Rename(oldname, newname string) error {
+	if n, ok := heldNumber(strings.TrimPrefix(newname, HoldDir+"/")); ok && reserved(newname) {
+		// A hold: every copier must have been told the number, or hold
+		// the file's path as its own.
+		r.require("hold "+oldname, Region{Kind: KindHold, Path: oldname, Off: n})
+		if err := r.FS.Rename(oldname, newname); err != nil {
+			return err
+		}
+		r.moved(oldname, "")
+		// Moved: each copier holds its own entry at oldname (a node
+		// reading the held file, or an absence) and never reads a file
+		// there again, as if it had preserved the whole path.
+		r.mu.Lock()
+		members := r.members
+		r.mu.Unlock()
+		for _, m := range members() {
+			m.mu.Lock()
+			if m.cv.hold[oldname][n] {
+				m.cv.file[oldname] = true
+			}
+			m.mu.Unlock()
+		}
+		return nil
+	}
 	if _, exists := r.size(oldname); exists && oldname != newname {
 		// Everything that disappears, and everything that appears.
 		r.requireTree("rename "+oldname, oldname, newname)
@@ -299,6 +354,9 @@ func (r *recFS) requireTree(op, name, to string) {
 }
 
 func (r *recFS) MkdirAll(dir string, perm fs.FileMode) error {
+	if reserved(dir) {
+		return r.FS.MkdirAll(dir, perm) // no copier can see it
+	}
 	for _, p := range prefixes(dir) {
 		if _, exists := r.size(p); !exists {
 			r.require("mkdirall "+p, Region{Kind: KindMeta, Path: p})

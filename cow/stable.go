@@ -12,6 +12,10 @@ type stablePath struct {
 	meta   bool     // existence and size (KindMeta)
 	file   bool     // everything (KindFile, or created: createdLocked): implies meta and all blocks
 	blocks blockSet // block indices (KindBlocks)
+	// hold is the number of the held file that every copier was told the
+	// file at this path moves to (KindHold), 0 for none. It is not
+	// counted in the set's size.
+	hold int64
 }
 
 // blockSet is a set of block indices, 64 to a map entry: dense for the
@@ -77,6 +81,12 @@ func (s *stableSet) missing(regions []Region, bs int64) []Region {
 			if !has(r.Path, func(sp *stablePath) bool { return sp.file }) {
 				parts = append(parts, r)
 			}
+		case KindHold:
+			if !has(r.Path, func(sp *stablePath) bool { return sp.file || sp.hold == r.Off }) {
+				parts = append(parts, r)
+			}
+		case KindRelease:
+			parts = append(parts, r) // one-off: the writer keeps track
 		case KindBlocks:
 			first, end := r.Off/bs, (r.Off+r.Len+bs-1)/bs
 			run := int64(-1)
@@ -105,6 +115,9 @@ func (s *stableSet) covers(regions []Region, bs int64) bool {
 	for _, r := range regions {
 		sp := s.paths[r.Path]
 		if sp == nil {
+			if r.Kind == KindBlocks && r.Off/bs == (r.Off+r.Len+bs-1)/bs {
+				continue // no block: missing returns nothing for it either
+			}
 			return false
 		}
 		switch r.Kind {
@@ -114,6 +127,10 @@ func (s *stableSet) covers(regions []Region, bs int64) bool {
 			}
 		case KindFile:
 			if !sp.file {
+				return false
+			}
+		case KindHold:
+			if !sp.file && sp.hold != r.Off {
 				return false
 			}
 		case KindBlocks:
@@ -135,6 +152,9 @@ func (s *stableSet) covers(regions []Region, bs int64) bool {
 // record adds regions to the set.
 func (s *stableSet) record(regions []Region, bs int64) {
 	for _, r := range regions {
+		if r.Kind == KindRelease {
+			continue
+		}
 		sp := s.paths[r.Path]
 		if sp == nil {
 			sp = &stablePath{}
@@ -153,6 +173,8 @@ func (s *stableSet) record(regions []Region, bs int64) {
 				s.n -= sp.blocks.n // the file covers them
 				sp.blocks = blockSet{}
 			}
+		case KindHold:
+			sp.hold = r.Off
 		case KindBlocks:
 			if sp.file {
 				continue

@@ -52,6 +52,20 @@ type Options struct {
 	Guard Guard
 	// Logger receives debug and warning messages; nil discards them.
 	Logger *slog.Logger
+	// HoldRemoved makes a writer move each file it removes into the
+	// holding area (HoldDir) instead of deleting it, when a copier may
+	// still read it: copiers then keep reading it there (KindHold) and
+	// copy nothing, where they would otherwise copy the whole file into
+	// their overlays (KindFile). Held files are deleted once every copier
+	// has released them (CollectHeld). A file that a writer file open for
+	// writing names, and a file replaced by a rename, are still preserved
+	// as a whole. A copier ignores it until it is promoted.
+	HoldRemoved bool
+	// HoldResets is how many ResetCopier calls after a file was held the
+	// writer waits before it collects the file: a copier that reset since
+	// then no longer reads it, one that did not copies it at collection.
+	// Set it to the number of copiers that reset in turn. Zero means 1.
+	HoldResets int
 }
 
 // View is one node's view of shared storage. It implements vfs.FS. A view
@@ -110,6 +124,8 @@ func newView(shared vfs.FS, opts Options) (*View, error) {
 	v.c.init(st)
 	v.w.init(v)
 	v.w.mu.guard = opts.Guard
+	v.w.mu.hold = opts.HoldRemoved
+	v.w.mu.holdResets = uint64(max(opts.HoldResets, 1))
 	return v, nil
 }
 
@@ -196,6 +212,7 @@ type Stats struct {
 	StableRegions     int64 // writer: size of the stable set (blocks, metas, files)
 	StabilizeCalls    int64 // writer: calls made to the Stabilizer
 	RegionsStabilized int64 // writer: regions passed to those calls
+	HeldFiles         int   // writer: files it holds in the holding area (read once it holds or collects)
 }
 
 // Stats returns a snapshot of the view's counters.
@@ -213,6 +230,7 @@ func (v *View) Stats() Stats {
 	v.c.mu.RUnlock()
 	v.w.mu.Lock()
 	st.StableRegions = v.w.mu.stable.n
+	st.HeldFiles = len(v.w.mu.held)
 	v.w.mu.Unlock()
 	return st
 }
@@ -247,6 +265,9 @@ func (v *View) Open(name string, flag int, perm fs.FileMode) (vfs.File, error) {
 	if err := vfs.CheckPath("open", name); err != nil {
 		return nil, err
 	}
+	if err := checkReserved("open", name); err != nil {
+		return nil, err
+	}
 	if err := vfs.CheckFlag(name, flag); err != nil {
 		return nil, err
 	}
@@ -261,6 +282,9 @@ func (v *View) Open(name string, flag int, perm fs.FileMode) (vfs.File, error) {
 // Remove removes a file or an empty directory; see vfs.FS.
 func (v *View) Remove(name string) error {
 	if err := vfs.CheckPath("remove", name); err != nil {
+		return err
+	}
+	if err := checkReserved("remove", name); err != nil {
 		return err
 	}
 	if name == "." {
@@ -282,6 +306,12 @@ func (v *View) Rename(oldname, newname string) error {
 	if err := vfs.CheckPath("rename", newname); err != nil {
 		return err
 	}
+	if err := checkReserved("rename", oldname); err != nil {
+		return err
+	}
+	if err := checkReserved("rename", newname); err != nil {
+		return err
+	}
 	if oldname == "." || newname == "." {
 		return &fs.PathError{Op: "rename", Path: oldname, Err: fs.ErrInvalid}
 	}
@@ -298,6 +328,9 @@ func (v *View) Stat(name string) (fs.FileInfo, error) {
 	if err := vfs.CheckPath("stat", name); err != nil {
 		return nil, err
 	}
+	if err := checkReserved("stat", name); err != nil {
+		return nil, err
+	}
 	v.rmu.RLock()
 	defer v.rmu.RUnlock()
 	if v.role == RoleWriter {
@@ -311,10 +344,14 @@ func (v *View) List(dir string) ([]string, error) {
 	if err := vfs.CheckPath("list", dir); err != nil {
 		return nil, err
 	}
+	if err := checkReserved("list", dir); err != nil {
+		return nil, err
+	}
 	v.rmu.RLock()
 	defer v.rmu.RUnlock()
 	if v.role == RoleWriter {
-		return v.shared.List(dir)
+		names, err := v.shared.List(dir)
+		return dropReserved(dir, names), err
 	}
 	return v.cList(dir)
 }
@@ -322,6 +359,9 @@ func (v *View) List(dir string) ([]string, error) {
 // MkdirAll creates a directory and its missing parents; see vfs.FS.
 func (v *View) MkdirAll(dir string, perm fs.FileMode) error {
 	if err := vfs.CheckPath("mkdirall", dir); err != nil {
+		return err
+	}
+	if err := checkReserved("mkdirall", dir); err != nil {
 		return err
 	}
 	v.rmu.RLock()
@@ -339,6 +379,9 @@ func (v *View) Lock(name string) (io.Closer, error) {
 	if err := vfs.CheckPath("lock", name); err != nil {
 		return nil, err
 	}
+	if err := checkReserved("lock", name); err != nil {
+		return nil, err
+	}
 	v.rmu.RLock()
 	defer v.rmu.RUnlock()
 	if v.role == RoleWriter {
@@ -351,6 +394,9 @@ func (v *View) Lock(name string) (io.Closer, error) {
 // or does nothing but check the directory (copier).
 func (v *View) SyncDir(dir string) error {
 	if err := vfs.CheckPath("syncdir", dir); err != nil {
+		return err
+	}
+	if err := checkReserved("syncdir", dir); err != nil {
 		return err
 	}
 	v.rmu.RLock()

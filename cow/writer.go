@@ -49,6 +49,18 @@ type writer struct {
 		// scratch backs the regions of one open, write or truncate plan; they
 		// are not kept past the mutation.
 		scratch [3]Region
+		// The holding area (hold.go): hold is Options.HoldRemoved;
+		// held the files in it by number, nextHeld the last number
+		// given; resets counts ResetCopier calls, holdResets is how many
+		// a held file waits for before it is released; holdDir is set
+		// once HoldDir is known to exist.
+		hold       bool
+		held       map[int64]*heldFile
+		nextHeld   int64
+		resets     uint64
+		holdResets uint64
+		holdDir    bool
+		adopted    bool // the holding area was read (adoptedLocked)
 	}
 }
 
@@ -59,6 +71,7 @@ func (w *writer) init(v *View) {
 	w.mu.handles = make(map[*file]struct{})
 	w.mu.dirty = make(map[string]struct{})
 	w.mu.sizes = make(map[string]int64)
+	w.mu.held = make(map[int64]*heldFile)
 }
 
 // dropSizes drops the cached sizes of name and of every path under it.
@@ -97,7 +110,7 @@ func (w *writer) stabilize(ctx context.Context, regions []Region) error {
 	gen, s := w.mu.gen, w.mu.stab
 	// A batch is collected while the previous one is in flight: drop
 	// what that one made stable meanwhile (invariant 3).
-	regions = w.mu.stable.missing(regions, w.v.bs)
+	regions = w.unstableLocked(regions)
 	w.mu.Unlock()
 	if len(regions) == 0 {
 		return nil
@@ -113,6 +126,7 @@ func (w *writer) stabilize(ctx context.Context, regions []Region) error {
 		return err
 	}
 	w.mu.Lock()
+	w.releasedLocked(regions)
 	if w.mu.gen == gen {
 		// v.bs is written with both rmu and w.mu held, and SetBlockSize
 		// bumps gen, so a batch never records with a stale block size.
@@ -137,7 +151,7 @@ func (v *View) mutate(op, name string, plan func() ([]Region, error), fn func() 
 		}
 		var missing []Region
 		if !w.mu.stable.covers(regions, v.bs) {
-			missing = w.mu.stable.missing(regions, v.bs)
+			missing = w.unstableLocked(regions)
 		}
 		if len(missing) == 0 {
 			if g := w.mu.guard; g != nil {
@@ -208,6 +222,7 @@ func (v *View) ResetCopier(ctx context.Context, drop func() error) error {
 		return &fs.PathError{Op: "resetcopier", Path: ".", Err: fmt.Errorf("cow: sync shared storage: %w", err)}
 	}
 	w.forgetLocked()
+	w.mu.resets++
 	return drop()
 }
 
@@ -427,19 +442,46 @@ func (v *View) wOpen(name string, flag int, perm fs.FileMode) (vfs.File, error) 
 }
 
 func (v *View) wRemove(name string) error {
+	w := &v.w
+	var held int64 // the number this call holds the file under, once given
+	hold := false  // the last plan holds the file rather than remove it
 	plan := func() ([]Region, error) {
-		fi, absent, err := v.statShared(name)
-		if err != nil || absent {
+		hold = false
+		if err := w.adoptedLocked(); err != nil {
 			return nil, err
 		}
-		if fi.IsDir() {
-			return []Region{{Kind: KindMeta, Path: name}}, nil
+		// Collect the held files due, in the same round.
+		rs := w.appendReleasesLocked(nil, false)
+		fi, absent, err := v.statShared(name)
+		if err != nil || absent {
+			return rs, err
 		}
-		return []Region{{Kind: KindFile, Path: name}}, nil
+		if fi.IsDir() {
+			return append(rs, Region{Kind: KindMeta, Path: name}), nil
+		}
+		whole := Region{Kind: KindFile, Path: name}
+		if !w.holdableLocked(name) || w.mu.stable.covers([]Region{whole}, v.bs) {
+			// No copier reads it (created in this generation, or
+			// preserved already): nothing to hold.
+			return append(rs, whole), nil
+		}
+		if held == 0 {
+			w.mu.nextHeld++
+			held = w.mu.nextHeld
+		}
+		hold = true
+		return append(rs, Region{Kind: KindHold, Path: name, Off: held}), nil
 	}
 	return v.mutate("remove", name, plan, func() error {
 		v.w.dropSizes(name)
-		if err := v.shared.Remove(name); err != nil {
+		defer w.collectLocked()
+		var err error
+		if hold {
+			err = w.holdLocked(name, held)
+		} else {
+			err = v.shared.Remove(name)
+		}
+		if err != nil {
 			return err
 		}
 		for f := range v.w.mu.handles {
@@ -744,6 +786,14 @@ func (w *writer) check(bs int64) error {
 			if size, err := f.sh.Size(); err == nil && size != cached {
 				errs = append(errs, fmt.Errorf("cow: writer caches size %d for %s, which has %d", cached, f.wpath, size))
 			}
+		}
+	}
+	for n := range w.mu.held {
+		if fi, err := w.v.shared.Stat(HeldPath(n)); err != nil || fi.IsDir() {
+			errs = append(errs, fmt.Errorf("cow: held file %d is not on shared storage: %v", n, err))
+		}
+		if n > w.mu.nextHeld {
+			errs = append(errs, fmt.Errorf("cow: held file %d is past the last number given, %d", n, w.mu.nextHeld))
 		}
 	}
 	return errors.Join(errs...)

@@ -46,7 +46,10 @@ func newMemModel(t *rapid.T) *memModel {
 		t.Fatal(err)
 	}
 	m.coord = coord
-	w, err := cow.NewWriter(m.raw, coord, cow.Options{BlockSize: memModelBS})
+	// Zero-copy removes or whole-file preservation: KindHold and
+	// KindRelease cross the network too.
+	hold := rapid.Bool().Draw(t, "hold removed")
+	w, err := cow.NewWriter(m.raw, coord, cow.Options{BlockSize: memModelBS, HoldRemoved: hold})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +62,7 @@ func newMemModel(t *rapid.T) *memModel {
 	var peers []stability.Peer
 	for i := range rapid.IntRange(1, 3).Draw(t, "copiers") {
 		id := fmt.Sprintf("c%d", i+1)
-		v, err := cow.NewCopier(m.raw, cow.Options{BlockSize: memModelBS})
+		v, err := cow.NewCopier(m.raw, cow.Options{BlockSize: memModelBS, HoldRemoved: hold})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,6 +155,11 @@ func TestCoordinator_cowModel(t *testing.T) {
 		acts := cowtest.Actions(m.pick, memModelBS)
 		acts["join"] = func(t *rapid.T) { m.join(t, rapid.SampledFrom(m.copiers).Draw(t, "copier")) }
 		acts["join again"] = acts["join"]
+		acts["collect held"] = func(t *rapid.T) {
+			if _, err := m.writer.CollectHeld(context.Background(), rapid.Bool().Draw(t, "all")); err != nil {
+				t.Fatalf("CollectHeld: %v", err)
+			}
+		}
 		acts[""] = m.check
 		for range 3 { // as cow's model: the shapes take several steps
 			t.Repeat(acts)

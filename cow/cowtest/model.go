@@ -849,6 +849,11 @@ func CheckFS(t *rapid.T, who string, fsys vfs.FS, m *Model, durable bool) {
 			}
 		}
 		slices.Sort(names)
+		if dir == "." {
+			// The holding area of package cow (cow.HoldDir), on shared
+			// storage beside the engine's files but not in any view.
+			got = slices.DeleteFunc(got, func(n string) bool { return n == ".holeycow-held" })
+		}
 		if !slices.Equal(got, names) {
 			t.Fatalf("%s: List(%q) = %q, want %q", who, dir, got, names)
 		}

@@ -196,6 +196,10 @@ func ValidRegion(r cow.Region) error {
 		if r.Off != 0 || r.Len != 0 {
 			return fmt.Errorf("%w: region %v has an offset", ErrMalformed, r)
 		}
+	case cow.KindHold, cow.KindRelease:
+		if r.Off <= 0 || r.Len != 0 {
+			return fmt.Errorf("%w: region %v", ErrMalformed, r)
+		}
 	default:
 		return fmt.Errorf("%w: region kind %d", ErrMalformed, r.Kind)
 	}
@@ -233,9 +237,12 @@ func (m *PreserveRequest) Marshal() ([]byte, error) {
 	for _, r := range m.Regions {
 		e.u8(uint8(r.Kind))
 		e.str(r.Path)
-		if r.Kind == cow.KindBlocks {
+		switch r.Kind {
+		case cow.KindBlocks:
 			e.svar(r.Off)
 			e.svar(r.Len)
+		case cow.KindHold, cow.KindRelease:
+			e.svar(r.Off) // the held file's number
 		}
 	}
 	return e.b, e.check()
@@ -267,9 +274,12 @@ func DecodePreserveRequest(data []byte) (*PreserveRequest, error) {
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		r := cow.Region{Kind: cow.RegionKind(d.u8())}
 		r.Path = d.str(MaxPathLen)
-		if r.Kind == cow.KindBlocks {
+		switch r.Kind {
+		case cow.KindBlocks:
 			r.Off = d.svar()
 			r.Len = d.svar()
+		case cow.KindHold, cow.KindRelease:
+			r.Off = d.svar()
 		}
 		m.Regions = append(m.Regions, r)
 	}

@@ -37,6 +37,8 @@ func sampleRequests() []*PreserveRequest {
 			{Kind: cow.KindBlocks, Path: "db/main.db", Off: 4096, Len: 8192},
 			{Kind: cow.KindMeta, Path: "db/main.db-journal"},
 			{Kind: cow.KindFile, Path: "x"},
+			{Kind: cow.KindHold, Path: "db/000012.sst", Off: 7},
+			{Kind: cow.KindRelease, Path: cow.HeldPath(3), Off: 3},
 			{Kind: cow.KindBlocks, Path: ".", Off: 0, Len: 0},
 		}},
 	}
