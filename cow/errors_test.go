@@ -6,11 +6,13 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"testing"
 
 	"github.com/holeycow/holeycow/vfs"
 	"github.com/holeycow/holeycow/vfs/errorfs"
+	"github.com/holeycow/holeycow/vfs/vfstest"
 )
 
 // failingStabilizer fails every call with err while armed.
@@ -26,46 +28,16 @@ func (f *failingStabilizer) Stabilize(ctx context.Context, regions []Region) err
 	return f.s.Stabilize(ctx, regions)
 }
 
-// snapshot reads every file of a Mem.
+// snapshot reads the whole tree of fsys (vfstest.Snapshot).
 func snapshot(t *testing.T, fsys vfs.FS) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	var walk func(dir string)
-	walk = func(dir string) {
-		names, err := fsys.List(dir)
-		must(t, err)
-		for _, n := range names {
-			p := n
-			if dir != "." {
-				p = dir + "/" + n
-			}
-			fi, err := fsys.Stat(p)
-			must(t, err)
-			if fi.IsDir() {
-				out[p] = "<dir>"
-				walk(p)
-				continue
-			}
-			b, err := vfs.ReadFile(fsys, p)
-			must(t, err)
-			out[p] = string(b)
-		}
-	}
-	walk(".")
-	return out
+	snap, err := vfstest.Snapshot(fsys)
+	must(t, err)
+	return snap
 }
 
-func sameSnapshot(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
+// sameSnapshot reports whether two snapshots hold the same names and bytes.
+func sameSnapshot(a, b map[string]string) bool { return maps.Equal(a, b) }
 
 // writerMutations are the writer mutations that need stabilization, run
 // against a shared state holding "f" (3 blocks) and directory "d".

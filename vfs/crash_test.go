@@ -121,7 +121,7 @@ func TestMemFS_CrashClone_probability(t *testing.T) {
 	a := snapshot(t, crash(t, m, seed, 0.5))
 	b := snapshot(t, crash(t, m, seed, 0.5))
 	if d := diffSnapshots(a, b); d != "" {
-		t.Errorf("two clones with the same seed differ:%s", short(d))
+		t.Errorf("two clones with the same seed differ:%s", d)
 	}
 	if d := diffSnapshots(a, snapshot(t, crash(t, m, seed+1, 0.5))); d == "" {
 		t.Errorf("clones with seeds %d and %d are equal", seed, seed+1)

@@ -3,12 +3,9 @@ package vfs_test
 import (
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"path"
-	"slices"
 	"testing"
 
 	"github.com/holeycow/holeycow/vfs"
@@ -138,65 +135,14 @@ func wantMissing(t testing.TB, fsys vfs.FS, name string) {
 // content, a directory to "/".
 func snapshot(t tb, fsys vfs.FS) map[string]string {
 	t.Helper()
-	snap := make(map[string]string)
-	var walk func(dir string)
-	walk = func(dir string) {
-		names, err := fsys.List(dir)
-		must(t, err)
-		for _, n := range names {
-			p := n
-			if dir != "." {
-				p = path.Join(dir, n)
-			}
-			fi, err := fsys.Stat(p)
-			must(t, err)
-			if fi.IsDir() {
-				snap[p] = "/"
-				walk(p)
-				continue
-			}
-			data, err := vfs.ReadFile(fsys, p)
-			must(t, err)
-			snap[p] = string(data)
-		}
-	}
-	walk(".")
+	snap, err := vfstest.Snapshot(fsys)
+	must(t, err)
 	return snap
 }
 
 // diffSnapshots describes how got differs from want, or returns "".
 func diffSnapshots(got, want map[string]string) string {
-	var keys []string
-	for k := range got {
-		keys = append(keys, k)
-	}
-	for k := range want {
-		if _, ok := got[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	var d string
-	for _, k := range keys {
-		g, gok := got[k]
-		w, wok := want[k]
-		switch {
-		case !gok:
-			d += fmt.Sprintf("\n  %q missing, want %q", k, short(w))
-		case !wok:
-			d += fmt.Sprintf("\n  %q = %q, want missing", k, short(g))
-		case g != w:
-			d += fmt.Sprintf("\n  %q = %q, want %q", k, short(g), short(w))
-		}
-	}
-	return d
-}
-
-func short(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
-	}
-	return s
+	return vfstest.DiffSnapshots(got, want)
 }
 
 // syncAll makes everything in fsys durable: every file's content and every
