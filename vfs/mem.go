@@ -187,7 +187,7 @@ func (m *MemFS) Open(name string, flag int, perm fs.FileMode) (File, error) {
 		n.truncate(m.seq.Add(1), 0)
 		n.data.Unlock()
 	}
-	return &memFile{fs: m, node: n, name: name, flag: flag}, nil
+	return &memFile{fs: m, node: n, handle: handle{name: name, flag: flag}}, nil
 }
 
 // Remove implements FS. Removing "." gets fs.ErrInvalid.

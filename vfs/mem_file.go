@@ -3,8 +3,6 @@ package vfs
 import (
 	"io"
 	"io/fs"
-	"os"
-	"sync/atomic"
 	"time"
 )
 
@@ -13,11 +11,9 @@ import (
 //
 // Concurrency: every method is safe for concurrent use; see File.
 type memFile struct {
-	fs     *MemFS
-	node   *memNode
-	name   string
-	flag   int
-	closed atomic.Bool
+	fs   *MemFS
+	node *memNode
+	handle
 }
 
 var (
@@ -69,34 +65,9 @@ func resize(buf []byte, n int64) []byte {
 	return nb
 }
 
-func (f *memFile) Name() string { return f.name }
-
-func (f *memFile) check(op string) error {
-	if f.closed.Load() {
-		return &fs.PathError{Op: op, Path: f.name, Err: fs.ErrClosed}
-	}
-	return nil
-}
-
-func (f *memFile) writable(op string) error {
-	if err := f.check(op); err != nil {
-		return err
-	}
-	if f.flag&(os.O_WRONLY|os.O_RDWR) == os.O_RDONLY {
-		return &fs.PathError{Op: op, Path: f.name, Err: ErrReadOnly}
-	}
-	return nil
-}
-
 func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
-	if err := f.check("read"); err != nil {
+	if err := f.readAt(off); err != nil {
 		return 0, err
-	}
-	if f.flag&(os.O_WRONLY|os.O_RDWR) == os.O_WRONLY {
-		return 0, &fs.PathError{Op: "read", Path: f.name, Err: ErrWriteOnly}
-	}
-	if off < 0 {
-		return 0, &fs.PathError{Op: "read", Path: f.name, Err: fs.ErrInvalid}
 	}
 	f.fs.stats.reads.Add(1)
 	if len(p) == 0 {
@@ -117,11 +88,8 @@ func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
-	if err := f.writable("write"); err != nil {
+	if err := f.resize("write", off); err != nil {
 		return 0, err
-	}
-	if off < 0 {
-		return 0, &fs.PathError{Op: "write", Path: f.name, Err: fs.ErrInvalid}
 	}
 	if off > MemMaxFileSize-int64(len(p)) {
 		return 0, &fs.PathError{Op: "write", Path: f.name, Err: ErrTooLarge}
@@ -144,11 +112,8 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func (f *memFile) Truncate(size int64) error {
-	if err := f.writable("truncate"); err != nil {
+	if err := f.resize("truncate", size); err != nil {
 		return err
-	}
-	if size < 0 {
-		return &fs.PathError{Op: "truncate", Path: f.name, Err: fs.ErrInvalid}
 	}
 	if size > MemMaxFileSize {
 		return &fs.PathError{Op: "truncate", Path: f.name, Err: ErrTooLarge}
@@ -217,8 +182,8 @@ func (f *memFile) Size() (int64, error) {
 }
 
 func (f *memFile) Close() error {
-	if !f.closed.CompareAndSwap(false, true) {
-		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
+	if err := f.close(); err != nil {
+		return err
 	}
 	return nil
 }

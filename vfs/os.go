@@ -145,7 +145,7 @@ func (o *OSFS) Open(name string, flag int, perm fs.FileMode) (File, error) {
 			return nil, osErr("open", name, err)
 		}
 	}
-	return &osFile{f: f, name: name, flag: flag, uncached: o.uncached}, nil
+	return &osFile{f: f, handle: handle{name: name, flag: flag}, uncached: o.uncached}, nil
 }
 
 // openRootErr is the error of opening the root directory with flag.
@@ -343,33 +343,14 @@ func (o *OSFS) Check() error {
 // osFile is a File on disk. It tracks its open flags itself, so that a
 // wrong-direction access gets ErrReadOnly or ErrWriteOnly rather than EBADF.
 type osFile struct {
-	f        *os.File
-	name     string
-	flag     int
+	f *os.File
+	handle
 	uncached bool // drop cached pages before each read (OSOptions.DropCache)
-	closed   atomic.Bool
-}
-
-func (f *osFile) Name() string { return f.name }
-
-// check returns the error of a call op on f, if any, before it reaches the
-// OS.
-func (f *osFile) check(op string) error {
-	if f.closed.Load() {
-		return &fs.PathError{Op: op, Path: f.name, Err: fs.ErrClosed}
-	}
-	return nil
 }
 
 func (f *osFile) ReadAt(p []byte, off int64) (int, error) {
-	if err := f.check("read"); err != nil {
+	if err := f.readAt(off); err != nil {
 		return 0, err
-	}
-	if f.flag&(os.O_WRONLY|os.O_RDWR) == os.O_WRONLY {
-		return 0, &fs.PathError{Op: "read", Path: f.name, Err: ErrWriteOnly}
-	}
-	if off < 0 {
-		return 0, &fs.PathError{Op: "read", Path: f.name, Err: fs.ErrInvalid}
 	}
 	if f.uncached && len(p) > 0 {
 		if err := dropCache(f.f, off, int64(len(p))); err != nil {
@@ -384,11 +365,8 @@ func (f *osFile) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (f *osFile) WriteAt(p []byte, off int64) (int, error) {
-	if err := f.writable("write"); err != nil {
+	if err := f.resize("write", off); err != nil {
 		return 0, err
-	}
-	if off < 0 {
-		return 0, &fs.PathError{Op: "write", Path: f.name, Err: fs.ErrInvalid}
 	}
 	n, err := f.f.WriteAt(p, off)
 	if err != nil {
@@ -397,23 +375,9 @@ func (f *osFile) WriteAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// writable returns the error of a modifying call op on f, if any.
-func (f *osFile) writable(op string) error {
-	if err := f.check(op); err != nil {
-		return err
-	}
-	if f.flag&(os.O_WRONLY|os.O_RDWR) == os.O_RDONLY {
-		return &fs.PathError{Op: op, Path: f.name, Err: ErrReadOnly}
-	}
-	return nil
-}
-
 func (f *osFile) Truncate(size int64) error {
-	if err := f.writable("truncate"); err != nil {
+	if err := f.resize("truncate", size); err != nil {
 		return err
-	}
-	if size < 0 {
-		return &fs.PathError{Op: "truncate", Path: f.name, Err: fs.ErrInvalid}
 	}
 	if err := f.f.Truncate(size); err != nil {
 		return osErr("truncate", f.name, err)
@@ -455,8 +419,8 @@ func (f *osFile) Size() (int64, error) {
 }
 
 func (f *osFile) Close() error {
-	if !f.closed.CompareAndSwap(false, true) {
-		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
+	if err := f.close(); err != nil {
+		return err
 	}
 	if err := f.f.Close(); err != nil {
 		return osErr("close", f.name, err)
