@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"slices"
 	"sort"
 
@@ -82,7 +81,7 @@ func (v *View) Promote(ctx context.Context, s Stabilizer) (err error) {
 	// Make everything durable, including what the old writer left
 	// unsynced: shared storage now is this view, and must survive a crash
 	// as it is.
-	if err := syncTree(v.shared, ".", true); err != nil {
+	if err := vfs.SyncTree(v.shared, ".", true); err != nil {
 		return fmt.Errorf("cow: promote: sync: %w", err)
 	}
 	// Where each overlay node lives on shared storage now.
@@ -200,43 +199,6 @@ func (v *View) push(ctx context.Context) (map[*node]string, error) {
 	return orphans, nil
 }
 
-// syncTree syncs every directory of fsys below dir, children before their
-// directory, and with files every file too.
-func syncTree(fsys vfs.FS, dir string, files bool) error {
-	names, err := fsys.List(dir)
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		p := path.Join(dir, n)
-		fi, err := fsys.Stat(p)
-		if err != nil {
-			return err
-		}
-		switch {
-		case fi.IsDir():
-			err = syncTree(fsys, p, files)
-		case files:
-			err = syncFile(fsys, p)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return fsys.SyncDir(dir)
-}
-
-func syncFile(fsys vfs.FS, name string) error {
-	f, err := fsys.Open(name, os.O_RDONLY, 0)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
 
 // removeTree removes p (and, for a directory, everything below it) from
 // shared storage through the writer path.

@@ -249,7 +249,7 @@ func (w *writer) syncLocked() error {
 		err := w.v.shared.SyncDir(d)
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, vfs.ErrNotDir) {
 			w.v.log.Warn("cow: a changed directory is gone; syncing every directory", "dir", d, "err", err)
-			err = syncTree(w.v.shared, ".", false)
+			err = vfs.SyncTree(w.v.shared, ".", false)
 		}
 		if err != nil {
 			return err

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"io"
 	"io/fs"
-	"os"
 	"testing"
 
 	"github.com/holeycow/holeycow/vfs"
@@ -149,14 +148,5 @@ func diffSnapshots(got, want map[string]string) string {
 // directory's entries.
 func syncAll(t tb, fsys vfs.FS) {
 	t.Helper()
-	for p, c := range snapshot(t, fsys) {
-		if c == "/" {
-			must(t, fsys.SyncDir(p))
-			continue
-		}
-		f := open(t, fsys, p, os.O_RDONLY)
-		must(t, f.Sync())
-		must(t, f.Close())
-	}
-	must(t, fsys.SyncDir("."))
+	must(t, vfs.SyncTree(fsys, ".", true))
 }

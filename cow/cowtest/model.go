@@ -119,31 +119,7 @@ func Setup(t *rapid.T, fsys vfs.FS, bs int) *Model {
 }
 
 // SyncTree syncs every file and directory of fsys below dir.
-func SyncTree(fsys vfs.FS, dir string) error {
-	names, err := fsys.List(dir)
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		p := path.Join(dir, n)
-		fi, err := fsys.Stat(p)
-		if err != nil {
-			return err
-		}
-		if fi.IsDir() {
-			err = SyncTree(fsys, p)
-		} else {
-			var f vfs.File
-			if f, err = fsys.Open(p, os.O_RDWR, 0); err == nil {
-				err = errors.Join(f.Sync(), f.Close())
-			}
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return fsys.SyncDir(dir)
-}
+func SyncTree(fsys vfs.FS, dir string) error { return vfs.SyncTree(fsys, dir, true) }
 
 // Handle is a long-lived open file of a Subject and its model.
 type Handle struct {
