@@ -199,7 +199,6 @@ func (v *View) push(ctx context.Context) (map[*node]string, error) {
 	return orphans, nil
 }
 
-
 // removeTree removes p (and, for a directory, everything below it) from
 // shared storage through the writer path.
 func (v *View) removeTree(p string, fi fs.FileInfo) error {
