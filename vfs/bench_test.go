@@ -37,31 +37,20 @@ func benchFile(b *testing.B, fsys vfs.FS) vfs.File {
 	return f
 }
 
-func benchReadAt(b *testing.B, fsys vfs.FS) {
+// benchBlocksLoop runs op on one 4 KiB block per iteration, cycling through
+// the blocks of a benchFile; after each full pass it calls pass, if not nil,
+// with the timer stopped.
+func benchBlocksLoop(b *testing.B, fsys vfs.FS, op func(f vfs.File, buf []byte, off int64) error, pass func(f vfs.File) error) {
 	f := benchFile(b, fsys)
 	buf := make([]byte, benchBlock)
 	b.SetBytes(benchBlock)
 	for i := 0; b.Loop(); i++ {
-		if _, err := f.ReadAt(buf, int64(i%benchBlocks)*benchBlock); err != nil {
+		if err := op(f, buf, int64(i%benchBlocks)*benchBlock); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-// benchWriteAt writes without syncing. Every full pass over the file, it
-// syncs with the timer stopped, since MemFS keeps every unsynced write
-// until the next Sync (see MemFS).
-func benchWriteAt(b *testing.B, fsys vfs.FS) {
-	f := benchFile(b, fsys)
-	buf := make([]byte, benchBlock)
-	b.SetBytes(benchBlock)
-	for i := 0; b.Loop(); i++ {
-		if _, err := f.WriteAt(buf, int64(i%benchBlocks)*benchBlock); err != nil {
-			b.Fatal(err)
-		}
-		if i%benchBlocks == benchBlocks-1 {
+		if pass != nil && i%benchBlocks == benchBlocks-1 {
 			b.StopTimer()
-			if err := f.Sync(); err != nil {
+			if err := pass(f); err != nil {
 				b.Fatal(err)
 			}
 			b.StartTimer()
@@ -69,19 +58,33 @@ func benchWriteAt(b *testing.B, fsys vfs.FS) {
 	}
 }
 
+func readBlock(f vfs.File, buf []byte, off int64) error {
+	_, err := f.ReadAt(buf, off)
+	return err
+}
+
+func writeBlock(f vfs.File, buf []byte, off int64) error {
+	_, err := f.WriteAt(buf, off)
+	return err
+}
+
+func benchReadAt(b *testing.B, fsys vfs.FS) { benchBlocksLoop(b, fsys, readBlock, nil) }
+
+// benchWriteAt writes without syncing. Every full pass over the file, it
+// syncs with the timer stopped, since MemFS keeps every unsynced write
+// until the next Sync (see MemFS).
+func benchWriteAt(b *testing.B, fsys vfs.FS) {
+	benchBlocksLoop(b, fsys, writeBlock, vfs.File.Sync)
+}
+
 // benchSync writes one block and syncs the file, as a commit would.
 func benchSync(b *testing.B, fsys vfs.FS) {
-	f := benchFile(b, fsys)
-	buf := make([]byte, benchBlock)
-	b.SetBytes(benchBlock)
-	for i := 0; b.Loop(); i++ {
-		if _, err := f.WriteAt(buf, int64(i%benchBlocks)*benchBlock); err != nil {
-			b.Fatal(err)
+	benchBlocksLoop(b, fsys, func(f vfs.File, buf []byte, off int64) error {
+		if err := writeBlock(f, buf, off); err != nil {
+			return err
 		}
-		if err := f.Sync(); err != nil {
-			b.Fatal(err)
-		}
-	}
+		return f.Sync()
+	}, nil)
 }
 
 func newBenchOS(b *testing.B) vfs.FS { return vfs.OS(b.TempDir()) }
