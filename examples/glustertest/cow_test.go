@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/vfs"
 	"github.com/holeycow/holeycow/vfs/vfstest"
 	"github.com/holeycow/holeycow/vfs/vfstest/gluster"
@@ -44,19 +42,8 @@ func crossMountFS(t *testing.T, v *gluster.Volume, rounds int, copierFS func(dir
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rng := rand.New(rand.NewPCG(vfstest.Seed(t, *seed), 17))
-	if err := os.Mkdir(filepath.Join(v.Mounts[0], "db"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	opts := cow.Options{BlockSize: blockSize}
-	cfs := copierFS(filepath.Join(v.Mounts[1], "db"))
-	copier, err := cow.NewCopier(cfs, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writer, err := cow.NewWriter(vfs.OS(filepath.Join(v.Mounts[0], "db")), cow.NewDirect(copier), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pair := newMountPair(t, v, "db", copierFS)
+	writer, copier, cfs := pair.writer, pair.copier, pair.cfs
 	model := make([][]byte, blocks) // the writer's content, block by block
 	wf, err := writer.Open("f", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -111,11 +98,8 @@ func crossMountFS(t *testing.T, v *gluster.Volume, rounds int, copierFS func(dir
 			// A restart: a new copier view on the same mount (whose
 			// kernel cache outlives the process) joins.
 			cf.Close()
-			cfs = copierFS(filepath.Join(v.Mounts[1], "db"))
-			if copier, err = cow.NewCopier(cfs, opts); err != nil {
-				t.Fatal(err)
-			}
-			writer.SetStabilizer(cow.NewDirect(copier))
+			pair.newCopier()
+			copier, cfs = pair.copier, pair.cfs
 			newEpoch(cfs)
 			if err := copier.Reset(ctx, writer); err != nil {
 				t.Fatal(err)

@@ -5,12 +5,9 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/examples/sqlitevfs"
 	"github.com/holeycow/holeycow/vfs"
 	"github.com/holeycow/holeycow/vfs/vfstest"
@@ -48,22 +45,8 @@ func sqliteCrossMount(t *testing.T, v *gluster.Volume, rounds int, copierFS func
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rng := rand.New(rand.NewPCG(vfstest.Seed(t, *seed), 23))
-	if err := os.Mkdir(filepath.Join(v.Mounts[0], "sql"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	opts := cow.Options{BlockSize: blockSize}
-	newCopier := func() *cow.View {
-		c, err := cow.NewCopier(copierFS(filepath.Join(v.Mounts[1], "sql")), opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	copier := newCopier()
-	writer, err := cow.NewWriter(vfs.OS(filepath.Join(v.Mounts[0], "sql")), cow.NewDirect(copier), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pair := newMountPair(t, v, "sql", copierFS)
+	writer, copier := pair.writer, pair.copier
 	name := func(p string) string { return fmt.Sprintf("%s-%p", p, t) }
 	register := func(n string, fsys vfs.FS) {
 		if err := sqlitevfs.Register(n, fsys); err != nil {
@@ -140,8 +123,8 @@ func sqliteCrossMount(t *testing.T, v *gluster.Volume, rounds int, copierFS func
 			t.Fatal(err)
 		}
 		if g%3 == 0 {
-			copier = newCopier()
-			writer.SetStabilizer(cow.NewDirect(copier))
+			pair.newCopier()
+			copier = pair.copier
 		}
 		if err := copier.Reset(ctx, writer); err != nil {
 			t.Fatal(err)
