@@ -289,38 +289,29 @@ func TestOpenConn_manyConns(t *testing.T) {
 		exec(t, setup, "CREATE TABLE c(id INTEGER PRIMARY KEY, n INTEGER)")
 		exec(t, setup, "INSERT INTO c VALUES (1, 0)")
 		const conns, incs = 4, 25
-		var wg sync.WaitGroup
-		errs := make(chan error, conns)
-		for i := range conns {
-			conn := openConn(t, name, "main.db", sqlitevfs.Config{})
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				busy := 0
-				for j := 0; j < incs; {
-					err := increment(conn, int64(i*1000+j))
-					if err == nil {
-						j++
-						continue
-					}
-					conn.Exec("ROLLBACK")
-					// Two readers that both want to write: SQLite makes one
-					// give up at once with BUSY (no busy handler for a lock
-					// upgrade), and it retries.
-					if errors.Is(err, sqlite3.BUSY) && busy < 100000 {
-						busy++
-						continue
-					}
-					errs <- err
-					return
+		cs := make([]*sqlite3.Conn, conns)
+		for i := range cs {
+			cs[i] = openConn(t, name, "main.db", sqlitevfs.Config{})
+		}
+		concurrently(t, conns, func(i int) error {
+			conn, busy := cs[i], 0
+			for j := 0; j < incs; {
+				err := increment(conn, int64(i*1000+j))
+				if err == nil {
+					j++
+					continue
 				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
-		}
+				conn.Exec("ROLLBACK")
+				// Two readers that both want to write: SQLite makes one
+				// give up at once with BUSY (no busy handler for a lock
+				// upgrade), and it retries.
+				if !errors.Is(err, sqlite3.BUSY) || busy >= 100000 {
+					return err
+				}
+				busy++
+			}
+			return nil
+		})
 		if n := queryInt(t, setup, "SELECT n FROM c WHERE id = 1"); n != conns*incs {
 			t.Fatalf("counter %d, want %d", n, conns*incs)
 		}

@@ -3,6 +3,7 @@ package sqlitevfs_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -133,5 +134,28 @@ var fsKinds = []struct {
 func forEachFS(t *testing.T, f func(t *testing.T, fsys vfs.FS)) {
 	for _, k := range fsKinds {
 		t.Run(k.name, func(t *testing.T) { f(t, k.new(t)) })
+	}
+}
+
+// concurrently runs f(0), ..., f(n-1) in n goroutines, waits for them all
+// and fails t with every error they returned.
+func concurrently(t *testing.T, n int, f func(i int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			if err := f(i); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if t.Failed() {
+		t.FailNow()
 	}
 }

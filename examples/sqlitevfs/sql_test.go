@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/holeycow/holeycow/examples/sqlitevfs"
@@ -47,35 +46,22 @@ func TestOpenDB_databaseSQL(t *testing.T) {
 		// Concurrent committed transactions (the driver's default is
 		// BEGIN IMMEDIATE, so they serialise on the RESERVED lock).
 		const writers, each = 4, 20
-		var wg sync.WaitGroup
-		errs := make(chan error, writers)
-		for w := range writers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range each {
-					tx, err := db.BeginTx(ctx, nil)
-					if err != nil {
-						errs <- err
-						return
-					}
-					if _, err := tx.ExecContext(ctx, "INSERT INTO kv VALUES (?, ?)", strings.Repeat("k", w+1)+string(rune('a'+i)), w*100+i); err != nil {
-						tx.Rollback()
-						errs <- err
-						return
-					}
-					if err := tx.Commit(); err != nil {
-						errs <- err
-						return
-					}
+		concurrently(t, writers, func(w int) error {
+			for i := range each {
+				tx, err := db.BeginTx(ctx, nil)
+				if err != nil {
+					return err
 				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
-		}
+				if _, err := tx.ExecContext(ctx, "INSERT INTO kv VALUES (?, ?)", strings.Repeat("k", w+1)+string(rune('a'+i)), w*100+i); err != nil {
+					tx.Rollback()
+					return err
+				}
+				if err := tx.Commit(); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 		var n, sum int
 		if err := db.QueryRowContext(ctx, "SELECT count(*), sum(v) FROM kv").Scan(&n, &sum); err != nil {
 			t.Fatal(err)
