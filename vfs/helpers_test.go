@@ -130,8 +130,8 @@ func wantMissing(t testing.TB, fsys vfs.FS, name string) {
 	}
 }
 
-// snapshot returns every file and directory of fsys: a file maps to its
-// content, a directory to "/".
+// snapshot returns every file and directory of fsys (vfstest.Snapshot: a
+// file maps to its content, a directory's path with "/" appended to "").
 func snapshot(t tb, fsys vfs.FS) map[string]string {
 	t.Helper()
 	snap, err := vfstest.Snapshot(fsys)

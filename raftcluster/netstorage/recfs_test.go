@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/holeycow/holeycow/vfs"
+	"github.com/holeycow/holeycow/vfs/vfstest"
 )
 
 // recorder watches shared storage: every mutation, by whichever node, is
@@ -209,41 +210,9 @@ func (f *recFile) Truncate(size int64) error {
 	return f.fs.rec.mutate(f.fs.node, recOp{kind: "truncate", path: f.name, off: size}, func() error { return f.File.Truncate(size) })
 }
 
-// tree reads a whole file system: path -> content ("/" suffix for dirs).
-func tree(fsys vfs.FS) (map[string]string, error) {
-	out := map[string]string{}
-	var walk func(dir string) error
-	walk = func(dir string) error {
-		names, err := fsys.List(dir)
-		if err != nil {
-			return err
-		}
-		for _, n := range names {
-			p := n
-			if dir != "." {
-				p = dir + "/" + n
-			}
-			fi, err := fsys.Stat(p)
-			if err != nil {
-				return err
-			}
-			if fi.IsDir() {
-				out[p+"/"] = ""
-				if err := walk(p); err != nil {
-					return err
-				}
-				continue
-			}
-			b, err := vfs.ReadFile(fsys, p)
-			if err != nil {
-				return err
-			}
-			out[p] = string(b)
-		}
-		return nil
-	}
-	return out, walk(".")
-}
+// tree reads a whole file system (vfstest.Snapshot): path -> content,
+// "/" suffix for dirs.
+func tree(fsys vfs.FS) (map[string]string, error) { return vfstest.Snapshot(fsys) }
 
 // diff describes how two trees differ ("" if equal).
 func diff(a, b map[string]string) string {

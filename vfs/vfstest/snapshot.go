@@ -8,8 +8,8 @@ import (
 	"github.com/holeycow/holeycow/vfs"
 )
 
-// Snapshot reads the whole tree of fsys: a file maps to its content and a
-// directory to "/". Tests compare snapshots to check that two file systems,
+// Snapshot reads the whole tree of fsys: a file's path maps to its content
+// and a directory's path, with "/" appended, to "". Tests compare snapshots to check that two file systems,
 // or one file system at two moments, hold the same names and bytes.
 // It returns the first error met while listing, stating or reading.
 func Snapshot(fsys vfs.FS) (map[string]string, error) {
@@ -30,7 +30,7 @@ func Snapshot(fsys vfs.FS) (map[string]string, error) {
 				return err
 			}
 			if fi.IsDir() {
-				snap[p] = "/"
+				snap[p+"/"] = ""
 				if err := walk(p); err != nil {
 					return err
 				}
