@@ -60,10 +60,68 @@ func (c *contacts) get(id string) contact {
 }
 
 // contactTransport is the raft.Transport handed to hashicorp/raft: the
-// member's transport, recording each answered AppendEntries.
+// member's transport, recording each answered AppendEntries, with its
+// pipelines wrapped as contactPipelines.
+//
+// Concurrency: safe for concurrent use.
 type contactTransport struct {
 	raft.Transport
 	c *contacts
+
+	// mu guards pipes and stopped.
+	mu struct {
+		sync.Mutex
+		pipes   map[*contactPipeline]struct{} // open pipelines
+		stopped bool
+	}
+}
+
+// AppendEntriesPipeline implements raft.Transport: the member transport's
+// pipeline, as a contactPipeline.
+func (t *contactTransport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
+	t.mu.Lock()
+	stopped := t.mu.stopped
+	t.mu.Unlock()
+	if stopped {
+		return nil, raft.ErrPipelineReplicationNotSupported
+	}
+	inner, err := t.Transport.AppendEntriesPipeline(id, target)
+	if err != nil {
+		return nil, err
+	}
+	var p *contactPipeline
+	p = newContactPipeline(inner, func() {
+		t.mu.Lock()
+		delete(t.mu.pipes, p)
+		t.mu.Unlock()
+	})
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.mu.stopped {
+		p.stop()
+	} else {
+		if t.mu.pipes == nil {
+			t.mu.pipes = make(map[*contactPipeline]struct{})
+		}
+		t.mu.pipes[p] = struct{}{}
+	}
+	return p, nil
+}
+
+// stop makes every open pipeline's sends fail, and refuses new pipelines
+// (Raft then replicates without one): Node.Shutdown calls it so that no
+// replication goroutine stays blocked in a pipeline while Raft shuts down.
+func (t *contactTransport) stop() {
+	t.mu.Lock()
+	t.mu.stopped = true
+	pipes := make([]*contactPipeline, 0, len(t.mu.pipes))
+	for p := range t.mu.pipes {
+		pipes = append(pipes, p)
+	}
+	t.mu.Unlock()
+	for _, p := range pipes {
+		p.stop()
+	}
 }
 
 var (

@@ -96,7 +96,9 @@
 //
 //   - Raft's election is the failure detector: some voter wins leadership.
 //   - Before it takes an epoch, the new leader looks for the live voter
-//     (not excluded, reachable, overlay reported) with the
+//     (not excluded, reachable, overlay reported since it last started
+//     from a fresh view: a rejoin, a finished reset or a step-down as
+//     writer clears the member's report) with the
 //     smallest reported overlay, leaving out the old writer. If that is
 //     another member, smaller than itself by at least
 //     Config.WriterPreferenceMargin (1 MiB) and by a quarter (reports lag

@@ -27,6 +27,11 @@ func (t memTransport) Addr() string                  { return t.ep.Addr() }
 func (t memTransport) Close() error                  { return t.ep.Close() }
 func (t memTransport) raftTransport() raft.Transport { return t.ep.Raft() }
 
+// stopRaft implements Transport: nothing to do, an in-memory RPC ends
+// within the network's RPC timeout, and a pipeline's blocked send is ended
+// by contactTransport.stop.
+func (t memTransport) stopRaft() {}
+
 func (t memTransport) serve(h forwardHandler, _ func(string) string) {
 	t.ep.Serve(memraft.Handler(h))
 }

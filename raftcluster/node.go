@@ -30,6 +30,8 @@ type Node struct {
 	fsm   *fsm
 	hub   *hub
 	trans Transport
+	// rtrans is the raft.Transport handed to Raft (trans's, wrapped).
+	rtrans *contactTransport
 
 	stores  *Stores
 	closers []io.Closer // closed last to first
@@ -124,8 +126,8 @@ func New(cfg Config) (*Node, error) {
 		n.cancel()
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
-	r, err := raft.NewRaft(rc, n.fsm, stores.Log, stores.Stable, stores.Snap,
-		&contactTransport{Transport: cfg.Transport.raftTransport(), c: &n.contacts})
+	n.rtrans = &contactTransport{Transport: cfg.Transport.raftTransport(), c: &n.contacts}
+	r, err := raft.NewRaft(rc, n.fsm, stores.Log, stores.Stable, stores.Snap, n.rtrans)
 	if err != nil {
 		n.closeStores()
 		n.cancel()
@@ -398,7 +400,8 @@ func (n *Node) isShut() bool {
 // Shutdown stops the node without leaving the cluster (it is still a
 // member; see Leave). It fences storage if this node was the writer,
 // stops Raft, closes the transport and stores, and closes every
-// subscription. It is idempotent.
+// subscription. It does not wait for the Raft RPCs in flight to members
+// that do not answer: it makes them fail. It is idempotent.
 func (n *Node) Shutdown() error {
 	n.shutOnce.Do(func() {
 		if e := n.writerEpoch.Swap(0); e != 0 && n.cfg.Storage != nil {
@@ -428,7 +431,15 @@ func (n *Node) Shutdown() error {
 			t.Stop()
 		}
 		n.raft.DeregisterObserver(n.obs)
-		err := n.raft.Shutdown().Error()
+		// raft.Shutdown waits for Raft's goroutines, and a replication
+		// goroutine may be blocked sending to a member that does not
+		// answer (until the RPC timeout) or in a pipeline whose answers
+		// Raft no longer reads (for ever): tell Raft to stop first, then
+		// make every send of this node fail, then wait.
+		f := n.raft.Shutdown()
+		n.rtrans.stop()
+		n.trans.stopRaft()
+		err := f.Error()
 		n.trans.serve(nil, nil)
 		if cerr := n.trans.Close(); err == nil {
 			err = cerr

@@ -54,7 +54,10 @@ type Member struct {
 	// member is valid only within one generation.
 	Generation uint64
 	// OverlayBytes is the member's last reported overlay size, and
-	// ReportedIndex the applied index it reported with it (0 = never).
+	// ReportedIndex the applied index it reported with it (0 = not since
+	// the member last started from a fresh view: a join, a rejoin, a
+	// finished reset or a step-down as writer zero both, and the member
+	// reports again; until then it is no candidate for writer).
 	OverlayBytes  int64
 	ReportedIndex uint64
 	// Excluded is set when the writer stopped waiting for this member (in
@@ -254,7 +257,7 @@ func (s *State) apply(index uint64, c command) ([]Event, error) {
 			// snapshot: it must start afresh as a copier.
 			s.Generation++
 			old.Generation = s.Generation
-			old.OverlayBytes = 0
+			old.OverlayBytes, old.ReportedIndex = 0, 0
 		}
 		m = s.member(c.ID)
 		m.Role = RoleWriter
@@ -294,7 +297,7 @@ func (s *State) apply(index uint64, c command) ([]Event, error) {
 		m.Excluded, m.ExcludedEpoch, m.ExcludedIndex = false, 0, 0
 		s.Generation++
 		m.Generation = s.Generation
-		m.OverlayBytes = 0
+		m.OverlayBytes, m.ReportedIndex = 0, 0
 		return []Event{ev(EventMemberRejoined, *m)}, nil
 	case kindReportOverlay:
 		if c.Bytes > 1<<62 {
@@ -325,7 +328,7 @@ func (s *State) apply(index uint64, c command) ([]Event, error) {
 		s.Resetting, s.ResettingIndex = "", 0
 		s.Generation++
 		m.Generation = s.Generation
-		m.OverlayBytes = 0
+		m.OverlayBytes, m.ReportedIndex = 0, 0
 		return []Event{ev(EventResetDone, *m)}, nil
 	case kindSetVoter:
 		if m.Suffrage == Voter {

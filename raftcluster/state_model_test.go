@@ -37,6 +37,7 @@ type modelMember struct {
 	generation              uint64
 	overlay                 int64
 	reportedIndex           uint64
+	reportedGen             uint64 // the generation the last report was made in
 	excluded                bool
 	excludedEpoch           uint64
 	excludedIndex           uint64 // log index of the Exclude; a Rejoin must name it
@@ -106,11 +107,14 @@ func (m *clusterModel) event(k EventKind, id string) []Event {
 
 // freshStart records that id starts from a fresh view of shared storage:
 // a new cluster generation, which becomes the member's, and no overlay
-// yet. ReportedIndex keeps the index of the member's last report.
+// report yet: the size and the index of its last report are both
+// cleared, and it must report again (writer choice leaves it out until
+// then).
 func (m *clusterModel) freshStart(id string) {
 	m.generation++
 	m.members[id].generation = m.generation
 	m.members[id].overlay = 0
+	m.members[id].reportedIndex = 0
 }
 
 // modelRefusal is the model's refusal: the sentinel State must return,
@@ -234,7 +238,7 @@ func (m *clusterModel) step(index uint64, c command) ([]Event, error) {
 		if c.Bytes > 1<<62 {
 			return nil, refused(ErrRejected, "out-of-range")
 		}
-		mm.overlay, mm.reportedIndex = int64(c.Bytes), c.Index
+		mm.overlay, mm.reportedIndex, mm.reportedGen = int64(c.Bytes), c.Index, mm.generation
 		return nil, nil
 
 	case kindResetStart:
@@ -509,6 +513,20 @@ func (h *modelHarness) check(t *rapid.T) {
 		t.Fatalf("epoch %d -> %d, generation %d -> %d", h.lastEpoch, h.st.Epoch, h.lastGen, h.st.Generation)
 	}
 	h.lastEpoch, h.lastGen = h.st.Epoch, h.st.Generation
+	// Writer choice (every member a voter, none down) never prefers a
+	// member whose overlay size was not reported in its current
+	// generation: one that rejoined, reset or stepped down as writer since
+	// its last report has a zeroed size, not a measured one.
+	voters := map[string]bool{}
+	for _, m := range h.st.Members {
+		voters[m.ID] = true
+	}
+	if w, ok := preferWriter(h.st, "", voters, nil, nil); ok {
+		if mm := h.model.members[w.ID]; mm.reportedIndex == 0 || mm.reportedGen != mm.generation {
+			t.Fatalf("index %d: writer choice prefers %q, whose last report (index %d) predates its generation %d: %+v",
+				h.st.Index, w.ID, mm.reportedIndex, mm.generation, w)
+		}
+	}
 	h.longestHistory = max(h.longestHistory, len(h.st.History))
 	h.mostMembers = max(h.mostMembers, len(h.st.Members))
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/raft"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/holeycow/holeycow/vfs/vfstest"
 )
@@ -319,5 +321,73 @@ func TestFSM_ApplyBatch_runsAndOrder(t *testing.T) {
 	st := f.state()
 	if st.Writer != "a" || st.Epoch != 1 || f.applied.Load() != 8 {
 		t.Fatalf("state writer %q epoch %d applied %d", st.Writer, st.Epoch, f.applied.Load())
+	}
+}
+
+// TestState_writerChoice_staleReport: a member that starts from a fresh
+// view (rejoins, finishes a reset, steps down as writer) has its overlay
+// size zeroed, not measured, and may not have caught up: writer choice
+// must not prefer it on its report from before the transition, only once
+// it has reported again.
+func TestState_writerChoice_staleReport(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		name       string
+		transition []command // b's transition; indices from 10 on
+	}{
+		{"rejoin", []command{
+			{Kind: kindExclude, ID: "b", Epoch: 1},
+			{Kind: kindRejoin, ID: "b", Index: 10},
+		}},
+		{"reset done", []command{
+			{Kind: kindResetStart, ID: "b", Epoch: 1},
+			{Kind: kindResetDone, ID: "b", Index: 10},
+		}},
+		{"writer stepped down", []command{
+			{Kind: kindSetWriter, ID: "b", Epoch: 2},
+			{Kind: kindSetWriter, ID: "w", Epoch: 3},
+		}},
+	}
+	voters := map[string]bool{"w": true, "b": true, "c": true}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var st State
+			index := uint64(0)
+			must := func(c command) {
+				t.Helper()
+				index++
+				_, err := st.apply(index, c)
+				require.NoError(t, err, "index %d %s", index, c.Kind)
+			}
+			for _, id := range []string{"w", "b", "c"} {
+				must(command{Kind: kindAddMember, ID: id, RaftAddr: "r-" + id})
+			}
+			must(command{Kind: kindSetWriter, ID: "w", Epoch: 1})
+			must(command{Kind: kindReportOverlay, ID: "b", Bytes: 64 * mib, Index: 5})
+			must(command{Kind: kindReportOverlay, ID: "c", Bytes: 8 * mib, Index: 6})
+			for index < 9 {
+				must(command{Kind: kindReportOverlay, ID: "w", Bytes: 0, Index: index + 1})
+			}
+			w, ok := preferWriter(st, "w", voters, nil, []string{"w"})
+			require.True(t, ok)
+			require.Equal(t, "c", w.ID, "before the transition")
+
+			for _, c := range tt.transition {
+				must(c)
+			}
+			b, ok := st.Member("b")
+			require.True(t, ok)
+			assert.Zero(t, b.OverlayBytes)
+			assert.Zero(t, b.ReportedIndex, "b must report again")
+			require.NoError(t, st.Check())
+			w, ok = preferWriter(st, "w", voters, nil, []string{"w"})
+			require.True(t, ok)
+			assert.Equal(t, "c", w.ID, "b has not reported since the transition")
+
+			must(command{Kind: kindReportOverlay, ID: "b", Bytes: 1 * mib, Index: index})
+			w, ok = preferWriter(st, "w", voters, nil, []string{"w"})
+			require.True(t, ok)
+			assert.Equal(t, "b", w.ID, "b reported a smaller overlay since")
+		})
 	}
 }

@@ -76,14 +76,19 @@ type TLSTransport struct {
 	done      chan struct{}
 	wg        sync.WaitGroup
 	refusals  repeats // rate-limits the warnings about refused peers
+	// raftCtx is canceled by stopRaft: it ends the Raft dials in flight.
+	raftCtx  context.Context
+	raftStop context.CancelFunc
 
-	// mu guards handler, memberAt and closed.
+	// mu guards handler, memberAt, closed, stab, dialed and raftStopped.
 	mu struct {
 		sync.Mutex
-		handler  forwardHandler
-		memberAt func(addr string) string
-		closed   bool
-		stab     *muxListener
+		handler     forwardHandler
+		memberAt    func(addr string) string
+		closed      bool
+		stab        *muxListener
+		dialed      map[*raftConn]struct{} // open Raft connections this node dialed
+		raftStopped bool
 	}
 }
 
@@ -151,6 +156,7 @@ func NewTLSTransportWithLimits(bind, advertise string, conf *tls.Config, rpcTime
 	}
 	t := &TLSTransport{ln: connlimit.New(ln, lim.MaxConns), handshake: lim.HandshakeTimeout, advertise: adv, server: server, client: client, log: logger,
 		raftConns: make(chan net.Conn), done: make(chan struct{})}
+	t.raftCtx, t.raftStop = context.WithCancel(context.Background())
 	t.nt = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  (*tlsStream)(t),
 		MaxPool: 3,
@@ -174,6 +180,7 @@ func (t *TLSTransport) Close() error {
 	}
 	t.mu.closed = true
 	t.mu.Unlock()
+	t.stopRaft()
 	close(t.done)
 	err := t.nt.Close() // closes the stream layer's listener too
 	t.ln.Close()
@@ -182,6 +189,43 @@ func (t *TLSTransport) Close() error {
 }
 
 func (t *TLSTransport) raftTransport() raft.Transport { return t.nt }
+
+// stopRaft implements Transport: it cancels the Raft dials in flight,
+// closes the Raft connections this node dialed (an RPC blocked on one,
+// pipelined or not, fails at once) and makes later Raft dials fail with
+// ErrShutdown. Connections accepted from peers stay open until Close.
+func (t *TLSTransport) stopRaft() {
+	t.raftStop()
+	t.mu.Lock()
+	t.mu.raftStopped = true
+	conns := make([]*raftConn, 0, len(t.mu.dialed))
+	for c := range t.mu.dialed {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// raftConn is a Raft connection this node dialed; the transport keeps it
+// in a set until it is closed, for stopRaft.
+//
+// Concurrency: as net.Conn.
+type raftConn struct {
+	net.Conn
+	t    *TLSTransport
+	once sync.Once
+}
+
+func (c *raftConn) Close() error {
+	c.once.Do(func() {
+		c.t.mu.Lock()
+		delete(c.t.mu.dialed, c)
+		c.t.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
 
 // peerGone implements Transport: a TCP connection to addr is refused
 // (nothing listens there: the process is gone, or its host rejects). It
@@ -536,7 +580,27 @@ func (s *tlsStream) Close() error { return s.ln.Close() }
 func (s *tlsStream) Addr() net.Addr { return s.advertise }
 
 func (s *tlsStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t := (*TLSTransport)(s)
+	errStopped := fmt.Errorf("%w: raft transport stopped: dial %s", ErrShutdown, address)
+	ctx, cancel := context.WithTimeout(t.raftCtx, timeout)
 	defer cancel()
-	return (*TLSTransport)(s).dial(ctx, string(address), connRaft)
+	c, err := t.dial(ctx, string(address), connRaft)
+	if err != nil {
+		if t.raftCtx.Err() != nil {
+			return nil, fmt.Errorf("%w: %w", errStopped, err)
+		}
+		return nil, err
+	}
+	rc := &raftConn{Conn: c, t: t}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.mu.raftStopped {
+		c.Close()
+		return nil, errStopped
+	}
+	if t.mu.dialed == nil {
+		t.mu.dialed = make(map[*raftConn]struct{})
+	}
+	t.mu.dialed[rc] = struct{}{}
+	return rc, nil
 }

@@ -24,6 +24,12 @@ type Transport interface {
 	Close() error
 
 	raftTransport() raft.Transport
+	// stopRaft makes the Raft RPCs this node sends fail at once, those in
+	// flight and those to come (dials included), so that Raft's goroutines
+	// end without waiting for a silent peer's RPC timeout. Node.Shutdown
+	// calls it after raft.Shutdown, before it waits for Raft to stop; the
+	// transport still accepts connections until Close.
+	stopRaft()
 	forward(ctx context.Context, addr string, req []byte) ([]byte, error)
 	// serve installs the handler of forwarded requests, and memberAt,
 	// which names the member expected at a Raft address ("" if none):

@@ -3,6 +3,7 @@ package raftcluster
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -58,12 +59,20 @@ func (n *Node) preferredWriter(st State, skip ...string) (Member, bool) {
 			voters[string(s.ID)] = true
 		}
 	}
-	failing := n.unreachable()
+	return preferWriter(st, n.id, voters, n.unreachable(), skip)
+}
+
+// preferWriter is preferredWriter's choice among st's members, for the
+// node self, given the Raft voters and the members that are down. A
+// member other than self that has not reported since it last started from
+// a fresh view (ReportedIndex 0: its OverlayBytes is zeroed, not
+// measured, and it may not have caught up) is no candidate.
+func preferWriter(st State, self string, voters map[string]bool, down map[string]time.Time, skip []string) (Member, bool) {
 	var best Member
 	found := false
 	for _, m := range st.Members {
-		if _, down := failing[m.ID]; !voters[m.ID] || m.Excluded || down || slices.Contains(skip, m.ID) ||
-			(m.ReportedIndex == 0 && m.ID != n.id) {
+		if _, d := down[m.ID]; !voters[m.ID] || m.Excluded || d || slices.Contains(skip, m.ID) ||
+			(m.ReportedIndex == 0 && m.ID != self) {
 			continue
 		}
 		if !found || m.OverlayBytes < best.OverlayBytes {
