@@ -60,6 +60,12 @@ type Member struct {
 	// reports again; until then it is no candidate for writer).
 	OverlayBytes  int64
 	ReportedIndex uint64
+	// FreshIndex is the log index of the entry at which the member last
+	// started from a fresh view (its JoinIndex until a rejoin, a finished
+	// reset or a step-down as writer). A report made before it (applied
+	// index below FreshIndex, sent before the member applied its fresh
+	// start and delivered after) describes the old view and is rejected.
+	FreshIndex uint64
 	// Excluded is set when the writer stopped waiting for this member (in
 	// ExcludedEpoch, by the entry at ExcludedIndex). The member must reset
 	// and rejoin before it serves reads again; its Rejoin names
@@ -229,7 +235,7 @@ func (s *State) apply(index uint64, c command) ([]Event, error) {
 		}
 		s.Generation++
 		nm := Member{ID: c.ID, RaftAddr: c.RaftAddr, StabilityAddr: c.StabilityAddr, Suffrage: Nonvoter,
-			Role: RoleCopier, Generation: s.Generation, JoinIndex: index}
+			Role: RoleCopier, Generation: s.Generation, JoinIndex: index, FreshIndex: index}
 		i, _ := slices.BinarySearchFunc(s.Members, c.ID, func(m Member, id string) int { return strings.Compare(m.ID, id) })
 		s.Members = slices.Insert(s.Members, i, nm)
 		return []Event{ev(EventMemberJoined, nm)}, nil
@@ -256,7 +262,7 @@ func (s *State) apply(index uint64, c command) ([]Event, error) {
 			// The old writer's view of shared storage is not a copier's
 			// snapshot: it must start afresh as a copier.
 			s.Generation++
-			old.Generation = s.Generation
+			old.Generation, old.FreshIndex = s.Generation, index
 			old.OverlayBytes, old.ReportedIndex = 0, 0
 		}
 		m = s.member(c.ID)
@@ -296,12 +302,15 @@ func (s *State) apply(index uint64, c command) ([]Event, error) {
 		}
 		m.Excluded, m.ExcludedEpoch, m.ExcludedIndex = false, 0, 0
 		s.Generation++
-		m.Generation = s.Generation
+		m.Generation, m.FreshIndex = s.Generation, index
 		m.OverlayBytes, m.ReportedIndex = 0, 0
 		return []Event{ev(EventMemberRejoined, *m)}, nil
 	case kindReportOverlay:
 		if c.Bytes > 1<<62 {
 			return reject("overlay size %d out of range", c.Bytes)
+		}
+		if c.Index < m.FreshIndex {
+			return reject("report at applied index %d predates the member's fresh start at %d", c.Index, m.FreshIndex)
 		}
 		m.OverlayBytes = int64(c.Bytes)
 		m.ReportedIndex = c.Index
@@ -327,7 +336,7 @@ func (s *State) apply(index uint64, c command) ([]Event, error) {
 		}
 		s.Resetting, s.ResettingIndex = "", 0
 		s.Generation++
-		m.Generation = s.Generation
+		m.Generation, m.FreshIndex = s.Generation, index
 		m.OverlayBytes, m.ReportedIndex = 0, 0
 		return []Event{ev(EventResetDone, *m)}, nil
 	case kindSetVoter:

@@ -42,6 +42,7 @@ type modelMember struct {
 	excludedEpoch           uint64
 	excludedIndex           uint64 // log index of the Exclude; a Rejoin must name it
 	joinIndex               uint64
+	freshIndex              uint64 // log index of the last fresh start; older reports are refused
 }
 
 // clusterModel is the model of State: plain maps, no sorting until it is
@@ -87,7 +88,7 @@ func (m *clusterModel) member(id string) Member {
 	}
 	return Member{ID: id, RaftAddr: mm.raftAddr, StabilityAddr: mm.stabilityAddr, Suffrage: suffrage, Role: role,
 		Generation: mm.generation, OverlayBytes: mm.overlay, ReportedIndex: mm.reportedIndex,
-		Excluded: mm.excluded, ExcludedEpoch: mm.excludedEpoch, ExcludedIndex: mm.excludedIndex, JoinIndex: mm.joinIndex}
+		Excluded: mm.excluded, ExcludedEpoch: mm.excludedEpoch, ExcludedIndex: mm.excludedIndex, JoinIndex: mm.joinIndex, FreshIndex: mm.freshIndex}
 }
 
 // state renders the model as a State.
@@ -115,6 +116,7 @@ func (m *clusterModel) freshStart(id string) {
 	m.members[id].generation = m.generation
 	m.members[id].overlay = 0
 	m.members[id].reportedIndex = 0
+	m.members[id].freshIndex = m.index
 }
 
 // modelRefusal is the model's refusal: the sentinel State must return,
@@ -153,7 +155,7 @@ func (m *clusterModel) step(index uint64, c command) ([]Event, error) {
 		// set, so it opens a generation, which is the member's.
 		m.generation++
 		m.members[c.ID] = &modelMember{raftAddr: c.RaftAddr, stabilityAddr: c.StabilityAddr,
-			generation: m.generation, joinIndex: index}
+			generation: m.generation, joinIndex: index, freshIndex: index}
 		return m.event(EventMemberJoined, c.ID), nil
 
 	case kindRemoveMember:
@@ -237,6 +239,11 @@ func (m *clusterModel) step(index uint64, c command) ([]Event, error) {
 		// are nonsense and refused.
 		if c.Bytes > 1<<62 {
 			return nil, refused(ErrRejected, "out-of-range")
+		}
+		// A report made before the member's fresh start (sent before it
+		// applied that entry, delivered after) describes the old view.
+		if c.Index < mm.freshIndex {
+			return nil, refused(ErrRejected, "stale-report")
 		}
 		mm.overlay, mm.reportedIndex, mm.reportedGen = int64(c.Bytes), c.Index, mm.generation
 		return nil, nil
@@ -614,7 +621,7 @@ func (h *modelHarness) actions() map[string]func(*rapid.T) {
 		},
 		"ReportOverlay": func(t *rapid.T) {
 			h.apply(t, command{Kind: kindReportOverlay, ID: h.drawID(t, "id", m.ids(all)),
-				Bytes: drawOverlay.Draw(t, "bytes"), Index: rapid.Uint64().Draw(t, "applied index")})
+				Bytes: drawOverlay.Draw(t, "bytes"), Index: rapid.OneOf(rapid.Uint64Range(0, m.index+1), rapid.Uint64()).Draw(t, "applied index")})
 		},
 		"ResetStart": func(t *rapid.T) {
 			h.apply(t, command{Kind: kindResetStart, ID: h.drawID(t, "id", m.ids(liveCopier)), Epoch: drawEpoch(t, "epoch", m.epoch)})

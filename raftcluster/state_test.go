@@ -384,6 +384,14 @@ func TestState_writerChoice_staleReport(t *testing.T) {
 			require.True(t, ok)
 			assert.Equal(t, "c", w.ID, "b has not reported since the transition")
 
+			// A report b made before it applied its fresh start, delivered
+			// after it, describes the old view: rejected, b stays out.
+			_, err := st.apply(index+1, command{Kind: kindReportOverlay, ID: "b", Bytes: 1 * mib, Index: index - 1})
+			require.ErrorIs(t, err, ErrRejected)
+			b, _ = st.Member("b")
+			assert.Zero(t, b.ReportedIndex, "a stale report was taken")
+			index++
+
 			must(command{Kind: kindReportOverlay, ID: "b", Bytes: 1 * mib, Index: index})
 			w, ok = preferWriter(st, "w", voters, nil, []string{"w"})
 			require.True(t, ok)
