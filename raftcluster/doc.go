@@ -98,7 +98,8 @@
 //   - Before it takes an epoch, the new leader looks for the live voter
 //     (not excluded, reachable, overlay reported since it last started
 //     from a fresh view: a rejoin, a finished reset or a step-down as
-//     writer clears the member's report) with the
+//     writer clears the member's report, and a report made before that
+//     entry, delivered after it, is rejected) with the
 //     smallest reported overlay, leaving out the old writer. If that is
 //     another member, smaller than itself by at least
 //     Config.WriterPreferenceMargin (1 MiB) and by a quarter (reports lag
