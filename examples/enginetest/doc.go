@@ -1,5 +1,6 @@
 // Package enginetest holds what the engine adapters' tests share: cow views
-// over one shared FS for an engine to run on (Views, ViewsOn, Backends),
+// over one shared FS for an engine to run on (Views, ViewsOn, ViewsWith,
+// ViewsOnWith, Backends),
 // and the cross-check that runs one seeded operation sequence on an engine
 // over plain files and over cow views (see CrossCheck).
 //
