@@ -54,20 +54,18 @@ var errFenced = errors.New("enginetest: writer fenced")
 // every few steps that all four return the same contents and pass their
 // own checks. A third of the way in, copier 1 resets (every engine
 // flushed, copier 1's closed, its view reset through the writer, the
-// engine reopened on shared storage as the writer left it); halfway, every
-// engine compacts (the writer removes tables copier 1 reads); two thirds in, the writer is fenced and closed
-// and copier 2 is promoted in place (its engine stays open), copier 1
+// engine reopened on shared storage as the writer left it); halfway,
+// every engine compacts (the writer removes tables copier 1 reads); two
+// thirds in, the writer is fenced and closed and copier 2 is promoted in
+// place (its engine stays open, it adopts the holding area), copier 1
 // continuing as the new writer's copier.
 //
 // It runs the sequence twice, as subtests: "whole" with the default cow
 // options (a removed file is preserved whole in the copiers' overlays)
 // and "held" with cow.Options.HoldRemoved on every view (zero-copy
-// removes: copier 1 reads the tables that compactions remove after its
-// reset from the holding area, before and after the promotion); "held"
-// fails if no copier read a held file. The engine should read its files
-// for every read (no block cache) and take the same steps as the others
-// (compactions only when asked, obsolete files deleted before Compact
-// returns), so that copier 1 reads tables the writer has just removed.
+// removes: copier 1 reads the tables that the writer's compactions remove
+// after its reset from the holding area). "held" fails if no copier read
+// a held file; see the package doc for what the engine must do for that.
 func CrossCheck(t *testing.T, openPlain PlainOpener, open Opener, seed uint64, steps int) {
 	t.Helper()
 	t.Run("whole", func(t *testing.T) {
