@@ -1,7 +1,9 @@
 // Command bench measures what holeycow buys, side by side with a baseline
 // measured in the same run, on the same machine and disk, with the same
-// SQLite settings (TRUNCATE journal, synchronous=FULL: sqlitevfs's
-// defaults). Every figure is a ratio or a count against that baseline;
+// SQLite settings: sqlitevfs's defaults (TRUNCATE journal,
+// synchronous=FULL) where SQLite runs on a view directly, the cluster's
+// default (WAL journal, synchronous=NORMAL) in the cluster and server
+// figures. Every figure is a ratio or a count against that baseline;
 // absolute times on shared machines mean little.
 //
 // # Usage
@@ -97,8 +99,11 @@
 //     in-memory shared storage, as many writes again follow, then its
 //     overlay ÷ the database directory's size; shared storage outside
 //     that directory (a holding area, if cow keeps removed files in one)
-//     is printed apart. The copiers run no engine here: their overlays
-//     hold only what they preserved.
+//     is printed apart. pebble_overlay_fraction_held: the same with
+//     cow.Options.HoldRemoved (zero-copy removes: removed tables wait in
+//     the holding area, which the copier reads, instead of its overlay).
+//     The copiers run no engine here: their overlays hold only what they
+//     preserved.
 //
 // A figure that could not be measured is printed as "not measured:
 // <reason>" and is null in the JSON; no number is ever made up.

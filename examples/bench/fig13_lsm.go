@@ -14,6 +14,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/storage"
 	"github.com/syndtr/goleveldb/leveldb/util"
 
+	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/examples/leveldbstore"
 	"github.com/holeycow/holeycow/examples/pebblevfs"
 	"github.com/holeycow/holeycow/vfs"
@@ -136,9 +137,15 @@ func figLSM(e *env) error {
 			errs = append(errs, fmt.Errorf("%s writer ratio: %w", eng.name, err))
 		}
 	}
-	if err := e.lsmOverlay(lsmEngines[0]); err != nil {
-		e.rep.NotMeasured("pebble_overlay_fraction", firstLine(err))
-		errs = append(errs, fmt.Errorf("pebble overlay: %w", err))
+	for _, hold := range []bool{false, true} {
+		key := "pebble_overlay_fraction"
+		if hold {
+			key += "_held"
+		}
+		if err := e.lsmOverlay(lsmEngines[0], key, hold); err != nil {
+			e.rep.NotMeasured(key, firstLine(err))
+			errs = append(errs, fmt.Errorf("pebble overlay (hold %v): %w", hold, err))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -245,21 +252,24 @@ func (e *env) lsmWriterRatio(eng lsmEngine) error {
 	return nil
 }
 
-// lsmOverlay measures pebble_overlay_fraction: a Pebble database of
-// LSMOverlayWrites random keys (100 B values) over in-memory shared
+// lsmOverlay measures pebble_overlay_fraction (hold false) or
+// pebble_overlay_fraction_held (hold true, under key): a Pebble database
+// of LSMOverlayWrites random keys (100 B values) over in-memory shared
 // storage, a copier that joins then, and as many writes again over the
 // same key space, flushed and compacted by Pebble as it goes; then the
 // copier's overlay ÷ the database directory's size. The copier runs no
 // engine, so its overlay holds only what it preserved: the tables and
 // logs that existed at its join and that compactions removed or
 // rewrote. Files the writer creates after the join cost the copier
-// nothing (it preserved their absence). The database's size is the
-// database directory as the writer view shows it; the rest of shared
-// storage (a holding area for removed files, if cow keeps one) is
-// reported apart.
-func (e *env) lsmOverlay(eng lsmEngine) error {
+// nothing (it preserved their absence). With hold, the writer has
+// cow.Options.HoldRemoved: the tables it removes move to the holding
+// area, where the copier reads them, instead of being copied into its
+// overlay (no reset follows, so none is collected). The database's size
+// is the database directory as the writer view shows it; the rest of
+// shared storage (the holding area) is reported apart.
+func (e *env) lsmOverlay(eng lsmEngine, key string, hold bool) error {
 	shared := vfs.NewMem()
-	g, err := e.newHCViews(shared, 1)
+	g, err := e.newHCViewsWith(shared, 1, cow.Options{HoldRemoved: hold})
 	if err != nil {
 		return err
 	}
@@ -302,8 +312,10 @@ func (e *env) lsmOverlay(eng lsmEngine) error {
 		return err
 	}
 	overlay := g.copiers[0].view.Stats().OverlayBytes
-	e.rep.Set("pebble_overlay_fraction", float64(overlay)/float64(dbSize))
-	e.rep.Detail("fig13 pebble overlay: %d writes after the join (%.1fs, %d stability rounds): copier overlay %d B, database %d B, shared storage outside it %d B",
-		n, took.Seconds(), g.writer.view.Stats().StabilizeCalls-before, overlay, dbSize, all-dbSize)
+	e.rep.Set(key, float64(overlay)/float64(dbSize))
+	st := g.writer.view.Stats()
+	e.rep.Detail("fig13 pebble overlay (HoldRemoved %v): %d writes after the join (%.1fs, %d stability rounds): copier overlay %d B, database %d B, shared storage outside it %d B (%d held files)",
+		hold, n, took.Seconds(), st.StabilizeCalls-before, overlay, dbSize, all-dbSize, st.HeldFiles)
+	e.p.Printf("fig13 pebble overlay (HoldRemoved %v): %.3f of the database", hold, float64(overlay)/float64(dbSize))
 	return nil
 }

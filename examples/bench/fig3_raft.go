@@ -141,7 +141,7 @@ func sideEngine(e *env, schema string, n int, insert func(int) sqlnode.Request) 
 		return ioCount{}, err
 	}
 	defer unregister(name)
-	node, err := sqlnode.Open(sqlnode.Options{VFS: name, Path: dbName, JournalMode: "TRUNCATE", Synchronous: "FULL"}) // the cluster's default
+	node, err := sqlnode.Open(sqlnode.Options{VFS: name, Path: dbName, JournalMode: "TRUNCATE", Synchronous: "FULL"}) // as figure 3's storage half (sqlitevfs's defaults); the cluster itself runs WAL
 	if err != nil {
 		return ioCount{}, err
 	}

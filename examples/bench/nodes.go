@@ -300,6 +300,12 @@ func (e *env) newHCGroupOn(shared vfs.FS, ncopiers int) (*hcGroup, error) {
 // and joins the copiers, with no engine on any view (the caller opens
 // its own; db stays nil).
 func (e *env) newHCViews(shared vfs.FS, ncopiers int) (*hcGroup, error) {
+	return e.newHCViewsWith(shared, ncopiers, cow.Options{})
+}
+
+// newHCViewsWith is newHCViews with opts for every view (opts.Store nil:
+// each copier keeps its overlay in memory).
+func (e *env) newHCViewsWith(shared vfs.FS, ncopiers int, opts cow.Options) (*hcGroup, error) {
 	g := &hcGroup{e: e}
 	g.shared, g.count = withCounting(shared)
 	w, err := e.endpoint("w")
@@ -312,7 +318,7 @@ func (e *env) newHCViews(shared vfs.FS, ncopiers int) (*hcGroup, error) {
 		return nil, err
 	}
 	e.defer_(g.coord.Close)
-	w.view, err = cow.NewWriter(g.shared, g.coord, cow.Options{})
+	w.view, err = cow.NewWriter(g.shared, g.coord, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -324,7 +330,7 @@ func (e *env) newHCViews(shared vfs.FS, ncopiers int) (*hcGroup, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.view, err = cow.NewCopier(g.shared, cow.Options{})
+		c.view, err = cow.NewCopier(g.shared, opts)
 		if err != nil {
 			return nil, err
 		}

@@ -13,8 +13,16 @@ import (
 // released when tb ends.
 func Views(tb testing.TB, n int) (shared *vfs.MemFS, writer *cow.View, copiers []*cow.View) {
 	tb.Helper()
+	return ViewsWith(tb, n, cow.Options{})
+}
+
+// ViewsWith is Views with opts for the writer and every copier (a copier
+// uses the writer's options once promoted: HoldRemoved and HoldResets).
+// opts.Store must be nil: each view gets its own memory store.
+func ViewsWith(tb testing.TB, n int, opts cow.Options) (shared *vfs.MemFS, writer *cow.View, copiers []*cow.View) {
+	tb.Helper()
 	shared = vfs.NewMem()
-	writer, copiers = ViewsOn(tb, shared, n)
+	writer, copiers = ViewsOnWith(tb, shared, n, opts)
 	return shared, writer, copiers
 }
 
@@ -22,16 +30,25 @@ func Views(tb testing.TB, n int) (shared *vfs.MemFS, writer *cow.View, copiers [
 // memory).
 func ViewsOn(tb testing.TB, shared vfs.FS, n int) (writer *cow.View, copiers []*cow.View) {
 	tb.Helper()
+	return ViewsOnWith(tb, shared, n, cow.Options{})
+}
+
+// ViewsOnWith is ViewsOn with opts for every view, as in ViewsWith.
+func ViewsOnWith(tb testing.TB, shared vfs.FS, n int, opts cow.Options) (writer *cow.View, copiers []*cow.View) {
+	tb.Helper()
+	if opts.Store != nil {
+		tb.Fatal("enginetest: ViewsOnWith: opts.Store must be nil (one store per view)")
+	}
 	local := cow.NewDirect()
 	for range n {
-		c, err := cow.NewCopier(shared, cow.Options{})
+		c, err := cow.NewCopier(shared, opts)
 		if err != nil {
 			tb.Fatal(err)
 		}
 		local.Add(c)
 		copiers = append(copiers, c)
 	}
-	w, err := cow.NewWriter(shared, local, cow.Options{})
+	w, err := cow.NewWriter(shared, local, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/examples/kvcluster/kv"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/vfs"
@@ -25,6 +27,7 @@ type result struct {
 	FailoverMS   int64            `json:"failover_ms"`
 	JoinBytes    int64            `json:"join_bytes"`
 	SharedBytes  int64            `json:"shared_bytes"`
+	HeldBytes    int64            `json:"held_bytes"` // of shared_bytes, in cow's holding area
 	OverlayBytes map[string]int64 `json:"overlay_bytes"`
 	ElapsedMS    int64            `json:"elapsed_ms"`
 	Errors       []string         `json:"errors,omitempty"`
@@ -172,7 +175,10 @@ func run(ctx context.Context, writes, clients int, say func(string, ...any)) (re
 	if res.SharedBytes, err = vfs.TreeSize(shared, "."); err != nil {
 		return res, err
 	}
-	say("verified %d nodes: %d acknowledged writes lost, %d nodes diverged; shared storage %d bytes",
-		res.Nodes, res.Lost, len(res.Diverged), res.SharedBytes)
+	if res.HeldBytes, err = vfs.TreeSize(shared, cow.HoldDir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return res, err
+	}
+	say("verified %d nodes: %d acknowledged writes lost, %d nodes diverged; shared storage %d bytes (%d in the holding area)",
+		res.Nodes, res.Lost, len(res.Diverged), res.SharedBytes, res.HeldBytes)
 	return res, nil
 }

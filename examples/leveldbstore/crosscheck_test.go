@@ -21,7 +21,10 @@ type levelEngine struct {
 	st storage.Storage
 }
 
-var crossOptions = &opt.Options{WriteBuffer: 32 << 10, CompactionTableSize: 32 << 10}
+// crossOptions: small tables, so that compactions run often, and no block
+// cache, so that every read reaches the files (a copier reading a table
+// the writer removed reads it from the holding area, not from memory).
+var crossOptions = &opt.Options{WriteBuffer: 32 << 10, CompactionTableSize: 32 << 10, BlockCacheCapacity: -1}
 
 func openEngine(tb testing.TB, fsys vfs.FS) enginetest.Engine {
 	st, err := leveldbstore.New(fsys, "db")

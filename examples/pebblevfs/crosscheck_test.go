@@ -27,12 +27,24 @@ func openPlain(tb testing.TB, dir string) enginetest.Engine {
 	return openPebbleOn(tb, dir, pvfs.Default)
 }
 
+// openPebbleOn opens Pebble with small memtables, so that flushes run
+// often, compactions only when asked (the four engines of a cross-check
+// then change their tables at the same steps: the writer removes tables
+// right before copier 1's compaction reads them), and a block cache of
+// zero bytes, so that every read reaches the files (a copier reading a
+// table the writer removed reads it from the holding area, not from
+// memory).
 func openPebbleOn(tb testing.TB, dir string, fsys pvfs.FS) enginetest.Engine {
+	cache := pebble.NewCache(0)
+	defer cache.Unref()
 	db, err := pebble.Open(dir, &pebble.Options{
 		FS:                    fsys,
+		Cache:                 cache,
 		MemTableSize:          64 << 10,
 		L0CompactionThreshold: 2,
 		Logger:                quietLogger{},
+
+		DisableAutomaticCompactions: true,
 	})
 	require.NoError(tb, err)
 	return pebbleEngine{db}
@@ -55,9 +67,20 @@ func (e pebbleEngine) Write(ops []enginetest.Op) error {
 	return b.Commit(pebble.Sync)
 }
 
-func (e pebbleEngine) Flush() error { return e.db.Flush() }
+// Flush and Compact wait for Pebble's deletion of the files they made
+// obsolete, which it does in the background: the writer's removes (and
+// holds) then happen before the copiers' engines take the same step, which
+// reads the tables the writer removed.
+func (e pebbleEngine) Flush() error {
+	err := e.db.Flush()
+	e.db.TestOnlyWaitForCleaning()
+	return err
+}
+
 func (e pebbleEngine) Compact() error {
-	return e.db.Compact(context.Background(), []byte{0}, bytes.Repeat([]byte{0xff}, 8), false)
+	err := e.db.Compact(context.Background(), []byte{0}, bytes.Repeat([]byte{0xff}, 8), false)
+	e.db.TestOnlyWaitForCleaning()
+	return err
 }
 func (e pebbleEngine) Check() error { return e.db.CheckLevels(nil) }
 func (e pebbleEngine) Close() error { return e.db.Close() }

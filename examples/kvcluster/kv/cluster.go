@@ -82,7 +82,7 @@ func StartLocal(ctx context.Context, opts Options) (*Cluster, error) {
 	c := &Cluster{
 		opts:    opts,
 		net:     clustertest.NewRaftNetwork(opts.Timeouts.RPC),
-		group:   cowlocal.NewGroup(opts.Shared, cow.Options{}),
+		group:   cowlocal.NewGroup(opts.Shared, holdOptions(opts.Nodes)),
 		shared:  opts.Shared,
 		members: map[string]*Member{},
 	}
@@ -105,6 +105,15 @@ func StartLocal(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 	}
 	return c, nil
+}
+
+// holdOptions are every member's cow options: zero-copy removes
+// (HoldRemoved), so that a table that Pebble's compaction removes while
+// a copier may still read it waits in the holding area instead of being
+// copied into every copier's overlay; held files are collected once the
+// other members have reset in turn.
+func holdOptions(nodes int) cow.Options {
+	return cow.Options{HoldRemoved: true, HoldResets: max(1, nodes-1)}
 }
 
 func (c *Cluster) start(id string) (*Member, error) {

@@ -10,6 +10,13 @@
 // reopens (a copier reset, a promotion, a restart) catches up from that
 // index through the node's log.
 //
+// Every member's view has cow.Options.HoldRemoved (zero-copy removes): a
+// table that the writer's Pebble removes after a compaction while a
+// copier may still read it (it existed when the copier joined or last
+// reset) moves to cow's holding area on shared storage instead of being
+// copied whole into every copier's overlay; it is deleted once the other
+// members have reset in turn (HoldResets).
+//
 // # Usage
 //
 // An in-process cluster (members on a clustertest.RaftNetwork, views from
