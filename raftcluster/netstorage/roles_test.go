@@ -27,8 +27,8 @@ import (
 // The tests in this file drive Storages' role transitions directly, each
 // member's node a fakeNode over one replicated state that the test moves
 // (elect, exclude), the members on a stabilitytest.Network. They pin what
-// the in-process storage (the former raftcluster/cowlocal) pinned, under
-// the same names: a copier view is preserved for by the writer that
+// the former in-process Storage's tests pinned, under the same names: a
+// copier view is preserved for by the writer that
 // mutates from its first mutation on (invariants 1 and 2), and a role
 // change whose engine fails to open opens it when the node calls again.
 
