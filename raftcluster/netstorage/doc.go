@@ -46,6 +46,14 @@
 //	...
 //	n.Shutdown(); st.Close(); srv.Stop()
 //
+// Members that share one process share one stabilitytest.Network instead
+// of gRPC servers:
+//
+//	snet := stabilitytest.NewNetwork(seed)
+//	st, _ := netstorage.New(netstorage.Config{ID: "a", Shared: shared,
+//		Transport: snet.Transport("a"), Engine: engine})
+//	snet.Listen("a", st.Handler()) // StabilityAddr "a" (or "")
+//
 // What the caller must do:
 //
 //  1. Create one Storage per member and serve its Handler at the
