@@ -54,6 +54,8 @@
 //
 // Start with vfs/vfs.go (the two interfaces), then cow/api.go (regions and
 // the Stabilizer), cow/writer.go and cow/copier.go (the two views). Then
-// stability's doc.go and raftcluster's doc.go. examples/sqlcluster shows the
-// whole thing end to end.
+// stability's doc.go, raftcluster's doc.go and raftcluster/netstorage's
+// doc.go (the one Storage: cow views driven by the node's roles, the
+// stability protocol over gRPC or, in one process, an in-memory network).
+// examples/sqlcluster shows the whole thing end to end.
 package holeycow

@@ -58,7 +58,8 @@
 //     entries on top.
 //  6. Install Node.Guard as the writer view's cow Guard, and implement
 //     Storage (BecomeWriter/BecomeCopier/SetCopiers/Fence/Reset), or use
-//     raftcluster/cowlocal when every member lives in one process.
+//     raftcluster/netstorage (over stability's gRPC transport, or over a
+//     stabilitytest.Network when every member lives in one process).
 //  7. Call Leave before retiring a member for good, then Shutdown.
 //  8. After restarting a member from its stores, call CheckMembership: a
 //     member removed while it was down hears from nobody. On

@@ -200,6 +200,11 @@ func (s *Storage) join(ctx context.Context, epoch uint64, writer raftcluster.Mem
 		// The leader itself is not the writer: that writer is deposed
 		// (see Reset), so waiting for it is pointless.
 		if ctx.Err() != nil || st.Epoch != epoch || st.Writer != writer.ID || n.IsLeader() || attempt >= 32 {
+			if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+				// The caller tells its ctx's end (errors.Is) from a
+				// refusal.
+				err = fmt.Errorf("%w: %w", cause, err)
+			}
 			return fmt.Errorf("netstorage: %s: join %s (epoch %d, %d attempts): %w", s.cfg.ID, writer.ID, epoch, attempt+1, err)
 		}
 		t := time.NewTimer(backoff)

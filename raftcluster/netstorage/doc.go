@@ -1,10 +1,10 @@
-// Package netstorage is a raftcluster.Storage for members on different
-// hosts: each member has a cow.View over shared storage, and the stability
-// protocol runs over the network (package stability): a
-// stability.Coordinator on the writer, a stability.Responder on each
-// copier. It is the networked sibling of raftcluster/cowlocal, with the
-// same Engine hooks, so an application switches from one to the other by
-// changing how it builds its Storage.
+// Package netstorage is the raftcluster.Storage: each member has a
+// cow.View over shared storage, and the stability protocol runs over a
+// stability.Transport (package stability): a stability.Coordinator on the
+// writer, a stability.Responder on each copier. Members on different
+// hosts use stability's gRPC transport; members that share one process
+// use the same Storage over an in-memory network
+// (stabilitytest.Network), so the one role state machine serves both.
 //
 // How the replicated state maps onto the protocol:
 //
@@ -46,14 +46,23 @@
 //	...
 //	n.Shutdown(); st.Close(); srv.Stop()
 //
+// Members that share one process share one stabilitytest.Network instead
+// of gRPC servers:
+//
+//	snet := stabilitytest.NewNetwork(seed)
+//	st, _ := netstorage.New(netstorage.Config{ID: "a", Shared: shared,
+//		Transport: snet.Transport("a"), Engine: engine})
+//	snet.Listen("a", st.Handler()) // StabilityAddr "a" (or "")
+//
 // What the caller must do:
 //
 //  1. Create one Storage per member and serve its Handler at the
 //     member's raftcluster StabilityAddr, with a transport whose identity
 //     is the member's ID (stability.GRPCConfig.ID and its certificate).
-//  2. Call SetNode right after raftcluster.New (Storage calls fail with
-//     ErrNoNode until then; the node retries them).
-//  3. Implement Engine as for cowlocal: Close releases every file of the
+//  2. Call SetNode with the member's *raftcluster.Node right after
+//     raftcluster.New (Storage calls fail with ErrNoNode until then; the
+//     node retries them). Only tests pass another Node.
+//  3. Implement Engine: Close releases every file of the
 //     view; Open opens the engine on the view and catches up
 //     (Node.ReadLog from the index stored in the database), holding off
 //     ApplyFunc calls until it has. Route ApplyFunc to the engine, which
@@ -66,6 +75,13 @@
 //
 // # Caveats
 //
+//   - A copier joins the writer its node names. A node that lags behind
+//     the log names a writer that no longer mutates, which refuses the
+//     handshake: the call fails, the engine stays closed, and the node's
+//     next call joins the writer that mutates now.
+//   - A role change whose engine fails to open returns the error and
+//     keeps the view it reached; when the node calls again, it opens the
+//     engine on that view.
 //   - A copier's lease survives a writer failover only if the new writer's
 //     Coordinator reaches it within Lease of the old writer's last
 //     renewal; otherwise it is excluded and resets (its engine reopens).

@@ -15,8 +15,7 @@ import (
 	"github.com/holeycow/holeycow/vfs"
 )
 
-// Engine is the application's engine on top of a member's view. It has the
-// shape of cowlocal.Engine, so an engine written for one serves the other.
+// Engine is the application's engine on top of a member's view.
 type Engine interface {
 	// Close closes the engine and every file it holds on the view.
 	Close() error
@@ -26,6 +25,22 @@ type Engine interface {
 	Open(ctx context.Context, fsys vfs.FS) error
 }
 
+// Node is what a Storage needs of its member's node: *raftcluster.Node
+// implements it (tests drive a Storage with a fake).
+type Node interface {
+	// Guard fences the writer view and the Coordinator's messages: it
+	// fails once the member may no longer mutate shared storage.
+	Guard() func(context.Context) error
+	// State is the replicated state as the node applied it.
+	State() raftcluster.State
+	// IsLeader reports whether the node is the Raft leader.
+	IsLeader() bool
+	// Exclude records in the log that copier id was excluded.
+	Exclude(ctx context.Context, id string) error
+}
+
+var _ Node = (*raftcluster.Node)(nil)
+
 // Config configures a Storage.
 type Config struct {
 	// ID is the member's ID: the same as raftcluster.Config.ID and the
@@ -34,7 +49,8 @@ type Config struct {
 	// Shared is shared storage, as this node mounts it.
 	Shared vfs.FS
 	// Transport reaches the other members' stability endpoints
-	// (stability.GRPCTransport, or a stabilitytest.Network's in tests).
+	// (stability.GRPCTransport, or a stabilitytest.Network's for members
+	// that share one process).
 	Transport stability.Transport
 	// Engine is the application's engine.
 	Engine Engine
@@ -98,7 +114,7 @@ func (c *Config) fill() error {
 type Storage struct {
 	cfg  Config
 	log  *slog.Logger
-	node atomic.Pointer[raftcluster.Node]
+	node atomic.Pointer[nodeRef]
 	// membL serializes changes of the Coordinator's copier set
 	// (SetCopiers, and admissions of resetting copiers by Handler).
 	membL sync.Mutex
@@ -154,8 +170,8 @@ func New(cfg Config) (*Storage, error) {
 // (and the Coordinator's messages), its state names the copiers, and
 // exclusions are recorded through it. Storage calls made before SetNode
 // fail (the node retries them).
-func (s *Storage) SetNode(n *raftcluster.Node) {
-	s.node.Store(n)
+func (s *Storage) SetNode(n Node) {
+	s.node.Store(&nodeRef{n})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.view != nil {
@@ -230,6 +246,10 @@ func (s *Storage) Stats() Stats {
 	}
 	return st
 }
+
+// nodeRef holds the node SetNode attached (an atomic.Pointer holds no
+// interface value).
+type nodeRef struct{ Node }
 
 func (s *Storage) guard() (cow.Guard, error) {
 	n := s.node.Load()

@@ -3,10 +3,17 @@ package stabilitytest
 import (
 	"crypto/tls"
 	"net/url"
-	"testing"
 
 	"github.com/holeycow/holeycow/stability"
 )
+
+// TB is what the helpers need of a *testing.T or *testing.B. This package
+// does not import testing: in-process clusters run on Network outside
+// tests too.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+}
 
 // CA is an in-memory certificate authority for tests: stability.CA with
 // methods that fail tb instead of returning errors.
@@ -17,7 +24,7 @@ type CA struct {
 }
 
 // NewCA mints a CA valid for a day. It fails tb on error.
-func NewCA(tb testing.TB) *CA {
+func NewCA(tb TB) *CA {
 	tb.Helper()
 	ca, err := stability.NewCA("holeycow test CA")
 	if err != nil {
@@ -28,14 +35,14 @@ func NewCA(tb testing.TB) *CA {
 
 // NodeCert mints a certificate for node id (URI SAN stability.NodeURI(id),
 // usable for client and server authentication).
-func (ca *CA) NodeCert(tb testing.TB, id string) tls.Certificate {
+func (ca *CA) NodeCert(tb TB, id string) tls.Certificate {
 	tb.Helper()
 	return ca.CertWithURIs(tb, id, []*url.URL{stability.NodeURI(id)})
 }
 
 // CertWithURIs mints a certificate with the given common name and URI SANs, for
 // tests of identity checks (no URI, several, a foreign scheme).
-func (ca *CA) CertWithURIs(tb testing.TB, cn string, uris []*url.URL) tls.Certificate {
+func (ca *CA) CertWithURIs(tb TB, cn string, uris []*url.URL) tls.Certificate {
 	tb.Helper()
 	c, err := ca.Issue(cn, uris)
 	if err != nil {

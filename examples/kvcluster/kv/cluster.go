@@ -11,7 +11,8 @@ import (
 	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/raftcluster/clustertest"
-	"github.com/holeycow/holeycow/raftcluster/cowlocal"
+	"github.com/holeycow/holeycow/raftcluster/netstorage"
+	"github.com/holeycow/holeycow/stability/stabilitytest"
 	"github.com/holeycow/holeycow/vfs"
 )
 
@@ -28,13 +29,17 @@ type Options struct {
 	// Configure, if set, edits each member's raftcluster.Config before it
 	// starts (reset thresholds, report intervals).
 	Configure func(cfg *raftcluster.Config)
+	// Lease is the stability copier lease (default netstorage's, 2s): the
+	// writer's mutations wait up to about this long for a killed copier
+	// before it is excluded.
+	Lease time.Duration
 }
 
 // Member is one member of a local cluster.
 type Member struct {
 	ID      string
 	Engine  *Engine
-	Storage *cowlocal.Storage
+	Storage *netstorage.Storage
 
 	mu   sync.Mutex // guards node
 	node *raftcluster.Node
@@ -49,13 +54,14 @@ func (m *Member) Node() *raftcluster.Node {
 
 // Cluster is an in-process cluster: members on a clustertest.RaftNetwork,
 // each with a Pebble engine on its cow view of one shared FS
-// (raftcluster/cowlocal).
+// (raftcluster/netstorage, its stability protocol on a
+// stabilitytest.Network).
 //
 // Concurrency: safe for concurrent use.
 type Cluster struct {
 	opts   Options
 	net    *clustertest.RaftNetwork
-	group  *cowlocal.Group
+	snet   *stabilitytest.Network
 	shared vfs.FS
 
 	mu      sync.Mutex // guards members, order
@@ -82,7 +88,7 @@ func StartLocal(ctx context.Context, opts Options) (*Cluster, error) {
 	c := &Cluster{
 		opts:    opts,
 		net:     clustertest.NewRaftNetwork(opts.Timeouts.RPC),
-		group:   cowlocal.NewGroup(opts.Shared, holdOptions(opts.Nodes)),
+		snet:    stabilitytest.NewNetwork(1),
 		shared:  opts.Shared,
 		members: map[string]*Member{},
 	}
@@ -119,10 +125,17 @@ func holdOptions(nodes int) cow.Options {
 func (c *Cluster) start(id string) (*Member, error) {
 	m := &Member{ID: id}
 	m.Engine = NewEngine(m.Node)
-	m.Storage = c.group.Storage(id, m.Engine)
+	st, err := netstorage.New(netstorage.Config{ID: id, Shared: c.shared, Transport: c.snet.Transport(id),
+		View: holdOptions(c.opts.Nodes), Engine: m.Engine, Lease: c.opts.Lease, Logger: c.opts.Logger.With("id", id)})
+	if err != nil {
+		return nil, fmt.Errorf("kv: start %s: %w", id, err)
+	}
+	m.Storage = st
+	addr := stabilityAddr(id)
+	c.snet.ListenAt(addr, id, st.Handler())
 	cfg := raftcluster.Config{
 		ID:            id,
-		StabilityAddr: "stab-" + id,
+		StabilityAddr: addr,
 		Transport:     c.net.NewTransport(id),
 		Stores:        clustertest.NewStores(),
 		Timeouts:      *c.opts.Timeouts,
@@ -135,9 +148,11 @@ func (c *Cluster) start(id string) (*Member, error) {
 	}
 	n, err := raftcluster.New(cfg)
 	if err != nil {
+		c.snet.Unlisten(addr)
+		st.Close()
 		return nil, fmt.Errorf("kv: start %s: %w", id, err)
 	}
-	m.Storage.SetGuard(n.Guard())
+	st.SetNode(n)
 	m.mu.Lock()
 	m.node = n
 	m.mu.Unlock()
@@ -147,6 +162,10 @@ func (c *Cluster) start(id string) (*Member, error) {
 	c.mu.Unlock()
 	return m, nil
 }
+
+// stabilityAddr is member id's address on the cluster's stability
+// network.
+func stabilityAddr(id string) string { return "stab-" + id }
 
 // Add starts member id and joins it through the leader.
 func (c *Cluster) Add(ctx context.Context, id string) (*Member, error) {
@@ -224,7 +243,9 @@ func (c *Cluster) Writer(ctx context.Context) *Member {
 }
 
 // Kill stops member id as a crash would, as far as the cluster can tell:
-// its engine closes (Pebble keeps what it synced) and its node shuts down.
+// its engine closes (Pebble keeps what it synced), its node shuts down,
+// its stability endpoint leaves the network and its Storage closes
+// (releasing its view).
 func (c *Cluster) Kill(id string) error {
 	m := c.Member(id)
 	if m == nil || m.Node() == nil {
@@ -236,6 +257,8 @@ func (c *Cluster) Kill(id string) error {
 	m.node = nil
 	m.mu.Unlock()
 	errs = append(errs, n.Shutdown())
+	c.snet.Unlisten(stabilityAddr(id))
+	errs = append(errs, m.Storage.Close())
 	return errors.Join(errs...)
 }
 
@@ -282,18 +305,11 @@ func (c *Cluster) WaitApplied(ctx context.Context, index uint64) error {
 // Shared returns the shared storage.
 func (c *Cluster) Shared() vfs.FS { return c.shared }
 
-// Close stops every live member and releases the views.
+// Close stops every live member (Kill), which releases the views.
 func (c *Cluster) Close() error {
 	var errs []error
 	for _, m := range c.Live() {
 		errs = append(errs, c.Kill(m.ID))
-	}
-	for _, m := range c.Members() {
-		if v := m.Storage.View(); v != nil {
-			if err := v.Release(); err != nil && !errors.Is(err, cow.ErrReleased) {
-				errs = append(errs, err)
-			}
-		}
 	}
 	return errors.Join(errs...)
 }

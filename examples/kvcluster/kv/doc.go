@@ -20,7 +20,7 @@
 // # Usage
 //
 // An in-process cluster (members on a clustertest.RaftNetwork, views from
-// raftcluster/cowlocal):
+// raftcluster/netstorage over a stabilitytest.Network):
 //
 //	c, err := kv.StartLocal(ctx, kv.Options{Nodes: 3})
 //	defer c.Close()
@@ -31,7 +31,7 @@
 //
 // To run members elsewhere, give each node an Engine: its Apply as
 // raftcluster.Config.Apply and the Engine itself to the member's
-// raftcluster Storage (cowlocal.Group.Storage, or a networked one).
+// raftcluster Storage (netstorage.New over stability's gRPC transport).
 //
 // The caller must:
 //

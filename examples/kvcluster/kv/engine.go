@@ -28,7 +28,7 @@ const Dir = "kv"
 
 // Engine is one member's key-value engine: Pebble on the member's current
 // cow view, fed by the Raft log in index order. It implements
-// cowlocal.Engine (Open, Close) and raftcluster.ApplyFunc (Apply).
+// netstorage.Engine (Open, Close) and raftcluster.ApplyFunc (Apply).
 //
 // Each entry is one Pebble batch holding its writes and the applied index,
 // committed with Sync: on the writer the database is durable on shared

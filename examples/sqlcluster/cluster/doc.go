@@ -26,8 +26,9 @@
 //     (mounted with read-after-write coherence): Networked (stability over
 //     gRPC with mutual TLS, certificates naming each member's ID) for
 //     members in several processes or hosts, InProcess for members of one
-//     process (or a StorageFunc of its own over raftcluster/netstorage,
-//     whose stability endpoint ServeStability serves).
+//     process, every member's made with the same NetOptions.Network (or
+//     a StorageFunc of its own over raftcluster/netstorage, whose
+//     stability endpoint ServeStability serves).
 //  2. Bootstrap one member once; every other member Joins. A joining
 //     member copies no database: it opens the shared one and replays the
 //     log after the index stored in it.
@@ -216,9 +217,12 @@
 //
 //   - Storage is one seam (StorageFunc; DefaultStorage for Local):
 //     Networked runs raftcluster/netstorage, the stability protocol over
-//     gRPC with mutual TLS, and is the default; InProcess keeps the
-//     stabilizer in process.
-//   - InProcess is raftcluster/cowlocal (every member in this process).
+//     gRPC with mutual TLS, and is the default; InProcess runs the same
+//     netstorage over an in-memory network (NetOptions.Network, one per
+//     in-process cluster), so both share one role state machine.
+//   - InProcess members have the stability lease of networked ones
+//     (LocalOptions.Lease): the writer's mutations wait up to about a
+//     lease for a killed copier before it is excluded.
 //   - Group commit only shares a commit between requests that Raft
 //     commits together (concurrent writers); a lone client still waits
 //     for one sync per request: put several statements in one request to

@@ -15,10 +15,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/raftcluster/clustertest"
+	"github.com/holeycow/holeycow/stability/stabilitytest"
 	"github.com/holeycow/holeycow/vfs"
 )
 
@@ -50,8 +50,7 @@ type LocalOptions struct {
 	SnapshotThreshold, TrailingLogs uint64
 	// Storage selects the members' storage (default DefaultStorage).
 	Storage StorageKind
-	// Lease is the stability copier lease of networked storage (default
-	// 2s).
+	// Lease is the stability copier lease (default 2s).
 	Lease time.Duration
 	// StabilityPort gives each member's stability endpoint (networked
 	// storage) a port of its own; by default the member's Raft port
@@ -150,7 +149,7 @@ func StartLocal(ctx context.Context, opts LocalOptions) (*Local, error) {
 		}
 		c.storage = Networked(c.shared, ca, no)
 	case StorageInProcess:
-		c.storage = InProcess(c.shared, cow.Options{BlockSize: PageSize})
+		c.storage = InProcess(c.shared, NetOptions{Network: stabilitytest.NewNetwork(1), Lease: opts.Lease, Logger: opts.Logger})
 	default:
 		c.cleanup()
 		return nil, fmt.Errorf("cluster: unknown storage kind %d", int(opts.Storage))

@@ -2,7 +2,7 @@ package cluster
 
 import (
 	"github.com/holeycow/holeycow/raftcluster"
-	"github.com/holeycow/holeycow/raftcluster/cowlocal"
+	"github.com/holeycow/holeycow/raftcluster/netstorage"
 )
 
 // Storage is what a Node needs from its storage layer: a
@@ -24,8 +24,8 @@ type Storage interface {
 
 // Engine is the side of a Node that a Storage drives: it closes the
 // database before the view changes and opens it (and catches up from the
-// log) on the new view. It is cowlocal's Engine.
-type Engine = cowlocal.Engine
+// log) on the new view. It is netstorage's Engine.
+type Engine = netstorage.Engine
 
 // StorageFunc makes member id's Storage, driving eng.
 type StorageFunc func(id string, eng Engine) (Storage, error)
@@ -39,7 +39,8 @@ const (
 	// StorageNetworked: raftcluster/netstorage, stability over gRPC with
 	// mutual TLS on loopback (Networked).
 	StorageNetworked
-	// StorageInProcess: in-process stabilizer (InProcess).
+	// StorageInProcess: raftcluster/netstorage with stability on an
+	// in-memory network (InProcess).
 	StorageInProcess
 )
 
@@ -48,7 +49,7 @@ func (k StorageKind) String() string {
 	case StorageNetworked:
 		return "netstorage (stability over gRPC + mTLS on loopback)"
 	case StorageInProcess:
-		return "in-process stabilizer (cluster.InProcess)"
+		return "netstorage (stability on an in-memory network)"
 	}
 	return DefaultStorage.String()
 }

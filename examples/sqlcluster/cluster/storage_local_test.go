@@ -3,10 +3,15 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/raftcluster/netstorage"
+	"github.com/holeycow/holeycow/stability/stabilitytest"
 	"github.com/holeycow/holeycow/vfs"
 )
 
@@ -16,55 +21,67 @@ type nopEngine struct{}
 func (nopEngine) Close() error                       { return nil }
 func (nopEngine) Open(context.Context, vfs.FS) error { return nil }
 
-// The members one InProcess StorageFunc makes are one group: the writer
-// preserves for the copier, so its overwrite stays invisible to the copier
-// (invariants 1 and 2). Each member hands out its view (Node.RequestReset
-// asks for it) and has no stability endpoint. The role changes themselves
-// are cowlocal's and tested there.
-func TestInProcess_membersShareGroup(t *testing.T) {
+// fixedNode is a node whose state is fixed: st's writer leads and passes
+// its Guard.
+type fixedNode struct {
+	id string
+	st raftcluster.State
+}
+
+func (n fixedNode) State() raftcluster.State { return n.st }
+func (n fixedNode) IsLeader() bool           { return n.st.Writer == n.id }
+func (n fixedNode) Exclude(context.Context, string) error {
+	return errors.New("test: no exclusions")
+}
+
+func (n fixedNode) Guard() func(context.Context) error {
+	return func(context.Context) error {
+		if n.st.Writer != n.id {
+			return fmt.Errorf("%w: %s", raftcluster.ErrFenced, n.id)
+		}
+		return nil
+	}
+}
+
+// The members of an in-process cluster (here made by two InProcess
+// StorageFuncs, as a restarted Local makes them) share NetOptions.Network:
+// the copier joins the writer over it, and the writer preserves for it,
+// so its overwrite stays invisible to the copier (invariants 1 and 2).
+// Each member's stability address is its ID on the network. The role
+// changes themselves are netstorage's and tested there.
+func TestInProcess_membersShareNetwork(t *testing.T) {
 	ctx := context.Background()
 	shared := vfs.NewMem()
-	if err := vfs.WriteFile(shared, "log.txt", []byte("old!"), 0o644); err != nil {
-		t.Fatal(err)
+	require.NoError(t, vfs.WriteFile(shared, "log.txt", []byte("old!"), 0o644))
+	o := NetOptions{Network: stabilitytest.NewNetwork(1)}
+	st := raftcluster.State{Writer: "w", Epoch: 1, Generation: 1, Members: []raftcluster.Member{
+		{ID: "c", Suffrage: raftcluster.Voter, Role: raftcluster.RoleCopier, Generation: 1, JoinIndex: 2},
+		{ID: "w", Suffrage: raftcluster.Voter, Role: raftcluster.RoleWriter, Generation: 1, JoinIndex: 1},
+	}, History: []raftcluster.WriterTerm{{Epoch: 1, ID: "w", Index: 1}}}
+	sts := map[string]Storage{}
+	for _, id := range []string{"w", "c"} {
+		s, err := InProcess(shared, o)(id, nopEngine{})
+		require.NoError(t, err)
+		require.Equal(t, id, s.StabilityAddr())
+		s.(interface{ SetNode(netstorage.Node) }).SetNode(fixedNode{id, st})
+		sts[id] = s
 	}
-	newStorage := InProcess(shared, cow.Options{BlockSize: PageSize})
-	var sts [2]Storage
-	for i, id := range []string{"w", "c"} {
-		st, err := newStorage(id, nopEngine{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if addr := st.StabilityAddr(); addr != "" {
-			t.Fatalf("%s: stability address %q, want none", id, addr)
-		}
-		sts[i] = st
-	}
-	w, c := sts[0], sts[1]
+	w, c := sts["w"], sts["c"]
 	t.Cleanup(func() {
-		if err := errors.Join(w.Check(), c.Check(), w.Close(), c.Close()); err != nil {
-			t.Error(err)
-		}
+		require.NoError(t, errors.Join(w.Check(), c.Check(), c.Close(), w.Close()))
 	})
-	if err := w.BecomeWriter(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.BecomeCopier(ctx, 1, raftcluster.Member{ID: "w"}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.BecomeWriter(ctx, 1))
+	require.NoError(t, c.BecomeCopier(ctx, 1, raftcluster.Member{ID: "w", StabilityAddr: w.StabilityAddr()}))
 	views := map[string]*cow.View{}
-	for id, st := range map[string]Storage{"w": w, "c": c} {
-		v, ok := st.(interface{ View() *cow.View })
-		if !ok || v.View() == nil {
-			t.Fatalf("%s: no view", id)
-		}
+	for id, s := range sts {
+		v, ok := s.(interface{ View() *cow.View })
+		require.True(t, ok && v.View() != nil, "%s: no view", id)
 		views[id] = v.View()
 	}
-	if err := vfs.WriteFile(views["w"], "log.txt", []byte("new!"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, vfs.WriteFile(views["w"], "log.txt", []byte("new!"), 0o644))
 	for id, want := range map[string]string{"w": "new!", "c": "old!"} {
-		if b, err := vfs.ReadFile(views[id], "log.txt"); err != nil || string(b) != want {
-			t.Fatalf("%s reads %q, %v; want %q", id, b, err, want)
-		}
+		b, err := vfs.ReadFile(views[id], "log.txt")
+		require.NoError(t, err)
+		require.Equal(t, want, string(b), id)
 	}
 }
