@@ -137,7 +137,7 @@ type Config[D DB] struct {
 	// storage whenever it is not gapped too (a read replica that applies
 	// nothing as entries commit): DropGapView drops every copier view.
 	StaleCopier bool
-	Hooks Hooks
+	Hooks       Hooks
 }
 
 // Stats are a replica's counters.
