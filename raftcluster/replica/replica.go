@@ -90,21 +90,36 @@ const (
 	Deferred
 )
 
+// State is what a hook or Locked sees of the replica, under the apply
+// lock.
+type State[D DB] struct {
+	View vfs.FS // the current view (nil when closed)
+	DB   D      // the open database, if Open
+	// Open: a database is open and not broken; Ready: it is published.
+	Open, Ready bool
+	// Applied is the index stored in DB; LastCommand the highest command
+	// index handed to Apply.
+	Applied, LastCommand uint64
+}
+
 // Hooks lets an adapter follow and steer the replica. Every hook is
 // optional and, unless said otherwise, runs under the apply lock: it must
 // not call the Replica.
-type Hooks struct {
+type Hooks[D DB] struct {
 	// OnDurable is told of each durable marker as it applies: the shared
 	// database durably reflects every entry up to index.
 	OnDurable func(index uint64)
 	// NeedReset asks for a reset of this member's copier view: its
 	// database misses entries that the log no longer holds.
 	NeedReset func()
-	// Skip, asked for each command, leaves it to a later catch-up.
-	Skip func(index uint64) bool
+	// Intercept, asked for each command before it is collected, may take
+	// it over (ok true): the commands collected before it are applied
+	// first, and it gets outcome. Deferred means the database misses it
+	// (a later catch-up applies it); Applied that it needs no applying.
+	Intercept func(index uint64, st State[D]) (outcome Outcome, ok bool)
 	// BeforeCommand runs before a command at index is collected; flush
-	// applies the commands collected before it.
-	BeforeCommand func(index uint64, flush func())
+	// applies the commands collected before it and returns the state.
+	BeforeCommand func(index uint64, flush func() State[D])
 	// Failed reports a failed apply or reopening; writer says whether the
 	// view is a writer's. Succeeded reports a successful one.
 	Failed    func(what string, err error, writer bool)
@@ -137,7 +152,7 @@ type Config[D DB] struct {
 	// storage whenever it is not gapped too (a read replica that applies
 	// nothing as entries commit): DropGapView drops every copier view.
 	StaleCopier bool
-	Hooks       Hooks
+	Hooks       Hooks[D]
 }
 
 // Stats are a replica's counters.
@@ -354,7 +369,7 @@ func (r *Replica[D]) catchUpLocked(ctx context.Context, fresh bool) error {
 	}
 	from := r.mu.applied + 1
 	if fresh {
-		from = firstLogIndex(lg, from)
+		from = FirstLogIndex(lg, from)
 	}
 	return r.replayLocked(lg, from, 0)
 }
@@ -434,11 +449,11 @@ func (r *Replica[D]) waitLog(ctx context.Context) (Log, error) {
 	}
 }
 
-// firstLogIndex returns the smallest index >= from that lg still holds
+// FirstLogIndex returns the smallest index >= from that lg still holds
 // (from itself if it is there; the applied index + 1 if nothing from on
 // is). ReadLog fails with ErrCompacted exactly below the log's first
 // index, so a binary search finds it.
-func firstLogIndex(lg Log, from uint64) uint64 {
+func FirstLogIndex(lg Log, from uint64) uint64 {
 	present := func(i uint64) bool {
 		err := lg.ReadLog(i, func(uint64, []byte) error { return errStop })
 		return !errors.Is(err, raftcluster.ErrCompacted)
@@ -605,7 +620,7 @@ func (r *Replica[D]) recoverLocked() error {
 //   - one that does not decode is Ignored, alike on every member;
 //   - a durable marker first flushes the commands before it, then is
 //     noted (Hooks.OnDurable) and Applied;
-//   - a command that Hooks.Skip skips is Deferred;
+//   - a command that Hooks.Intercept takes over gets its outcome;
 //   - if the database is broken, the first command of the call reopens
 //     it when due (the catch-up replays what the log has recorded, which
 //     excludes this call's entries); a command not applied now is
@@ -634,11 +649,17 @@ func (r *Replica[D]) Apply(entries []Entry) []Outcome {
 			b.flush()
 			r.noteDurableLocked(en.Index, idx)
 			b.out[i] = Applied
-		case r.cfg.Hooks.Skip != nil && r.cfg.Hooks.Skip(en.Index):
-			b.flush()
-			r.mu.lastCmd = en.Index
-			b.out[i] = Deferred
 		default:
+			if h := r.cfg.Hooks.Intercept; h != nil {
+				if o, ok := h(en.Index, r.stateLocked()); ok {
+					b.flush()
+					if o == Deferred {
+						r.mu.lastCmd = en.Index
+					}
+					b.out[i] = o
+					continue
+				}
+			}
 			b.command(i, en.Index, payload)
 		}
 	}
@@ -659,7 +680,7 @@ type batch[D DB] struct {
 func (b *batch[D]) command(i int, index uint64, payload []byte) {
 	r := b.r
 	if h := r.cfg.Hooks.BeforeCommand; h != nil {
-		h(index, b.flush)
+		h(index, func() State[D] { b.flush(); return r.stateLocked() })
 	}
 	r.mu.lastCmd, r.mu.lastRun = index, index
 	mayRecover := b.mayRecover
@@ -832,13 +853,21 @@ func (r *Replica[D]) DurableIndex() (uint64, bool) {
 	return d, true
 }
 
-// Locked runs fn under the apply lock with the open database (open false
-// if none is open or it is reopening) and the index stored in it. fn must
+// stateLocked returns the state; r.mu is held.
+func (r *Replica[D]) stateLocked() State[D] {
+	st := State[D]{View: r.mu.view, Applied: r.mu.applied, LastCommand: r.mu.lastCmd}
+	if r.mu.open && r.mu.broken == nil {
+		st.DB, st.Open, st.Ready = r.mu.db, true, r.Ready()
+	}
+	return st
+}
+
+// Locked runs fn under the apply lock with the replica's state. fn must
 // not call the Replica.
-func (r *Replica[D]) Locked(fn func(db D, open bool, applied uint64)) {
+func (r *Replica[D]) Locked(fn func(st State[D])) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fn(r.mu.db, r.mu.open && r.mu.broken == nil && r.Ready(), r.mu.applied)
+	fn(r.stateLocked())
 }
 
 // LastCommand returns the highest command index handed to Apply.
@@ -849,10 +878,22 @@ func (r *Replica[D]) LastCommand() uint64 {
 }
 
 // CatchUpTo replays the logged commands after the stored index up to
-// index to into the open database (a read replica moving forward).
-func (r *Replica[D]) CatchUpTo(to uint64) error {
+// index to into the open database (a read replica moving forward), then,
+// if it succeeded and then is not nil, runs then under the same hold of
+// the apply lock (see Locked).
+func (r *Replica[D]) CatchUpTo(to uint64, then func(st State[D])) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.catchUpToLocked(to); err != nil {
+		return err
+	}
+	if then != nil {
+		then(r.stateLocked())
+	}
+	return nil
+}
+
+func (r *Replica[D]) catchUpToLocked(to uint64) error {
 	if !r.mu.open || r.mu.broken != nil {
 		return fmt.Errorf("%w: database reopening", ErrNotReady)
 	}
@@ -900,4 +941,27 @@ func (r *Replica[D]) Stats() Stats {
 		s.Applied = r.applied.Load()
 	}
 	return s
+}
+
+// Hold takes the apply lock until release: nothing applies, opens or
+// closes meanwhile. With withdraw it also withdraws the database from
+// readers, as a reopening does, and release publishes it again. For tests
+// and maintenance that must stop the replica in place.
+func (r *Replica[D]) Hold(withdraw bool) (release func()) {
+	r.mu.Lock()
+	r.rw.Lock()
+	db, view, ok := r.pub, r.pubView, r.pubOK
+	r.rw.Unlock()
+	if withdraw {
+		r.unpublish()
+	}
+	return func() {
+		if withdraw && ok {
+			r.rw.Lock()
+			r.pub, r.pubOK, r.pubView = db, true, view
+			close(r.readyCh)
+			r.rw.Unlock()
+		}
+		r.mu.Unlock()
+	}
 }
