@@ -17,7 +17,7 @@ import (
 // sqlSubject is the replicatest subject for this package's SQL engine in
 // a journal mode: each command appends a row and updates a counter (not
 // idempotent); the state is sqlnode's logical checksum.
-func sqlSubject(t *testing.T, journal string) replicatest.Subject[*sqlDB] {
+func sqlSubject(t testing.TB, journal string) replicatest.Subject[*sqlDB] {
 	e := newEngine("replicatest", "main.db", slog.New(slog.NewTextHandler(io.Discard, nil)), 0)
 	e.sqlOpts = sqlnode.Options{JournalMode: journal, WALAutoCheckpoint: walAutoCheckpoint(journal, DefaultResetThreshold)}
 	e.indexDir = t.TempDir()
