@@ -56,4 +56,9 @@
 // the Stabilizer), cow/writer.go and cow/copier.go (the two views). Then
 // stability's doc.go and raftcluster's doc.go. examples/sqlcluster shows the
 // whole thing end to end.
+//
+// To add an engine, read raftcluster/replica's doc.go and one adapter (the
+// smallest is raftcluster/replica/example_engine_test.go, a file-backed
+// map; examples/sqlcluster/cluster/engine.go is SQLite's), write yours and
+// run replicatest.Run on it.
 package holeycow
