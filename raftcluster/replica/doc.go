@@ -22,7 +22,7 @@
 //   - durable-index bookkeeping: on the writer, DurableIndex syncs and
 //     names a log index that shared storage durably reflects; the
 //     markers that carry it through the log (EncodeDurable) are noted as
-//     they apply (Config.OnDurable);
+//     they apply (Hooks.OnDurable);
 //   - promotion checks: a copier view whose database misses entries the
 //     log no longer holds (a Raft snapshot installed past it) is dropped
 //     before promotion (DropGapView) and the replica asks for a reset;
@@ -59,10 +59,12 @@
 // # Concurrency
 //
 // A Replica is safe for concurrent use. Apply, Open, Close, DurableIndex,
-// OnRestore and the recovery loop serialize on one apply lock, so the
-// engine's DB sees one call at a time except for readers, which share
-// the published DB between Acquire and release (the DB must allow reads
-// concurrent with Apply if the caller reads while it applies).
+// OnRestore, DropGapView, Check, Locked, CatchUpTo, Hold and the recovery
+// loop serialize on one apply lock, so the engine's DB sees one call at a
+// time except for readers, which share the published DB between Acquire
+// and release (the DB must allow reads concurrent with Apply if the
+// caller reads while it applies). Hooks run under the apply lock and must
+// not call the Replica; Interrupt never waits for it.
 //
 // # What the caller must do
 //
@@ -76,10 +78,10 @@
 //     before the view goes away; call Shutdown once at the end (after
 //     Interrupt, if the engine may be in a long apply).
 //  4. Set raftcluster's CompactableIndex from the durable markers
-//     (Config.OnDurable), and propose EncodeDurable(DurableIndex()) on
+//     (Hooks.OnDurable), and propose EncodeDurable(DurableIndex()) on
 //     the writer now and then, so the log is never compacted past what
 //     shared storage durably holds.
 //  5. Call DropGapView before the member becomes the writer, and reset the
-//     member when Config.NeedReset is called.
+//     member when Hooks.NeedReset is called.
 //  6. Release every Acquire'd database promptly: Close waits for readers.
 package replica
