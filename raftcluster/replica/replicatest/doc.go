@@ -19,6 +19,9 @@
 //     replica withdraws the database, reopens it and catches up;
 //   - reset: the replica closes mid-stream and reopens on a copy of the
 //     storage, catching up from its stored index;
+//   - resetDuringApply: while another goroutine applies, the replica
+//     reopens on copies of its view taken at any moment, mid-apply
+//     included (some with half the unsynced changes lost);
 //   - promotion: the writer crashes; a member that followed on its own
 //     copy reopens on what the writer left, catches up and carries on
 //     as the writer;

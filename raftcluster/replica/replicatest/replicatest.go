@@ -53,6 +53,7 @@ func Cases[D replica.DB](s Subject[D]) []Case {
 		{"crash", h.crash},
 		{"failedApply", h.failedApply},
 		{"reset", h.reset},
+		{"resetDuringApply", h.resetDuringApply},
 		{"promotion", h.promotion},
 		{"catchUp", h.catchUp},
 	}
@@ -303,6 +304,30 @@ func (h *harness[D]) reset(t testing.TB) {
 		requireState(t, ref[h.n], h.state(t, r), "keep", keep)
 		require.NoError(t, r.Check())
 	}
+}
+
+// resetDuringApply: while entries are being applied, the replica is
+// moved to copies of its view taken at any moment (mid-apply included),
+// as a copier reset does; it ends with every entry.
+func (h *harness[D]) resetDuringApply(t testing.TB) {
+	ref := h.reference(t)
+	lg := h.newLog()
+	cur := vfs.NewMem()
+	r := h.newReplica(t, lg)
+	require.NoError(t, r.Open(ctx(t), cur))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		lg.Feed(r, 1, h.n, 2)
+	}()
+	for i := 0; i < 4; i++ {
+		next := cur.CrashClone(vfs.CrashOptions{Seed: int64(i), KeepUnsynced: float64(i%2) / 2})
+		require.NoError(t, r.Open(ctx(t), next), "reset %d", i)
+		cur = next
+	}
+	<-done
+	requireState(t, ref[h.n], h.state(t, r))
+	require.NoError(t, r.Check())
 }
 
 // fanout hands each call to every replica.
