@@ -138,3 +138,38 @@ func TestReplica_hold(t *testing.T) {
 	require.ErrorIs(t, err, replica.ErrClosed)
 	require.ErrorIs(t, r.Open(context.Background(), vfs.NewMem()), replica.ErrClosed)
 }
+
+// intrDB is a mapDB whose Apply fails once interrupted.
+type intrDB struct {
+	*mapDB
+	stop atomic.Bool
+}
+
+func (d *intrDB) Interrupt() { d.stop.Store(true) }
+func (d *intrDB) Apply(es []replica.Entry) error {
+	if d.stop.Load() {
+		return errors.New("interrupted")
+	}
+	return d.mapDB.Apply(es)
+}
+
+// Interrupt reaches the open database without the apply lock, and keeps
+// the replica from opening again.
+func TestReplica_interrupt(t *testing.T) {
+	lg := replicatest.NewLog()
+	adds(lg, 2)
+	eng := replica.EngineFunc[*intrDB](func(view vfs.FS) (*intrDB, error) {
+		db, err := mapEngine{}.Open(view)
+		return &intrDB{mapDB: db}, err
+	})
+	r := replica.New(replica.Config[*intrDB]{Engine: eng, Name: t.Name()})
+	t.Cleanup(func() { r.Shutdown() })
+	r.SetLog(lg)
+	require.NoError(t, r.Open(context.Background(), vfs.NewMem()))
+	release := r.Hold(false) // Interrupt must not wait for the apply lock
+	r.Interrupt()
+	release()
+	out := lg.Feed(r, 1, 2, 2)
+	require.Equal(t, []replica.Outcome{replica.Deferred, replica.Deferred}, out)
+	require.ErrorIs(t, r.Open(context.Background(), vfs.NewMem()), replica.ErrClosed)
+}
