@@ -23,6 +23,9 @@
 //     names a log index that shared storage durably reflects; the
 //     markers that carry it through the log (EncodeDurable) are noted as
 //     they apply (Hooks.OnDurable);
+//   - the state at an index: At runs a function on the database as it
+//     is after exactly the entries up to an index (a checksum to compare
+//     members), serving it inside the Apply call that passes the index;
 //   - promotion checks: a copier view whose database misses entries the
 //     log no longer holds (a Raft snapshot installed past it) is dropped
 //     before promotion (DropGapView) and the replica asks for a reset;
@@ -59,8 +62,8 @@
 // # Concurrency
 //
 // A Replica is safe for concurrent use. Apply, Open, Close, DurableIndex,
-// OnRestore, DropGapView, Check, Locked, CatchUpTo, Hold and the recovery
-// loop serialize on one apply lock, so the engine's DB sees one call at a
+// OnRestore, DropGapView, Check, Locked, CatchUpTo, At, Hold and the
+// recovery loop serialize on one apply lock, so the engine's DB sees one call at a
 // time except for readers, which share the published DB between Acquire
 // and release (the DB must allow reads concurrent with Apply if the
 // caller reads while it applies). Hooks run under the apply lock and must

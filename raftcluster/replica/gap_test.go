@@ -173,3 +173,32 @@ func TestReplica_interrupt(t *testing.T) {
 	require.Equal(t, []replica.Outcome{replica.Deferred, replica.Deferred}, out)
 	require.ErrorIs(t, r.Open(context.Background(), vfs.NewMem()), replica.ErrClosed)
 }
+
+// At sees the database after exactly the entries up to its index, even
+// when they arrive in one Apply call with later ones.
+func TestReplica_at(t *testing.T) {
+	lg := replicatest.NewLog()
+	adds(lg, 6)
+	r := newMapReplica(t, lg, replica.Hooks[*mapDB]{})
+	require.NoError(t, r.Open(context.Background(), vfs.NewMem()))
+	lg.Feed(r, 1, 2, 8)
+	got := make(chan int, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- r.At(context.Background(), 4, func(st replica.State[*mapDB]) error {
+			got <- st.DB.counters()["a"]
+			return nil
+		})
+	}()
+	require.Eventually(t, func() bool { return lg.Waiting() > 0 }, 10*time.Second, time.Millisecond)
+	lg.Feed(r, 3, 6, 8) // one call: the state at 4 exists only inside it
+	require.NoError(t, <-errc)
+	require.Equal(t, 4, <-got)
+
+	err := r.At(context.Background(), 3, func(replica.State[*mapDB]) error { return nil })
+	require.ErrorIs(t, err, replica.ErrPassed)
+	require.NoError(t, r.At(context.Background(), 6, func(st replica.State[*mapDB]) error {
+		require.Equal(t, 6, st.DB.counters()["a"])
+		return nil
+	}))
+}

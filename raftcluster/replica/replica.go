@@ -117,9 +117,6 @@ type Hooks[D DB] struct {
 	// first, and it gets outcome. Deferred means the database misses it
 	// (a later catch-up applies it); Applied that it needs no applying.
 	Intercept func(index uint64, st State[D]) (outcome Outcome, ok bool)
-	// BeforeCommand runs before a command at index is collected; flush
-	// applies the commands collected before it and returns the state.
-	BeforeCommand func(index uint64, flush func() State[D])
 	// Failed reports a failed apply or reopening; writer says whether the
 	// view is a writer's. Succeeded reports a successful one.
 	Failed    func(what string, err error, writer bool)
@@ -173,8 +170,9 @@ type Stats struct {
 // package doc).
 //
 // Concurrency: safe for concurrent use. Apply, Open, Close, DurableIndex,
-// OnRestore, DropGapView, Check, Locked and the recovery loop serialize on
-// mu (the apply lock). Readers go through Acquire, which takes rw shared;
+// OnRestore, DropGapView, Check, Locked, CatchUpTo, At (before and after
+// its wait), Hold and the recovery loop serialize on mu (the apply lock);
+// At's function and the hooks run under it. Readers go through Acquire, which takes rw shared;
 // publishing and withdrawing take rw exclusively, after mu (lock order
 // mu, rw).
 type Replica[D DB] struct {
@@ -197,6 +195,8 @@ type Replica[D DB] struct {
 		// gap: the database misses entries the log may no longer hold;
 		// cleared by a catch-up that succeeds and when the view changes.
 		gap bool
+		// at: the At calls waiting for Apply to reach their index.
+		at []*atReq[D]
 	}
 
 	rw      sync.RWMutex
@@ -535,6 +535,7 @@ func (r *Replica[D]) Shutdown() error {
 	close(r.done)
 	r.endLife()
 	err := r.closeLocked()
+	r.failAtLocked(ErrClosed)
 	r.mu.Unlock()
 	r.loopWG.Wait()
 	return err
@@ -655,6 +656,7 @@ func (r *Replica[D]) Apply(entries []Entry) []Outcome {
 					b.flush()
 					if o == Deferred {
 						r.mu.lastCmd = en.Index
+						r.failAtLocked(fmt.Errorf("%w: the database skips entry %d", ErrNotReady, en.Index))
 					}
 					b.out[i] = o
 					continue
@@ -679,8 +681,9 @@ type batch[D DB] struct {
 
 func (b *batch[D]) command(i int, index uint64, payload []byte) {
 	r := b.r
-	if h := r.cfg.Hooks.BeforeCommand; h != nil {
-		h(index, func() State[D] { b.flush(); return r.stateLocked() })
+	if r.waitingBeforeLocked(index) {
+		b.flush() // the state at an index below this one is asked for
+		r.serveLocked(index)
 	}
 	r.mu.lastCmd, r.mu.lastRun = index, index
 	mayRecover := b.mayRecover
@@ -964,4 +967,95 @@ func (r *Replica[D]) Hold(withdraw bool) (release func()) {
 		}
 		r.mu.Unlock()
 	}
+}
+
+// atReq is an At call waiting for Apply to reach its index.
+type atReq[D DB] struct {
+	idx  uint64
+	fn   func(st State[D]) error
+	err  error
+	done chan struct{} // closed once served
+}
+
+// At runs fn under the apply lock with the database as it is after every
+// entry up to index and before any later one: at once if the log has
+// applied index and no later command was handed over, otherwise just
+// before Apply handles the first command past index (or once the log has
+// applied index, if none comes). It fails with ErrPassed if a command
+// past index was already handed over, with ErrNotReady if the database
+// skips entries meanwhile (Hooks.Intercept), and with ErrClosed at
+// Shutdown. fn must check st.Open and st.Ready itself.
+func (r *Replica[D]) At(ctx context.Context, index uint64, fn func(st State[D]) error) error {
+	lg := r.getLog()
+	if lg == nil {
+		return ErrNotReady
+	}
+	p := &atReq[D]{idx: index, fn: fn, done: make(chan struct{})}
+	r.mu.Lock()
+	switch {
+	case r.mu.closed:
+		r.mu.Unlock()
+		return ErrClosed
+	case r.mu.lastCmd > index:
+		last := r.mu.lastCmd
+		r.mu.Unlock()
+		return fmt.Errorf("%w: asked %d, applied %d", ErrPassed, index, last)
+	case lg.AppliedIndex() >= index:
+		defer r.mu.Unlock()
+		return fn(r.stateLocked())
+	}
+	r.mu.at = append(r.mu.at, p)
+	r.mu.Unlock()
+	werr := lg.WaitApplied(ctx, index)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	select {
+	case <-p.done:
+		return p.err
+	default:
+	}
+	for i, q := range r.mu.at {
+		if q == p {
+			r.mu.at = append(r.mu.at[:i], r.mu.at[i+1:]...)
+			break
+		}
+	}
+	if werr != nil {
+		return werr
+	}
+	return fn(r.stateLocked())
+}
+
+// waitingBeforeLocked reports whether an At call waits for an index below
+// index.
+func (r *Replica[D]) waitingBeforeLocked(index uint64) bool {
+	for _, p := range r.mu.at {
+		if p.idx < index {
+			return true
+		}
+	}
+	return false
+}
+
+// serveLocked serves the At calls waiting for an index below index.
+func (r *Replica[D]) serveLocked(index uint64) {
+	keep := r.mu.at[:0]
+	for _, p := range r.mu.at {
+		if p.idx < index {
+			p.err = p.fn(r.stateLocked())
+			close(p.done)
+			continue
+		}
+		keep = append(keep, p)
+	}
+	r.mu.at = keep
+}
+
+// failAtLocked fails every waiting At call with err.
+func (r *Replica[D]) failAtLocked(err error) {
+	for _, p := range r.mu.at {
+		p.err = err
+		close(p.done)
+	}
+	r.mu.at = nil
 }

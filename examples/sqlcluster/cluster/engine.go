@@ -44,9 +44,8 @@ var (
 // SQL adapter, plus what only SQL needs: Execute's results, checksums at
 // an index, refresh mode, no-op apply, the apply health.
 //
-// Concurrency: the replica's apply lock guards pending and
-// rf.behindSince (they are touched only in its hooks and under
-// rep.Locked); regMu guards the VFS registrations; resMu the results;
+// Concurrency: the replica's apply lock guards rf.behindSince (touched
+// only in its hooks and under rep.Locked); regMu guards the VFS registrations; resMu the results;
 // health locks itself; the rest is set before the first Open.
 type engine struct {
 	id       string
@@ -70,8 +69,6 @@ type engine struct {
 	gen   uint64
 	stale []string // registrations whose Unregister failed
 
-	pending []*ckReq // checksums asked for at an index not applied yet
-
 	resMu   sync.Mutex
 	results map[uint64]sqlnode.Response
 
@@ -80,13 +77,6 @@ type engine struct {
 	noop atomic.Bool
 	// rf is refresh mode's state (refresh.go).
 	rf refreshState
-}
-
-type ckReq struct {
-	idx uint64
-	sum sqlnode.Checksum
-	err error
-	ok  chan struct{} // closed once served
 }
 
 func newEngine(id, dbName string, log *slog.Logger, maxSteps int64) *engine {
@@ -110,8 +100,7 @@ func (e *engine) init() {
 					e.needReset()
 				}
 			},
-			Intercept:     e.intercept,
-			BeforeCommand: e.beforeCommand,
+			Intercept: e.intercept,
 			Failed: func(what string, err error, writer bool) {
 				e.health.failed(e.log, e.id, what, err, writer)
 			},
@@ -270,13 +259,6 @@ func (e *engine) shutdown() error {
 	e.regMu.Lock()
 	e.retryUnregisterLocked()
 	e.regMu.Unlock()
-	e.rep.Locked(func(replica.State[*sqlDB]) {
-		for _, p := range e.pending {
-			p.err = ErrClosed
-			close(p.ok)
-		}
-		e.pending = nil
-	})
 	return err
 }
 
@@ -314,24 +296,6 @@ func (e *engine) intercept(index uint64, st replica.State[*sqlDB]) (replica.Outc
 		return replica.Deferred, true
 	}
 	return 0, false
-}
-
-// beforeCommand is the replica's BeforeCommand hook: the checksums asked
-// for below index see every entry before it and none after.
-func (e *engine) beforeCommand(index uint64, flush func() replica.State[*sqlDB]) {
-	if !e.pendingBefore(index) {
-		return
-	}
-	st := flush()
-	keep := e.pending[:0]
-	for _, p := range e.pending {
-		if p.idx < index {
-			e.compute(p, st)
-			continue
-		}
-		keep = append(keep, p)
-	}
-	e.pending = keep
 }
 
 // keepResult keeps the response of the entry at index for Execute, if
@@ -415,33 +379,21 @@ func (e *engine) onRestore(index uint64) { e.rep.OnRestore(index) }
 // replica.Replica.DropGapView; refresh mode drops every copier view).
 func (e *engine) dropGapView() bool { return e.rep.DropGapView() }
 
-// pendingBefore reports whether a checksum is asked for at an index
-// below index (under the apply lock).
-func (e *engine) pendingBefore(index uint64) bool {
-	for _, p := range e.pending {
-		if p.idx < index {
-			return true
-		}
-	}
-	return false
-}
-
-// compute serves p from the database in st (under the apply lock).
-func (e *engine) compute(p *ckReq, st replica.State[*sqlDB]) {
-	defer close(p.ok)
+// checksum returns the logical checksum of the database in st, as the
+// state at index (under the apply lock).
+func (e *engine) checksum(st replica.State[*sqlDB], index uint64) (sqlnode.Checksum, error) {
 	if !st.Open || !st.Ready {
-		p.err = fmt.Errorf("%w: checksum at %d", ErrNotReady, p.idx)
-		return
+		return sqlnode.Checksum{}, fmt.Errorf("%w: checksum at %d", ErrNotReady, index)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sum, err := st.DB.n.Checksum(ctx)
-	sum.Index = p.idx
-	p.sum, p.err = sum, invalidatedNotReady(err)
+	sum.Index = index
+	return sum, invalidatedNotReady(err)
 }
 
 // checksumAt returns the logical checksum of the database as it is after
-// every entry up to index, and before any later one.
+// every entry up to index, and before any later one (replica.Replica.At).
 func (e *engine) checksumAt(ctx context.Context, index uint64) (sqlnode.Checksum, error) {
 	rn := e.node()
 	if rn == nil {
@@ -452,53 +404,18 @@ func (e *engine) checksumAt(ctx context.Context, index uint64) (sqlnode.Checksum
 	} else {
 		release()
 	}
-	if p, ok := e.checksumAtRefresh(ctx, rn, index); ok {
-		return p.sum, p.err
+	if sum, ok, err := e.checksumAtRefresh(ctx, rn, index); ok {
+		return sum, err
 	}
-	p := &ckReq{idx: index, ok: make(chan struct{})}
-	var err error
-	queued := false
-	e.rep.Locked(func(st replica.State[*sqlDB]) {
-		switch {
-		case st.LastCommand > index:
-			err = fmt.Errorf("%w: asked %d, applied %d", ErrPassed, index, st.LastCommand)
-		case rn.AppliedIndex() >= index:
-			e.compute(p, st)
-		default:
-			e.pending = append(e.pending, p)
-			queued = true
-		}
+	var sum sqlnode.Checksum
+	err := e.rep.At(ctx, index, func(st replica.State[*sqlDB]) (err error) {
+		sum, err = e.checksum(st, index)
+		return err
 	})
-	if err != nil || !queued {
-		if err == nil {
-			err = p.err
-		}
-		return p.sum, err
+	if err != nil {
+		return sqlnode.Checksum{}, err
 	}
-	werr := rn.WaitApplied(ctx, index)
-	e.rep.Locked(func(st replica.State[*sqlDB]) {
-		select {
-		case <-p.ok:
-			return
-		default:
-		}
-		for i, q := range e.pending {
-			if q == p {
-				e.pending = append(e.pending[:i], e.pending[i+1:]...)
-				break
-			}
-		}
-		if werr != nil {
-			p.err = werr
-			close(p.ok)
-			return
-		}
-		e.compute(p, st)
-	})
-	if p.err != nil {
-		return sqlnode.Checksum{}, p.err
-	}
-	return p.sum, nil
+	return sum, nil
 }
 
 // appliedSQL returns the applied index stored in the published database

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/holeycow/holeycow/cow"
+	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/raftcluster/replica"
 	"github.com/holeycow/holeycow/vfs"
@@ -103,14 +104,9 @@ func (e *engine) skips(view vfs.FS) bool {
 
 // skipLocked handles a SQL entry at index that a refresh-mode copier
 // does not apply (under the apply lock). Checksums are served by
-// checksumAtRefresh, never queued on such a copier; one queued before the
-// member became one fails.
+// checksumAtRefresh on such a copier; the replica fails one that waits in
+// replica.Replica.At from before the member became one.
 func (e *engine) skipLocked(index uint64, st replica.State[*sqlDB]) {
-	for _, p := range e.pending {
-		p.err = fmt.Errorf("%w: checksum at %d: the member became a refresh-mode copier", ErrNotReady, p.idx)
-		close(p.ok)
-	}
-	e.pending = nil
 	if !st.Open || st.LastCommand <= st.Applied {
 		e.rf.behindSince = time.Now()
 	}
@@ -142,31 +138,29 @@ func (e *engine) currentFor(target uint64) (ok bool) {
 // holds the state at its stored index until the next refresh, so it is
 // brought to index by replaying the entries in between (none are applied
 // as they commit). ok is false when the node is not such a copier.
-func (e *engine) checksumAtRefresh(ctx context.Context, rn *raftcluster.Node, index uint64) (p *ckReq, ok bool) {
+func (e *engine) checksumAtRefresh(ctx context.Context, rn *raftcluster.Node, index uint64) (sum sqlnode.Checksum, ok bool, err error) {
 	var skips bool
 	e.rep.Locked(func(st replica.State[*sqlDB]) { skips = e.skips(st.View) })
 	if !skips {
-		return nil, false
+		return sum, false, nil
 	}
-	p = &ckReq{idx: index, ok: make(chan struct{})}
 	if err := rn.WaitApplied(ctx, index); err != nil {
-		p.err = err
-		return p, true
+		return sum, true, err
 	}
-	err := e.rep.CatchUpTo(index, func(st replica.State[*sqlDB]) {
+	cerr := e.rep.CatchUpTo(index, func(st replica.State[*sqlDB]) {
 		switch {
 		case !e.skips(st.View):
-			p.err = fmt.Errorf("%w: checksum at %d: the member's role changed", ErrNotReady, index)
+			err = fmt.Errorf("%w: checksum at %d: the member's role changed", ErrNotReady, index)
 		case st.Applied > index:
-			p.err = fmt.Errorf("%w: asked %d, database at %d", ErrPassed, index, st.Applied)
+			err = fmt.Errorf("%w: asked %d, database at %d", ErrPassed, index, st.Applied)
 		default:
-			e.compute(p, st)
+			sum, err = e.checksum(st, index)
 		}
 	})
-	if err != nil {
-		p.err = err
+	if cerr != nil {
+		return sqlnode.Checksum{}, true, cerr
 	}
-	return p, true
+	return sum, true, err
 }
 
 // refresher is a Node's refresh mode: the lag loop and the refreshes.

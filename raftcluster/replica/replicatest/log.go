@@ -20,6 +20,7 @@ type Log struct {
 	applied uint64
 	changed chan struct{} // closed when applied moves
 	guard   func(ctx context.Context) error
+	waiting int // WaitApplied calls in progress
 }
 
 // NewLog returns an empty log whose Guard passes.
@@ -113,8 +114,23 @@ func (l *Log) AppliedIndex() uint64 {
 	return l.applied
 }
 
+// Waiting returns the number of WaitApplied calls in progress.
+func (l *Log) Waiting() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.waiting
+}
+
 // WaitApplied implements replica.Log.
 func (l *Log) WaitApplied(ctx context.Context, index uint64) error {
+	l.mu.Lock()
+	l.waiting++
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.waiting--
+		l.mu.Unlock()
+	}()
 	for {
 		l.mu.Lock()
 		cur, ch := l.applied, l.changed
