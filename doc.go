@@ -58,4 +58,9 @@
 // doc.go (the one Storage: cow views driven by the node's roles, the
 // stability protocol over gRPC or, in one process, an in-memory network).
 // examples/sqlcluster shows the whole thing end to end.
+//
+// To add an engine, read raftcluster/replica's doc.go and one adapter (the
+// smallest is raftcluster/replica/example_engine_test.go, a file-backed
+// map; examples/sqlcluster/cluster/engine.go is SQLite's), write yours and
+// run replicatest.Run on it.
 package holeycow

@@ -17,6 +17,11 @@
 // copied whole into every copier's overlay; it is deleted once the other
 // members have reset in turn (HoldResets).
 //
+// ReplicaEngine is the same engine as a raftcluster/replica adapter (about
+// a hundred lines: open, apply a batch with its index, close), which
+// passes replicatest.Run; a replica.Replica around it does the catch-up
+// and recovery that Engine does by hand. The cluster still runs Engine.
+//
 // # Usage
 //
 // An in-process cluster (members on a clustertest.RaftNetwork, views from

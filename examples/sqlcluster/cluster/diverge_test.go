@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/holeycow/holeycow/raftcluster/replica"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -38,9 +39,12 @@ func tamperCopier(t *testing.T, ctx context.Context, c *Local, sql string) (w, v
 			break
 		}
 	}
-	victim.eng.mu.Lock()
-	name := victim.eng.mu.vfsName
-	victim.eng.mu.Unlock()
+	var name string
+	victim.eng.rep.Locked(func(st replica.State[*sqlDB]) {
+		if st.Open {
+			name = st.DB.vfsName
+		}
+	})
 	conn, err := sqlite3.Open("file:main.db?vfs=" + name)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,12 @@
 // a copier's keeps what it changes in a local overlay. Every member
 // applies every write, in log order, to its own view.
 //
+// The database is run by a raftcluster/replica Replica (catch-up,
+// recovery after a failed apply, publication to readers, group commit,
+// durable markers, promotion checks); engine.go is the SQL adapter on it
+// (Execute's results, checksums at an index, refresh mode), and passes
+// replicatest.Run in both journal modes.
+//
 // # Usage
 //
 //	c, _ := cluster.StartLocal(ctx, cluster.LocalOptions{Nodes: 3}) // in-process members

@@ -1,6 +1,10 @@
 package cluster
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/holeycow/holeycow/raftcluster/replica"
+)
 
 // Sentinel errors. Match them with errors.Is. Errors of the layers below
 // pass through wrapped: raftcluster.ErrNotLeader (Execute or a
@@ -10,22 +14,25 @@ import "errors"
 // that cannot be made deterministic), sqlnode.ErrReadOnly (a write through
 // the read-only *sql.DB).
 var (
-	// ErrClosed reports a call on a closed Node.
-	ErrClosed = errors.New("cluster: node is closed")
+	// ErrClosed reports a call on a closed Node (replica.ErrClosed).
+	ErrClosed = replica.ErrClosed
 	// ErrNotReady reports that the node's database is not open or is
 	// catching up (after a reset, a failover or a join), and the context
 	// ended before it was ready; or a read that the node's copier view
 	// refused because its stability lease lapsed (it wraps
 	// cow.ErrInvalidated then): the copier resets by itself, and a read
 	// retried later succeeds.
-	ErrNotReady = errors.New("cluster: database not ready")
+	// It is replica.ErrNotReady.
+	ErrNotReady = replica.ErrNotReady
 	// ErrPassed reports a ChecksumAt index that this node has already
 	// applied past: the state at that index is gone.
-	ErrPassed = errors.New("cluster: applied index already past the requested one")
+	// It is replica.ErrPassed.
+	ErrPassed = replica.ErrPassed
 	// ErrBadLevel reports an unknown read consistency level.
 	ErrBadLevel = errors.New("cluster: unknown consistency level")
 	// ErrBadEntry reports a log entry that this package did not write.
-	ErrBadEntry = errors.New("cluster: malformed log entry")
+	// It is replica.ErrBadEntry.
+	ErrBadEntry = replica.ErrBadEntry
 	// ErrNotCopier reports RequestReset on a node that is the writer (it
 	// has no overlay to drop).
 	ErrNotCopier = errors.New("cluster: only a copier can reset")

@@ -27,13 +27,13 @@ func testGappedCopierBecomesWriter(t *testing.T, kind StorageKind) {
 	// leads (then the request is moot, and must not outlive the
 	// promotion).
 	victim, proxy := cutPastCompaction(t, ctx, c, n, func(v *Node) {
-		v.eng.mu.Lock()
+		release := v.eng.rep.Hold(false)
 		v.eng.needReset = func() {
 			if v.Raft().IsLeader() {
 				v.resetReq.Store(true)
 			}
 		}
-		v.eng.mu.Unlock()
+		release()
 	})
 	proxy.setCut(false)
 	l, err := c.Leader(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"github.com/holeycow/holeycow/raftcluster/replica"
 	"log/slog"
 	"os"
 	"strings"
@@ -124,3 +125,9 @@ func queryInt(t *testing.T, ctx context.Context, n *Node, level Level, sql strin
 	v, _ := rs[0].Values[0][0].(int64)
 	return v
 }
+
+// firstLogIndex returns the smallest index >= from that rn's log holds.
+func firstLogIndex(rn *raftcluster.Node, from uint64) uint64 { return replica.FirstLogIndex(rn, from) }
+
+// errProbe stops a probing ReadLog at its first entry.
+var errProbe = errors.New("probe")

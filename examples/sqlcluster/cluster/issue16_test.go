@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/holeycow/holeycow/raftcluster/replica"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -140,11 +141,11 @@ func TestLocal_applyResultLimits_http(t *testing.T) {
 	collected := func() map[string]int64 {
 		out := map[string]int64{}
 		for _, n := range c.Nodes() {
-			n.eng.mu.Lock()
-			if db := n.eng.mu.db; db != nil {
-				out[n.ID()] = db.RowsCollected()
-			}
-			n.eng.mu.Unlock()
+			n.eng.rep.Locked(func(st replica.State[*sqlDB]) {
+				if db := st.DB; st.Open {
+					out[n.ID()] = db.n.RowsCollected()
+				}
+			})
 		}
 		return out
 	}

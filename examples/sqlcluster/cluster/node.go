@@ -14,6 +14,7 @@ import (
 	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/raftcluster/replica"
 	"github.com/holeycow/holeycow/vfs"
 )
 
@@ -78,6 +79,7 @@ func New(cfg Config) (*Node, error) {
 		}
 	}
 	n.eng.needReset = func() { n.resetReq.Store(true) }
+	n.eng.init()
 	st, err := cfg.Storage(cfg.ID, n.eng)
 	if err != nil {
 		cfg.Transport.Close()
@@ -101,7 +103,7 @@ func New(cfg Config) (*Node, error) {
 	n.raft = rn
 	st.Attach(rn)
 	n.rptr.Store(rn)
-	n.eng.start()
+	n.eng.rep.SetLog(rn)
 	n.wg.Add(1)
 	go n.durableLoop()
 	n.startRefresh()
@@ -167,7 +169,7 @@ func (n *Node) Checkpoint(ctx context.Context) (uint64, error) {
 	if d <= n.lastMarker.Load() {
 		return d, nil // nothing but our own marker since
 	}
-	idx, _, err := n.raft.Apply(ctx, encodeDurable(d))
+	idx, _, err := n.raft.Apply(ctx, replica.EncodeDurable(d))
 	if err != nil {
 		return 0, err
 	}
@@ -208,7 +210,7 @@ func (n *Node) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Respon
 	if err := n.eng.precheck(ctx, req); err != nil {
 		return sqlnode.Response{}, err
 	}
-	idx, resp, err := n.raft.Apply(ctx, encodeSQL(cmd))
+	idx, resp, err := n.raft.Apply(ctx, replica.EncodeCommand(cmd))
 	if err != nil {
 		return sqlnode.Response{}, err
 	}
@@ -413,12 +415,13 @@ type Stats struct {
 // Stats returns the node's current figures.
 func (n *Node) Stats() Stats {
 	st := n.raft.State()
+	rs := n.eng.rep.Stats()
 	return Stats{
 		ID: n.id, Leader: n.raft.IsLeader(), Writer: st.Writer == n.id,
-		AppliedIndex: n.raft.AppliedIndex(), DBIndex: n.eng.appliedSQL(), Durable: n.durable.Load(),
-		OverlayBytes: n.store.OverlayBytes(), Resets: n.resets.Load(), Reopens: n.eng.reopens.Load(),
-		Ready: n.eng.ready(), ApplyBatches: n.eng.batches.Load(), ApplyBatchEntries: n.eng.batchEntries.Load(),
-		MaxApplyBatch: n.eng.maxBatch.Load(), ApplyFailures: n.eng.applyFailures.Load(), ApplyFailedEntries: n.eng.failedEntries.Load(),
+		AppliedIndex: n.raft.AppliedIndex(), DBIndex: rs.Applied, Durable: n.durable.Load(),
+		OverlayBytes: n.store.OverlayBytes(), Resets: n.resets.Load(), Reopens: rs.Reopens,
+		Ready: rs.Ready, ApplyBatches: rs.Batches, ApplyBatchEntries: rs.BatchEntries,
+		MaxApplyBatch: rs.MaxBatch, ApplyFailures: rs.Failures, ApplyFailedEntries: rs.FailedEntries,
 		Apply: n.eng.health.snapshot(),
 	}
 }
@@ -429,7 +432,7 @@ func (n *Node) Stats() Stats {
 // entry gets a transaction of its own. Either way every entry is applied
 // alike, in log order, so members may differ in this setting; it exists
 // to measure the baseline (examples/bench).
-func (n *Node) SetGroupCommit(on bool) { n.eng.oneByOne.Store(!on) }
+func (n *Node) SetGroupCommit(on bool) { n.eng.rep.SetGroupCommit(on) }
 
 func (n *Node) closed() bool {
 	select {

@@ -1,7 +1,5 @@
 package cluster
 
-import "github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
-
 // SetNoopApply, for benchmarks only, makes this member apply every SQL
 // entry as a no-op: the entry still goes through Execute (sqlnode.Prepare),
 // the Raft log, the transport and the application callback, but its
@@ -14,13 +12,3 @@ import "github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 // receive the writes the log acknowledges (but a catch-up, when a member
 // reopens its database, replays them for real).
 func (n *Node) SetNoopApply(on bool) { n.eng.noop.Store(on) }
-
-// noopLocked handles the SQL entry at position i of the batch of a
-// member set to SetNoopApply: applied, with an empty response. The
-// database's state and lastSQL stay as they were (the entry is not in
-// the database).
-func (r *applyRun) noopLocked(i int, index uint64) {
-	e := r.e
-	e.keepResult(e.node(), index, sqlnode.Response{Index: index})
-	r.out[i] = respApplied
-}

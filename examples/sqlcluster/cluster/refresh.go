@@ -11,7 +11,10 @@ import (
 	"time"
 
 	"github.com/holeycow/holeycow/cow"
+	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/raftcluster/replica"
+	"github.com/holeycow/holeycow/vfs"
 )
 
 // CopierMode is how a copier follows the writer.
@@ -83,12 +86,9 @@ func (c *Config) fillRefresh() error {
 	return nil
 }
 
-// errRefreshPromote is the cause with which a refresh-mode copier view is
-// invalidated before promotion (see engine.dropGapView).
-var errRefreshPromote = errors.New("cluster: a refresh-mode copier becomes the writer on a fresh writer view")
-
 // refreshState is the engine's side of refresh mode. on is set before
-// the first Open and never changes; behindSince is guarded by e.mu.
+// the first Open and never changes; behindSince is guarded by the
+// replica's apply lock.
 type refreshState struct {
 	on bool
 	// behindSince is when the database last fell behind the log (the
@@ -96,105 +96,71 @@ type refreshState struct {
 	behindSince time.Time
 }
 
-// skipsLocked reports whether applyBatch leaves SQL entries to the next
+// skips reports whether the replica leaves SQL entries to the next
 // refresh: refresh mode, on a copier view.
-func (e *engine) skipsLocked() bool {
-	return e.rf.on && e.mu.fsys != nil && !e.isWriterViewLocked()
+func (e *engine) skips(view vfs.FS) bool {
+	return e.rf.on && view != nil && !replica.IsWriterView(view)
 }
 
 // skipLocked handles a SQL entry at index that a refresh-mode copier
-// does not apply. Checksums are served by checksumAtRefresh, never
-// queued on such a copier; one queued before the member became one fails.
-func (e *engine) skipLocked(index uint64) {
-	for _, p := range e.mu.pending {
-		p.err = fmt.Errorf("%w: checksum at %d: the member became a refresh-mode copier", ErrNotReady, p.idx)
-		close(p.ok)
-	}
-	e.mu.pending = nil
-	if e.mu.db == nil || e.mu.lastSQL <= e.mu.db.AppliedIndex() {
+// does not apply (under the apply lock). Checksums are served by
+// checksumAtRefresh on such a copier; the replica fails one that waits in
+// replica.Replica.At from before the member became one.
+func (e *engine) skipLocked(index uint64, st replica.State[*sqlDB]) {
+	if !st.Open || st.LastCommand <= st.Applied {
 		e.rf.behindSince = time.Now()
 	}
-	e.mu.lastSQL = index
 }
 
 // behind returns how long the database has missed a SQL entry handed to
 // apply (0: current, or not in refresh mode, or not open).
-func (e *engine) behind() time.Duration {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.skipsLocked() || e.mu.db == nil || e.mu.lastSQL <= e.mu.db.AppliedIndex() {
-		return 0
-	}
-	return time.Since(e.rf.behindSince)
+func (e *engine) behind() (d time.Duration) {
+	e.rep.Locked(func(st replica.State[*sqlDB]) {
+		if e.skips(st.View) && st.Open && st.LastCommand > st.Applied {
+			d = time.Since(e.rf.behindSince)
+		}
+	})
+	return d
 }
 
 // currentFor reports whether the published database holds every SQL
 // entry up to target (which apply has been handed). The last SQL entry at
-// or below target is not known exactly: min(target, lastSQL) bounds it.
-func (e *engine) currentFor(target uint64) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.mu.db != nil && e.ready() && e.mu.db.AppliedIndex() >= min(target, e.mu.lastSQL)
-}
-
-// advanceLocked replays the logged SQL entries after the database's
-// stored index up to to into the database (its overlay, on a copier).
-func (e *engine) advanceLocked(to uint64) error {
-	db := e.mu.db
-	if db == nil || e.mu.broken != nil {
-		return fmt.Errorf("%w: database reopening", ErrNotReady)
-	}
-	rn := e.node()
-	if rn == nil {
-		return ErrNotReady
-	}
-	if db.AppliedIndex() >= to {
-		return nil
-	}
-	err := rn.ReadLog(db.AppliedIndex()+1, func(index uint64, cmd []byte) error {
-		if index > to {
-			return errProbe
-		}
-		return e.applyLoggedLocked(rn, db, index, cmd)
+// or below target is not known exactly: min(target, LastCommand) bounds
+// it.
+func (e *engine) currentFor(target uint64) (ok bool) {
+	e.rep.Locked(func(st replica.State[*sqlDB]) {
+		ok = st.Open && st.Ready && st.Applied >= min(target, st.LastCommand)
 	})
-	if err != nil && !errors.Is(err, errProbe) {
-		return fmt.Errorf("cluster: %s: replay to %d: %w", e.id, to, err)
-	}
-	if got := db.AppliedIndex(); got < min(to, e.mu.lastSQL) {
-		return fmt.Errorf("%w: replay to %d reached %d only", ErrNotReady, to, got)
-	}
-	return nil
+	return ok
 }
 
 // checksumAtRefresh is checksumAt on a refresh-mode copier: the database
 // holds the state at its stored index until the next refresh, so it is
 // brought to index by replaying the entries in between (none are applied
 // as they commit). ok is false when the node is not such a copier.
-func (e *engine) checksumAtRefresh(ctx context.Context, rn *raftcluster.Node, index uint64) (p *ckReq, ok bool) {
-	e.mu.Lock()
-	skips := e.skipsLocked()
-	e.mu.Unlock()
+func (e *engine) checksumAtRefresh(ctx context.Context, rn *raftcluster.Node, index uint64) (sum sqlnode.Checksum, ok bool, err error) {
+	var skips bool
+	e.rep.Locked(func(st replica.State[*sqlDB]) { skips = e.skips(st.View) })
 	if !skips {
-		return nil, false
+		return sum, false, nil
 	}
-	p = &ckReq{idx: index, ok: make(chan struct{})}
 	if err := rn.WaitApplied(ctx, index); err != nil {
-		p.err = err
-		return p, true
+		return sum, true, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	switch {
-	case !e.skipsLocked():
-		p.err = fmt.Errorf("%w: checksum at %d: the member's role changed", ErrNotReady, index)
-	case e.mu.db != nil && e.mu.db.AppliedIndex() > index:
-		p.err = fmt.Errorf("%w: asked %d, database at %d", ErrPassed, index, e.mu.db.AppliedIndex())
-	default:
-		if p.err = e.advanceLocked(index); p.err == nil {
-			e.computeLocked(p)
+	cerr := e.rep.CatchUpTo(index, func(st replica.State[*sqlDB]) {
+		switch {
+		case !e.skips(st.View):
+			err = fmt.Errorf("%w: checksum at %d: the member's role changed", ErrNotReady, index)
+		case st.Applied > index:
+			err = fmt.Errorf("%w: asked %d, database at %d", ErrPassed, index, st.Applied)
+		default:
+			sum, err = e.checksum(st, index)
 		}
+	})
+	if cerr != nil {
+		return sqlnode.Checksum{}, true, cerr
 	}
-	return p, true
+	return sum, true, err
 }
 
 // refresher is a Node's refresh mode: the lag loop and the refreshes.
@@ -403,13 +369,7 @@ func (n *Node) freshen(ctx context.Context, target uint64) error {
 	} else {
 		release()
 	}
-	e := n.eng
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.mu.db != nil && e.mu.db.AppliedIndex() >= min(target, e.mu.lastSQL) {
-		return nil
-	}
-	if aerr := e.advanceLocked(target); aerr != nil {
+	if aerr := n.eng.rep.CatchUpTo(target, nil); aerr != nil {
 		return errors.Join(err, aerr)
 	}
 	return nil

@@ -13,20 +13,7 @@ import (
 // unready also withdraws its database from readers, as a copier reset or
 // catch-up does. The returned function undoes both.
 func pauseFollower(f *Node, unready bool) (resume func()) {
-	f.eng.mu.Lock()
-	db, view := f.eng.db, f.eng.view
-	if unready {
-		f.eng.unpublish()
-	}
-	return func() {
-		if unready {
-			f.eng.rw.Lock()
-			f.eng.db, f.eng.view = db, view
-			close(f.eng.readyCh)
-			f.eng.rw.Unlock()
-		}
-		f.eng.mu.Unlock()
-	}
+	return f.eng.rep.Hold(unready)
 }
 
 // TestLocal_weakRead_forwardsWhenBehind: a weak read on a follower that

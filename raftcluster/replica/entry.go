@@ -1,32 +1,28 @@
-package cluster
+package replica
 
 import (
 	"encoding/binary"
 	"fmt"
 )
 
-// Log entries of this package start with a kind byte.
+// Log entries of a replica start with a kind byte.
 const (
-	// kindSQL: the rest is a sqlnode command (sqlnode.Prepare's bytes).
-	kindSQL byte = 'S'
+	// kindCommand: the rest is an engine command.
+	kindCommand byte = 'S'
 	// kindDurable: the rest is a uvarint A, proposed by the writer: the
 	// shared database reflects, durably, every entry up to index A.
 	kindDurable byte = 'D'
 )
 
-// Responses of the application callback (the result itself stays in
-// process: see engine.results).
-var (
-	respApplied  = []byte{'a'}
-	respDeferred = []byte{'d'}
-)
-
-func encodeSQL(cmd []byte) []byte {
+// EncodeCommand frames an engine command for the log.
+func EncodeCommand(cmd []byte) []byte {
 	b := make([]byte, 0, len(cmd)+1)
-	return append(append(b, kindSQL), cmd...)
+	return append(append(b, kindCommand), cmd...)
 }
 
-func encodeDurable(idx uint64) []byte {
+// EncodeDurable frames a durable marker for index idx (see
+// Replica.DurableIndex).
+func EncodeDurable(idx uint64) []byte {
 	return binary.AppendUvarint([]byte{kindDurable}, idx)
 }
 
@@ -37,8 +33,8 @@ func decodeEntry(b []byte) (kind byte, payload []byte, idx uint64, err error) {
 		return 0, nil, 0, fmt.Errorf("%w: empty", ErrBadEntry)
 	}
 	switch b[0] {
-	case kindSQL:
-		return kindSQL, b[1:], 0, nil
+	case kindCommand:
+		return kindCommand, b[1:], 0, nil
 	case kindDurable:
 		v, n := binary.Uvarint(b[1:])
 		if n <= 0 || n != len(b)-1 {
