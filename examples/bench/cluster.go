@@ -15,16 +15,17 @@ import (
 	"time"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
 )
 
 // benchCluster is an in-process replicated SQL cluster
-// (examples/sqlcluster/cluster.Local: Raft over loopback TCP with mutual
+// (examples/sqlcluster/cluster/localcluster.Cluster: Raft over loopback TCP with mutual
 // TLS through counting proxies, BoltDB logs, LAN timeouts, the cluster's
 // default storage).
 type benchCluster struct {
-	*cluster.Local
+	*localcluster.Cluster
 	unknown atomic.Int64 // requests committed whose result was lost (see execReq)
 	retried atomic.Int64 // requests sent again after an unknown outcome
 }
@@ -62,13 +63,13 @@ func (bc *benchCluster) settle(ctx context.Context, d time.Duration) error {
 }
 
 // startCluster starts a cluster of n members in a fresh directory.
-func (e *env) startCluster(name string, n int, tune func(*cluster.LocalOptions)) (*benchCluster, error) {
+func (e *env) startCluster(name string, n int, tune func(*localcluster.Options)) (*benchCluster, error) {
 	dir, err := e.subdir(name)
 	if err != nil {
 		return nil, err
 	}
 	bc := &benchCluster{}
-	opts := cluster.LocalOptions{
+	opts := localcluster.Options{
 		Nodes:    n,
 		Dir:      dir,
 		MemRaft:  raceEnabled,
@@ -80,7 +81,7 @@ func (e *env) startCluster(name string, n int, tune func(*cluster.LocalOptions))
 	ctx, cancel := e.withTimeout(60 * time.Second)
 	defer cancel()
 	t0 := time.Now()
-	bc.Local, err = cluster.StartLocal(ctx, opts)
+	bc.Cluster, err = localcluster.Start(ctx, opts)
 	e.p.Printf("%s: %d-member cluster started in %v", name, n, time.Since(t0).Round(time.Millisecond))
 	if err != nil {
 		return nil, fmt.Errorf("bench: start cluster: %w", err)
@@ -97,7 +98,7 @@ func (e *env) startCluster(name string, n int, tune func(*cluster.LocalOptions))
 			lease.GuardRefusals += ls.GuardRefusals
 		}
 		done := make(chan error, 1)
-		go func() { done <- bc.Local.Close() }()
+		go func() { done <- bc.Cluster.Close() }()
 		select {
 		case err := <-done:
 			if u, r := bc.unknown.Load(), bc.retried.Load(); u+r > 0 {

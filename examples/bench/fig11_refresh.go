@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
 )
@@ -92,7 +93,7 @@ func (e *env) refreshCPU(n int, m cluster.CopierMode) (refreshRun, error) {
 	var out refreshRun
 	mark := e.mark()
 	defer e.closeTo(mark)
-	bc, err := e.startCluster(fmt.Sprintf("fig11-%s-%dn", m, n), n, func(o *cluster.LocalOptions) { o.CopierMode = m })
+	bc, err := e.startCluster(fmt.Sprintf("fig11-%s-%dn", m, n), n, func(o *localcluster.Options) { o.CopierMode = m })
 	if err != nil {
 		return out, err
 	}
@@ -177,7 +178,7 @@ func (e *env) refreshCPU(n int, m cluster.CopierMode) (refreshRun, error) {
 func (e *env) refreshLatencies(m cluster.CopierMode) error {
 	mark := e.mark()
 	defer e.closeTo(mark)
-	bc, err := e.startCluster(fmt.Sprintf("fig11-%s-latency", m), 3, func(o *cluster.LocalOptions) { o.CopierMode = m })
+	bc, err := e.startCluster(fmt.Sprintf("fig11-%s-latency", m), 3, func(o *localcluster.Options) { o.CopierMode = m })
 	if err != nil {
 		return err
 	}

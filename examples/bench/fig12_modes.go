@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
 )
@@ -46,7 +47,7 @@ import (
 //     that never refresh (-refresh-lag 1h: the writer's copier
 //     generation never changes and the copiers apply nothing, the
 //     copiers' cheapest way to follow), interleaved rounds;
-//   - restart_bytes_10k_<mode> (in process: cluster.Local counts every
+//   - restart_bytes_10k_<mode> (in process: localcluster.Cluster counts every
 //     byte between members): bytes carried between members while a copier
 //     killed before sc.RestartWrites inserts restarts and catches up,
 //     once the leader's log is compacted past what the copier holds (up
@@ -540,8 +541,8 @@ func (sc *serveCluster) sumMetric(ctx context.Context, name string) float64 {
 func (e *env) modeRestart(m cluster.CopierMode) error {
 	mark := e.mark()
 	defer e.closeTo(mark)
-	bc, err := e.startCluster("fig12-restart-"+m.String(), 3, func(o *cluster.LocalOptions) {
-		o.CopierMode, o.Storage = m, cluster.StorageInProcess // Local restarts members of in-process storage only
+	bc, err := e.startCluster("fig12-restart-"+m.String(), 3, func(o *localcluster.Options) {
+		o.CopierMode, o.Storage = m, localcluster.StorageInProcess // a Cluster restarts members of in-process storage only
 	})
 	if err != nil {
 		return err

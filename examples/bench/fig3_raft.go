@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
 )
@@ -37,7 +37,7 @@ func figRaftIO(e *env) error {
 	}
 	mark := e.mark()
 	defer e.closeTo(mark)
-	bc, err := e.startCluster("fig3-raft", 3, func(o *cluster.LocalOptions) {
+	bc, err := e.startCluster("fig3-raft", 3, func(o *localcluster.Options) {
 		o.SnapshotThreshold = 1 << 40
 		o.TrailingLogs = 1 << 40
 		// File growth measures what a BoltDB log holds; raft-wal (the

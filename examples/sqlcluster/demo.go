@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
 )
@@ -80,7 +81,7 @@ func (r *result) fail(format string, a ...any) {
 }
 
 type workload struct {
-	c        *cluster.Local
+	c        *localcluster.Cluster
 	accounts int
 	nextID   atomic.Int64
 	acked    atomic.Int64
@@ -145,7 +146,7 @@ func run(ctx context.Context, out io.Writer, o demoOptions) (*result, error) {
 	say := func(format string, a ...any) {
 		fmt.Fprintf(out, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
 	}
-	res := &result{OverlayBytes: map[string]int64{}, Storage: cluster.DefaultStorage.String(), DivergedNodes: []string{}}
+	res := &result{OverlayBytes: map[string]int64{}, Storage: localcluster.DefaultStorage.String(), DivergedNodes: []string{}}
 	dir := o.Dir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "holeycow-demo-")
@@ -156,7 +157,7 @@ func run(ctx context.Context, out io.Writer, o demoOptions) (*result, error) {
 		dir = d
 	}
 	say("starting 3 nodes on 127.0.0.1 (Raft over mutual TLS), shared storage in %s", filepath.Join(dir, "shared"))
-	c, err := cluster.StartLocal(ctx, cluster.LocalOptions{Nodes: 3, Dir: dir, TrailingLogs: 256, MemRaft: o.MemRaft, Timeouts: o.Timeouts,
+	c, err := localcluster.Start(ctx, localcluster.Options{Nodes: 3, Dir: dir, TrailingLogs: 256, MemRaft: o.MemRaft, Timeouts: o.Timeouts,
 		JournalMode: o.JournalMode, Synchronous: o.Synchronous})
 	if err != nil {
 		return nil, err
@@ -374,7 +375,7 @@ func human(b int64) string {
 	return fmt.Sprintf("%d B", b)
 }
 
-func bankTotal(ctx context.Context, c *cluster.Local) (int64, error) {
+func bankTotal(ctx context.Context, c *localcluster.Cluster) (int64, error) {
 	var total int64 = -1
 	for _, n := range c.Nodes() {
 		rs, err := n.Query(ctx, cluster.LevelLinearizable, []sqlnode.Statement{{SQL: "SELECT coalesce(sum(bal), 0) FROM bank"}})

@@ -137,6 +137,11 @@ func (n *Node) compactable() uint64 {
 	return n.durable.Load()
 }
 
+// DurableIndex returns, on the writer, a log index such that the shared
+// database durably reflects every entry up to it; ok is false on a copier
+// or while the database is not current.
+func (n *Node) DurableIndex() (idx uint64, ok bool) { return n.eng.durableIndex() }
+
 // durableLoop proposes durable markers on the writer.
 func (n *Node) durableLoop() {
 	defer n.wg.Done()

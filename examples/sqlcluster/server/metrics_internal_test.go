@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster/clustertest"
 	"github.com/holeycow/holeycow/vfs"
@@ -47,8 +48,8 @@ func TestCollector_applyFailing(t *testing.T) {
 	to.Heartbeat, to.Election, to.LeaderLease, to.WriterLease = 2*to.Heartbeat, 2*to.Election, 2*to.LeaderLease, 2*to.WriterLease
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := cluster.StartLocal(ctx, cluster.LocalOptions{Nodes: 3, Dir: t.TempDir(), MemRaft: true, Timeouts: to,
-		Storage: cluster.StorageInProcess, Shared: errorfs.WithErrors(mem, quota)})
+	c, err := localcluster.Start(ctx, localcluster.Options{Nodes: 3, Dir: t.TempDir(), MemRaft: true, Timeouts: to,
+		Storage: localcluster.StorageInProcess, Shared: errorfs.WithErrors(mem, quota)})
 	if err != nil {
 		t.Fatal(err)
 	}
