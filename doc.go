@@ -57,7 +57,9 @@
 // stability's doc.go, raftcluster's doc.go and raftcluster/netstorage's
 // doc.go (the one Storage: cow views driven by the node's roles, the
 // stability protocol over gRPC or, in one process, an in-memory network).
-// examples/sqlcluster shows the whole thing end to end.
+// examples/sqlcluster shows the whole thing end to end
+// (examples/sqlcluster/cluster/localcluster starts a cluster in one
+// process).
 //
 // To add an engine, read raftcluster/replica's doc.go and one adapter (the
 // smallest is raftcluster/replica/example_engine_test.go, a file-backed

@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"bytes"
@@ -89,7 +89,7 @@ func TestBackupLoad_roundTrip(t *testing.T) {
 		}
 	}()
 	// Let some writes land, then back up while they go on.
-	c.waitFor(ctx, "writes", func() bool { return writes.Load() >= 20 })
+	c.WaitFor(ctx, "writes", func() bool { return writes.Load() >= 20 })
 	backup := getOK(t, h.addrOf(follower)+"/db/backup")
 	stop.Store(true)
 	wg.Wait()

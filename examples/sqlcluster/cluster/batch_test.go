@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/vfs"
@@ -21,19 +23,19 @@ import (
 type rowKey struct{ w, i int64 }
 
 // readRows returns every row of t on n (linearizable), by (w, i).
-func readRows(t *testing.T, ctx context.Context, n *Node) map[rowKey]int64 {
+func readRows(t *testing.T, ctx context.Context, n *cluster.Node) map[rowKey]int64 {
 	t.Helper()
 	// A linearizable read needs a leader: during an election (a loaded
 	// machine) it is refused, and asked again until ctx ends.
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	rs, err := n.Query(ctx, LevelLinearizable, []sqlnode.Statement{{SQL: "SELECT w, i, id FROM t"}})
-	for (errors.Is(err, raftcluster.ErrNotLeader) || errors.Is(err, ErrNotReady)) && ctx.Err() == nil {
+	rs, err := n.Query(ctx, cluster.LevelLinearizable, []sqlnode.Statement{{SQL: "SELECT w, i, id FROM t"}})
+	for (errors.Is(err, raftcluster.ErrNotLeader) || errors.Is(err, cluster.ErrNotReady)) && ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
 		case <-tick.C:
 		}
-		rs, err = n.Query(ctx, LevelLinearizable, []sqlnode.Statement{{SQL: "SELECT w, i, id FROM t"}})
+		rs, err = n.Query(ctx, cluster.LevelLinearizable, []sqlnode.Statement{{SQL: "SELECT w, i, id FROM t"}})
 	}
 	if err != nil || rs[0].Error != "" {
 		t.Fatalf("read rows on %s: %+v %v", n.ID(), rs, err)
@@ -47,7 +49,7 @@ func readRows(t *testing.T, ctx context.Context, n *Node) map[rowKey]int64 {
 
 // checkRows verifies that every member holds every row in want, with the
 // id its Execute reported (0: any id), and that the members agree.
-func checkRows(t *testing.T, ctx context.Context, c *Local, want map[rowKey]int64) {
+func checkRows(t *testing.T, ctx context.Context, c *localcluster.Cluster, want map[rowKey]int64) {
 	t.Helper()
 	rep, err := c.Verify(ctx)
 	if err != nil || len(rep.Diverged) > 0 || rep.Integrity != "ok" {
@@ -70,7 +72,7 @@ func checkRows(t *testing.T, ctx context.Context, c *Local, want map[rowKey]int6
 // read and changed; a failing request rolls back alone, not its run), and
 // every member ends with the same database.
 func TestNode_ApplyBatch_concurrentExecute(t *testing.T) {
-	c := startTest(t, LocalOptions{Nodes: 3})
+	c := startTest(t, localcluster.Options{Nodes: 3})
 	ctx := testCtx(t, 60*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, w INTEGER NOT NULL, i INTEGER NOT NULL, UNIQUE(w, i))"))
 	l, err := c.Writer(ctx)
@@ -175,7 +177,7 @@ func TestNode_ApplyBatch_concurrentExecute(t *testing.T) {
 // entries ahead of the leader, again and again until ctx ends, fails t if
 // two members disagree, and returns at how many indexes two or more
 // members answered.
-func probeChecksums(t *testing.T, ctx context.Context, c *Local, l *Node) int {
+func probeChecksums(t *testing.T, ctx context.Context, c *localcluster.Cluster, l *cluster.Node) int {
 	compared := 0
 	for k := 0; k < 50 && ctx.Err() == nil; k++ {
 		idx := l.Raft().AppliedIndex() + 5
@@ -195,7 +197,7 @@ func probeChecksums(t *testing.T, ctx context.Context, c *Local, l *Node) int {
 			}()
 		}
 		wg.Wait()
-		if d := Diverged(sums); len(d) > 0 {
+		if d := localcluster.Diverged(sums); len(d) > 0 {
 			t.Errorf("checksums at %d differ: %v (diverged %v)", idx, sums, d)
 		}
 		if len(sums) >= 2 {
@@ -219,7 +221,7 @@ func TestNode_ApplyBatch_failedRunKeepsAckedWrites(t *testing.T) {
 		}
 		return nil
 	})
-	c := startTest(t, LocalOptions{Nodes: 3, Shared: errorfs.WithErrors(vfs.NewMem(), inj)})
+	c := startTest(t, localcluster.Options{Nodes: 3, Shared: errorfs.WithErrors(vfs.NewMem(), inj)})
 	ctx := testCtx(t, 60*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, w INTEGER NOT NULL, i INTEGER NOT NULL, UNIQUE(w, i))"))
 	w, err := c.Writer(ctx)
@@ -270,14 +272,14 @@ func TestNode_ApplyBatch_failedRunKeepsAckedWrites(t *testing.T) {
 
 	// Fail one write of the database at a time, until a failed run held
 	// more than one entry (bounded).
-	var st Stats
+	var st cluster.Stats
 	for attempt := 0; attempt < 10; attempt++ {
 		prev := w.Stats()
 		if prev.ApplyFailedEntries > prev.ApplyFailures {
 			break
 		}
 		armed.Store(true)
-		err := c.waitFor(ctx, "a failed run, and the database back", func() bool {
+		err := c.WaitFor(ctx, "a failed run, and the database back", func() bool {
 			st = w.Stats()
 			return st.ApplyFailures > prev.ApplyFailures && st.Ready || active.Load() == 0
 		})

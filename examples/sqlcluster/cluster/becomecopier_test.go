@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
@@ -7,7 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 )
 
 // TestLocal_Refresh_becomeCopierBehindCompactedLog: a refresh-mode
@@ -43,9 +44,7 @@ func TestLocal_Refresh_becomeCopierBehindCompactedLog(t *testing.T) {
 	// A refresh whose storage call fails after closing the engine (as
 	// one from a writer that just died, or canceled by a storage call,
 	// does): its handshake finds no writer.
-	victim.ref.lockStorage()
-	err := victim.store.Reset(ctx, victim.raft.State().Epoch, raftcluster.Member{})
-	victim.ref.unlock()
+	err := cluster.ResetStorage(ctx, victim)
 	require.Error(t, err, "a reset with no writer")
 	require.False(t, victim.Stats().Ready, "the failed refresh left the engine open")
 
@@ -55,7 +54,7 @@ func TestLocal_Refresh_becomeCopierBehindCompactedLog(t *testing.T) {
 		mustExec(t, ctx, c, stmt("UPDATE t SET v = 2, pad = zeroblob(65537) WHERE id = ?", id))
 	}
 	// The victim's own log compacts past its database.
-	require.NoError(t, c.waitFor(ctx, "the victim's log compacted past its database", func() bool {
+	require.NoError(t, c.WaitFor(ctx, "the victim's log compacted past its database", func() bool {
 		if firstLogIndex(victim.Raft(), 1) > at+1 {
 			return true
 		}
@@ -70,7 +69,7 @@ func TestLocal_Refresh_becomeCopierBehindCompactedLog(t *testing.T) {
 	// overlay (ties: the smaller ID, the other copier's). The victim's
 	// holds the pre-images of the rewrites; the other copier refreshes.
 	require.NoError(t, other.Refresh(ctx))
-	require.NoError(t, c.waitFor(ctx, "the other copier preferred", func() bool {
+	require.NoError(t, c.WaitFor(ctx, "the other copier preferred", func() bool {
 		st := old.Raft().State()
 		v, _ := st.Member(victim.ID())
 		o, _ := st.Member(other.ID())
@@ -81,19 +80,19 @@ func TestLocal_Refresh_becomeCopierBehindCompactedLog(t *testing.T) {
 	to, err := old.Raft().HandOver(ctx, "test")
 	require.NoError(t, err)
 	require.Equal(t, other.ID(), to)
-	require.NoError(t, c.waitFor(ctx, "new writer", func() bool {
+	require.NoError(t, c.WaitFor(ctx, "new writer", func() bool {
 		nw, err := c.Writer(ctx)
 		return err == nil && nw == other
 	}))
 	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
 	defer wcancel()
-	require.NoError(t, c.waitFor(wctx, "the victim serves again", func() bool { return victim.Stats().Ready }),
+	require.NoError(t, c.WaitFor(wctx, "the victim serves again", func() bool { return victim.Stats().Ready }),
 		"the victim never reopened (BecomeCopier keeps failing: the log no longer holds what its database misses)")
 	require.GreaterOrEqual(t, victim.Stats().Resets, int64(1))
 
 	mustExec(t, ctx, c, stmt("UPDATE t SET v = 3 WHERE id = 1"))
-	require.EqualValues(t, rows, queryInt(t, ctx, victim, LevelLinearizable, "SELECT count(*) FROM t"))
-	require.EqualValues(t, 2*rows+1, queryInt(t, ctx, victim, LevelLinearizable, "SELECT sum(v) FROM t"))
+	require.EqualValues(t, rows, queryInt(t, ctx, victim, cluster.LevelLinearizable, "SELECT count(*) FROM t"))
+	require.EqualValues(t, 2*rows+1, queryInt(t, ctx, victim, cluster.LevelLinearizable, "SELECT sum(v) FROM t"))
 	nw, err := c.Writer(ctx)
 	require.NoError(t, err)
 	require.Equal(t, nw.Stats().DBIndex, victim.Stats().DBIndex, "the victim's database is not at the writer's index")
@@ -107,29 +106,32 @@ func TestLocal_Refresh_becomeCopierBehindCompactedLog(t *testing.T) {
 // change acts on it: when the member becomes a copier on a fresh view,
 // the request is dropped, and the fresh copier does not reset for it.
 func TestNodeStorage_OverlayBytes_getterLeavesResetRequest(t *testing.T) {
-	c := startTest(t, LocalOptions{Nodes: 3, Storage: StorageInProcess})
+	c := startTest(t, localcluster.Options{Nodes: 3, Storage: localcluster.StorageInProcess})
 	ctx := testCtx(t, 60*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY)"))
 	w, err := c.Writer(ctx)
 	require.NoError(t, err)
-	ws := (*nodeStorage)(w)
-	require.ErrorIs(t, w.RequestReset(), ErrNotCopier)
+	ws := (*cluster.NodeStorage)(w)
+	require.ErrorIs(t, w.RequestReset(), cluster.ErrNotCopier)
 
-	w.resetReq.Store(true) // the request that raced the promotion
+	cluster.ResetReq(w).Store(true) // the request that raced the promotion
 	for range 3 {
-		require.Less(t, ws.OverlayBytes(), int64(resetRequested), "a writer reports a reset request")
-		require.True(t, w.resetReq.Load(), "OverlayBytes changed the reset request")
+		require.Less(t, ws.OverlayBytes(), int64(cluster.ResetRequested), "a writer reports a reset request")
+		require.True(t, cluster.ResetReq(w).Load(), "OverlayBytes changed the reset request")
 	}
 
 	to, err := w.Raft().HandOver(ctx, "test")
 	require.NoError(t, err)
-	require.NoError(t, c.waitFor(ctx, "the old writer a ready copier", func() bool {
+	require.NoError(t, c.WaitFor(ctx, "the old writer a ready copier", func() bool {
 		nw, err := c.Writer(ctx)
-		return err == nil && nw.ID() == to && !ws.onWriterView() && w.Stats().Ready
+		return err == nil && nw.ID() == to && !cluster.OnWriterView(w) && w.Stats().Ready
 	}))
-	require.False(t, w.resetReq.Load(), "the request survived the new copier view")
-	require.Less(t, ws.OverlayBytes(), int64(resetRequested))
+	// The view turns copier inside BecomeCopier, which drops the request
+	// just after: let it return.
+	cluster.WaitStorage(w)
+	require.False(t, cluster.ResetReq(w).Load(), "the request survived the new copier view")
+	require.Less(t, ws.OverlayBytes(), int64(cluster.ResetRequested))
 	mustExec(t, ctx, c, stmt("INSERT INTO t(id) VALUES(1)"))
-	require.EqualValues(t, 1, queryInt(t, ctx, w, LevelLinearizable, "SELECT count(*) FROM t"))
+	require.EqualValues(t, 1, queryInt(t, ctx, w, cluster.LevelLinearizable, "SELECT count(*) FROM t"))
 	require.Zero(t, w.Stats().Resets)
 }

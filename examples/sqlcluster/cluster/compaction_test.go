@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/raftcluster"
 )
 
@@ -24,7 +26,7 @@ var entryPad = strings.Repeat("x", 1000)
 
 // loadEntries writes n rows of about 1 KiB, one log entry each, from a
 // few concurrent clients.
-func loadEntries(t *testing.T, ctx context.Context, c *Local, table string, n int) {
+func loadEntries(t *testing.T, ctx context.Context, c *localcluster.Cluster, table string, n int) {
 	t.Helper()
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS "+table+"(id INTEGER PRIMARY KEY, pad TEXT)"))
 	const workers = 8
@@ -61,21 +63,19 @@ func loadEntries(t *testing.T, ctx context.Context, c *Local, table string, n in
 
 // logHeld returns the entries a member's in-memory Raft log holds and
 // the bytes of their data.
-func logHeld(t *testing.T, c *Local, id string) (entries, bytes int64, last uint64) {
+func logHeld(t *testing.T, c *localcluster.Cluster, id string) (entries, bytes int64, last uint64) {
 	t.Helper()
-	c.mu.Lock()
-	m := c.mu.members[id]
-	c.mu.Unlock()
-	if m == nil || m.stores == nil {
+	stores := c.RaftStores(id)
+	if stores == nil {
 		t.Fatalf("member %s unknown or with its log on disk", id)
 	}
-	first, err := m.stores.Log.FirstIndex()
+	first, err := stores.Log.FirstIndex()
 	must(t, err)
-	last, err = m.stores.Log.LastIndex()
+	last, err = stores.Log.LastIndex()
 	must(t, err)
 	for i := first; i <= last && i > 0; i++ {
 		var l raft.Log
-		if err := m.stores.Log.GetLog(i, &l); err != nil {
+		if err := stores.Log.GetLog(i, &l); err != nil {
 			continue
 		}
 		entries++
@@ -87,20 +87,18 @@ func logHeld(t *testing.T, c *Local, id string) (entries, bytes int64, last uint
 // memberBytes returns the bytes that went through member id's proxy
 // (the connections other members opened to it, both directions) since it
 // started.
-func memberBytes(t *testing.T, c *Local, id string) int64 {
+func memberBytes(t *testing.T, c *localcluster.Cluster, id string) int64 {
 	t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.mu.members[id].proxy.own.Load()
+	return c.MemberBytes(id)
 }
 
 // waitCompactedPast waits until the leader's log no longer holds index
 // idx (its periodic snapshots compacted it away).
-func waitCompactedPast(t *testing.T, ctx context.Context, c *Local, idx uint64) {
+func waitCompactedPast(t *testing.T, ctx context.Context, c *localcluster.Cluster, idx uint64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	err := c.waitFor(ctx, "leader compaction", func() bool {
+	err := c.WaitFor(ctx, "leader compaction", func() bool {
 		l, err := c.Leader(ctx)
 		return err == nil && firstLogIndex(l.Raft(), 1) > idx+1
 	})
@@ -113,7 +111,7 @@ func waitCompactedPast(t *testing.T, ctx context.Context, c *Local, idx uint64) 
 // sent to it and the entries its log store holds do not grow with the
 // load.
 func TestLocal_JoinAfterLoad_defaultSettings(t *testing.T) {
-	c := startTest(t, LocalOptions{Nodes: 3})
+	c := startTest(t, localcluster.Options{Nodes: 3})
 	ctx := testCtx(t, 90*time.Second)
 	const n = 600 // about 600 KiB of log
 	loadEntries(t, ctx, c, "big", n)
@@ -126,7 +124,7 @@ func TestLocal_JoinAfterLoad_defaultSettings(t *testing.T) {
 // writes while it was down gets the cluster state and a short tail when it
 // restarts, with default settings, and its database is the others'.
 func TestLocal_RestartAfterAbsence_shortTail(t *testing.T) {
-	c := startTest(t, LocalOptions{Nodes: 3, Storage: StorageInProcess})
+	c := startTest(t, localcluster.Options{Nodes: 3, Storage: localcluster.StorageInProcess})
 	ctx := testCtx(t, 90*time.Second)
 	loadEntries(t, ctx, c, "big", 50)
 	_, victim := writerAndCopier(t, ctx, c)
@@ -155,24 +153,22 @@ func TestLocal_RestartAfterAbsence_shortTail(t *testing.T) {
 // waitSnapshotted waits until the leader's latest Raft snapshot is less
 // than raftcluster.DefaultSnapshotThreshold entries behind its log (it
 // takes no further one until its log grows).
-func waitSnapshotted(t *testing.T, ctx context.Context, c *Local) {
+func waitSnapshotted(t *testing.T, ctx context.Context, c *localcluster.Cluster) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var behind uint64
-	err := c.waitFor(ctx, "leader snapshot", func() bool {
+	err := c.WaitFor(ctx, "leader snapshot", func() bool {
 		l, err := c.Leader(ctx)
 		if err != nil {
 			return false
 		}
-		c.mu.Lock()
-		m := c.mu.members[l.ID()]
-		c.mu.Unlock()
-		if m == nil || m.stores == nil {
+		stores := c.RaftStores(l.ID())
+		if stores == nil {
 			t.Fatalf("leader %s unknown or with its log on disk", l.ID())
 		}
-		snaps, err := m.stores.Snap.List()
-		last, err2 := m.stores.Log.LastIndex()
+		snaps, err := stores.Snap.List()
+		last, err2 := stores.Log.LastIndex()
 		if err != nil || err2 != nil || len(snaps) == 0 {
 			return false
 		}
@@ -190,20 +186,20 @@ func waitSnapshotted(t *testing.T, ctx context.Context, c *Local) {
 // own, so it must not apply the later entries on top of it. It reopens,
 // finds the gap, resets, and ends with the others' database.
 func TestLocal_PartitionedCopier_snapshotThenReset(t *testing.T) {
-	c := startTest(t, LocalOptions{Nodes: 3, Storage: StorageInProcess})
+	c := startTest(t, localcluster.Options{Nodes: 3, Storage: localcluster.StorageInProcess})
 	ctx := testCtx(t, 90*time.Second)
 	const n = 600
-	victim, proxy := cutPastCompaction(t, ctx, c, n, nil)
-	proxy.setCut(false)
-	must(t, c.waitFor(ctx, "copier caught up", func() bool {
+	victim := cutPastCompaction(t, ctx, c, n, nil)
+	must(t, c.Heal(victim.ID()))
+	must(t, c.WaitFor(ctx, "copier caught up", func() bool {
 		st := victim.Stats()
 		l, err := c.Leader(ctx)
 		return err == nil && st.Ready && st.AppliedIndex >= l.Raft().CommitIndex()
 	}))
-	if got := queryInt(t, ctx, victim, LevelLinearizable, "SELECT count(*) FROM big"); got != n {
+	if got := queryInt(t, ctx, victim, cluster.LevelLinearizable, "SELECT count(*) FROM big"); got != n {
 		t.Errorf("copier sees %d rows, want %d", got, n)
 	}
-	if got := queryInt(t, ctx, victim, LevelLinearizable, "SELECT count(*) FROM big WHERE pad = 'after'"); got != 1 {
+	if got := queryInt(t, ctx, victim, cluster.LevelLinearizable, "SELECT count(*) FROM big WHERE pad = 'after'"); got != 1 {
 		t.Errorf("copier misses the last update")
 	}
 	verifySame(t, ctx, c)
@@ -214,12 +210,12 @@ func TestLocal_PartitionedCopier_snapshotThenReset(t *testing.T) {
 // nil, runs on it first) while n rows of about 1 KiB are loaded and row 1
 // updated to pad 'after', and waits until the leader compacted its log
 // past what the copier holds. The copier's database has changes of its
-// own (a non-empty overlay). The caller heals the cut (proxy.setCut).
-func cutPastCompaction(t *testing.T, ctx context.Context, c *Local, n int, before func(*Node)) (victim *Node, proxy *countingProxy) {
+// own (a non-empty overlay). The caller heals the cut (c.Heal).
+func cutPastCompaction(t *testing.T, ctx context.Context, c *localcluster.Cluster, n int, before func(*cluster.Node)) (victim *cluster.Node) {
 	t.Helper()
 	loadEntries(t, ctx, c, "big", 50)
 	w, victim := writerAndCopier(t, ctx, c)
-	must(t, c.waitFor(ctx, "copier applied", func() bool {
+	must(t, c.WaitFor(ctx, "copier applied", func() bool {
 		return victim.Stats().AppliedIndex >= w.Raft().CommitIndex()
 	}))
 	if victim.Stats().OverlayBytes == 0 {
@@ -229,19 +225,16 @@ func cutPastCompaction(t *testing.T, ctx context.Context, c *Local, n int, befor
 		before(victim)
 	}
 	_, _, last := logHeld(t, c, victim.ID())
-	c.mu.Lock()
-	proxy = c.mu.members[victim.ID()].proxy
-	c.mu.Unlock()
-	proxy.setCut(true)
+	must(t, c.Partition(victim.ID()))
 	loadEntries(t, ctx, c, "big", n)
 	// A row the copier would lack if it applied what follows the gap.
 	mustExec(t, ctx, c, stmt("UPDATE big SET pad = 'after' WHERE id = 1"))
 	waitCompactedPast(t, ctx, c, last)
-	return victim, proxy
+	return victim
 }
 
 // verifySame fails unless every member has the same database.
-func verifySame(t *testing.T, ctx context.Context, c *Local) {
+func verifySame(t *testing.T, ctx context.Context, c *localcluster.Cluster) {
 	t.Helper()
 	rep, err := c.Verify(ctx)
 	if err != nil || len(rep.Diverged) != 0 || rep.Integrity != "ok" {
@@ -250,7 +243,7 @@ func verifySame(t *testing.T, ctx context.Context, c *Local) {
 }
 
 // writerAndCopier returns the writer and one copier.
-func writerAndCopier(t *testing.T, ctx context.Context, c *Local) (w, copier *Node) {
+func writerAndCopier(t *testing.T, ctx context.Context, c *localcluster.Cluster) (w, copier *cluster.Node) {
 	t.Helper()
 	w, err := c.Writer(ctx)
 	must(t, err)
@@ -266,7 +259,7 @@ func writerAndCopier(t *testing.T, ctx context.Context, c *Local) (w, copier *No
 // behind rows rows of about 1 KiB each, received at most maxMoved bytes
 // and holds at most maxLog bytes of log, sees every row, and has the
 // others' database.
-func checkShortTail(t *testing.T, ctx context.Context, c *Local, n *Node, what string, rows int, maxMoved, maxLog int64) {
+func checkShortTail(t *testing.T, ctx context.Context, c *localcluster.Cluster, n *cluster.Node, what string, rows int, maxMoved, maxLog int64) {
 	t.Helper()
 	moved := memberBytes(t, c, n.ID())
 	entries, logBytes, _ := logHeld(t, c, n.ID())
@@ -278,7 +271,7 @@ func checkShortTail(t *testing.T, ctx context.Context, c *Local, n *Node, what s
 	if logBytes > maxLog {
 		t.Errorf("after the %s the member's log store holds %d bytes, bound %d", what, logBytes, maxLog)
 	}
-	if got := queryInt(t, ctx, n, LevelLinearizable, "SELECT count(*) FROM big"); got != int64(rows) {
+	if got := queryInt(t, ctx, n, cluster.LevelLinearizable, "SELECT count(*) FROM big"); got != int64(rows) {
 		t.Errorf("after the %s the member sees %d rows, want %d", what, got, rows)
 	}
 	verifySame(t, ctx, c)

@@ -70,7 +70,8 @@ type Config struct {
 	// or a temporary directory removed by Close when DataDir is empty.
 	// Index files left by an earlier process are removed at New.
 	IndexDir string
-	// Storage makes the member's storage (InProcess, or Networked).
+	// Storage makes the member's storage (Networked, or
+	// localcluster.InProcess for members of one process).
 	Storage StorageFunc
 	// DBName is the database file on shared storage (default "main.db").
 	DBName string

@@ -1,10 +1,9 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/holeycow/holeycow/raftcluster/replica"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,10 +12,13 @@ import (
 	"time"
 
 	"github.com/holeycow/holeycow/cow"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/examples/sqlitevfs"
 	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/raftcluster/replica"
 	"github.com/holeycow/holeycow/stability"
 	"github.com/holeycow/holeycow/stability/stabilitytest"
 	"github.com/holeycow/holeycow/vfs"
@@ -27,7 +29,7 @@ import (
 // tamperCopier changes a copier's database behind the log's back: a
 // connection on its own view runs sql, which changes its overlay only. It
 // returns the writer and the copier.
-func tamperCopier(t *testing.T, ctx context.Context, c *Local, sql string) (w, victim *Node) {
+func tamperCopier(t *testing.T, ctx context.Context, c *localcluster.Cluster, sql string) (w, victim *cluster.Node) {
 	t.Helper()
 	w, err := c.Writer(ctx)
 	if err != nil {
@@ -40,9 +42,9 @@ func tamperCopier(t *testing.T, ctx context.Context, c *Local, sql string) (w, v
 		}
 	}
 	var name string
-	victim.eng.rep.Locked(func(st replica.State[*sqlDB]) {
+	cluster.LockedDB(victim, func(st replica.State[*cluster.SQLDB]) {
 		if st.Open {
-			name = st.DB.vfsName
+			name = cluster.VFSName(st.DB)
 		}
 	})
 	conn, err := sqlite3.Open("file:main.db?vfs=" + name)
@@ -57,7 +59,7 @@ func tamperCopier(t *testing.T, ctx context.Context, c *Local, sql string) (w, v
 }
 
 // httpGet serves one GET of path with n's HTTP API.
-func httpGet(t *testing.T, n *Node, path string) (int, string) {
+func httpGet(t *testing.T, n *cluster.Node, path string) (int, string) {
 	t.Helper()
 	srv, err := httpapi.New(httpapi.Config{Backend: n.Backend()})
 	if err != nil {
@@ -70,7 +72,7 @@ func httpGet(t *testing.T, n *Node, path string) (int, string) {
 
 // verifyConverged waits for a writer, then checks that every member has
 // the same checksum at the same index and an intact database.
-func verifyConverged(t *testing.T, ctx context.Context, c *Local) Report {
+func verifyConverged(t *testing.T, ctx context.Context, c *localcluster.Cluster) localcluster.Report {
 	t.Helper()
 	if _, err := c.Writer(ctx); err != nil {
 		t.Fatal(err)
@@ -84,11 +86,11 @@ func verifyConverged(t *testing.T, ctx context.Context, c *Local) Report {
 
 // sameOnEveryNode reads sql (one integer) on every member, at the
 // linearizable level, and checks that all agree; it returns the value.
-func sameOnEveryNode(t *testing.T, ctx context.Context, c *Local, sql string) int64 {
+func sameOnEveryNode(t *testing.T, ctx context.Context, c *localcluster.Cluster, sql string) int64 {
 	t.Helper()
 	var want int64
 	for i, n := range c.Nodes() {
-		got := queryInt(t, ctx, n, LevelLinearizable, sql)
+		got := queryInt(t, ctx, n, cluster.LevelLinearizable, sql)
 		if i == 0 {
 			want = got
 		} else if got != want {
@@ -108,7 +110,7 @@ func sameOnEveryNode(t *testing.T, ctx context.Context, c *Local, sql string) in
 func TestLocal_diskFull_converges(t *testing.T) {
 	mem := vfs.NewMem()
 	quota := errorfs.NewQuota(mem)
-	c := startTest(t, LocalOptions{Nodes: 3, Storage: StorageInProcess, Shared: errorfs.WithErrors(mem, quota)})
+	c := startTest(t, localcluster.Options{Nodes: 3, Storage: localcluster.StorageInProcess, Shared: errorfs.WithErrors(mem, quota)})
 	ctx := testCtx(t, 60*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v TEXT)"))
 	const rows, moreRows = 200, 10
@@ -120,7 +122,7 @@ func TestLocal_diskFull_converges(t *testing.T) {
 
 	// Full: room for a small transaction (the applied index alone), not
 	// for the DELETE's journal.
-	if err := quota.Fill(4 * PageSize); err != nil {
+	if err := quota.Fill(4 * cluster.PageSize); err != nil {
 		t.Fatal(err)
 	}
 	// The DELETE while full: committed, applied by the copiers, not (yet)
@@ -134,18 +136,18 @@ func TestLocal_diskFull_converges(t *testing.T) {
 	}
 	// The writer now knows: it refuses more writes before the log.
 	more := fmt.Sprintf("INSERT INTO t(v) SELECT printf('%%.300c', 'y') FROM generate_series(1, %d)", moreRows)
-	if _, err := w.Execute(ctx, req(stmt(more))); !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), "full") {
+	if _, err := w.Execute(ctx, req(stmt(more))); !errors.Is(err, cluster.ErrNotReady) || !strings.Contains(err.Error(), "full") {
 		t.Fatalf("insert while full: %v, want ErrNotReady saying the storage is full", err)
 	}
 	// The writer keeps failing, and keeps its role past HandOverAfter.
-	if err := c.waitFor(ctx, "failures past the hand-over threshold", func() bool {
+	if err := c.WaitFor(ctx, "failures past the hand-over threshold", func() bool {
 		h := w.Stats().Apply
-		return h.Failing && h.Consecutive > HandOverAfter
+		return h.Failing && h.Consecutive > cluster.HandOverAfter
 	}); err != nil {
 		t.Fatal(err)
 	}
 	st := w.Stats()
-	if st.Apply.Kind != FailureStorageFull || st.Apply.HandOvers != 0 || !w.Raft().IsLeader() {
+	if st.Apply.Kind != cluster.FailureStorageFull || st.Apply.HandOvers != 0 || !w.Raft().IsLeader() {
 		t.Fatalf("while full: apply %+v, leader %v; want storage-full, no hand-over, still the leader", st.Apply, w.Raft().IsLeader())
 	}
 	if err := w.Backend().Ready(ctx); !errors.Is(err, httpapi.ErrUnavailable) || !strings.Contains(err.Error(), "full") {
@@ -155,9 +157,9 @@ func TestLocal_diskFull_converges(t *testing.T) {
 		t.Fatalf("GET /readyz while full: %d %s", code, body)
 	}
 	qctx, qcancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	_, err = w.Query(qctx, LevelNone, []sqlnode.Statement{{SQL: "SELECT 1"}})
+	_, err = w.Query(qctx, cluster.LevelNone, []sqlnode.Statement{{SQL: "SELECT 1"}})
 	qcancel()
-	if !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), "full") {
+	if !errors.Is(err, cluster.ErrNotReady) || !strings.Contains(err.Error(), "full") {
 		t.Fatalf("read on the writer while full: %v, want ErrNotReady saying why", err)
 	}
 	status, err := w.Backend().Status(ctx)
@@ -172,7 +174,7 @@ func TestLocal_diskFull_converges(t *testing.T) {
 	quota.SetLimit(0)
 	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if err := c.waitFor(rctx, "the writer applies again", func() bool { return !w.Stats().Apply.Failing && w.Stats().Ready }); err != nil {
+	if err := c.WaitFor(rctx, "the writer applies again", func() bool { return !w.Stats().Apply.Failing && w.Stats().Ready }); err != nil {
 		t.Fatal(err)
 	}
 	mustExec(t, ctx, c, stmt("INSERT OR REPLACE INTO t(id, v) VALUES(1000001, 'after')"))
@@ -192,7 +194,7 @@ func TestLocal_diskFull_converges(t *testing.T) {
 // in rowids alone (the hidden rowid of a table without INTEGER PRIMARY
 // KEY) is caught by Verify.
 func TestLocal_maxRowid_sameEverywhere(t *testing.T) {
-	c := startTest(t, LocalOptions{Nodes: 3})
+	c := startTest(t, localcluster.Options{Nodes: 3})
 	ctx := testCtx(t, 30*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS mr(id INTEGER PRIMARY KEY, v)"), stmt("CREATE TABLE IF NOT EXISTS h(v)"))
 	r, err := c.Execute(ctx, req(stmt("INSERT INTO mr VALUES(9223372036854775807, 0)")))
@@ -234,7 +236,7 @@ const neverEndsWrite = "INSERT INTO t(v) WITH RECURSIVE c(x) AS (SELECT 1 UNION 
 // result; later writes proceed, and the members agree. Through the HTTP
 // API too.
 func TestLocal_stepLimit(t *testing.T) {
-	c := startTest(t, LocalOptions{Nodes: 3, MaxSteps: 100_000})
+	c := startTest(t, localcluster.Options{Nodes: 3, MaxSteps: 100_000})
 	ctx := testCtx(t, 60*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v)"))
 	_, err := c.Execute(ctx, req(stmt(neverEnds)))
@@ -277,7 +279,7 @@ func TestLocal_stepLimit(t *testing.T) {
 // copiers recorded, and the members agree.
 func TestLocal_stepLimit_replayed(t *testing.T) {
 	fail := errorfs.NewToggle(errorfs.OnKinds(errorfs.Always(), errorfs.OpWrite, errorfs.OpTruncate))
-	c := startTest(t, LocalOptions{Nodes: 3, Storage: StorageInProcess, MaxSteps: 100_000,
+	c := startTest(t, localcluster.Options{Nodes: 3, Storage: localcluster.StorageInProcess, MaxSteps: 100_000,
 		Shared: errorfs.WithErrors(vfs.NewMem(), fail)})
 	ctx := testCtx(t, 60*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v)"))
@@ -293,7 +295,7 @@ func TestLocal_stepLimit_replayed(t *testing.T) {
 	if !errors.Is(err, raftcluster.ErrOutcomeUnknown) || w.Stats().ApplyFailures == 0 {
 		t.Fatalf("poison while the writer's storage fails: %v, apply failures %d", err, w.Stats().ApplyFailures)
 	}
-	if err := c.waitFor(ctx, "the writer to catch up", func() bool { return w.Stats().Ready && !w.Stats().Apply.Failing }); err != nil {
+	if err := c.WaitFor(ctx, "the writer to catch up", func() bool { return w.Stats().Ready && !w.Stats().Apply.Failing }); err != nil {
 		t.Fatal(err)
 	}
 	mustExec(t, ctx, c, stmt("INSERT OR REPLACE INTO t(id, v) VALUES(1, 'after')"))
@@ -308,7 +310,7 @@ func TestLocal_stepLimit_replayed(t *testing.T) {
 // holds the apply forever; closing the members (what SIGTERM does in the
 // server) must stop it rather than wait for it.
 func TestLocal_Close_interruptsApply(t *testing.T) {
-	c := startTest(t, LocalOptions{Nodes: 3, MaxSteps: -1})
+	c := startTest(t, localcluster.Options{Nodes: 3, MaxSteps: -1})
 	ctx := testCtx(t, 60*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v)"))
 	l, err := c.Leader(ctx)
@@ -323,7 +325,7 @@ func TestLocal_Close_interruptsApply(t *testing.T) {
 		defer cancel()
 		l.Execute(octx, req(stmt(neverEnds))) // no bound: no pre-check either
 	}()
-	if err := c.waitFor(ctx, "the write to be committed and stuck in apply", func() bool {
+	if err := c.WaitFor(ctx, "the write to be committed and stuck in apply", func() bool {
 		// Another entry (a barrier, say) may commit first: what counts is
 		// an entry at or past target committed and not applied.
 		ci := l.Raft().CommitIndex()
@@ -350,7 +352,7 @@ func TestLocal_Close_interruptsApply(t *testing.T) {
 // HandOverAfter attempts; the new writer applies what it missed.
 func TestLocal_failingWriterHandsOver(t *testing.T) {
 	fail := errorfs.NewToggle(errorfs.OnKinds(errorfs.Always(), errorfs.OpWrite, errorfs.OpTruncate))
-	c := startTest(t, LocalOptions{Nodes: 3, Storage: StorageInProcess, Shared: errorfs.WithErrors(vfs.NewMem(), fail)})
+	c := startTest(t, localcluster.Options{Nodes: 3, Storage: localcluster.StorageInProcess, Shared: errorfs.WithErrors(vfs.NewMem(), fail)})
 	ctx := testCtx(t, 60*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v)"))
 	w, err := c.Writer(ctx)
@@ -386,7 +388,7 @@ func TestLocal_failingWriterHandsOver(t *testing.T) {
 	if !errors.Is(err, raftcluster.ErrOutcomeUnknown) {
 		t.Fatalf("write while the writer's storage fails: %v", err)
 	}
-	if err := c.waitFor(ctx, "a hand-over", func() bool { return !w.Raft().IsLeader() }); err != nil {
+	if err := c.WaitFor(ctx, "a hand-over", func() bool { return !w.Raft().IsLeader() }); err != nil {
 		t.Fatal(err)
 	}
 	if w.Stats().Apply.HandOvers == 0 {
@@ -433,7 +435,7 @@ func testFencedApply(t *testing.T, journal, synchronous string) {
 		}
 		return nil
 	}
-	view, err := cow.NewWriter(vfs.NewMem(), cow.NewDirect(), cow.Options{BlockSize: PageSize, Guard: guard})
+	view, err := cow.NewWriter(vfs.NewMem(), cow.NewDirect(), cow.Options{BlockSize: cluster.PageSize, Guard: guard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,17 +456,17 @@ func testFencedApply(t *testing.T, journal, synchronous string) {
 	if msg := err.Error(); strings.Contains(msg, "I/O") && strings.Index(msg, "fenced") > strings.Index(msg, "I/O") {
 		t.Errorf("the message leads with SQLite's I/O error, not the refusal: %s", msg)
 	}
-	if k := classifyFailure(err); k != FailureFenced {
+	if k := cluster.ClassifyFailure(err); k != cluster.FailureFenced {
 		t.Errorf("classified %q, want fenced", k)
 	}
 	execErr := fmt.Errorf("%w: entry 1 committed, but this node could not apply it: %w", raftcluster.ErrOutcomeUnknown, err)
-	if mapped := (&Backend{}).mapErr(execErr); !errors.Is(mapped, httpapi.ErrUnavailable) {
+	if mapped := cluster.MapErr(execErr); !errors.Is(mapped, httpapi.ErrUnavailable) {
 		t.Errorf("HTTP mapping: %v, want ErrUnavailable (503)", mapped)
 	}
 	// A leader that lost its lease with the entry in flight: the client
 	// is told the outcome is unknown, and why, not "internal error".
 	lost := &raftcluster.OpError{Op: "apply", Err: fmt.Errorf("%w: leadership lost while committing log", raftcluster.ErrOutcomeUnknown)}
-	if mapped := (&Backend{}).mapErr(lost); !errors.Is(mapped, httpapi.ErrOutcomeUnknown) {
+	if mapped := cluster.MapErr(lost); !errors.Is(mapped, httpapi.ErrOutcomeUnknown) {
 		t.Errorf("HTTP mapping: %v, want httpapi.ErrOutcomeUnknown", mapped)
 	}
 	fenced.Store(false)
@@ -475,7 +477,7 @@ func testFencedApply(t *testing.T, journal, synchronous string) {
 	// used to report a bare "disk I/O error".
 	fenced.Store(true)
 	_, err = db.Flush()
-	if !errors.Is(err, sqlnode.ErrApply) || !errors.Is(err, raftcluster.ErrFenced) || classifyFailure(err) != FailureFenced {
+	if !errors.Is(err, sqlnode.ErrApply) || !errors.Is(err, raftcluster.ErrFenced) || cluster.ClassifyFailure(err) != cluster.FailureFenced {
 		t.Fatalf("fenced flush: %v, want ErrApply with ErrFenced", err)
 	}
 	t.Logf("fenced flush: %v", err)
@@ -495,7 +497,7 @@ func TestDeposedWriterApply_isFenced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	view, err := cow.NewWriter(vfs.NewMem(), coord, cow.Options{BlockSize: PageSize})
+	view, err := cow.NewWriter(vfs.NewMem(), coord, cow.Options{BlockSize: cluster.PageSize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -530,7 +532,7 @@ func TestDeposedWriterApply_isFenced(t *testing.T) {
 		t.Fatalf("apply after the Coordinator closed: %v, want ErrApply with stability.ErrClosed", err)
 	}
 	t.Logf("apply of a deposed writer: %v", err)
-	if k := classifyFailure(err); k != FailureFenced {
+	if k := cluster.ClassifyFailure(err); k != cluster.FailureFenced {
 		t.Errorf("classified %q, want fenced", k)
 	}
 }
@@ -540,11 +542,11 @@ func TestDeposedWriterApply_isFenced(t *testing.T) {
 // the test's cleanup closes it and unregisters the VFS.
 func openSQLOn(t *testing.T, name string, fsys vfs.FS, opts sqlnode.Options) *sqlnode.Node {
 	t.Helper()
-	if err := sqlitevfs.Register(name, fsys, sqlitevfs.WithPageSize(PageSize), sqlitevfs.WithSharedMemory(t.TempDir())); err != nil {
+	if err := sqlitevfs.Register(name, fsys, sqlitevfs.WithPageSize(cluster.PageSize), sqlitevfs.WithSharedMemory(t.TempDir())); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sqlitevfs.Unregister(name) })
-	opts.VFS, opts.Path, opts.PageSize = name, "main.db", PageSize
+	opts.VFS, opts.Path, opts.PageSize = name, "main.db", cluster.PageSize
 	db, err := sqlnode.Open(opts)
 	if err != nil {
 		t.Fatal(err)

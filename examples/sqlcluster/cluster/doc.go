@@ -13,7 +13,7 @@
 //
 // # Usage
 //
-//	c, _ := cluster.StartLocal(ctx, cluster.LocalOptions{Nodes: 3}) // in-process members
+//	c, _ := localcluster.Start(ctx, localcluster.Options{Nodes: 3}) // in-process members (cluster/localcluster)
 //	r, _ := c.Execute(ctx, sqlnode.Request{Statements: []sqlnode.Statement{
 //		{SQL: "INSERT INTO t(v) VALUES(?)", Params: []sqlnode.Param{{Value: "x"}}}}})
 //	rs, _ := c.Nodes()[1].Query(ctx, cluster.LevelLinearizable, stmts)
@@ -31,10 +31,11 @@
 //  1. Give every member a StorageFunc over the same shared directory
 //     (mounted with read-after-write coherence): Networked (stability over
 //     gRPC with mutual TLS, certificates naming each member's ID) for
-//     members in several processes or hosts, InProcess for members of one
-//     process, every member's made with the same NetOptions.Network (or
-//     a StorageFunc of its own over raftcluster/netstorage, whose
-//     stability endpoint ServeStability serves).
+//     members in several processes or hosts, localcluster.InProcess for
+//     members of one process, every member's made with the same
+//     localcluster.InProcessOptions.Network (or a StorageFunc of its own
+//     over raftcluster/netstorage, whose stability endpoint
+//     ServeStability serves).
 //  2. Bootstrap one member once; every other member Joins. A joining
 //     member copies no database: it opens the shared one and replays the
 //     log after the index stored in it.
@@ -221,14 +222,16 @@
 //
 // # Caveats
 //
-//   - Storage is one seam (StorageFunc; DefaultStorage for Local):
-//     Networked runs raftcluster/netstorage, the stability protocol over
-//     gRPC with mutual TLS, and is the default; InProcess runs the same
-//     netstorage over an in-memory network (NetOptions.Network, one per
-//     in-process cluster), so both share one role state machine.
-//   - InProcess members have the stability lease of networked ones
-//     (LocalOptions.Lease): the writer's mutations wait up to about a
-//     lease for a killed copier before it is excluded.
+//   - Storage is one seam (StorageFunc): Networked runs
+//     raftcluster/netstorage, the stability protocol over gRPC with
+//     mutual TLS; localcluster.InProcess runs the same netstorage over an
+//     in-memory network (one per in-process cluster), so both share one
+//     role state machine. This package imports neither
+//     raftcluster/clustertest nor stability/stabilitytest: the
+//     in-process harness (localcluster.Cluster) is a package of its own.
+//   - In-process members have the stability lease of networked ones
+//     (localcluster.Options.Lease): the writer's mutations wait up to
+//     about a lease for a killed copier before it is excluded.
 //   - Group commit only shares a commit between requests that Raft
 //     commits together (concurrent writers); a lone client still waits
 //     for one sync per request: put several statements in one request to
@@ -240,9 +243,6 @@
 //   - A member that missed entries behind a snapshot while its database
 //     was open on a copier view with changes of its own must reset
 //     (0.5-1 s) before it serves reads again.
-//   - Local counts transport bytes through a proxy in front of each
-//     member, because raftcluster.NewTLSTransport opens its own listener;
-//     the member's real port is picked free and bound right away.
 //   - Execute's result is kept in process memory by the leader's apply;
 //     if the leader's database was reopening when the entry applied, the
 //     write is durable but Execute reports ErrOutcomeUnknown.
@@ -256,7 +256,7 @@
 //
 // # Concurrency
 //
-// Node, Local and Backend are safe for concurrent use. The application
+// Node and Backend are safe for concurrent use. The application
 // callback (a batch of entries at a time) runs on Raft's FSM goroutine; Open/Close of the database (from
 // the Storage), the recovery loop's reopenings and checksums at an index
 // serialize with it; reads run concurrently with everything and wait

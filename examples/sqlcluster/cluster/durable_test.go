@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/vfs"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
@@ -16,11 +18,11 @@ import (
 // write is not compactable on a copier until a marker covers it, and on
 // the writer it is once applied (durableIndex flushes first).
 func TestNode_compactable_followsDurableMarkers(t *testing.T) {
-	c := startTest(t, LocalOptions{Nodes: 3, DurableInterval: time.Hour})
+	c := startTest(t, localcluster.Options{Nodes: 3, DurableInterval: time.Hour})
 	ctx := testCtx(t, 30*time.Second)
 	r := mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(x)"))
 	w, _ := c.Writer(ctx)
-	if got := w.compactable(); got < r.Index {
+	if got := cluster.Compactable(w); got < r.Index {
 		t.Errorf("writer: compactable %d below its applied write %d", got, r.Index)
 	}
 	for _, n := range c.Nodes() {
@@ -30,7 +32,7 @@ func TestNode_compactable_followsDurableMarkers(t *testing.T) {
 		if err := n.Raft().WaitApplied(ctx, r.Index); err != nil {
 			t.Fatal(err)
 		}
-		if got := n.compactable(); got >= r.Index {
+		if got := cluster.Compactable(n); got >= r.Index {
 			t.Errorf("%s: compactable %d before any marker covers write %d", n.ID(), got, r.Index)
 		}
 	}
@@ -39,17 +41,17 @@ func TestNode_compactable_followsDurableMarkers(t *testing.T) {
 		t.Fatalf("checkpoint: %d %v", d, err)
 	}
 	for _, n := range c.Nodes() {
-		if err := c.waitFor(ctx, "marker applied", func() bool { return n.compactable() >= r.Index }); err != nil {
-			t.Errorf("%s: %v (compactable %d)", n.ID(), err, n.compactable())
+		if err := c.WaitFor(ctx, "marker applied", func() bool { return cluster.Compactable(n) >= r.Index }); err != nil {
+			t.Errorf("%s: %v (compactable %d)", n.ID(), err, cluster.Compactable(n))
 		}
 	}
 }
 
 func TestBackend_errorsAndLevels(t *testing.T) {
-	c := startTest(t, LocalOptions{Nodes: 2})
+	c := startTest(t, localcluster.Options{Nodes: 2})
 	ctx := testCtx(t, 30*time.Second)
 	w, _ := c.Writer(ctx)
-	var f *Node
+	var f *cluster.Node
 	for _, n := range c.Nodes() {
 		if n != w {
 			f = n
@@ -69,7 +71,7 @@ func TestBackend_errorsAndLevels(t *testing.T) {
 	}
 	for _, l := range []httpapi.Level{httpapi.LevelNone, httpapi.LevelWeak, httpapi.LevelLinearizable, httpapi.LevelStrong} {
 		if l == httpapi.LevelNone {
-			c.waitFor(ctx, "follower applied", func() bool { return f.Stats().DBIndex >= w.Stats().DBIndex })
+			c.WaitFor(ctx, "follower applied", func() bool { return f.Stats().DBIndex >= w.Stats().DBIndex })
 		}
 		rs, err := f.Backend().Query(ctx, l, []sqlnode.Statement{{SQL: "SELECT count(*) FROM t"}})
 		if err != nil || rs[0].Values[0][0] != int64(1) {
@@ -101,7 +103,7 @@ func TestBackend_errorsAndLevels(t *testing.T) {
 // right after it (only synced changes survive) keeps every entry up to it.
 func TestNode_compactable_WAL_isDurable(t *testing.T) {
 	mem := vfs.NewMem()
-	c := startTest(t, LocalOptions{Nodes: 2, DurableInterval: time.Hour, Shared: mem,
+	c := startTest(t, localcluster.Options{Nodes: 2, DurableInterval: time.Hour, Shared: mem,
 		JournalMode: "WAL", Synchronous: "NORMAL"})
 	ctx := testCtx(t, 30*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(x)"))
@@ -113,7 +115,7 @@ func TestNode_compactable_WAL_isDurable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := w.compactable()
+	d := cluster.Compactable(w)
 	if d < last {
 		t.Fatalf("writer: compactable %d below its applied write %d", d, last)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/vfs"
@@ -19,7 +20,7 @@ func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// Shared storage in memory here; leave Shared nil for a directory.
-	c, err := cluster.StartLocal(ctx, cluster.LocalOptions{Nodes: 3, MemRaft: true, Shared: vfs.NewMem()})
+	c, err := localcluster.Start(ctx, localcluster.Options{Nodes: 3, MemRaft: true, Shared: vfs.NewMem()})
 	if err != nil {
 		fmt.Println(err)
 		return

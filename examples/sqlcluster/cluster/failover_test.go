@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
@@ -9,13 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
 )
 
 // writeLoop inserts rows 0, 1, 2, ... through the leader until stop, and
 // records which were acknowledged.
-func writeLoop(ctx context.Context, c *Local, stop <-chan struct{}) (acked []int, unknown []int) {
+func writeLoop(ctx context.Context, c *localcluster.Cluster, stop <-chan struct{}) (acked []int, unknown []int) {
 	for i := 0; ; i++ {
 		select {
 		case <-stop:
@@ -40,9 +42,9 @@ func writeLoop(ctx context.Context, c *Local, stop <-chan struct{}) (acked []int
 }
 
 // storageKinds runs f against each storage: networked and in-process.
-func storageKinds(t *testing.T, f func(t *testing.T, kind StorageKind)) {
-	for _, k := range []StorageKind{StorageNetworked, StorageInProcess} {
-		t.Run(map[StorageKind]string{StorageNetworked: "net", StorageInProcess: "inprocess"}[k], func(t *testing.T) { f(t, k) })
+func storageKinds(t *testing.T, f func(t *testing.T, kind localcluster.StorageKind)) {
+	for _, k := range []localcluster.StorageKind{localcluster.StorageNetworked, localcluster.StorageInProcess} {
+		t.Run(map[localcluster.StorageKind]string{localcluster.StorageNetworked: "net", localcluster.StorageInProcess: "inprocess"}[k], func(t *testing.T) { f(t, k) })
 	}
 }
 
@@ -52,23 +54,23 @@ func TestNode_failover_keepsAckedWrites(t *testing.T) { storageKinds(t, testFail
 // endpoint on a port of its own (serve's -stability-addr) rather than on
 // its Raft port.
 func TestNode_failover_stabilityPort(t *testing.T) {
-	testFailoverOpts(t, LocalOptions{Nodes: 3, Storage: StorageNetworked, StabilityPort: true})
+	testFailoverOpts(t, localcluster.Options{Nodes: 3, Storage: localcluster.StorageNetworked, StabilityPort: true})
 }
 
 // TestNode_failover_TRUNCATE: the same with the shared database in
 // TRUNCATE mode with synchronous=FULL (every commit synced) rather than
 // the default WAL with NORMAL.
 func TestNode_failover_TRUNCATE(t *testing.T) {
-	testFailoverOpts(t, LocalOptions{Nodes: 3, Storage: StorageInProcess, JournalMode: "TRUNCATE", Synchronous: "FULL"})
+	testFailoverOpts(t, localcluster.Options{Nodes: 3, Storage: localcluster.StorageInProcess, JournalMode: "TRUNCATE", Synchronous: "FULL"})
 }
 
-func testFailover(t *testing.T, kind StorageKind) {
-	testFailoverOpts(t, LocalOptions{Nodes: 3, Storage: kind})
+func testFailover(t *testing.T, kind localcluster.StorageKind) {
+	testFailoverOpts(t, localcluster.Options{Nodes: 3, Storage: kind})
 }
 
-func testFailoverOpts(t *testing.T, opts LocalOptions) {
+func testFailoverOpts(t *testing.T, opts localcluster.Options) {
 	c := startTest(t, opts)
-	if opts.Storage == StorageNetworked {
+	if opts.Storage == localcluster.StorageNetworked {
 		// Two ports per member unless asked otherwise: the stability
 		// endpoint is at the Raft address.
 		st := c.Nodes()[0].Raft().State()
@@ -85,7 +87,7 @@ func testFailoverOpts(t *testing.T, opts LocalOptions) {
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v TEXT)"))
 	// The database runs in the mode asked for, WAL by default (WAL is
 	// recorded in the file).
-	rs, err := c.Nodes()[0].Query(ctx, LevelWeak, []sqlnode.Statement{{SQL: "PRAGMA journal_mode"}})
+	rs, err := c.Nodes()[0].Query(ctx, cluster.LevelWeak, []sqlnode.Statement{{SQL: "PRAGMA journal_mode"}})
 	if err != nil || rs[0].Error != "" || len(rs[0].Values) != 1 {
 		t.Fatalf("PRAGMA journal_mode: %+v %v", rs, err)
 	}
@@ -102,7 +104,7 @@ func testFailoverOpts(t *testing.T, opts LocalOptions) {
 		t.Fatal(err)
 	}
 	// Let some writes land, then kill the writer mid-workload.
-	if err := c.waitFor(ctx, "writes", func() bool { return w.Stats().DBIndex > 30 }); err != nil {
+	if err := c.WaitFor(ctx, "writes", func() bool { return w.Stats().DBIndex > 30 }); err != nil {
 		t.Fatal(err)
 	}
 	killedAt := time.Now()
@@ -115,14 +117,14 @@ func testFailoverOpts(t *testing.T, opts LocalOptions) {
 	}
 	t.Logf("failover %s -> %s in %v", w.ID(), nw.ID(), time.Since(killedAt))
 	base := nw.Stats().DBIndex
-	if err := c.waitFor(ctx, "writes after failover", func() bool { return nw.Stats().DBIndex > base+30 }); err != nil {
+	if err := c.WaitFor(ctx, "writes after failover", func() bool { return nw.Stats().DBIndex > base+30 }); err != nil {
 		t.Fatal(err)
 	}
 	close(stop)
 	wg.Wait()
 	t.Logf("acked %d, unknown %d", len(acked), len(unknown))
 	for _, n := range c.Nodes() {
-		rs, err := n.Query(ctx, LevelLinearizable, []sqlnode.Statement{{SQL: "SELECT id FROM t ORDER BY id"}})
+		rs, err := n.Query(ctx, cluster.LevelLinearizable, []sqlnode.Statement{{SQL: "SELECT id FROM t ORDER BY id"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,18 +146,18 @@ func testFailoverOpts(t *testing.T, opts LocalOptions) {
 
 func TestNode_RequestReset_catchUp(t *testing.T) { storageKinds(t, testReset) }
 
-func testReset(t *testing.T, kind StorageKind) {
-	c := startTest(t, LocalOptions{Nodes: 3, Storage: kind})
+func testReset(t *testing.T, kind localcluster.StorageKind) {
+	c := startTest(t, localcluster.Options{Nodes: 3, Storage: kind})
 	ctx := testCtx(t, 60*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v TEXT)"))
 	for i := range 50 {
 		mustExec(t, ctx, c, stmt("INSERT OR REPLACE INTO t VALUES(?, zeroblob(3000))", i))
 	}
 	w, _ := c.Writer(ctx)
-	if err := w.RequestReset(); !errors.Is(err, ErrNotCopier) {
+	if err := w.RequestReset(); !errors.Is(err, cluster.ErrNotCopier) {
 		t.Errorf("writer reset: %v", err)
 	}
-	var cp *Node
+	var cp *cluster.Node
 	for _, n := range c.Nodes() {
 		if n != w {
 			cp = n
@@ -188,7 +190,7 @@ func testReset(t *testing.T, kind StorageKind) {
 	if err := cp.RequestReset(); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.waitFor(ctx, "reset", func() bool { return cp.Stats().Resets > before.Resets }); err != nil {
+	if err := c.WaitFor(ctx, "reset", func() bool { return cp.Stats().Resets > before.Resets }); err != nil {
 		t.Fatal(err)
 	}
 	close(stop)
@@ -198,7 +200,7 @@ func testReset(t *testing.T, kind StorageKind) {
 	if after.OverlayBytes >= before.OverlayBytes {
 		t.Errorf("overlay did not shrink: %d -> %d", before.OverlayBytes, after.OverlayBytes)
 	}
-	if got := queryInt(t, ctx, cp, LevelLinearizable, "SELECT count(*) FROM u"); got < int64(len(acked)) {
+	if got := queryInt(t, ctx, cp, cluster.LevelLinearizable, "SELECT count(*) FROM u"); got < int64(len(acked)) {
 		t.Errorf("after reset: %d rows, %d acknowledged", got, len(acked))
 	}
 	rep, err := c.Verify(ctx)
@@ -208,11 +210,11 @@ func testReset(t *testing.T, kind StorageKind) {
 }
 
 func TestNode_ReadOnlyDB(t *testing.T) {
-	c := startTest(t, LocalOptions{Nodes: 2})
+	c := startTest(t, localcluster.Options{Nodes: 2})
 	ctx := testCtx(t, 30*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v TEXT)"), stmt("INSERT OR REPLACE INTO t VALUES(1, 'one')"))
 	for _, n := range c.Nodes() {
-		if _, err := n.Query(ctx, LevelLinearizable, []sqlnode.Statement{{SQL: "SELECT 1"}}); err != nil {
+		if _, err := n.Query(ctx, cluster.LevelLinearizable, []sqlnode.Statement{{SQL: "SELECT 1"}}); err != nil {
 			t.Fatal(err)
 		}
 		db := n.ReadOnlyDB()
@@ -227,7 +229,7 @@ func TestNode_ReadOnlyDB(t *testing.T) {
 	}
 	// The handle survives a reset of its node.
 	w, _ := c.Writer(ctx)
-	var cp *Node
+	var cp *cluster.Node
 	for _, n := range c.Nodes() {
 		if n != w {
 			cp = n
@@ -242,11 +244,11 @@ func TestNode_ReadOnlyDB(t *testing.T) {
 	// Counted from here: a lease lapse under load also resets.
 	resets := cp.Stats().Resets
 	cp.RequestReset()
-	if err := c.waitFor(ctx, "reset", func() bool { return cp.Stats().Resets > resets }); err != nil {
+	if err := c.WaitFor(ctx, "reset", func() bool { return cp.Stats().Resets > resets }); err != nil {
 		t.Fatal(err)
 	}
 	mustExec(t, ctx, c, stmt("INSERT OR REPLACE INTO t VALUES(3, 'three')"))
-	if _, err := cp.Query(ctx, LevelLinearizable, []sqlnode.Statement{{SQL: "SELECT 1"}}); err != nil {
+	if _, err := cp.Query(ctx, cluster.LevelLinearizable, []sqlnode.Statement{{SQL: "SELECT 1"}}); err != nil {
 		t.Fatal(err)
 	}
 	var n int
@@ -256,7 +258,7 @@ func TestNode_ReadOnlyDB(t *testing.T) {
 }
 
 func TestNode_ChecksumAt_detectsDivergence(t *testing.T) {
-	c := startTest(t, LocalOptions{Nodes: 3})
+	c := startTest(t, localcluster.Options{Nodes: 3})
 	ctx := testCtx(t, 30*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v TEXT)"))
 	for i := range 10 {
@@ -275,7 +277,7 @@ func TestNode_ChecksumAt_detectsDivergence(t *testing.T) {
 		t.Fatalf("diverged %v, want [%s]; checksums %v", rep.Diverged, victim.ID(), rep.Checksums)
 	}
 	// The writer's shared database is untouched.
-	if got := queryInt(t, ctx, w, LevelLinearizable, "SELECT count(*) FROM t WHERE v='tampered'"); got != 0 {
+	if got := queryInt(t, ctx, w, cluster.LevelLinearizable, "SELECT count(*) FROM t WHERE v='tampered'"); got != 0 {
 		t.Errorf("the tampering reached the writer")
 	}
 	_ = raftcluster.ErrNotLeader

@@ -1,9 +1,12 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 )
 
 // TestLocal_GappedCopierBecomesWriter: a copier cut off while the leader
@@ -18,32 +21,32 @@ func TestLocal_GappedCopierBecomesWriter(t *testing.T) {
 	storageKinds(t, testGappedCopierBecomesWriter)
 }
 
-func testGappedCopierBecomesWriter(t *testing.T, kind StorageKind) {
-	c := startTest(t, LocalOptions{Nodes: 3, Storage: kind})
+func testGappedCopierBecomesWriter(t *testing.T, kind localcluster.StorageKind) {
+	c := startTest(t, localcluster.Options{Nodes: 3, Storage: kind})
 	ctx := testCtx(t, 120*time.Second)
 	const n = 600
 	// The copier must still have its overlay when it becomes the writer:
 	// keep it from asking for the reset that would drop it until it
 	// leads (then the request is moot, and must not outlive the
 	// promotion).
-	victim, proxy := cutPastCompaction(t, ctx, c, n, func(v *Node) {
-		release := v.eng.rep.Hold(false)
-		v.eng.needReset = func() {
+	victim := cutPastCompaction(t, ctx, c, n, func(v *cluster.Node) {
+		release := cluster.HoldApply(v, false)
+		cluster.SetNeedReset(v, func() {
 			if v.Raft().IsLeader() {
-				v.resetReq.Store(true)
+				cluster.ResetReq(v).Store(true)
 			}
-		}
+		})
 		release()
 	})
-	proxy.setCut(false)
+	must(t, c.Heal(victim.ID()))
 	l, err := c.Leader(ctx)
 	must(t, err)
-	must(t, c.waitFor(ctx, "copier's log caught up", func() bool {
+	must(t, c.WaitFor(ctx, "copier's log caught up", func() bool {
 		return victim.Raft().AppliedIndex() >= l.Raft().CommitIndex()
 	}))
 	// Leave the copier the only candidate besides the leader, and have
 	// the leader hand leadership to it.
-	var other, keep *Node
+	var other, keep *cluster.Node
 	for _, x := range c.Nodes() {
 		switch {
 		case x == victim:
@@ -54,7 +57,7 @@ func testGappedCopierBecomesWriter(t *testing.T, kind StorageKind) {
 		}
 	}
 	must(t, c.Kill(other.ID()))
-	must(t, c.waitFor(ctx, "leadership handed to the gapped copier", func() bool {
+	must(t, c.WaitFor(ctx, "leadership handed to the gapped copier", func() bool {
 		if victim.Raft().IsLeader() {
 			return true
 		}
@@ -76,19 +79,19 @@ func testGappedCopierBecomesWriter(t *testing.T, kind StorageKind) {
 	}))
 	// The replicated state names the writer before its Storage has
 	// finished BecomeWriter: wait for the writer view too.
-	must(t, c.waitFor(ctx, "gapped copier is the writer", func() bool {
+	must(t, c.WaitFor(ctx, "gapped copier is the writer", func() bool {
 		st := victim.Stats()
-		return st.Writer && st.Ready && (*nodeStorage)(victim).onWriterView()
+		return st.Writer && st.Ready && cluster.OnWriterView(victim)
 	}))
-	if b := (*nodeStorage)(victim).OverlayBytes(); b != 0 {
+	if b := (*cluster.NodeStorage)(victim).OverlayBytes(); b != 0 {
 		t.Errorf("the new writer reports an overlay of %d bytes", b)
 	}
 	mustExec(t, ctx, c, stmt("INSERT OR REPLACE INTO big VALUES(?, 'new')", n+1))
-	for _, x := range []*Node{victim, keep} {
-		if got := queryInt(t, ctx, x, LevelLinearizable, "SELECT count(*) FROM big"); got != n+1 {
+	for _, x := range []*cluster.Node{victim, keep} {
+		if got := queryInt(t, ctx, x, cluster.LevelLinearizable, "SELECT count(*) FROM big"); got != n+1 {
 			t.Errorf("%s sees %d rows, want %d", x.ID(), got, n+1)
 		}
-		if got := queryInt(t, ctx, x, LevelLinearizable, "SELECT count(*) FROM big WHERE pad = 'after'"); got != 1 {
+		if got := queryInt(t, ctx, x, cluster.LevelLinearizable, "SELECT count(*) FROM big WHERE pad = 'after'"); got != 1 {
 			t.Errorf("%s misses the last update before the hand-over", x.ID())
 		}
 	}

@@ -1,19 +1,21 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
 	"errors"
 	"flag"
-	"github.com/holeycow/holeycow/raftcluster/replica"
 	"log/slog"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/raftcluster/clustertest"
+	"github.com/holeycow/holeycow/raftcluster/replica"
 	"github.com/holeycow/holeycow/vfs"
 )
 
@@ -30,9 +32,9 @@ func testTimeouts() raftcluster.Timeouts {
 	return to
 }
 
-func startTest(t testing.TB, opts LocalOptions) *Local {
+func startTest(t testing.TB, opts localcluster.Options) *localcluster.Cluster {
 	t.Helper()
-	if opts.Timeouts == (LocalOptions{}).Timeouts {
+	if opts.Timeouts == (localcluster.Options{}).Timeouts {
 		opts.Timeouts = testTimeouts()
 	}
 	opts.MemRaft = true
@@ -47,7 +49,7 @@ func startTest(t testing.TB, opts LocalOptions) *Local {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := StartLocal(ctx, opts)
+	c, err := localcluster.Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +96,7 @@ func idempotent(stmts []sqlnode.Statement) bool {
 // mustExec executes on the leader and fails on any error or SQL error.
 // An idempotent request whose outcome is unknown (a leadership change on a
 // loaded machine) is sent again, a few times.
-func mustExec(t *testing.T, ctx context.Context, c *Local, stmts ...sqlnode.Statement) sqlnode.Response {
+func mustExec(t *testing.T, ctx context.Context, c *localcluster.Cluster, stmts ...sqlnode.Statement) sqlnode.Response {
 	t.Helper()
 	r, err := c.Execute(ctx, req(stmts...))
 	for i := 0; i < 5 && errors.Is(err, raftcluster.ErrOutcomeUnknown) && idempotent(stmts); i++ {
@@ -113,7 +115,7 @@ func mustExec(t *testing.T, ctx context.Context, c *Local, stmts ...sqlnode.Stat
 }
 
 // queryInt reads one integer at level on n.
-func queryInt(t *testing.T, ctx context.Context, n *Node, level Level, sql string) int64 {
+func queryInt(t *testing.T, ctx context.Context, n *cluster.Node, level cluster.Level, sql string) int64 {
 	t.Helper()
 	rs, err := n.Query(ctx, level, []sqlnode.Statement{{SQL: sql}})
 	if err != nil {

@@ -1,10 +1,9 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/holeycow/holeycow/raftcluster/replica"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,15 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/raftcluster/replica"
 )
 
 // execAgain executes a request whose second run is harmless (it rolls back,
 // or only creates what does not exist), sending it again while its outcome
 // is unknown (a leadership change on a loaded machine).
-func execAgain(t *testing.T, ctx context.Context, c *Local, sqls ...string) sqlnode.Response {
+func execAgain(t *testing.T, ctx context.Context, c *localcluster.Cluster, sqls ...string) sqlnode.Response {
 	t.Helper()
 	var stmts []sqlnode.Statement
 	for _, s := range sqls {
@@ -48,7 +50,7 @@ const maxRowid = "9223372036854775807"
 // rowid comes from a trigger, an INSERT ... SELECT, nested triggers, an
 // UPDATE, or a table created in the same request.
 func TestLocal_maxRowid_withinStatement(t *testing.T) {
-	c := startTest(t, LocalOptions{Nodes: 3})
+	c := startTest(t, localcluster.Options{Nodes: 3})
 	ctx := testCtx(t, 60*time.Second)
 	setup := []string{
 		"CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v)",
@@ -88,7 +90,7 @@ func TestLocal_maxRowid_withinStatement(t *testing.T) {
 // leader's HTTP API (of the current leader's, should leadership move, each
 // with limits), again after a 5xx, for requests that are harmless to send
 // twice. The servers close at cleanup.
-func leaderAPI(t *testing.T, ctx context.Context, c *Local, limits httpapi.Limits) func(body string) (int, string) {
+func leaderAPI(t *testing.T, ctx context.Context, c *localcluster.Cluster, limits httpapi.Limits) func(body string) (int, string) {
 	servers := map[string]*httptest.Server{}
 	t.Cleanup(func() {
 		for _, hs := range servers {
@@ -133,7 +135,7 @@ func leaderAPI(t *testing.T, ctx context.Context, c *Local, limits httpapi.Limit
 // alike everywhere with "result too large" and rolls back, and the
 // members agree (the same checksum at the same index).
 func TestLocal_applyResultLimits_http(t *testing.T) {
-	c := startTest(t, LocalOptions{Nodes: 3})
+	c := startTest(t, localcluster.Options{Nodes: 3})
 	ctx := testCtx(t, 60*time.Second)
 	const rows, limit = 2000, 100
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v TEXT)"))
@@ -141,9 +143,9 @@ func TestLocal_applyResultLimits_http(t *testing.T) {
 	collected := func() map[string]int64 {
 		out := map[string]int64{}
 		for _, n := range c.Nodes() {
-			n.eng.rep.Locked(func(st replica.State[*sqlDB]) {
+			cluster.LockedDB(n, func(st replica.State[*cluster.SQLDB]) {
 				if db := st.DB; st.Open {
-					out[n.ID()] = db.n.RowsCollected()
+					out[n.ID()] = cluster.RowsCollected(db)
 				}
 			})
 		}

@@ -1,10 +1,12 @@
-package cluster
+package cluster_test
 
 import (
 	"errors"
 	"testing"
 	"time"
 
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/raftcluster"
 )
 
@@ -12,7 +14,7 @@ import (
 // entries, compacts the log, adds a member and returns the bytes that
 // crossed the transports while it joined, with the database size.
 func joinBytes(t *testing.T, rows int) (moved, dbSize int64) {
-	c := startTest(t, LocalOptions{Nodes: 3, TrailingLogs: 16, SnapshotThreshold: 64})
+	c := startTest(t, localcluster.Options{Nodes: 3, TrailingLogs: 16, SnapshotThreshold: 64})
 	ctx := testCtx(t, 60*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS big(id INTEGER PRIMARY KEY, pad BLOB)"))
 	for lo := 0; lo < rows; lo += 200 {
@@ -28,7 +30,7 @@ func joinBytes(t *testing.T, rows int) (moved, dbSize int64) {
 	}
 	// The database's own size: shared storage holds its WAL too (up to a
 	// checkpoint's worth, more than the small database itself).
-	size := queryInt(t, ctx, c.Nodes()[0], LevelLinearizable, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
+	size := queryInt(t, ctx, c.Nodes()[0], cluster.LevelLinearizable, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
 	b0 := c.TransportBytes()
 	n, err := c.AddNode(ctx)
 	if err != nil {
@@ -39,7 +41,7 @@ func joinBytes(t *testing.T, rows int) (moved, dbSize int64) {
 	if err := n.Raft().ReadLog(1, func(uint64, []byte) error { return nil }); !errors.Is(err, raftcluster.ErrCompacted) {
 		t.Fatalf("joined node holds the log from index 1 (%v): no compaction happened", err)
 	}
-	if got := queryInt(t, ctx, n, LevelLinearizable, "SELECT count(*) FROM big"); got != int64(rows) {
+	if got := queryInt(t, ctx, n, cluster.LevelLinearizable, "SELECT count(*) FROM big"); got != int64(rows) {
 		t.Fatalf("joined node sees %d rows, want %d", got, rows)
 	}
 	rep, err := c.Verify(ctx)
@@ -60,10 +62,10 @@ func joinBytes(t *testing.T, rows int) (moved, dbSize int64) {
 			t.Fatal(err)
 		}
 		mustExec(t, ctx, c, stmt("INSERT OR REPLACE INTO small VALUES(1000)"))
-		if err := c.waitFor(ctx, "reset", func() bool { return cp.Stats().Resets > r0 }); err != nil {
+		if err := c.WaitFor(ctx, "reset", func() bool { return cp.Stats().Resets > r0 }); err != nil {
 			t.Fatal(err)
 		}
-		if got := queryInt(t, ctx, cp, LevelLinearizable, "SELECT count(*) FROM small"); got != 41 {
+		if got := queryInt(t, ctx, cp, cluster.LevelLinearizable, "SELECT count(*) FROM small"); got != 41 {
 			t.Errorf("%s after reset: %d rows in small, want 41", cp.ID(), got)
 		}
 		break

@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/holeycow/holeycow/cow"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/stability"
 )
@@ -19,7 +21,7 @@ import (
 // verify meanwhile; Verify waits for the reset instead of reporting the
 // copier as diverged.
 func TestLocal_lapsedCopier_notReadyUntilReset(t *testing.T) {
-	testLapsed(t, LocalOptions{Nodes: 3, JournalMode: "TRUNCATE", Synchronous: "FULL"})
+	testLapsed(t, localcluster.Options{Nodes: 3, JournalMode: "TRUNCATE", Synchronous: "FULL"})
 }
 
 // TestLocal_lapsedCopier_notReadyUntilReset_WAL: the same in WAL mode,
@@ -27,7 +29,7 @@ func TestLocal_lapsedCopier_notReadyUntilReset(t *testing.T) {
 // WAL index without touching the invalidated view: the node itself must
 // refuse it.
 func TestLocal_lapsedCopier_notReadyUntilReset_WAL(t *testing.T) {
-	testLapsed(t, LocalOptions{Nodes: 3, JournalMode: "WAL", Synchronous: "NORMAL"})
+	testLapsed(t, localcluster.Options{Nodes: 3, JournalMode: "WAL", Synchronous: "NORMAL"})
 }
 
 // TestLocal_lapsedCopier_refresh: the same for copiers in refresh mode,
@@ -39,7 +41,7 @@ func TestLocal_lapsedCopier_refresh(t *testing.T) {
 	}
 }
 
-func testLapsed(t *testing.T, opts LocalOptions) {
+func testLapsed(t *testing.T, opts localcluster.Options) {
 	c := startTest(t, opts)
 	ctx := testCtx(t, 60*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY)"))
@@ -48,17 +50,17 @@ func testLapsed(t *testing.T, opts LocalOptions) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cp *Node
+	var cp *cluster.Node
 	for _, n := range c.Nodes() {
 		if n != w {
 			cp = n
 			break
 		}
 	}
-	if got := queryInt(t, ctx, cp, LevelLinearizable, "SELECT count(*) FROM t"); got != 1 {
+	if got := queryInt(t, ctx, cp, cluster.LevelLinearizable, "SELECT count(*) FROM t"); got != 1 {
 		t.Fatalf("%s sees %d rows, want 1", cp.ID(), got)
 	}
-	v := cp.store.(interface{ View() *cow.View }).View()
+	v := cluster.Store(cp).(interface{ View() *cow.View }).View()
 	if v == nil || v.Role() != cow.RoleCopier {
 		t.Fatalf("%s: no copier view", cp.ID())
 	}
@@ -80,18 +82,18 @@ func testLapsed(t *testing.T, opts LocalOptions) {
 	v.Invalidate(stability.ErrLeaseExpired)
 	notReady := func(what string, err error) {
 		t.Helper()
-		if !errors.Is(err, ErrNotReady) || !errors.Is(err, cow.ErrInvalidated) || !errors.Is(err, stability.ErrLeaseExpired) {
+		if !errors.Is(err, cluster.ErrNotReady) || !errors.Is(err, cow.ErrInvalidated) || !errors.Is(err, stability.ErrLeaseExpired) {
 			t.Fatalf("%s on a lapsed copier: %v, want ErrNotReady wrapping the lapse", what, err)
 		}
 	}
-	_, err = cp.Query(ctx, LevelNone, []sqlnode.Statement{{SQL: "SELECT count(*) FROM t"}})
+	_, err = cp.Query(ctx, cluster.LevelNone, []sqlnode.Statement{{SQL: "SELECT count(*) FROM t"}})
 	notReady("read", err)
-	_, err = cp.Query(ctx, LevelNone, []sqlnode.Statement{{SQL: "PRAGMA integrity_check"}})
+	_, err = cp.Query(ctx, cluster.LevelNone, []sqlnode.Statement{{SQL: "PRAGMA integrity_check"}})
 	notReady("integrity_check", err)
-	notReady("backup", cp.BackupTo(ctx, LevelNone, filepath.Join(t.TempDir(), "backup.db")))
+	notReady("backup", cp.BackupTo(ctx, cluster.LevelNone, filepath.Join(t.TempDir(), "backup.db")))
 	// A read that the lapse caught halfway fails with whatever SQLite
 	// made of the view's refusal: that is reported as the refusal.
-	notReady("read failed halfway", cp.eng.readFailed(ctx, cp.eng.publishedView(), errors.New("sqlnode: disk I/O error")))
+	notReady("read failed halfway", cluster.ReadFailed(ctx, cp, errors.New("sqlnode: disk I/O error")))
 	notReady("read-only DB read", warm.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&count))
 	cold, err := ro.Conn(ctx)
 	if err == nil {
@@ -116,7 +118,7 @@ func testLapsed(t *testing.T, opts LocalOptions) {
 	if got := cp.Stats().Resets; got <= resets {
 		t.Fatalf("%s verified without a reset (resets %d -> %d)", cp.ID(), resets, got)
 	}
-	if got := queryInt(t, ctx, cp, LevelLinearizable, "SELECT count(*) FROM t"); got != 1 {
+	if got := queryInt(t, ctx, cp, cluster.LevelLinearizable, "SELECT count(*) FROM t"); got != 1 {
 		t.Fatalf("%s sees %d rows after reset, want 1", cp.ID(), got)
 	}
 }

@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 )
 
@@ -81,7 +83,7 @@ func (h *history) add(op porcupine.Operation) {
 // unknown (an error: timeout, leadership lost, node killed) is recorded
 // with an infinite return time; a failed get is dropped (it had no
 // effect).
-func kvClient(ctx context.Context, c *Local, h *history, id int, rng *rand.Rand, stop <-chan struct{}) {
+func kvClient(ctx context.Context, c *localcluster.Cluster, h *history, id int, rng *rand.Rand, stop <-chan struct{}) {
 	for seq := int64(1); ; seq++ {
 		select {
 		case <-stop:
@@ -103,7 +105,7 @@ func kvClient(ctx context.Context, c *Local, h *history, id int, rng *rand.Rand,
 			nodes := c.Nodes()
 			n := nodes[rng.IntN(len(nodes))]
 			call := h.now()
-			rs, err := n.Query(octx, LevelLinearizable, []sqlnode.Statement{stmt("SELECT v FROM kv WHERE k = ?", key)})
+			rs, err := n.Query(octx, cluster.LevelLinearizable, []sqlnode.Statement{stmt("SELECT v FROM kv WHERE k = ?", key)})
 			ret := h.now()
 			if err == nil && rs[0].Error == "" {
 				out := kvOutput{}
@@ -129,7 +131,7 @@ func TestLocal_linearizable(t *testing.T) {
 		s := seed + uint64(i)
 		t.Run(fmt.Sprint(s), func(t *testing.T) {
 			t.Logf("seed %d (rerun with -seed=%d -seeds=1)", s, s)
-			linearizableRun(t, s, LocalOptions{Nodes: 3})
+			linearizableRun(t, s, localcluster.Options{Nodes: 3})
 		})
 	}
 }
@@ -143,10 +145,10 @@ func TestLocal_linearizable_refresh(t *testing.T) {
 		seed = uint64(time.Now().UnixNano())
 	}
 	t.Logf("seed %d (rerun with -seed=%d)", seed, seed)
-	linearizableRun(t, seed, LocalOptions{Nodes: 3, CopierMode: CopierRefresh})
+	linearizableRun(t, seed, localcluster.Options{Nodes: 3, CopierMode: cluster.CopierRefresh})
 }
 
-func linearizableRun(t *testing.T, seed uint64, opts LocalOptions) {
+func linearizableRun(t *testing.T, seed uint64, opts localcluster.Options) {
 	rng := rand.New(rand.NewPCG(seed, 0))
 	c := startTest(t, opts)
 	ctx := testCtx(t, 60*time.Second)
@@ -175,7 +177,7 @@ func linearizableRun(t *testing.T, seed uint64, opts LocalOptions) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var copiers []*Node
+		var copiers []*cluster.Node
 		for _, n := range c.Nodes() {
 			if n != w {
 				copiers = append(copiers, n)
@@ -186,7 +188,7 @@ func linearizableRun(t *testing.T, seed uint64, opts LocalOptions) {
 		if err := cp.RequestReset(); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.waitFor(ctx, "reset", func() bool { return cp.Stats().Resets > resets }); err != nil {
+		if err := c.WaitFor(ctx, "reset", func() bool { return cp.Stats().Resets > resets }); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("round %d: %s reset", round, cp.ID())

@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"errors"
@@ -6,12 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
 )
 
 func TestNode_Execute_levels(t *testing.T) {
-	c := startTest(t, LocalOptions{Nodes: 3})
+	c := startTest(t, localcluster.Options{Nodes: 3})
 	ctx := testCtx(t, 30*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS kv(k TEXT PRIMARY KEY, v INTEGER)"))
 	r := mustExec(t, ctx, c, stmt("INSERT OR REPLACE INTO kv VALUES(?, ?)", "a", 1))
@@ -22,14 +24,14 @@ func TestNode_Execute_levels(t *testing.T) {
 	for _, n := range c.Nodes() {
 		// Linearizable and weak reads see the acknowledged write on every
 		// node; level none eventually does.
-		if got := queryInt(t, ctx, n, LevelLinearizable, "SELECT v FROM kv WHERE k='a'"); got != 1 {
+		if got := queryInt(t, ctx, n, cluster.LevelLinearizable, "SELECT v FROM kv WHERE k='a'"); got != 1 {
 			t.Errorf("%s linearizable: %d", n.ID(), got)
 		}
-		if got := queryInt(t, ctx, n, LevelWeak, "SELECT count(*) FROM kv"); got != 1 {
+		if got := queryInt(t, ctx, n, cluster.LevelWeak, "SELECT count(*) FROM kv"); got != 1 {
 			t.Errorf("%s weak: %d", n.ID(), got)
 		}
-		if err := c.waitFor(ctx, "level none", func() bool {
-			rs, err := n.Query(ctx, LevelNone, []sqlnode.Statement{{SQL: "SELECT count(*) FROM kv"}})
+		if err := c.WaitFor(ctx, "level none", func() bool {
+			rs, err := n.Query(ctx, cluster.LevelNone, []sqlnode.Statement{{SQL: "SELECT count(*) FROM kv"}})
 			return err == nil && rs[0].Error == "" && rs[0].Values[0][0] == int64(1)
 		}); err != nil {
 			t.Error(err)
@@ -40,14 +42,14 @@ func TestNode_Execute_levels(t *testing.T) {
 			}
 		}
 	}
-	if _, err := l.Query(ctx, Level(7), []sqlnode.Statement{{SQL: "SELECT 1"}}); !errors.Is(err, ErrBadLevel) {
+	if _, err := l.Query(ctx, cluster.Level(7), []sqlnode.Statement{{SQL: "SELECT 1"}}); !errors.Is(err, cluster.ErrBadLevel) {
 		t.Errorf("bad level: %v", err)
 	}
 	// Non-deterministic SQL is rewritten: every node stores the same value.
 	mustExec(t, ctx, c, stmt("INSERT OR REPLACE INTO kv VALUES('r', random())"))
 	var vals []int64
 	for _, n := range c.Nodes() {
-		vals = append(vals, queryInt(t, ctx, n, LevelLinearizable, "SELECT v FROM kv WHERE k='r'"))
+		vals = append(vals, queryInt(t, ctx, n, cluster.LevelLinearizable, "SELECT v FROM kv WHERE k='r'"))
 	}
 	if vals[0] != vals[1] || vals[1] != vals[2] {
 		t.Errorf("random() differs between nodes: %v", vals)
@@ -64,7 +66,7 @@ func TestNode_Execute_levels(t *testing.T) {
 }
 
 func TestNode_Execute_atomic(t *testing.T) {
-	c := startTest(t, LocalOptions{Nodes: 3})
+	c := startTest(t, localcluster.Options{Nodes: 3})
 	ctx := testCtx(t, 30*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS acct(id INTEGER PRIMARY KEY, bal INTEGER NOT NULL CHECK(bal >= 0))"),
 		stmt("INSERT OR REPLACE INTO acct VALUES(1, 100), (2, 0)"))
@@ -79,10 +81,10 @@ func TestNode_Execute_atomic(t *testing.T) {
 	}
 	mustExec(t, ctx, c, stmt("UPDATE acct SET bal = bal + 60 WHERE id = 2"), stmt("UPDATE acct SET bal = bal - 60 WHERE id = 1"))
 	for _, n := range c.Nodes() {
-		if got := queryInt(t, ctx, n, LevelLinearizable, "SELECT bal FROM acct WHERE id=2"); got != 60 {
+		if got := queryInt(t, ctx, n, cluster.LevelLinearizable, "SELECT bal FROM acct WHERE id=2"); got != 60 {
 			t.Errorf("%s: balance %d, want 60", n.ID(), got)
 		}
-		if got := queryInt(t, ctx, n, LevelLinearizable, "SELECT sum(bal) FROM acct"); got != 100 {
+		if got := queryInt(t, ctx, n, cluster.LevelLinearizable, "SELECT sum(bal) FROM acct"); got != 100 {
 			t.Errorf("%s: total %d, want 100", n.ID(), got)
 		}
 	}

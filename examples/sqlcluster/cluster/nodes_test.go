@@ -1,9 +1,11 @@
-package cluster
+package cluster_test
 
 import (
 	"testing"
 	"time"
 
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
 )
 
@@ -14,14 +16,14 @@ import (
 // hears from the leader only, probes the others and finds the crashed one
 // unreachable too.
 func TestBackend_Nodes_reachabilityObserved(t *testing.T) {
-	c := startTest(t, LocalOptions{Nodes: 3})
+	c := startTest(t, localcluster.Options{Nodes: 3})
 	ctx := testCtx(t, 60*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(x)"))
 	l, err := c.Leader(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var dead, live *Node
+	var dead, live *cluster.Node
 	for _, n := range c.Nodes() {
 		switch {
 		case n == l:
@@ -50,7 +52,7 @@ func TestBackend_Nodes_reachabilityObserved(t *testing.T) {
 	if err := c.Kill(dead.ID()); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.waitFor(ctx, "leader sees the crash", func() bool {
+	if err := c.WaitFor(ctx, "leader sees the crash", func() bool {
 		ns, err := l.Backend().Nodes(ctx)
 		return err == nil && !byID(ns)[dead.ID()].Reachable
 	}); err != nil {

@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/httpapi"
 )
 
@@ -28,10 +29,10 @@ func (h *httpCluster) addrOf(id string) string {
 	return h.urls[id]
 }
 
-func startHTTPCluster(t testing.TB, nodes int) (*Local, *httpCluster) {
+func startHTTPCluster(t testing.TB, nodes int) (*localcluster.Cluster, *httpCluster) {
 	t.Helper()
 	h := &httpCluster{urls: map[string]string{}}
-	c := startTest(t, LocalOptions{Nodes: nodes, APIAddrOf: h.addrOf})
+	c := startTest(t, localcluster.Options{Nodes: nodes, APIAddrOf: h.addrOf})
 	for _, n := range c.Nodes() {
 		srv, err := httpapi.New(httpapi.Config{Backend: n.Backend()})
 		if err != nil {

@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/vfs"
 	"github.com/holeycow/holeycow/vfs/errorfs"
@@ -17,13 +19,13 @@ import (
 // must reopen it once the cause is gone, even if no further SQL entry
 // arrives. It used to retry only from the apply of the next SQL entry: a
 // leader whose last entries failed kept its database withdrawn for good,
-// and readers (Query, Local.Writer, Execute's wait for its result) blocked
-// in acquire.
+// and readers (Query, localcluster.Cluster.Writer, Execute's wait for
+// its result) blocked in acquire.
 func TestNode_apply_recoversWithoutMoreWrites(t *testing.T) {
-	storageKinds(t, func(t *testing.T, kind StorageKind) {
+	storageKinds(t, func(t *testing.T, kind localcluster.StorageKind) {
 		fail := errorfs.NewToggle(errorfs.OnKinds(errorfs.Always(),
 			errorfs.OpWrite, errorfs.OpTruncate, errorfs.OpSync, errorfs.OpSyncData))
-		c := startTest(t, LocalOptions{Nodes: 3, Storage: kind, Shared: errorfs.WithErrors(vfs.NewMem(), fail)})
+		c := startTest(t, localcluster.Options{Nodes: 3, Storage: kind, Shared: errorfs.WithErrors(vfs.NewMem(), fail)})
 		ctx := testCtx(t, 45*time.Second)
 		mustExec(t, ctx, c, stmt("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v TEXT)"))
 		mustExec(t, ctx, c, stmt("INSERT OR REPLACE INTO t(id, v) VALUES(1, 'one')"))
@@ -45,7 +47,7 @@ func TestNode_apply_recoversWithoutMoreWrites(t *testing.T) {
 		// No more writes: the leader's database must come back by itself.
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		if got := queryInt(t, rctx, w, LevelNone, "SELECT count(*) FROM t"); got != 2 {
+		if got := queryInt(t, rctx, w, cluster.LevelNone, "SELECT count(*) FROM t"); got != 2 {
 			t.Fatalf("rows on the writer after recovery: %d, want 2", got)
 		}
 		if _, err := c.Writer(rctx); err != nil {

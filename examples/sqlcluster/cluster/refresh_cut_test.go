@@ -1,8 +1,10 @@
-package cluster
+package cluster_test
 
 import (
 	"testing"
 	"time"
+
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
 )
 
 // TestLocal_Refresh_copierCutPastLease: a refresh-mode copier cut off
@@ -17,14 +19,11 @@ func TestLocal_Refresh_copierCutPastLease(t *testing.T) {
 	ctx := testCtx(t, 90*time.Second)
 	loadEntries(t, ctx, c, "big", 50)
 	w, victim := writerAndCopier(t, ctx, c)
-	if got := queryInt(t, ctx, victim, LevelLinearizable, "SELECT count(*) FROM big"); got != 50 {
+	if got := queryInt(t, ctx, victim, cluster.LevelLinearizable, "SELECT count(*) FROM big"); got != 50 {
 		t.Fatalf("copier sees %d rows before the cut, want 50", got)
 	}
 	resets0 := victim.Stats().Resets
-	c.mu.Lock()
-	proxy := c.mu.members[victim.ID()].proxy
-	c.mu.Unlock()
-	proxy.setCut(true)
+	must(t, c.Partition(victim.ID()))
 	cutAt := time.Now()
 	// Pages rewritten in place need stability rounds: the writes complete
 	// only once the writer has excluded the silent copier. (loadEntries
@@ -32,16 +31,16 @@ func TestLocal_Refresh_copierCutPastLease(t *testing.T) {
 	loadEntries(t, ctx, c, "big", 200)
 	mustExec(t, ctx, c, stmt("UPDATE big SET pad = 'during' WHERE id < 25"))
 	t.Logf("writes acknowledged %v after the cut (writer %s)", time.Since(cutAt).Round(time.Millisecond), w.ID())
-	proxy.setCut(false)
-	must(t, c.waitFor(ctx, "the copier serving again, caught up", func() bool {
+	must(t, c.Heal(victim.ID()))
+	must(t, c.WaitFor(ctx, "the copier serving again, caught up", func() bool {
 		st := victim.Stats()
 		l, err := c.Leader(ctx)
 		return err == nil && st.Ready && st.AppliedIndex >= l.Raft().CommitIndex()
 	}))
-	if got := queryInt(t, ctx, victim, LevelLinearizable, "SELECT count(*) FROM big"); got != 200 {
+	if got := queryInt(t, ctx, victim, cluster.LevelLinearizable, "SELECT count(*) FROM big"); got != 200 {
 		t.Errorf("copier sees %d rows after the cut, want 200", got)
 	}
-	if got := queryInt(t, ctx, victim, LevelLinearizable, "SELECT count(*) FROM big WHERE pad = 'during'"); got != 25 {
+	if got := queryInt(t, ctx, victim, cluster.LevelLinearizable, "SELECT count(*) FROM big WHERE pad = 'during'"); got != 25 {
 		t.Errorf("copier sees %d rows updated during the cut, want 25", got)
 	}
 	verifySame(t, ctx, c)

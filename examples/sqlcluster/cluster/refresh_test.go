@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"github.com/ncruces/go-sqlite3"
 	"github.com/stretchr/testify/require"
 
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
 )
@@ -26,12 +28,12 @@ var sqliteModes = []struct{ name, journal, sync string }{
 	{"WAL", "WAL", "NORMAL"},
 }
 
-func refreshOpts(journal, sync string) LocalOptions {
-	return LocalOptions{Nodes: 3, JournalMode: journal, Synchronous: sync, CopierMode: CopierRefresh, RefreshLag: 20 * time.Millisecond}
+func refreshOpts(journal, sync string) localcluster.Options {
+	return localcluster.Options{Nodes: 3, JournalMode: journal, Synchronous: sync, CopierMode: cluster.CopierRefresh, RefreshLag: 20 * time.Millisecond}
 }
 
 // copiersOf returns the members other than the writer.
-func copiersOf(t *testing.T, ctx context.Context, c *Local) (w *Node, copiers []*Node) {
+func copiersOf(t *testing.T, ctx context.Context, c *localcluster.Cluster) (w *cluster.Node, copiers []*cluster.Node) {
 	t.Helper()
 	w, err := c.Writer(ctx)
 	require.NoError(t, err)
@@ -148,7 +150,7 @@ func TestHistErrors_detect(t *testing.T) {
 // execHist runs write k, sending it again while its outcome is unknown
 // (the write is idempotent); it returns its index, 0 if an attempt's
 // outcome was unknown.
-func execHist(t *testing.T, ctx context.Context, c *Local, k int64) uint64 {
+func execHist(t *testing.T, ctx context.Context, c *localcluster.Cluster, k int64) uint64 {
 	t.Helper()
 	unknown := false
 	for range 5 {
@@ -188,7 +190,7 @@ func TestLocal_Refresh_readsSeeOneIndex(t *testing.T) {
 	}
 }
 
-func refreshHistoryRun(t *testing.T, opts LocalOptions, seed uint64) {
+func refreshHistoryRun(t *testing.T, opts localcluster.Options, seed uint64) {
 	c := startTest(t, opts)
 	ctx := testCtx(t, 120*time.Second)
 	mustExec(t, ctx, c, histSchema...)
@@ -199,7 +201,7 @@ func refreshHistoryRun(t *testing.T, opts LocalOptions, seed uint64) {
 		baseResets[n.ID()] = n.Stats().Resets
 		// A linearizable read refreshes on demand: the schema is there
 		// for the readers at level none.
-		queryInt(t, ctx, n, LevelLinearizable, "SELECT count(*) FROM h")
+		queryInt(t, ctx, n, cluster.LevelLinearizable, "SELECT count(*) FROM h")
 	}
 
 	const writes = 50
@@ -237,7 +239,7 @@ func refreshHistoryRun(t *testing.T, opts LocalOptions, seed uint64) {
 					return
 				default:
 				}
-				level := Level(rng.IntN(3))
+				level := cluster.Level(rng.IntN(3))
 				qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 				rs, err := n.Query(qctx, level, []sqlnode.Statement{stmt(histQuery)})
 				cancel()
@@ -294,7 +296,7 @@ func refreshHistoryRun(t *testing.T, opts LocalOptions, seed uint64) {
 	// due by lag, is awaited), then reaches past the last write; then
 	// the readers stop.
 	for _, n := range copiers {
-		require.NoError(t, c.waitFor(ctx, n.ID()+" refreshed", func() bool {
+		require.NoError(t, c.WaitFor(ctx, n.ID()+" refreshed", func() bool {
 			// A failed refresh asks for a reset, which re-bases the view
 			// as a refresh does (and leaves no lag to refresh for).
 			return n.RefreshStats().Refreshes > base[n.ID()] || n.Stats().Resets > baseResets[n.ID()]
@@ -302,7 +304,7 @@ func refreshHistoryRun(t *testing.T, opts LocalOptions, seed uint64) {
 	}
 	for _, n := range copiers {
 		require.NoError(t, retryTransient(ctx, func(ctx context.Context) error {
-			_, err := n.Query(ctx, LevelLinearizable, []sqlnode.Statement{stmt("SELECT 1")})
+			_, err := n.Query(ctx, cluster.LevelLinearizable, []sqlnode.Statement{stmt("SELECT 1")})
 			return err
 		}))
 	}
@@ -343,7 +345,7 @@ func refreshHistoryRun(t *testing.T, opts LocalOptions, seed uint64) {
 // for a statement that it ended: a read that waited past its deadline, a
 // transaction that the refresh's drain gave up on after 5 s).
 func transient(err error) bool {
-	return err != nil && (errors.Is(err, ErrNotReady) || errors.Is(err, raftcluster.ErrNotLeader) ||
+	return err != nil && (errors.Is(err, cluster.ErrNotReady) || errors.Is(err, raftcluster.ErrNotLeader) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, raftcluster.ErrOutcomeUnknown) ||
 		errors.Is(err, sqlite3.INTERRUPT))
 }
@@ -371,7 +373,7 @@ func retryTransient(ctx context.Context, f func(context.Context) error) error {
 // longTx reads the history state twice in one database/sql read
 // transaction, with a long statement between: both reads must be the
 // same state.
-func longTx(ctx context.Context, db *sql.DB, n *Node, add func(histRead)) error {
+func longTx(ctx context.Context, db *sql.DB, n *cluster.Node, add func(histRead)) error {
 	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	tx, err := db.BeginTx(tctx, &sql.TxOptions{ReadOnly: true})
@@ -431,7 +433,7 @@ func TestLocal_Refresh_overlayPreImagesOnly(t *testing.T) {
 					}
 				}
 			}
-			dbBytes := queryInt(t, ctx, copiers[0], LevelLinearizable, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
+			dbBytes := queryInt(t, ctx, copiers[0], cluster.LevelLinearizable, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
 			slices.Sort(samples)
 			med := samples[len(samples)/2]
 			t.Logf("database %d bytes; copier overlays while writing: median %d bytes (%.3f), largest %d (%.3f)", dbBytes,
@@ -478,7 +480,7 @@ func TestLocal_Refresh_promotionOldSnapshot(t *testing.T) {
 	}
 }
 
-func promotionRun(t *testing.T, opts LocalOptions, compact bool) {
+func promotionRun(t *testing.T, opts localcluster.Options, compact bool) {
 	{
 		{
 			c := startTest(t, opts)
@@ -513,7 +515,7 @@ func promotionRun(t *testing.T, opts LocalOptions, compact bool) {
 				}()
 			}
 			waitAcked := func(n int) {
-				require.NoError(t, c.waitFor(ctx, "writes", func() bool {
+				require.NoError(t, c.WaitFor(ctx, "writes", func() bool {
 					mu.Lock()
 					defer mu.Unlock()
 					return len(acked) >= n
@@ -543,7 +545,7 @@ func promotionRun(t *testing.T, opts LocalOptions, compact bool) {
 			for _, n := range c.Nodes() {
 				var got []int64
 				require.NoError(t, retryTransient(ctx, func(ctx context.Context) error {
-					rs, err := n.Query(ctx, LevelLinearizable, []sqlnode.Statement{stmt("SELECT id FROM a ORDER BY id")})
+					rs, err := n.Query(ctx, cluster.LevelLinearizable, []sqlnode.Statement{stmt("SELECT id FROM a ORDER BY id")})
 					if err != nil {
 						return err
 					}

@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
 )
@@ -37,7 +39,7 @@ func testResetPolicy(t *testing.T, journal, synchronous string) {
 	// not elections that a loaded machine causes.
 	to := raftcluster.Timeouts{Heartbeat: time.Second, Election: time.Second, LeaderLease: 800 * time.Millisecond,
 		Commit: 5 * time.Millisecond, WriterLease: 800 * time.Millisecond, MaxDrift: 0.05, RPC: 3 * time.Second, DefaultOp: 10 * time.Second}
-	c := startTest(t, LocalOptions{Nodes: 3, ResetThreshold: floor, Timeouts: to, Lease: 8 * time.Second,
+	c := startTest(t, localcluster.Options{Nodes: 3, ResetThreshold: floor, Timeouts: to, Lease: 8 * time.Second,
 		JournalMode: journal, Synchronous: synchronous})
 	ctx := testCtx(t, 120*time.Second)
 	const rows = 3000
@@ -78,7 +80,7 @@ func testResetPolicy(t *testing.T, journal, synchronous string) {
 		}
 	}()
 
-	var copiers []*Node
+	var copiers []*cluster.Node
 	for _, n := range c.Nodes() {
 		if n != w {
 			copiers = append(copiers, n)
@@ -108,9 +110,9 @@ func testResetPolicy(t *testing.T, journal, synchronous string) {
 				var err error
 				switch (i + k) % 3 {
 				case 0:
-					_, err = n.Query(rctx, LevelNone, []sqlnode.Statement{stmt("SELECT length(pad) FROM r WHERE id = ?", k%rows)})
+					_, err = n.Query(rctx, cluster.LevelNone, []sqlnode.Statement{stmt("SELECT length(pad) FROM r WHERE id = ?", k%rows)})
 				case 1:
-					_, err = n.Query(rctx, LevelWeak, []sqlnode.Statement{stmt("SELECT length(pad) FROM r WHERE id = ?", (k*7)%rows)})
+					_, err = n.Query(rctx, cluster.LevelWeak, []sqlnode.Statement{stmt("SELECT length(pad) FROM r WHERE id = ?", (k*7)%rows)})
 				default:
 					var cnt int64
 					err = n.ReadOnlyDB().QueryRowContext(rctx, "SELECT length(pad) FROM r WHERE id = ?", (k*13)%rows).Scan(&cnt)
@@ -171,7 +173,7 @@ func testResetPolicy(t *testing.T, journal, synchronous string) {
 		// under load a copier fell behind by seconds of writes and its
 		// overlay passed 0.8 of the database before its reset).
 		const maxLag = 5
-		must(t, c.waitFor(ctx, "copiers within a few entries", func() bool {
+		must(t, c.WaitFor(ctx, "copiers within a few entries", func() bool {
 			ci := leader.CommitIndex()
 			for _, n := range copiers {
 				if n.Stats().AppliedIndex+maxLag < ci {
@@ -239,7 +241,7 @@ func testResetPolicy(t *testing.T, journal, synchronous string) {
 	verifySame(t, ctx, c)
 }
 
-func minResets(ns []*Node) int64 {
+func minResets(ns []*cluster.Node) int64 {
 	m := int64(-1)
 	for _, n := range ns {
 		if r := n.Stats().Resets; m < 0 || r < m {

@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/vfs"
 )
@@ -21,7 +23,7 @@ func TestLocal_RestartAfterAbsence_diskLog(t *testing.T) {
 	ctx := testCtx(t, 90*time.Second)
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c, err := StartLocal(sctx, LocalOptions{Nodes: 3, Storage: StorageInProcess, Dir: t.TempDir(),
+	c, err := localcluster.Start(sctx, localcluster.Options{Nodes: 3, Storage: localcluster.StorageInProcess, Dir: t.TempDir(),
 		Shared: vfs.NewMem(), Timeouts: testTimeouts()})
 	must(t, err)
 	t.Cleanup(func() {
@@ -32,7 +34,7 @@ func TestLocal_RestartAfterAbsence_diskLog(t *testing.T) {
 	loadEntries(t, ctx, c, "big", 50)
 	w, victim := writerAndCopier(t, ctx, c)
 	id := victim.ID()
-	must(t, c.waitFor(ctx, "copier applied", func() bool {
+	must(t, c.WaitFor(ctx, "copier applied", func() bool {
 		return victim.Stats().AppliedIndex >= w.Raft().CommitIndex()
 	}))
 	held := victim.Raft().AppliedIndex()
@@ -42,7 +44,7 @@ func TestLocal_RestartAfterAbsence_diskLog(t *testing.T) {
 	// The leader's periodic snapshot compacts its log past held.
 	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
 	defer wcancel()
-	must(t, c.waitFor(wctx, "leader compaction", func() bool {
+	must(t, c.WaitFor(wctx, "leader compaction", func() bool {
 		l, err := c.Leader(wctx)
 		if err != nil {
 			return false
@@ -65,7 +67,7 @@ func TestLocal_RestartAfterAbsence_diskLog(t *testing.T) {
 	if moved > 160<<10 {
 		t.Errorf("restart moved %d bytes, bound %d: the missed log was sent", moved, 160<<10)
 	}
-	if got := queryInt(t, ctx, back, LevelLinearizable, "SELECT count(*) FROM big"); got != n {
+	if got := queryInt(t, ctx, back, cluster.LevelLinearizable, "SELECT count(*) FROM big"); got != n {
 		t.Errorf("after the restart the member sees %d rows, want %d", got, n)
 	}
 	verifySame(t, ctx, c)

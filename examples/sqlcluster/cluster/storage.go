@@ -29,31 +29,3 @@ type Engine = netstorage.Engine
 
 // StorageFunc makes member id's Storage, driving eng.
 type StorageFunc func(id string, eng Engine) (Storage, error)
-
-// StorageKind selects the storage of a Local cluster.
-type StorageKind int
-
-const (
-	// StorageDefault is DefaultStorage.
-	StorageDefault StorageKind = iota
-	// StorageNetworked: raftcluster/netstorage, stability over gRPC with
-	// mutual TLS on loopback (Networked).
-	StorageNetworked
-	// StorageInProcess: raftcluster/netstorage with stability on an
-	// in-memory network (InProcess).
-	StorageInProcess
-)
-
-func (k StorageKind) String() string {
-	switch k {
-	case StorageNetworked:
-		return "netstorage (stability over gRPC + mTLS on loopback)"
-	case StorageInProcess:
-		return "netstorage (stability on an in-memory network)"
-	}
-	return DefaultStorage.String()
-}
-
-// DefaultStorage is the storage a Local cluster (and the demo) uses: the
-// one seam to change between the networked and the in-process storage.
-const DefaultStorage = StorageNetworked

@@ -14,16 +14,11 @@ import (
 	"github.com/holeycow/holeycow/raftcluster"
 	"github.com/holeycow/holeycow/raftcluster/netstorage"
 	"github.com/holeycow/holeycow/stability"
-	"github.com/holeycow/holeycow/stability/stabilitytest"
 	"github.com/holeycow/holeycow/vfs"
 )
 
-// NetOptions configures Networked and InProcess.
+// NetOptions configures Networked.
 type NetOptions struct {
-	// Network carries InProcess members' stability protocol: one
-	// in-memory network per in-process cluster (nil: InProcess makes
-	// one). Networked ignores it.
-	Network *stabilitytest.Network
 	// Lease is the stability copier lease (netstorage's default 2s); keep
 	// it above the failover time.
 	Lease time.Duration

@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"encoding/json"
@@ -7,13 +7,15 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
 )
 
 // pauseFollower holds f's apply lock, so that it applies nothing, and if
 // unready also withdraws its database from readers, as a copier reset or
 // catch-up does. The returned function undoes both.
-func pauseFollower(f *Node, unready bool) (resume func()) {
-	return f.eng.rep.Hold(unready)
+func pauseFollower(f *cluster.Node, unready bool) (resume func()) {
+	return cluster.HoldApply(f, unready)
 }
 
 // TestLocal_weakRead_forwardsWhenBehind: a weak read on a follower that
@@ -32,7 +34,7 @@ func TestLocal_weakRead_forwardsWhenBehind(t *testing.T) {
 	if code, r := postJSON(t, h.addrOf(l.ID())+"/db/execute", []string{"CREATE TABLE t(v INTEGER)"}); code != http.StatusOK {
 		t.Fatalf("create: %d %+v", code, r)
 	}
-	var f *Node
+	var f *cluster.Node
 	for _, n := range c.Nodes() {
 		if n != l {
 			f = n
@@ -60,7 +62,7 @@ func TestLocal_weakRead_forwardsWhenBehind(t *testing.T) {
 		raw, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		took := time.Since(start)
-		behind := f.Raft().AppliedIndex() < l.Raft().CommitIndex() || !f.eng.ready()
+		behind := f.Raft().AppliedIndex() < l.Raft().CommitIndex() || !cluster.EngineReady(f)
 		resume()
 		var rr httpResult
 		if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &rr) != nil || len(rr.Results) != 1 || len(rr.Results[0].Values) != 1 {

@@ -1,10 +1,12 @@
-package cluster
+package cluster_test
 
 import (
 	"errors"
 	"testing"
 	"time"
 
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster"
+	"github.com/holeycow/holeycow/examples/sqlcluster/cluster/localcluster"
 	"github.com/holeycow/holeycow/examples/sqlcluster/sqlnode"
 	"github.com/holeycow/holeycow/raftcluster"
 )
@@ -16,14 +18,14 @@ import (
 // storage that another writer may be changing. A copier's reads stay
 // served from its own snapshot.
 func TestNode_Query_deposedWriterRefuses(t *testing.T) {
-	c := startTest(t, LocalOptions{Nodes: 3})
+	c := startTest(t, localcluster.Options{Nodes: 3})
 	ctx := testCtx(t, 60*time.Second)
 	mustExec(t, ctx, c, stmt("CREATE TABLE t(v)"), stmt("INSERT INTO t VALUES (1)"))
 	w, err := c.Writer(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := queryInt(t, ctx, w, LevelNone, "SELECT count(*) FROM t"); got != 1 {
+	if got := queryInt(t, ctx, w, cluster.LevelNone, "SELECT count(*) FROM t"); got != 1 {
 		t.Fatalf("writer reads %d rows", got)
 	}
 	var n int
@@ -35,13 +37,13 @@ func TestNode_Query_deposedWriterRefuses(t *testing.T) {
 	if err := prepared.QueryRowContext(ctx).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("writer's database/sql reads %d rows, %v", n, err)
 	}
-	var copier *Node
+	var copier *cluster.Node
 	for _, n := range c.Nodes() {
 		if n != w {
 			copier = n
 		}
 	}
-	if got := queryInt(t, ctx, copier, LevelNone, "SELECT count(*) FROM t"); got != 1 {
+	if got := queryInt(t, ctx, copier, cluster.LevelNone, "SELECT count(*) FROM t"); got != 1 {
 		t.Fatalf("copier reads %d rows", got)
 	}
 	for _, n := range c.Nodes() {
@@ -51,22 +53,22 @@ func TestNode_Query_deposedWriterRefuses(t *testing.T) {
 			}
 		}
 	}
-	if err := c.waitFor(ctx, "the writer to step down without a quorum", func() bool { return !w.Raft().IsLeader() }); err != nil {
+	if err := c.WaitFor(ctx, "the writer to step down without a quorum", func() bool { return !w.Raft().IsLeader() }); err != nil {
 		t.Fatal(err)
 	}
-	_, err = w.Query(ctx, LevelNone, []sqlnode.Statement{stmt("SELECT count(*) FROM t")})
-	if !errors.Is(err, ErrNotReady) || !errors.Is(err, raftcluster.ErrFenced) {
+	_, err = w.Query(ctx, cluster.LevelNone, []sqlnode.Statement{stmt("SELECT count(*) FROM t")})
+	if !errors.Is(err, cluster.ErrNotReady) || !errors.Is(err, raftcluster.ErrFenced) {
 		t.Fatalf("deposed writer's read: %v, want ErrNotReady and ErrFenced", err)
 	}
 	// database/sql: a statement prepared while it was the writer, and a
 	// new one, are refused too.
-	if err := prepared.QueryRowContext(ctx).Scan(&n); !errors.Is(err, ErrNotReady) {
+	if err := prepared.QueryRowContext(ctx).Scan(&n); !errors.Is(err, cluster.ErrNotReady) {
 		t.Fatalf("deposed writer's prepared read: %v, want ErrNotReady", err)
 	}
-	if err := w.ReadOnlyDB().QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&n); !errors.Is(err, ErrNotReady) {
+	if err := w.ReadOnlyDB().QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&n); !errors.Is(err, cluster.ErrNotReady) {
 		t.Fatalf("deposed writer's database/sql read: %v, want ErrNotReady", err)
 	}
-	if tx, err := w.ReadOnlyDB().BeginTx(ctx, nil); !errors.Is(err, ErrNotReady) {
+	if tx, err := w.ReadOnlyDB().BeginTx(ctx, nil); !errors.Is(err, cluster.ErrNotReady) {
 		if tx != nil {
 			tx.Rollback()
 		}

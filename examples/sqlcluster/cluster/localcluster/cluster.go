@@ -300,7 +300,7 @@ func (c *Cluster) AddNode(ctx context.Context) (*cluster.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = c.waitFor(ctx, "new member ready", func() bool {
+	err = c.WaitFor(ctx, "new member ready", func() bool {
 		st := n.Stats()
 		return st.Ready && n.Raft().CommitIndex() > 0 && st.AppliedIndex >= leader.Raft().CommitIndex()
 	})
@@ -338,6 +338,48 @@ func memberLess(a, b string) bool {
 	return a < b
 }
 
+// RaftStores returns member id's in-memory Raft stores (Options.MemRaft),
+// or nil if its log is on disk or id is unknown.
+func (c *Cluster) RaftStores(id string) *raftcluster.Stores {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m := c.mu.members[id]; m != nil {
+		return m.stores
+	}
+	return nil
+}
+
+// MemberBytes returns the bytes that went through member id's proxy (the
+// connections other members opened to it, both directions) since it
+// started; 0 if id is unknown.
+func (c *Cluster) MemberBytes(id string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m := c.mu.members[id]; m != nil {
+		return m.proxy.own.Load()
+	}
+	return 0
+}
+
+// Partition cuts every connection other members opened to member id and
+// refuses new ones (a network partition of the member, for what others
+// send it), until Heal.
+func (c *Cluster) Partition(id string) error { return c.setCut(id, true) }
+
+// Heal lets connections to member id through again after Partition.
+func (c *Cluster) Heal(id string) error { return c.setCut(id, false) }
+
+func (c *Cluster) setCut(id string, cut bool) error {
+	c.mu.Lock()
+	m := c.mu.members[id]
+	c.mu.Unlock()
+	if m == nil {
+		return fmt.Errorf("localcluster: no member %q", id)
+	}
+	m.proxy.setCut(cut)
+	return nil
+}
+
 // Kill stops member id as a crash would, seen from the cluster: no Leave;
 // its connections are cut.
 func (c *Cluster) Kill(id string) error {
@@ -367,7 +409,8 @@ func (c *Cluster) Remove(ctx context.Context, id string) error {
 	}
 }
 
-func (c *Cluster) waitFor(ctx context.Context, what string, cond func() bool) error {
+// WaitFor polls cond (every 2 ms) until it holds or ctx ends.
+func (c *Cluster) WaitFor(ctx context.Context, what string, cond func() bool) error {
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
 	for !cond() {
@@ -383,7 +426,7 @@ func (c *Cluster) waitFor(ctx context.Context, what string, cond func() bool) er
 // Leader waits for a live member that leads.
 func (c *Cluster) Leader(ctx context.Context) (*cluster.Node, error) {
 	var l *cluster.Node
-	err := c.waitFor(ctx, "a leader", func() bool {
+	err := c.WaitFor(ctx, "a leader", func() bool {
 		for _, n := range c.Nodes() {
 			if n.Raft().IsLeader() {
 				l = n
@@ -399,7 +442,7 @@ func (c *Cluster) Leader(ctx context.Context) (*cluster.Node, error) {
 // epoch and has its database open.
 func (c *Cluster) Writer(ctx context.Context) (*cluster.Node, error) {
 	var w *cluster.Node
-	err := c.waitFor(ctx, "a writer", func() bool {
+	err := c.WaitFor(ctx, "a writer", func() bool {
 		for _, n := range c.Nodes() {
 			if d, ok := n.DurableIndex(); ok && d > 0 && n.Raft().IsLeader() {
 				w = n

@@ -20,7 +20,8 @@
 // (in-process storage only), Remove takes it out of the configuration.
 // Every byte between members goes through a counting proxy in front of
 // each member (TransportBytes), because raftcluster.NewTLSTransport opens
-// its own listener. Options.Storage picks the members' storage:
+// its own listener (the member's real port is picked free and bound right
+// away). Options.Storage picks the members' storage:
 // cluster.Networked (stability over gRPC with mutual TLS on loopback, the
 // default, DefaultStorage) or InProcess (the same raftcluster/netstorage
 // with stability on a stabilitytest in-memory network).

@@ -31,7 +31,7 @@ func (c *Cluster) Restart(ctx context.Context, id string) (*cluster.Node, error)
 	if err != nil {
 		return n, err
 	}
-	err = c.waitFor(ctx, "restarted member ready", func() bool {
+	err = c.WaitFor(ctx, "restarted member ready", func() bool {
 		st := n.Stats()
 		return st.Ready && st.AppliedIndex >= leader.Raft().CommitIndex()
 	})
