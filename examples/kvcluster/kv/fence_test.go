@@ -173,3 +173,21 @@ func TestEngine_deposedWriterReads(t *testing.T) {
 	require.ErrorIs(t, err, kv.ErrClosed)
 	require.NoError(t, e.Close())
 }
+
+// TestEngine_emptyValue: a key put with an empty value is present (an
+// empty value), not ErrNotFound.
+func TestEngine_emptyValue(t *testing.T) {
+	var fail atomic.Pointer[error]
+	lg := &memLog{}
+	e := kv.NewEngine(nil)
+	defer func() { require.NoError(t, e.Shutdown()) }()
+	e.SetLog(lg)
+	require.NoError(t, e.Open(context.Background(), guardedWriter(t, &fail)))
+	lg.apply(t, e, putCmd(t, "a", ""))
+	got, err := e.Get([]byte("a"))
+	require.NoError(t, err)
+	require.Empty(t, got)
+	_, err = e.Get([]byte("b"))
+	require.ErrorIs(t, err, kv.ErrNotFound)
+	require.NoError(t, e.Close())
+}
