@@ -98,14 +98,7 @@ func guardedWriter(t *testing.T, fail *atomic.Pointer[error]) *cow.View {
 // up from the log.
 func TestEngine_fencedCommit(t *testing.T) {
 	ctx := context.Background()
-	var fail atomic.Pointer[error]
-	v := guardedWriter(t, &fail)
-	lg := &memLog{}
-	e := kv.NewEngine(nil)
-	defer func() { require.NoError(t, e.Shutdown()) }()
-	e.SetLog(lg)
-	require.NoError(t, e.Open(ctx, v))
-	lg.apply(t, e, putCmd(t, "a", "1"))
+	e, v, lg, fail := openFenceEngine(t)
 	require.Equal(t, uint64(1), e.Applied())
 	fenced := error(&raftcluster.OpError{Op: "guard", Err: raftcluster.ErrFenced})
 	fail.Store(&fenced)
@@ -131,15 +124,7 @@ func TestEngine_fencedCommit(t *testing.T) {
 // TestEngine_failedCommitChecked: a commit that fails for another reason
 // than fencing is reported by Check while the database stays withdrawn.
 func TestEngine_failedCommitChecked(t *testing.T) {
-	ctx := context.Background()
-	var fail atomic.Pointer[error]
-	v := guardedWriter(t, &fail)
-	lg := &memLog{}
-	e := kv.NewEngine(nil)
-	defer func() { require.NoError(t, e.Shutdown()) }()
-	e.SetLog(lg)
-	require.NoError(t, e.Open(ctx, v))
-	lg.apply(t, e, putCmd(t, "a", "1"))
+	e, _, lg, fail := openFenceEngine(t)
 	broken := errors.New("disk on fire")
 	fail.Store(&broken)
 	lg.apply(t, e, putCmd(t, "b", "2"))
@@ -151,15 +136,7 @@ func TestEngine_failedCommitChecked(t *testing.T) {
 // the log's Guard does: a deposed writer must not read what its successor
 // may be changing on shared storage.
 func TestEngine_deposedWriterReads(t *testing.T) {
-	ctx := context.Background()
-	var fail atomic.Pointer[error]
-	v := guardedWriter(t, &fail)
-	lg := &memLog{}
-	e := kv.NewEngine(nil)
-	defer func() { require.NoError(t, e.Shutdown()) }()
-	e.SetLog(lg)
-	require.NoError(t, e.Open(ctx, v))
-	lg.apply(t, e, putCmd(t, "a", "1"))
+	e, _, lg, _ := openFenceEngine(t)
 	got, err := e.Get([]byte("a"))
 	require.NoError(t, err)
 	require.Equal(t, "1", string(got))
@@ -190,4 +167,20 @@ func TestEngine_emptyValue(t *testing.T) {
 	_, err = e.Get([]byte("b"))
 	require.ErrorIs(t, err, kv.ErrNotFound)
 	require.NoError(t, e.Close())
+}
+
+// openFenceEngine opens an engine on a guarded writer view fed by an
+// in-memory log and applies a=1 through it. Storing an error in fail makes
+// the view's guard refuse every mutation with it.
+func openFenceEngine(t *testing.T) (*kv.Engine, *cow.View, *memLog, *atomic.Pointer[error]) {
+	t.Helper()
+	fail := new(atomic.Pointer[error])
+	v := guardedWriter(t, fail)
+	lg := &memLog{}
+	e := kv.NewEngine(nil)
+	t.Cleanup(func() { require.NoError(t, e.Shutdown()) })
+	e.SetLog(lg)
+	require.NoError(t, e.Open(context.Background(), v))
+	lg.apply(t, e, putCmd(t, "a", "1"))
+	return e, v, lg, fail
 }
