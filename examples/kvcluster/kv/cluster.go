@@ -124,10 +124,11 @@ func holdOptions(nodes int) cow.Options {
 
 func (c *Cluster) start(id string) (*Member, error) {
 	m := &Member{ID: id}
-	m.Engine = NewEngine(m.Node)
+	m.Engine = newEngine(m.Node, id, c.opts.Logger.With("id", id))
 	st, err := netstorage.New(netstorage.Config{ID: id, Shared: c.shared, Transport: c.snet.Transport(id),
 		View: holdOptions(c.opts.Nodes), Engine: m.Engine, Lease: c.opts.Lease, Logger: c.opts.Logger.With("id", id)})
 	if err != nil {
+		m.Engine.Shutdown()
 		return nil, fmt.Errorf("kv: start %s: %w", id, err)
 	}
 	m.Storage = st
@@ -140,7 +141,8 @@ func (c *Cluster) start(id string) (*Member, error) {
 		Stores:        clustertest.NewStores(),
 		Timeouts:      *c.opts.Timeouts,
 		Logger:        c.opts.Logger.With("id", id),
-		Apply:         m.Engine.Apply,
+		ApplyBatch:    m.Engine.ApplyBatch,
+		OnRestore:     m.Engine.OnRestore,
 		Storage:       m.Storage,
 	}
 	if c.opts.Configure != nil {
@@ -150,6 +152,7 @@ func (c *Cluster) start(id string) (*Member, error) {
 	if err != nil {
 		c.snet.Unlisten(addr)
 		st.Close()
+		m.Engine.Shutdown()
 		return nil, fmt.Errorf("kv: start %s: %w", id, err)
 	}
 	st.SetNode(n)
@@ -243,7 +246,7 @@ func (c *Cluster) Writer(ctx context.Context) *Member {
 }
 
 // Kill stops member id as a crash would, as far as the cluster can tell:
-// its engine closes (Pebble keeps what it synced), its node shuts down,
+// its engine shuts down (Pebble keeps what it synced), its node shuts down,
 // its stability endpoint leaves the network and its Storage closes
 // (releasing its view).
 func (c *Cluster) Kill(id string) error {
@@ -251,7 +254,7 @@ func (c *Cluster) Kill(id string) error {
 	if m == nil || m.Node() == nil {
 		return fmt.Errorf("kv: kill %s: not running", id)
 	}
-	errs := []error{m.Engine.Close()}
+	errs := []error{m.Engine.Shutdown()}
 	m.mu.Lock()
 	n := m.node
 	m.node = nil
@@ -267,7 +270,7 @@ func (c *Cluster) Kill(id string) error {
 // raftcluster.ErrOutcomeUnknown means the batch may or may not have
 // committed.
 func (c *Cluster) Write(ctx context.Context, ops ...Op) (uint64, error) {
-	cmd, err := Encode(ops)
+	cmd, err := Command(ops...)
 	if err != nil {
 		return 0, err
 	}

@@ -20,14 +20,12 @@ import (
 // no acknowledged write is lost and that every live node holds the same
 // data, with Pebble's level checks passing on each.
 func TestCluster_failover(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c, err := kv.StartLocal(ctx, kv.Options{Nodes: 3})
-	require.NoError(t, err)
-	defer func() { require.NoError(t, c.Close()) }()
-
+	ctx, c := startCluster(t, kv.Options{Nodes: 3})
 	want := map[string]string{}
-	var last uint64
+	var (
+		last uint64
+		err  error
+	)
 	write := func(round, n int) {
 		for i := range n {
 			k := fmt.Sprintf("k%03d", (round*37+i)%150)
@@ -157,14 +155,12 @@ func TestCluster_copierResets(t *testing.T) {
 // the holding area instead of into the copier's overlay. The data stays
 // identical on every node.
 func TestCluster_holdRemoved(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c, err := kv.StartLocal(ctx, kv.Options{Nodes: 2})
-	require.NoError(t, err)
-	defer func() { require.NoError(t, c.Close()) }()
-
+	ctx, c := startCluster(t, kv.Options{Nodes: 2})
 	want := map[string]string{}
-	var last uint64
+	var (
+		last uint64
+		err  error
+	)
 	// write puts n batches of 100 values of 1 KiB (100 KiB per entry:
 	// a 1 MiB memtable fills every ten).
 	write := func(round, n int) {
@@ -202,4 +198,16 @@ func TestCluster_holdRemoved(t *testing.T) {
 		require.NoError(t, m.Engine.Check(), m.ID)
 	}
 	t.Logf("writer holds %d files; n3's overlay %d B", w.Storage.View().Stats().HeldFiles, n3.Storage.OverlayBytes())
+}
+
+// startCluster starts an in-process cluster with opts, closed (and checked)
+// when the test ends, and returns it with a context that ends within 60s.
+func startCluster(t *testing.T, opts kv.Options) (context.Context, *kv.Cluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	c, err := kv.StartLocal(ctx, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	return ctx, c
 }

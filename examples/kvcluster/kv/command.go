@@ -3,6 +3,8 @@ package kv
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/holeycow/holeycow/raftcluster/replica"
 )
 
 // OpKind is what an Op does.
@@ -64,6 +66,17 @@ func Encode(ops []Op) ([]byte, error) {
 		b = append(b, o.Value...)
 	}
 	return b, nil
+}
+
+// Command returns the log entry that writes a batch: Encode's command
+// framed for the replica (replica.EncodeCommand). Propose this, not
+// Encode's output, to the node.
+func Command(ops ...Op) ([]byte, error) {
+	b, err := Encode(ops)
+	if err != nil {
+		return nil, err
+	}
+	return replica.EncodeCommand(b), nil
 }
 
 // Decode is Encode's inverse.

@@ -2,13 +2,15 @@
 // batches of them through the Raft log (raftcluster), Get and Scan on any
 // member, one physical copy of the database on shared storage.
 //
-// Each member runs an Engine: Pebble (through examples/pebblevfs) on the
-// member's cow view, the writer's on shared storage, each copier's on its
-// own overlay. Every log entry is one batch of writes; the engine commits
-// it as one synced Pebble batch together with the entry's index, so the
-// database always knows exactly which entries it holds, and a node that
-// reopens (a copier reset, a promotion, a restart) catches up from that
-// index through the node's log.
+// The cluster runs on raftcluster/replica: each member's Engine is a
+// replica.Replica around ReplicaEngine (Pebble through examples/pebblevfs)
+// on the member's cow view, the writer's on shared storage, each
+// copier's on its own overlay. The replica applies each run of
+// consecutive log entries as one synced Pebble batch together with the
+// last entry's index (group commit), so the database always knows
+// exactly which entries it holds; a node that reopens (a copier reset, a
+// promotion, a restart, a failed apply) catches up from that index
+// through the node's log, and reads are refused until it has.
 //
 // Every member's view has cow.Options.HoldRemoved (zero-copy removes): a
 // table that the writer's Pebble removes after a compaction while a
@@ -17,10 +19,9 @@
 // copied whole into every copier's overlay; it is deleted once the other
 // members have reset in turn (HoldResets).
 //
-// ReplicaEngine is the same engine as a raftcluster/replica adapter (about
-// a hundred lines: open, apply a batch with its index, close), which
-// passes replicatest.Run; a replica.Replica around it does the catch-up
-// and recovery that Engine does by hand. The cluster still runs Engine.
+// ReplicaEngine is the Pebble adapter (open, apply a batch with its
+// index, close) and passes replicatest.Run; Engine adds the member's
+// side: the log (the node's), the netstorage.Engine methods, reads, Check.
 //
 // # Usage
 //
@@ -34,22 +35,25 @@
 //	v, err := c.Live()[1].Engine.Get(k)
 //	pairs, applied, err := c.Live()[2].Engine.Scan(start, end, 100)
 //
-// To run members elsewhere, give each node an Engine: its Apply as
-// raftcluster.Config.Apply and the Engine itself to the member's
-// raftcluster Storage (netstorage.New over stability's gRPC transport).
+// To run members elsewhere, give each node an Engine: its ApplyBatch as
+// raftcluster.Config.ApplyBatch, its OnRestore as Config.OnRestore, and
+// the Engine itself to the member's raftcluster Storage (netstorage.New
+// over stability's gRPC transport); propose Command(ops...) to write.
 //
 // The caller must:
 //
-//  1. Route every application command of the log to Engine.Apply (and
-//     nothing else: a command Decode refuses is applied as empty and
-//     recorded as an error, see Check).
+//  1. Propose only Command's output (replica.EncodeCommand of Encode)
+//     and route every application command of the log, in order, to
+//     Engine.ApplyBatch (or Apply): an entry that is not framed for the
+//     replica is ignored, and a framed command Decode refuses writes
+//     nothing, alike on every member.
 //  2. Read through an engine only at the consistency it gives: Get and
 //     Scan reflect the entries that engine applied (level none); wait
 //     with Cluster.WaitApplied (or the node's WaitApplied and the
 //     engine's Applied) for a later index.
 //  3. Treat a Write error wrapping raftcluster.ErrOutcomeUnknown as "may
 //     or may not have committed": read back before retrying.
-//  4. Close the Cluster (or every Engine) when done.
+//  4. Close the Cluster (or Shutdown every Engine) when done.
 //
 // # Caveats
 //
@@ -58,15 +62,26 @@
 //     resets or joins after the log was compacted past its database's
 //     index cannot catch up. Fine for the demo and tests; a long-running
 //     deployment must report the writer's durable index there.
-//   - Kill closes the engine before the node shuts down, so Pebble on the
-//     old writer's view never meets a closed Guard mid-flush.
-//   - Every batch is synced on the writer: one fsync per entry. Raft's log
-//     already makes it durable, so a deployment could sync at intervals
-//     and report the synced index instead.
+//     For the same reason no durable markers (replica.EncodeDurable) are
+//     proposed, and the replica's reset request (Hooks.NeedReset) and
+//     its check before promotion (replica.Replica.DropGapView) are not
+//     wired in: a copier whose database misses compacted entries fails
+//     its catch-up (raftcluster.ErrCompacted) instead of resetting.
+//   - Kill shuts the engine down before the node shuts down, so Pebble on
+//     the old writer's view never meets a closed Guard mid-flush.
+//   - Every Pebble batch is synced on the writer: one fsync per run of
+//     consecutive entries. Raft's log already makes it durable, so a
+//     deployment could sync at intervals and report the synced index
+//     instead.
+//   - Get and Scan do not wait: they fail with ErrClosed while the
+//     database is withdrawn (closed between roles, or reopening after a
+//     failed apply), and on a writer view whose node is no longer the
+//     writer (the log's Guard, checked before and after the read).
 //
 // # Concurrency
 //
-// Cluster and Engine are safe for concurrent use. An Engine applies
-// entries one at a time (Raft's FSM goroutine, or Open's catch-up), and
-// its reads run beside them.
+// Cluster and Engine are safe for concurrent use. An Engine's applies,
+// opens, closes and recoveries serialize in its replica (Raft's FSM
+// goroutine, the Storage's role changes, the replica's recovery loop);
+// its reads run beside them on Pebble's snapshot isolation.
 package kv

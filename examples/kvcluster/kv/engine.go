@@ -1,232 +1,187 @@
 package kv
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
-	"github.com/cockroachdb/pebble/v2"
-
-	"github.com/holeycow/holeycow/examples/pebblevfs"
+	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/raftcluster"
+	"github.com/holeycow/holeycow/raftcluster/replica"
 	"github.com/holeycow/holeycow/vfs"
 )
 
-// Keys in Pebble: user keys under userPrefix, the applied index at
-// appliedKey (sorting before every user key).
-var (
-	appliedKey = []byte("m/applied")
-	userPrefix = []byte("u/")
-	userEnd    = []byte("u0") // '0' follows '/'
-)
-
-// Dir is the directory of the view that holds the Pebble database.
-const Dir = "kv"
-
-// Engine is one member's key-value engine: Pebble on the member's current
-// cow view, fed by the Raft log in index order. It implements
-// netstorage.Engine (Open, Close) and raftcluster.ApplyFunc (Apply).
+// Engine is one member's key-value engine: a replica.Replica running
+// ReplicaEngine (Pebble) on the member's current cow view, fed by the
+// Raft log. It implements netstorage.Engine (Open, Close) and
+// raftcluster's ApplyBatchFunc (ApplyBatch) and ApplyFunc (Apply).
 //
-// Each entry is one Pebble batch holding its writes and the applied index,
-// committed with Sync: on the writer the database is durable on shared
-// storage at every applied index; a copier's view ignores the sync.
+// The replica opens Pebble on each view and catches it up from the index
+// stored in the database through the node's log, applies runs of
+// consecutive commands as one synced Pebble batch (group commit), and
+// after a failed apply (a deposed writer's view refuses the write:
+// raftcluster.ErrFenced) withdraws the database from readers, reopens it
+// and catches up again.
 //
-// Concurrency: safe for concurrent use. Apply and Open/Close exclude each
-// other; reads run beside them on Pebble's snapshot isolation.
+// Concurrency: safe for concurrent use. Applies, opens and closes
+// serialize in the replica; reads run beside them on Pebble's snapshot
+// isolation.
 type Engine struct {
-	node func() *raftcluster.Node
+	rep *replica.Replica[*ReplicaDB]
 
-	mu struct {
-		sync.RWMutex
-		db      *pebble.DB
-		applied uint64
-		pending []pendingEntry // entries handed to Apply while closed or broken
-		errs    []error        // apply failures (the node diverges)
-		// broken: a commit failed inside Pebble (its commit pipeline is
-		// then unusable, see pebbleFatal), typically a deposed writer
-		// whose view refuses the write (raftcluster.ErrFenced). Entries
-		// queue as while closed; the next Open, on the view the member's
-		// new role gives it, catches up from the index stored in the
-		// database.
-		broken error
-	}
-}
-
-type pendingEntry struct {
-	index uint64
-	cmd   []byte
+	failMu   sync.Mutex
+	lastFail error // the apply or reopening that failed last, until one succeeds
 }
 
 // NewEngine returns a closed engine; node returns the member's running
-// node (for ReadLog when the engine opens).
-func NewEngine(node func() *raftcluster.Node) *Engine { return &Engine{node: node} }
+// node (its log for the catch-up, its Guard for reads on the writer
+// view), or nil while there is none.
+func NewEngine(node func() *raftcluster.Node) *Engine {
+	return newEngine(node, "", slog.Default())
+}
 
-// Open opens Pebble on fsys and catches up: from the applied index stored
-// in the database, through the node's log, then the entries queued while
-// closed.
-func (e *Engine) Open(ctx context.Context, fsys vfs.FS) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.mu.db != nil {
-		return fmt.Errorf("kv: open: already open")
+func newEngine(node func() *raftcluster.Node, name string, log *slog.Logger) *Engine {
+	e := &Engine{}
+	e.rep = replica.New(replica.Config[*ReplicaDB]{Engine: ReplicaEngine{}, Name: name, Logger: log,
+		Hooks: replica.Hooks[*ReplicaDB]{
+			Failed:     func(_ string, err error, _ bool) { e.setFail(err) },
+			Succeeded:  func() { e.setFail(nil) },
+			ViewClosed: func() { e.setFail(nil) },
+		}})
+	e.rep.SetLog(nodeLog{node})
+	return e
+}
+
+func (e *Engine) setFail(err error) {
+	e.failMu.Lock()
+	e.lastFail = err
+	e.failMu.Unlock()
+}
+
+// SetLog replaces the node's log (for a member that does not run a
+// raftcluster.Node, and tests).
+func (e *Engine) SetLog(l replica.Log) { e.rep.SetLog(l) }
+
+// nodeLog is the log of the node that node returns; without a node it is
+// empty and fences nothing.
+type nodeLog struct{ node func() *raftcluster.Node }
+
+func (l nodeLog) get() *raftcluster.Node {
+	if l.node == nil {
+		return nil
 	}
-	db, err := pebble.Open(Dir, &pebble.Options{
-		FS:           pebblevfs.New(fsys),
-		Logger:       quietLogger{},
-		MemTableSize: 1 << 20,
-	})
-	if err != nil {
-		return fmt.Errorf("kv: open: %w", err)
+	return l.node()
+}
+
+func (l nodeLog) ReadLog(from uint64, fn func(index uint64, cmd []byte) error) error {
+	if n := l.get(); n != nil {
+		return n.ReadLog(from, fn)
 	}
-	applied, err := readApplied(db)
-	if err != nil {
-		db.Close()
-		return err
-	}
-	e.mu.db, e.mu.applied = db, applied
-	if n := e.node(); n != nil {
-		if err := n.ReadLog(applied+1, e.applyLocked); err != nil {
-			return e.failOpen(fmt.Errorf("kv: catch up from %d: %w", applied+1, err))
-		}
-	}
-	for _, p := range e.mu.pending {
-		if err := e.applyLocked(p.index, p.cmd); err != nil {
-			return e.failOpen(err)
-		}
-	}
-	e.mu.pending = nil
 	return nil
 }
 
-func (e *Engine) failOpen(err error) error {
-	closeDB(e.mu.db)
-	e.mu.db, e.mu.broken = nil, nil
-	return err
+func (l nodeLog) AppliedIndex() uint64 {
+	if n := l.get(); n != nil {
+		return n.AppliedIndex()
+	}
+	return 0
 }
 
-func readApplied(db *pebble.DB) (uint64, error) {
-	v, closer, err := db.Get(appliedKey)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return 0, nil
+func (l nodeLog) WaitApplied(ctx context.Context, index uint64) error {
+	if n := l.get(); n != nil {
+		return n.WaitApplied(ctx, index)
 	}
-	if err != nil {
-		return 0, fmt.Errorf("kv: read applied index: %w", err)
-	}
-	defer closer.Close()
-	if len(v) != 8 {
-		return 0, fmt.Errorf("kv: applied index of %d bytes", len(v))
-	}
-	return binary.BigEndian.Uint64(v), nil
+	return nil
 }
 
-// Close closes Pebble; entries applied meanwhile are queued for Open.
-func (e *Engine) Close() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.mu.db == nil {
-		return nil
+func (l nodeLog) Guard() func(ctx context.Context) error {
+	if n := l.get(); n != nil {
+		return n.Guard()
 	}
-	db, broken := e.mu.db, e.mu.broken
-	e.mu.db, e.mu.broken = nil, nil
-	err := closeDB(db)
-	if broken != nil {
-		// Pebble's commit pipeline failed: what Close reports about it
-		// (the WAL it cannot finish) is that failure again.
-		return nil
-	}
-	return err
+	return func(context.Context) error { return nil }
 }
 
-// Apply is the node's raftcluster.ApplyFunc. It returns nil, or the
-// error's text for a command that could not be applied (recorded, see
-// Check).
+// Open opens Pebble on fsys, catches up from the index stored in the
+// database through the log, and publishes it to readers.
+func (e *Engine) Open(ctx context.Context, fsys vfs.FS) error { return e.rep.Open(ctx, fsys) }
+
+// Close withdraws and closes Pebble; entries applied meanwhile are
+// caught up from the log by the next Open.
+func (e *Engine) Close() error { return e.rep.Close() }
+
+// Shutdown closes the engine for good (and stops its recovery loop).
+func (e *Engine) Shutdown() error { return e.rep.Shutdown() }
+
+// ApplyBatch is the node's raftcluster.ApplyBatchFunc: the replica
+// applies each run of commands in one Pebble batch. Every response is
+// nil: a command the database cannot apply now is caught up later.
+func (e *Engine) ApplyBatch(entries []raftcluster.Entry) [][]byte {
+	es := make([]replica.Entry, len(entries))
+	for i, en := range entries {
+		es[i] = replica.Entry{Index: en.Index, Data: en.Cmd}
+	}
+	e.rep.Apply(es)
+	return make([][]byte, len(entries))
+}
+
+// Apply is the node's raftcluster.ApplyFunc (ApplyBatch of one entry).
 func (e *Engine) Apply(index uint64, cmd []byte) []byte {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.mu.db == nil || e.mu.broken != nil {
-		e.mu.pending = append(e.mu.pending, pendingEntry{index, bytes.Clone(cmd)})
-		return nil
-	}
-	if err := e.applyLocked(index, cmd); err != nil {
-		if e.mu.broken != nil {
-			// Not applied here, not a divergence: queued for the next
-			// Open like an entry that arrives while closed.
-			e.mu.pending = append(e.mu.pending, pendingEntry{index, bytes.Clone(cmd)})
-			return nil
-		}
-		e.mu.errs = append(e.mu.errs, err)
-		return []byte(err.Error())
-	}
+	e.ApplyBatch([]raftcluster.Entry{{Index: index, Cmd: cmd}})
 	return nil
 }
 
-// applyLocked commits entry index as one synced Pebble batch: its writes
-// and the new applied index. Indices already applied are skipped.
-func (e *Engine) applyLocked(index uint64, cmd []byte) error {
-	if index <= e.mu.applied {
-		return nil
+// OnRestore is the node's raftcluster OnRestore (see
+// replica.Replica.OnRestore).
+func (e *Engine) OnRestore(index uint64) { e.rep.OnRestore(index) }
+
+// Applied returns the index of the last entry applied to the published
+// database (0 while none is published).
+func (e *Engine) Applied() uint64 { return e.rep.Stats().Applied }
+
+// read runs fn on the published database, without waiting: ErrClosed
+// while none is published, or while its view is a writer's that is no
+// longer the writer (checked before and after fn).
+func (e *Engine) read(fn func(db *ReplicaDB) error) error {
+	if !e.rep.Ready() {
+		return fmt.Errorf("%w (%w)", ErrClosed, replica.ErrNotReady)
 	}
-	ops, err := Decode(cmd)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // a database withdrawn meanwhile is not waited for
+	db, view, release, err := e.rep.Acquire(ctx)
 	if err != nil {
-		// Not ours (or corrupt): record the index as applied all the same,
-		// as every node does, so that all agree.
-		ops = nil
+		return fmt.Errorf("%w (%w)", ErrClosed, replica.ErrNotReady)
 	}
-	b := e.mu.db.NewBatch()
-	defer b.Close()
-	for _, o := range ops {
-		k := append(bytes.Clone(userPrefix), o.Key...)
-		switch o.Kind {
-		case OpPut:
-			err = b.Set(k, o.Value, nil)
-		case OpDelete:
-			err = b.Delete(k, nil)
-		}
-		if err != nil {
-			return fmt.Errorf("kv: apply %d: %w", index, err)
-		}
+	defer release()
+	if err := e.rep.Guard(context.Background(), view); err != nil {
+		return fmt.Errorf("%w: %w", ErrClosed, err)
 	}
-	if err := b.Set(appliedKey, binary.BigEndian.AppendUint64(nil, index), nil); err != nil {
-		return fmt.Errorf("kv: apply %d: %w", index, err)
+	if err := fn(db); err != nil {
+		return replica.NotReady(err)
 	}
-	if err := commit(b); err != nil {
-		var fatal *pebbleFatal
-		if errors.As(err, &fatal) {
-			e.mu.broken = err
-		}
-		return fmt.Errorf("kv: apply %d: %w", index, err)
+	if err := e.rep.Guard(context.Background(), view); err != nil {
+		return fmt.Errorf("%w: %w", ErrClosed, err)
 	}
-	e.mu.applied = index
 	return nil
-}
-
-// Applied returns the index of the last entry applied to the database.
-func (e *Engine) Applied() uint64 {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	return e.mu.applied
 }
 
 // Get returns key's value as of the last applied entry (ErrNotFound if
-// absent, ErrClosed while the engine is closed).
+// absent, ErrClosed while the engine is closed or reopening).
 func (e *Engine) Get(key []byte) ([]byte, error) {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.mu.db == nil {
-		return nil, ErrClosed
-	}
-	v, closer, err := e.mu.db.Get(append(bytes.Clone(userPrefix), key...))
-	if errors.Is(err, pebble.ErrNotFound) {
+	var v []byte
+	var ok bool
+	err := e.read(func(db *ReplicaDB) (err error) {
+		v, ok, err = db.get(key)
+		return err
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
 		return nil, ErrNotFound
 	}
-	if err != nil {
-		return nil, err
-	}
-	defer closer.Close()
-	return bytes.Clone(v), nil
+	return v, nil
 }
 
 // KV is one key and its value.
@@ -237,101 +192,29 @@ type KV struct {
 // Scan returns up to limit pairs (limit <= 0: all) with start <= key < end
 // (nil end: no bound) in key order, and the applied index they reflect.
 func (e *Engine) Scan(start, end []byte, limit int) ([]KV, uint64, error) {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.mu.db == nil {
-		return nil, 0, ErrClosed
-	}
-	upper := userEnd
-	if end != nil {
-		upper = append(bytes.Clone(userPrefix), end...)
-	}
-	it, err := e.mu.db.NewIter(&pebble.IterOptions{
-		LowerBound: append(bytes.Clone(userPrefix), start...),
-		UpperBound: upper,
+	var out []KV
+	var applied uint64
+	err := e.read(func(db *ReplicaDB) (err error) {
+		out, applied, err = db.scan(start, end, limit)
+		return err
 	})
 	if err != nil {
 		return nil, 0, err
 	}
-	var out []KV
-	for it.First(); it.Valid() && (limit <= 0 || len(out) < limit); it.Next() {
-		out = append(out, KV{Key: bytes.Clone(it.Key()[len(userPrefix):]), Value: bytes.Clone(it.Value())})
-	}
-	if err := it.Close(); err != nil {
-		return nil, 0, err
-	}
-	return out, e.mu.applied, nil
+	return out, applied, nil
 }
 
-// Check returns the apply failures recorded so far, and Pebble's own
-// consistency check of its levels.
+// Check returns the replica's invariants and Pebble's consistency check
+// of its levels, and the failure that keeps the database withdrawn, if
+// any, unless it is a fenced write (a deposed writer, which reopens on
+// its new view) or an invalidated copier view (which resets).
 func (e *Engine) Check() error {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	errs := append([]error(nil), e.mu.errs...)
-	if e.mu.broken != nil && !errors.Is(e.mu.broken, raftcluster.ErrFenced) {
-		// Fenced: a deposed writer that will reopen on its new view.
-		errs = append(errs, fmt.Errorf("kv: engine broken until reopened: %w", e.mu.broken))
-	}
-	if e.mu.db != nil {
-		if err := e.mu.db.CheckLevels(nil); err != nil {
-			errs = append(errs, fmt.Errorf("kv: pebble levels: %w", err))
-		}
+	errs := []error{e.rep.Check()}
+	e.failMu.Lock()
+	f := e.lastFail
+	e.failMu.Unlock()
+	if f != nil && !errors.Is(f, raftcluster.ErrFenced) && !errors.Is(f, cow.ErrInvalidated) {
+		errs = append(errs, fmt.Errorf("kv: database withdrawn until it reopens: %w", f))
 	}
 	return errors.Join(errs...)
-}
-
-// quietLogger drops Pebble's informational messages and panics on fatal
-// ones, as Pebble's default does after logging, with a *pebbleFatal that
-// commit and closeDB turn back into an error.
-type quietLogger struct{}
-
-func (quietLogger) Infof(string, ...any)  {}
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Fatalf(format string, args ...any) {
-	f := &pebbleFatal{msg: fmt.Sprintf("kv: pebble: "+format, args...)}
-	for _, a := range args {
-		if err, ok := a.(error); ok {
-			f.err = err
-			break
-		}
-	}
-	panic(f)
-}
-
-// pebbleFatal is what Pebble reported through Logger.Fatalf: a failure
-// after which the DB must not be used (a commit that failed to write its
-// WAL, e.g. on a view that refuses the write). It wraps the error among
-// Fatalf's arguments, so errors.Is sees raftcluster.ErrFenced.
-type pebbleFatal struct {
-	msg string
-	err error
-}
-
-func (f *pebbleFatal) Error() string { return f.msg }
-func (f *pebbleFatal) Unwrap() error { return f.err }
-
-// commit commits b synced, with Pebble's fatal report as an error.
-func commit(b *pebble.Batch) (err error) {
-	defer recoverFatal(&err)
-	return b.Commit(pebble.Sync)
-}
-
-// closeDB closes db, with Pebble's fatal report as an error.
-func closeDB(db *pebble.DB) (err error) {
-	defer recoverFatal(&err)
-	return db.Close()
-}
-
-// recoverFatal turns a *pebbleFatal panic into *err; other panics go on.
-func recoverFatal(err *error) {
-	r := recover()
-	if r == nil {
-		return
-	}
-	f, ok := r.(*pebbleFatal)
-	if !ok {
-		panic(r)
-	}
-	*err = f
 }
