@@ -38,9 +38,9 @@
 //     amplification on the replicated SQL cluster (fig3_raft.go).
 //  4. Copier overlay bytes ÷ database size under a TPC-C-like mix.
 //  5. to 8. Failover, join cost, replication lag and GC cost on the
-//     replicated SQL cluster (examples/sqlcluster/cluster/localcluster.Cluster: every
-//     member in this process, Raft over loopback TCP with mutual TLS
-//     through counting proxies, BoltDB logs, LAN timeouts).
+//     replicated SQL cluster (examples/sqlcluster/cluster/localcluster:
+//     every member in this process, Raft over loopback TCP with mutual
+//     TLS through counting proxies, BoltDB logs, LAN timeouts).
 //  9. Group commit: acknowledged single-row inserts/s from 16 concurrent
 //     clients to a 3-member cluster, every member applying the entries
 //     Raft commits together in one transaction ÷ one entry per
@@ -81,7 +81,7 @@
 //     utime+stime of each copier process ÷ the writer process's under
 //     16 concurrent inserts (idle CPU subtracted per process); sequential
 //     inserts/s with copiers in the mode ÷ refresh copiers that never
-//     refresh (-refresh-lag 1h), interleaved. In process (localcluster.Cluster
+//     refresh (-refresh-lag 1h), interleaved. In process (localcluster
 //     counts the bytes between members, in-process stability): bytes
 //     moved while a copier killed before 10k inserts (quick: 2k)
 //     restarts.

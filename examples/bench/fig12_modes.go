@@ -47,7 +47,7 @@ import (
 //     that never refresh (-refresh-lag 1h: the writer's copier
 //     generation never changes and the copiers apply nothing, the
 //     copiers' cheapest way to follow), interleaved rounds;
-//   - restart_bytes_10k_<mode> (in process: localcluster.Cluster counts every
+//   - restart_bytes_10k_<mode> (in process: localcluster counts every
 //     byte between members): bytes carried between members while a copier
 //     killed before sc.RestartWrites inserts restarts and catches up,
 //     once the leader's log is compacted past what the copier holds (up
