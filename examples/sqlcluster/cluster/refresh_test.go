@@ -308,6 +308,13 @@ func refreshHistoryRun(t *testing.T, opts localcluster.Options, seed uint64) {
 			return err
 		}))
 	}
+	// Enough reads to judge (a loaded machine runs the readers slowly):
+	// at least 20 before they stop, as checked below.
+	require.NoError(t, c.WaitFor(ctx, "20 reads", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(reads) >= 20 || len(readErr) > 0 // a reader's error is reported below
+	}))
 	close(stop)
 	wg.Wait()
 	select {
