@@ -27,8 +27,15 @@ type Options struct {
 	// Logger for raftcluster (default: discard).
 	Logger *slog.Logger
 	// Configure, if set, edits each member's raftcluster.Config before it
-	// starts (reset thresholds, report intervals).
+	// starts (reset thresholds, report intervals, snapshot tuning). The
+	// Config it gets has CompactableIndex set (Engine.CompactableIndex)
+	// and ResetThreshold at ResetOnRequest; a ResetThreshold or ResetAt it
+	// sets replaces the latter.
 	Configure func(cfg *raftcluster.Config)
+	// DurableInterval is how often the writer records in the log how far
+	// its database is durable (Engine.Checkpoint), which bounds log
+	// compaction on every member (default 1s).
+	DurableInterval time.Duration
 	// Lease is the stability copier lease (default netstorage's, 2s): the
 	// writer's mutations wait up to about this long for a killed copier
 	// before it is excluded.
@@ -43,6 +50,9 @@ type Member struct {
 
 	mu   sync.Mutex // guards node
 	node *raftcluster.Node
+
+	stop chan struct{} // closed by Kill: ends the durable loop
+	done chan struct{} // closed when the durable loop has ended
 }
 
 // Node returns the member's running node (nil once killed).
@@ -85,6 +95,9 @@ func StartLocal(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.DurableInterval <= 0 {
+		opts.DurableInterval = time.Second
+	}
 	c := &Cluster{
 		opts:    opts,
 		net:     clustertest.NewRaftNetwork(opts.Timeouts.RPC),
@@ -123,7 +136,7 @@ func holdOptions(nodes int) cow.Options {
 }
 
 func (c *Cluster) start(id string) (*Member, error) {
-	m := &Member{ID: id}
+	m := &Member{ID: id, stop: make(chan struct{}), done: make(chan struct{})}
 	m.Engine = newEngine(m.Node, id, c.opts.Logger.With("id", id))
 	st, err := netstorage.New(netstorage.Config{ID: id, Shared: c.shared, Transport: c.snet.Transport(id),
 		View: holdOptions(c.opts.Nodes), Engine: m.Engine, Lease: c.opts.Lease, Logger: c.opts.Logger.With("id", id)})
@@ -135,18 +148,25 @@ func (c *Cluster) start(id string) (*Member, error) {
 	addr := stabilityAddr(id)
 	c.snet.ListenAt(addr, id, st.Handler())
 	cfg := raftcluster.Config{
-		ID:            id,
-		StabilityAddr: addr,
-		Transport:     c.net.NewTransport(id),
-		Stores:        clustertest.NewStores(),
-		Timeouts:      *c.opts.Timeouts,
-		Logger:        c.opts.Logger.With("id", id),
-		ApplyBatch:    m.Engine.ApplyBatch,
-		OnRestore:     m.Engine.OnRestore,
-		Storage:       m.Storage,
+		ID:               id,
+		StabilityAddr:    addr,
+		Transport:        c.net.NewTransport(id),
+		Stores:           clustertest.NewStores(),
+		Timeouts:         *c.opts.Timeouts,
+		Logger:           c.opts.Logger.With("id", id),
+		ApplyBatch:       m.Engine.ApplyBatch,
+		OnRestore:        m.Engine.OnRestore,
+		CompactableIndex: m.Engine.CompactableIndex,
+		Storage:          NewStorage(m.Storage, m.Engine),
+		ResetThreshold:   ResetOnRequest,
 	}
 	if c.opts.Configure != nil {
 		c.opts.Configure(&cfg)
+	}
+	if cfg.ResetThreshold <= 0 && cfg.ResetAt == nil {
+		// Configure turned resets off: a copier that misses compacted
+		// entries must still get one.
+		cfg.ResetThreshold = ResetOnRequest
 	}
 	n, err := raftcluster.New(cfg)
 	if err != nil {
@@ -159,11 +179,42 @@ func (c *Cluster) start(id string) (*Member, error) {
 	m.mu.Lock()
 	m.node = n
 	m.mu.Unlock()
+	go m.durableLoop(c.opts.DurableInterval, c.opts.Timeouts.DefaultOp)
 	c.mu.Lock()
 	c.members[id] = m
 	c.order = append(c.order, id)
 	c.mu.Unlock()
 	return m, nil
+}
+
+// durableLoop proposes durable markers while the member is the writer
+// (Engine.Checkpoint), every interval, until Kill.
+func (m *Member) durableLoop(interval, timeout time.Duration) {
+	defer close(m.done)
+	base, stopAll := context.WithCancel(context.Background())
+	defer stopAll()
+	go func() {
+		select {
+		case <-m.stop:
+			stopAll() // Kill does not wait for a marker in flight
+		case <-base.Done():
+		}
+	}()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-base.Done():
+			return
+		case <-t.C:
+		}
+		if n := m.Node(); n == nil || !n.IsLeader() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(base, timeout)
+		_, _ = m.Engine.Checkpoint(ctx) // not the writer yet, or leadership moving: next tick
+		cancel()
+	}
 }
 
 // stabilityAddr is member id's address on the cluster's stability
@@ -254,6 +305,8 @@ func (c *Cluster) Kill(id string) error {
 	if m == nil || m.Node() == nil {
 		return fmt.Errorf("kv: kill %s: not running", id)
 	}
+	close(m.stop)
+	<-m.done
 	errs := []error{m.Engine.Shutdown()}
 	m.mu.Lock()
 	n := m.node
