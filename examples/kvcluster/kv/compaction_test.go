@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -256,4 +257,71 @@ func TestCluster_compactableDurable(t *testing.T) {
 	}
 	require.Len(t, moved, 3, "CompactableIndex never moved on some member: %v", moved)
 	t.Logf("%d samples", len(samples))
+}
+
+// TestCluster_gapCopierPromoted: a copier whose database misses entries
+// the compacted log no longer holds (it was cut off while they committed)
+// becomes the writer before it could reset. Its view must be dropped
+// before promotion (DropGapView): promoting it would make shared storage
+// its older database, losing acknowledged writes that no log holds any
+// more. The member becomes the writer on shared storage as the old writer
+// left it and holds every write.
+func TestCluster_gapCopierPromoted(t *testing.T) {
+	var blockResets atomic.Bool
+	blockResets.Store(true)
+	ctx, c := startCompactTest(t, Options{Nodes: 3, DurableInterval: 20 * time.Millisecond,
+		Configure: func(cfg *raftcluster.Config) {
+			cfg.SnapshotThreshold = 32
+			cfg.SnapshotInterval = 50 * time.Millisecond
+			cfg.TrailingLogs = 16
+			cfg.WriterPreferenceMargin = -1 // leadership goes where HandOver sends it
+			cfg.ResetAt = func() int64 {
+				if blockResets.Load() {
+					return 0 // no reset granted: the gap stays
+				}
+				return ResetOnRequest
+			}
+		}})
+	w := newCompactWriter(c)
+	require.NoError(t, w.put(ctx, "a", 40))
+	w.agree(t, ctx, "before the pause")
+	writer := c.Writer(ctx)
+	require.NotNil(t, writer)
+	var copiers []*Member
+	for _, m := range c.Live() {
+		if m.ID != writer.ID {
+			copiers = append(copiers, m)
+		}
+	}
+	p, q := copiers[0], copiers[1]
+	pausedAt := p.Engine.Applied()
+	c.net.Isolate(p.ID)
+	for round := 0; ; round++ {
+		require.NoError(t, w.put(ctx, fmt.Sprintf("b%d-", round), 100))
+		if firstLogIndex(t, writer) > pausedAt+1 {
+			break
+		}
+		require.Less(t, round, 20, "the writer's log was never compacted past %d", pausedAt)
+	}
+	c.net.Heal()
+	// p receives a snapshot past its database and finds the gap.
+	require.NoError(t, poll(ctx, p.Engine.ResetRequested), "%s found no gap", p.ID)
+	require.False(t, p.Engine.rep.Ready(), "%s reads from a database with a gap", p.ID)
+
+	// Only the writer and p are left: hand leadership to p.
+	require.NoError(t, c.Kill(q.ID))
+	require.NoError(t, poll(ctx, func() bool {
+		if n := p.Node(); n.IsLeader() && n.State().Writer == p.ID && n.Guard()(ctx) == nil {
+			return true
+		}
+		if n := writer.Node(); n.IsLeader() {
+			_, _ = n.HandOver(ctx, "test: promote the gapped copier")
+		}
+		return false
+	}), "%s did not become the writer", p.ID)
+	blockResets.Store(false)
+	require.NoError(t, w.put(ctx, "c", 20))
+	w.agree(t, ctx, "after the promotion")
+	require.Zero(t, p.Storage.Stats().Promotions, "%s's gapped copier view was promoted", p.ID)
+	require.NotZero(t, p.Storage.Stats().FreshWriters)
 }
