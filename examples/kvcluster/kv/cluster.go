@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -361,13 +362,33 @@ func (c *Cluster) WaitApplied(ctx context.Context, index uint64) error {
 // Shared returns the shared storage.
 func (c *Cluster) Shared() vfs.FS { return c.shared }
 
-// Close stops every live member (Kill), which releases the views.
+// Close stops every live member (Kill), which releases the views. Members
+// on a writer view go first: their engine's last writes to shared
+// storage (Pebble's close) run stability rounds with copiers that are
+// still there, not with copiers killed just before.
 func (c *Cluster) Close() error {
+	live := c.Live()
+	slices.SortStableFunc(live, func(a, b *Member) int {
+		wa, wb := a.onWriterView(), b.onWriterView()
+		switch {
+		case wa && !wb:
+			return -1
+		case wb && !wa:
+			return 1
+		}
+		return 0
+	})
 	var errs []error
-	for _, m := range c.Live() {
+	for _, m := range live {
 		errs = append(errs, c.Kill(m.ID))
 	}
 	return errors.Join(errs...)
+}
+
+// onWriterView reports whether the member's view is a writer's.
+func (m *Member) onWriterView() bool {
+	v := m.Storage.View()
+	return v != nil && v.Role() == cow.RoleWriter
 }
 
 // retry calls f until it succeeds, fails with an error other than "not
