@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,8 +28,15 @@ type Options struct {
 	// Logger for raftcluster (default: discard).
 	Logger *slog.Logger
 	// Configure, if set, edits each member's raftcluster.Config before it
-	// starts (reset thresholds, report intervals).
+	// starts (reset thresholds, report intervals, snapshot tuning). The
+	// Config it gets has CompactableIndex set (Engine.CompactableIndex)
+	// and ResetThreshold at ResetOnRequest; a ResetThreshold or ResetAt it
+	// sets replaces the latter.
 	Configure func(cfg *raftcluster.Config)
+	// DurableInterval is how often the writer records in the log how far
+	// its database is durable (Engine.Checkpoint), which bounds log
+	// compaction on every member (default 1s).
+	DurableInterval time.Duration
 	// Lease is the stability copier lease (default netstorage's, 2s): the
 	// writer's mutations wait up to about this long for a killed copier
 	// before it is excluded.
@@ -43,6 +51,9 @@ type Member struct {
 
 	mu   sync.Mutex // guards node
 	node *raftcluster.Node
+
+	stop chan struct{} // closed by Kill: ends the durable loop
+	done chan struct{} // closed when the durable loop has ended
 }
 
 // Node returns the member's running node (nil once killed).
@@ -85,6 +96,9 @@ func StartLocal(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.DurableInterval <= 0 {
+		opts.DurableInterval = time.Second
+	}
 	c := &Cluster{
 		opts:    opts,
 		net:     clustertest.NewRaftNetwork(opts.Timeouts.RPC),
@@ -123,7 +137,7 @@ func holdOptions(nodes int) cow.Options {
 }
 
 func (c *Cluster) start(id string) (*Member, error) {
-	m := &Member{ID: id}
+	m := &Member{ID: id, stop: make(chan struct{}), done: make(chan struct{})}
 	m.Engine = newEngine(m.Node, id, c.opts.Logger.With("id", id))
 	st, err := netstorage.New(netstorage.Config{ID: id, Shared: c.shared, Transport: c.snet.Transport(id),
 		View: holdOptions(c.opts.Nodes), Engine: m.Engine, Lease: c.opts.Lease, Logger: c.opts.Logger.With("id", id)})
@@ -135,18 +149,25 @@ func (c *Cluster) start(id string) (*Member, error) {
 	addr := stabilityAddr(id)
 	c.snet.ListenAt(addr, id, st.Handler())
 	cfg := raftcluster.Config{
-		ID:            id,
-		StabilityAddr: addr,
-		Transport:     c.net.NewTransport(id),
-		Stores:        clustertest.NewStores(),
-		Timeouts:      *c.opts.Timeouts,
-		Logger:        c.opts.Logger.With("id", id),
-		ApplyBatch:    m.Engine.ApplyBatch,
-		OnRestore:     m.Engine.OnRestore,
-		Storage:       m.Storage,
+		ID:               id,
+		StabilityAddr:    addr,
+		Transport:        c.net.NewTransport(id),
+		Stores:           clustertest.NewStores(),
+		Timeouts:         *c.opts.Timeouts,
+		Logger:           c.opts.Logger.With("id", id),
+		ApplyBatch:       m.Engine.ApplyBatch,
+		OnRestore:        m.Engine.OnRestore,
+		CompactableIndex: m.Engine.CompactableIndex,
+		Storage:          NewStorage(m.Storage, m.Engine),
+		ResetThreshold:   ResetOnRequest,
 	}
 	if c.opts.Configure != nil {
 		c.opts.Configure(&cfg)
+	}
+	if cfg.ResetThreshold <= 0 && cfg.ResetAt == nil {
+		// Configure turned resets off: a copier that misses compacted
+		// entries must still get one.
+		cfg.ResetThreshold = ResetOnRequest
 	}
 	n, err := raftcluster.New(cfg)
 	if err != nil {
@@ -159,11 +180,42 @@ func (c *Cluster) start(id string) (*Member, error) {
 	m.mu.Lock()
 	m.node = n
 	m.mu.Unlock()
+	go m.durableLoop(c.opts.DurableInterval, c.opts.Timeouts.DefaultOp)
 	c.mu.Lock()
 	c.members[id] = m
 	c.order = append(c.order, id)
 	c.mu.Unlock()
 	return m, nil
+}
+
+// durableLoop proposes durable markers while the member is the writer
+// (Engine.Checkpoint), every interval, until Kill.
+func (m *Member) durableLoop(interval, timeout time.Duration) {
+	defer close(m.done)
+	base, stopAll := context.WithCancel(context.Background())
+	defer stopAll()
+	go func() {
+		select {
+		case <-m.stop:
+			stopAll() // Kill does not wait for a marker in flight
+		case <-base.Done():
+		}
+	}()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-base.Done():
+			return
+		case <-t.C:
+		}
+		if n := m.Node(); n == nil || !n.IsLeader() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(base, timeout)
+		_, _ = m.Engine.Checkpoint(ctx) // not the writer yet, or leadership moving: next tick
+		cancel()
+	}
 }
 
 // stabilityAddr is member id's address on the cluster's stability
@@ -254,6 +306,8 @@ func (c *Cluster) Kill(id string) error {
 	if m == nil || m.Node() == nil {
 		return fmt.Errorf("kv: kill %s: not running", id)
 	}
+	close(m.stop)
+	<-m.done
 	errs := []error{m.Engine.Shutdown()}
 	m.mu.Lock()
 	n := m.node
@@ -308,13 +362,33 @@ func (c *Cluster) WaitApplied(ctx context.Context, index uint64) error {
 // Shared returns the shared storage.
 func (c *Cluster) Shared() vfs.FS { return c.shared }
 
-// Close stops every live member (Kill), which releases the views.
+// Close stops every live member (Kill), which releases the views. Members
+// on a writer view go first: their engine's last writes to shared
+// storage (Pebble's close) run stability rounds with copiers that are
+// still there, not with copiers killed just before.
 func (c *Cluster) Close() error {
+	live := c.Live()
+	slices.SortStableFunc(live, func(a, b *Member) int {
+		wa, wb := a.onWriterView(), b.onWriterView()
+		switch {
+		case wa && !wb:
+			return -1
+		case wb && !wa:
+			return 1
+		}
+		return 0
+	})
 	var errs []error
-	for _, m := range c.Live() {
+	for _, m := range live {
 		errs = append(errs, c.Kill(m.ID))
 	}
 	return errors.Join(errs...)
+}
+
+// onWriterView reports whether the member's view is a writer's.
+func (m *Member) onWriterView() bool {
+	v := m.Storage.View()
+	return v != nil && v.Role() == cow.RoleWriter
 }
 
 // retry calls f until it succeeds, fails with an error other than "not

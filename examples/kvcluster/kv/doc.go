@@ -19,6 +19,24 @@
 // copied whole into every copier's overlay; it is deleted once the other
 // members have reset in turn (HoldResets).
 //
+// The Raft log is compacted only as far as shared storage durably holds:
+// the writer proposes durable markers (replica.EncodeDurable, through
+// Engine.Checkpoint every Options.DurableInterval) for the index its
+// Pebble database durably reflects (every batch is synced, so the marker
+// costs no flush), and every member's raftcluster.Config.CompactableIndex
+// (Engine.CompactableIndex) follows them. With it set, raftcluster
+// compacts eagerly (a snapshot every 64 entries, 256 kept), so a member
+// that joins, or comes back after a long absence, receives the cluster
+// state and a short tail, not the log. A copier whose own database misses
+// entries the log no longer holds (it received a Raft snapshot past it)
+// asks for a reset (Hooks.NeedReset): Storage reports its overlay at
+// ResetOnRequest, the leader grants it the reset slot, and it reopens on
+// shared storage and catches up from there. Before a copier becomes the
+// writer, Storage drops its view if it has such a gap
+// (replica.Replica.DropGapView): it becomes the writer on shared storage
+// as the old writer left it, never promoting an older database over
+// acknowledged writes.
+//
 // ReplicaEngine is the Pebble adapter (open, apply a batch with its
 // index, close) and passes replicatest.Run; Engine adds the member's
 // side: the log (the node's), the netstorage.Engine methods, reads, Check.
@@ -36,9 +54,12 @@
 //	pairs, applied, err := c.Live()[2].Engine.Scan(start, end, 100)
 //
 // To run members elsewhere, give each node an Engine: its ApplyBatch as
-// raftcluster.Config.ApplyBatch, its OnRestore as Config.OnRestore, and
-// the Engine itself to the member's raftcluster Storage (netstorage.New
-// over stability's gRPC transport); propose Command(ops...) to write.
+// raftcluster.Config.ApplyBatch, its OnRestore as Config.OnRestore, its
+// CompactableIndex as Config.CompactableIndex, the Engine itself to the
+// member's netstorage.Storage (netstorage.New over stability's gRPC
+// transport) and NewStorage of both as Config.Storage, with
+// Config.ResetThreshold at most ResetOnRequest; call Checkpoint on the
+// writer now and then; propose Command(ops...) to write.
 //
 // The caller must:
 //
@@ -53,20 +74,22 @@
 //     engine's Applied) for a later index.
 //  3. Treat a Write error wrapping raftcluster.ErrOutcomeUnknown as "may
 //     or may not have committed": read back before retrying.
-//  4. Close the Cluster (or Shutdown every Engine) when done.
+//  4. Running members elsewhere: set CompactableIndex and Storage (NewStorage)
+//     and a ResetThreshold (ResetOnRequest, or lower) as above, and call
+//     Engine.Checkpoint on the writer periodically; without markers the
+//     log is never compacted, and without NewStorage a copier behind the
+//     compacted log never resets and a gapped copier view may be promoted.
+//  5. Close the Cluster (or Shutdown every Engine) when done.
 //
 // # Caveats
 //
-//   - Config.CompactableIndex is not set, so raftcluster keeps
-//     hashicorp/raft's snapshot defaults (8192 entries): a copier that
-//     resets or joins after the log was compacted past its database's
-//     index cannot catch up. Fine for the demo and tests; a long-running
-//     deployment must report the writer's durable index there.
-//     For the same reason no durable markers (replica.EncodeDurable) are
-//     proposed, and the replica's reset request (Hooks.NeedReset) and
-//     its check before promotion (replica.Replica.DropGapView) are not
-//     wired in: a copier whose database misses compacted entries fails
-//     its catch-up (raftcluster.ErrCompacted) instead of resetting.
+//   - The log is compacted only up to the last durable marker, so up to
+//     DurableInterval (1s) of entries, plus raftcluster's trailing 256,
+//     stay in every member's log; a writer that cannot apply (its view
+//     refuses) proposes no marker, and compaction waits for the next one.
+//   - A copier behind the compacted log resets only once the leader grants
+//     it the reset slot (one copier at a time); until then it refuses
+//     reads (ErrClosed).
 //   - Kill shuts the engine down before the node shuts down, so Pebble on
 //     the old writer's view never meets a closed Guard mid-flush.
 //   - Every Pebble batch is synced on the writer: one fsync per run of
@@ -80,7 +103,8 @@
 //
 // # Concurrency
 //
-// Cluster and Engine are safe for concurrent use. An Engine's applies,
+// Cluster, Engine and Storage are safe for concurrent use (raftcluster
+// calls a Storage's role changes one at a time). An Engine's applies,
 // opens, closes and recoveries serialize in its replica (Raft's FSM
 // goroutine, the Storage's role changes, the replica's recovery loop);
 // its reads run beside them on Pebble's snapshot isolation.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/raftcluster"
@@ -25,14 +26,26 @@ import (
 // raftcluster.ErrFenced) withdraws the database from readers, reopens it
 // and catches up again.
 //
+// It also keeps the log compaction safe: on the writer, Checkpoint
+// proposes durable markers (replica.EncodeDurable) for what Pebble holds
+// durably, and CompactableIndex (raftcluster.Config.CompactableIndex)
+// follows them; a copier whose database misses entries the log no longer
+// holds asks for a reset (ResetRequested, acted on by Storage).
+//
 // Concurrency: safe for concurrent use. Applies, opens and closes
 // serialize in the replica; reads run beside them on Pebble's snapshot
-// isolation.
+// isolation. durable, lastMarker and resetReq are atomics, set from the
+// replica's hooks (under its apply lock), Checkpoint and Storage.
 type Engine struct {
-	rep *replica.Replica[*ReplicaDB]
+	rep  *replica.Replica[*ReplicaDB]
+	node func() *raftcluster.Node
 
 	failMu   sync.Mutex
 	lastFail error // the apply or reopening that failed last, until one succeeds
+
+	durable    atomic.Uint64 // highest index a durable marker proved (Hooks.OnDurable)
+	lastMarker atomic.Uint64 // log index of the last marker Checkpoint proposed
+	resetReq   atomic.Bool   // the copier view must reset (Hooks.NeedReset)
 }
 
 // NewEngine returns a closed engine; node returns the member's running
@@ -43,12 +56,14 @@ func NewEngine(node func() *raftcluster.Node) *Engine {
 }
 
 func newEngine(node func() *raftcluster.Node, name string, log *slog.Logger) *Engine {
-	e := &Engine{}
+	e := &Engine{node: node}
 	e.rep = replica.New(replica.Config[*ReplicaDB]{Engine: ReplicaEngine{}, Name: name, Logger: log,
 		Hooks: replica.Hooks[*ReplicaDB]{
 			Failed:     func(_ string, err error, _ bool) { e.setFail(err) },
 			Succeeded:  func() { e.setFail(nil) },
 			ViewClosed: func() { e.setFail(nil) },
+			OnDurable:  e.noteDurable,
+			NeedReset:  func() { e.resetReq.Store(true) },
 		}})
 	e.rep.SetLog(nodeLog{node})
 	return e
@@ -59,6 +74,71 @@ func (e *Engine) setFail(err error) {
 	e.lastFail = err
 	e.failMu.Unlock()
 }
+
+// noteDurable raises durable to d (a durable marker applied).
+func (e *Engine) noteDurable(d uint64) {
+	for {
+		cur := e.durable.Load()
+		if d <= cur || e.durable.CompareAndSwap(cur, d) {
+			return
+		}
+	}
+}
+
+// DurableIndex returns, on the writer, a log index such that shared
+// storage's database durably reflects every entry up to it; ok is false
+// on a copier and while the database is not current.
+func (e *Engine) DurableIndex() (uint64, bool) { return e.rep.DurableIndex() }
+
+// CompactableIndex is raftcluster.Config.CompactableIndex: how far the
+// shared database is durable, as the writer last recorded it in the log
+// with a durable marker (on the writer itself, its own durable index,
+// every batch being synced). The log is never compacted past it.
+func (e *Engine) CompactableIndex() uint64 {
+	if d, ok := e.rep.DurableIndex(); ok {
+		return max(d, e.durable.Load())
+	}
+	return e.durable.Load()
+}
+
+// Checkpoint, on the writer, proposes a durable marker for the index its
+// database durably reflects, if that moved since the last marker it
+// proposed, and returns that index. Compaction on every member follows
+// these markers; Cluster runs it every Options.DurableInterval. It fails
+// with a *raftcluster.NotLeaderError off the leader, and with
+// replica.ErrNotReady while the database is not the writer's or not
+// current.
+func (e *Engine) Checkpoint(ctx context.Context) (uint64, error) {
+	var n *raftcluster.Node
+	if e.node != nil {
+		n = e.node()
+	}
+	if n == nil {
+		return 0, &raftcluster.NotLeaderError{Op: "checkpoint"}
+	}
+	if !n.IsLeader() {
+		id, addr := n.Leader()
+		return 0, &raftcluster.NotLeaderError{Op: "checkpoint", LeaderID: id, LeaderAddr: addr}
+	}
+	d, ok := e.rep.DurableIndex()
+	if !ok {
+		return 0, fmt.Errorf("kv: checkpoint: not the writer, or the database is catching up: %w", replica.ErrNotReady)
+	}
+	if d <= e.lastMarker.Load() {
+		return d, nil // nothing since our own marker
+	}
+	idx, _, err := n.Apply(ctx, replica.EncodeDurable(d))
+	if err != nil {
+		return 0, fmt.Errorf("kv: checkpoint at %d: %w", d, err)
+	}
+	e.lastMarker.Store(idx)
+	return d, nil
+}
+
+// ResetRequested reports whether the engine asked for a reset of its
+// copier view: its database misses entries that the log no longer holds
+// (Storage reports it to the leader, which grants the reset).
+func (e *Engine) ResetRequested() bool { return e.resetReq.Load() }
 
 // SetLog replaces the node's log (for a member that does not run a
 // raftcluster.Node, and tests).
