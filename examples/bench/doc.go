@@ -65,7 +65,10 @@
 //     write is accepted through a survivor (the killed node then
 //     restarts from its -data). With -serve-profiles DIR, each load runs
 //     once more while every process's CPU profile is fetched from its
-//     /debug/pprof/profile (serve -debug).
+//     /debug/pprof/profile (serve -debug). At -quick each load is a
+//     single 2 s round: on a shared 2-core machine raft_ceiling_ratio_*
+//     varies by ±40% from run to run, so compare two trees over ≥10
+//     alternating runs or at full scale.
 //  11. Copier modes (fig11_refresh.go): in-process clusters with replay
 //     copiers (every copier applies every entry into its overlay) and
 //     refresh copiers (Config.CopierMode = CopierRefresh: they apply
