@@ -28,7 +28,11 @@ var refreshModes = []cluster.CopierMode{cluster.CopierReplay, cluster.CopierRefr
 //   - copier_overlay_fraction_<mode>: the largest copier overlay ÷ the
 //     database's size after sc.RefreshWrites writes (a 1 KiB insert and
 //     an update of a random row of a preloaded table each), the reset
-//     policy at its defaults;
+//     policy at its defaults: one sample of a sawtooth (a copier's
+//     overlay grows to the reset threshold, about 0.9 of the quick
+//     database, then resets), so it varies between runs from near 0 to
+//     about 1; a detail line gives the mean and the largest overlay
+//     sampled during the writes and the resets;
 //   - copier_cpu_ratio_<mode>: process CPU per write of the 3-member
 //     cluster minus that of a 1-member cluster (the writer alone), split
 //     over the two copiers, ÷ the 1-member cluster's, each less the
@@ -129,6 +133,33 @@ func (e *env) refreshCPU(n int, m cluster.CopierMode) (refreshRun, error) {
 	idleRate := (cpuSeconds() - i0) / time.Since(t0).Seconds()
 	c0, w0 := cpuSeconds(), time.Now()
 	var unknown atomic.Int64
+	// copier_overlay_fraction is one sample of a sawtooth (the overlay
+	// grows to the reset threshold, the copier resets, it grows again):
+	// the largest copier overlay is also sampled every 50 ms during the
+	// writes, for a detail line that does not depend on where the writes
+	// stop in the cycle.
+	stopSampling := make(chan struct{})
+	sampled := make(chan [3]float64, 1) // mean, max, samples
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		var sum, top, count float64
+		for {
+			select {
+			case <-stopSampling:
+				sampled <- [3]float64{sum / max(count, 1), top, count}
+				return
+			case <-tick.C:
+			}
+			var o int64
+			for _, nd := range bc.Nodes() {
+				if st := nd.Stats(); !st.Writer {
+					o = max(o, st.OverlayBytes)
+				}
+			}
+			sum, top, count = sum+float64(o), max(top, float64(o)), count+1
+		}
+	}()
 	err = clients(ctx, 4, e.sc.RefreshWrites, func(i int) error {
 		_, err := bc.execReq(ctx, sqlnode.Request{Statements: []sqlnode.Statement{
 			{SQL: "INSERT OR REPLACE INTO t(id, v, pad) VALUES (?, 1, zeroblob(1000))", Params: []sqlnode.Param{{Value: int64(refreshRows + 1 + i)}}},
@@ -140,6 +171,8 @@ func (e *env) refreshCPU(n int, m cluster.CopierMode) (refreshRun, error) {
 		}
 		return err
 	})
+	close(stopSampling)
+	during := <-sampled
 	if u := unknown.Load(); u > 0 {
 		e.rep.Detail("fig11 %s, %d members: %d of %d writes had an unknown outcome", m, n, u, e.sc.RefreshWrites)
 	}
@@ -167,6 +200,14 @@ func (e *env) refreshCPU(n int, m cluster.CopierMode) (refreshRun, error) {
 				out.refreshMs = append(out.refreshMs, float64(d.Microseconds())/1000)
 			}
 		}
+	}
+	var resets int64
+	for _, nd := range bc.Nodes() {
+		resets += nd.Stats().Resets
+	}
+	if n > 1 && dbBytes > 0 {
+		e.rep.Detail("fig11 %s: largest copier overlay during the writes ÷ database: mean %.3f, max %.3f (%.0f samples); %d copier resets; at the end %.3f",
+			m, during[0]/float64(dbBytes), during[1]/float64(dbBytes), during[2], resets, float64(overlay)/float64(dbBytes))
 	}
 	if dbBytes > 0 {
 		out.overlayFraction = float64(overlay) / float64(dbBytes)
