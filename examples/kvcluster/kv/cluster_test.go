@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"testing"
 	"time"
 
@@ -58,17 +57,7 @@ func TestCluster_failover(t *testing.T) {
 	}
 	agree := func(stage string) {
 		t.Helper()
-		require.NoError(t, c.WaitApplied(ctx, last), stage)
-		for _, m := range c.Live() {
-			got := map[string]string{}
-			kvs, _, err := m.Engine.Scan(nil, nil, 0)
-			require.NoError(t, err, "%s: %s", stage, m.ID)
-			for _, p := range kvs {
-				got[string(p.Key)] = string(p.Value)
-			}
-			require.True(t, maps.Equal(want, got), "%s: %s diverged: %d keys, want %d", stage, m.ID, len(got), len(want))
-			require.NoError(t, m.Engine.Check(), "%s: %s", stage, m.ID)
-		}
+		kv.RequireAgree(t, ctx, c, want, last, stage)
 	}
 
 	write(0, 200)
@@ -136,17 +125,7 @@ func TestCluster_copierResets(t *testing.T) {
 			t.Fatalf("copiers did not reset: %d resets", resets)
 		}
 	}
-	require.NoError(t, c.WaitApplied(ctx, last))
-	for _, m := range c.Live() {
-		kvs, _, err := m.Engine.Scan(nil, nil, 0)
-		require.NoError(t, err, m.ID)
-		got := map[string]string{}
-		for _, p := range kvs {
-			got[string(p.Key)] = string(p.Value)
-		}
-		require.True(t, maps.Equal(want, got), "%s diverged after resets", m.ID)
-		require.NoError(t, m.Engine.Check(), m.ID)
-	}
+	kv.RequireAgree(t, ctx, c, want, last, "after resets")
 }
 
 // TestCluster_holdRemoved: a member that joins a database with tables
@@ -186,17 +165,7 @@ func TestCluster_holdRemoved(t *testing.T) {
 		write(round, 50)
 	}
 	require.NotZero(t, w.Storage.View().Stats().HeldFiles, "the writer's compactions held no table that n3 read")
-	require.NoError(t, c.WaitApplied(ctx, last))
-	for _, m := range c.Live() {
-		kvs, _, err := m.Engine.Scan(nil, nil, 0)
-		require.NoError(t, err, m.ID)
-		got := map[string]string{}
-		for _, p := range kvs {
-			got[string(p.Key)] = string(p.Value)
-		}
-		require.True(t, maps.Equal(want, got), "%s diverged", m.ID)
-		require.NoError(t, m.Engine.Check(), m.ID)
-	}
+	kv.RequireAgree(t, ctx, c, want, last, "at the end")
 	t.Logf("writer holds %d files; n3's overlay %d B", w.Storage.View().Stats().HeldFiles, n3.Storage.OverlayBytes())
 }
 

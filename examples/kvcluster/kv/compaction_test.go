@@ -86,17 +86,7 @@ func (w *compactWriter) agree(t *testing.T, ctx context.Context, stage string) {
 	w.mu.Lock()
 	want, last := maps.Clone(w.want), w.last
 	w.mu.Unlock()
-	require.NoError(t, w.c.WaitApplied(ctx, last), stage)
-	for _, m := range w.c.Live() {
-		kvs, _, err := m.Engine.Scan(nil, nil, 0)
-		require.NoError(t, err, "%s: %s", stage, m.ID)
-		got := map[string]string{}
-		for _, p := range kvs {
-			got[string(p.Key)] = string(p.Value)
-		}
-		require.True(t, maps.Equal(want, got), "%s: %s diverged: %d keys, want %d", stage, m.ID, len(got), len(want))
-		require.NoError(t, m.Engine.Check(), "%s: %s", stage, m.ID)
-	}
+	RequireAgree(t, ctx, w.c, want, last, stage)
 }
 
 // firstLogIndex returns the first index m's Raft log holds.
