@@ -2,6 +2,8 @@ package raftcluster
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -114,10 +116,7 @@ func (t *contactTransport) AppendEntriesPipeline(id raft.ServerID, target raft.S
 func (t *contactTransport) stop() {
 	t.mu.Lock()
 	t.mu.stopped = true
-	pipes := make([]*contactPipeline, 0, len(t.mu.pipes))
-	for p := range t.mu.pipes {
-		pipes = append(pipes, p)
-	}
+	pipes := slices.Collect(maps.Keys(t.mu.pipes))
 	t.mu.Unlock()
 	for _, p := range pipes {
 		p.stop()

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -198,10 +200,7 @@ func (t *TLSTransport) stopRaft() {
 	t.raftStop()
 	t.mu.Lock()
 	t.mu.raftStopped = true
-	conns := make([]*raftConn, 0, len(t.mu.dialed))
-	for c := range t.mu.dialed {
-		conns = append(conns, c)
-	}
+	conns := slices.Collect(maps.Keys(t.mu.dialed))
 	t.mu.Unlock()
 	for _, c := range conns {
 		c.Close()
