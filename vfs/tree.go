@@ -7,7 +7,9 @@ import (
 	"os"
 )
 
-// maxTreeDepth bounds the directory nesting TreeSize descends.
+// Whole-tree walks over an FS: TreeSize and SyncTree.
+
+// maxTreeDepth bounds the directory nesting TreeSize and SyncTree descend.
 const maxTreeDepth = 32
 
 // TreeSize returns the total size of the files under dir ("." for the
