@@ -32,6 +32,14 @@ const (
 	// reads of it into its overlay (as KindFile would have). The writer
 	// asks for it before collecting a held file (CollectHeld).
 	KindRelease
+	// KindMove says that the file at Path is about to be renamed to To: a
+	// copier that still reads that file from shared storage keeps reading
+	// it wherever it goes (through a handle it opens now, which follows
+	// the rename), copying nothing, and preserves it from then on for
+	// regions named at Path or To (or at wherever the writer says it
+	// moves next). The writer asks for it before a Rename when
+	// Options.HoldRemoved is set, for each file the rename moves.
+	KindMove
 )
 
 func (k RegionKind) String() string {
@@ -46,6 +54,8 @@ func (k RegionKind) String() string {
 		return "hold"
 	case KindRelease:
 		return "release"
+	case KindMove:
+		return "move"
 	}
 	return fmt.Sprintf("RegionKind(%d)", uint8(k))
 }
@@ -57,6 +67,7 @@ type Region struct {
 	Path string // slash separated, as in vfs
 	Off  int64  // KindBlocks: the first byte; KindHold, KindRelease: the held file's number
 	Len  int64  // KindBlocks only
+	To   string // KindMove only: the path the file moves to
 }
 
 func (r Region) String() string {
@@ -65,6 +76,8 @@ func (r Region) String() string {
 		return fmt.Sprintf("%s %s[%d:+%d]", r.Kind, r.Path, r.Off, r.Len)
 	case KindHold, KindRelease:
 		return fmt.Sprintf("%s %s #%d", r.Kind, r.Path, r.Off)
+	case KindMove:
+		return fmt.Sprintf("%s %s -> %s", r.Kind, r.Path, r.To)
 	}
 	return fmt.Sprintf("%s %s", r.Kind, r.Path)
 }

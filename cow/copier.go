@@ -668,10 +668,12 @@ func (v *View) preserveLocked(r Region) error {
 	if err := vfs.CheckPath("preserve", r.Path); err != nil {
 		return err
 	}
-	if r.Kind < KindBlocks || r.Kind > KindRelease || r.Off < 0 || r.Len < 0 ||
+	if r.Kind < KindBlocks || r.Kind > KindMove || r.Off < 0 || r.Len < 0 ||
 		(r.Kind == KindRelease) != reserved(r.Path) ||
 		((r.Kind == KindHold || r.Kind == KindRelease) && r.Off == 0) ||
-		(r.Kind == KindRelease && r.Path != HeldPath(r.Off)) {
+		(r.Kind == KindRelease && r.Path != HeldPath(r.Off)) ||
+		(r.Kind == KindMove) != (r.To != "") ||
+		(r.Kind == KindMove && (!fs.ValidPath(r.To) || reserved(r.To) || r.To == r.Path || r.To == ".")) {
 		return &fs.PathError{Op: "preserve", Path: r.Path, Err: fmt.Errorf("cow: bad region %v: %w", r, fs.ErrInvalid)}
 	}
 	if r.Kind == KindRelease {
@@ -680,33 +682,47 @@ func (v *View) preserveLocked(r Region) error {
 	if r.Path == "." {
 		return nil // the root always exists
 	}
+	n, err := v.preserveEntry(r)
+	if err != nil {
+		return err
+	}
+	// The nodes that follow a file moved away from r.Path, or to it.
+	return v.preserveFollowers(r, n)
+}
+
+// preserveEntry preserves r for the copier's own entry at r.Path, and
+// returns its node (nil if the view has no file or directory there).
+func (v *View) preserveEntry(r Region) (*node, error) {
 	c := &v.c
 	vs, err := v.lookup(r.Path)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, vfs.ErrNotDir) {
 		if _, ok := c.mu.entries[r.Path]; !ok {
 			c.link(r.Path, nil) // absence: a file created later stays absent
 		}
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return pathErr("preserve", r.Path, err)
+		return nil, pathErr("preserve", r.Path, err)
 	}
 	n := v.materialize(r.Path, vs)
-	if r.Kind == KindHold {
-		return v.preserveHold(n, r)
+	switch r.Kind {
+	case KindHold:
+		return n, v.preserveHold(n, r)
+	case KindMove:
+		return n, v.preserveMove(n, r)
 	}
 	if n.dir || n.limit == 0 {
-		return nil
+		return n, nil
 	}
 	src := v.nodeSource(n, r.Path, nil)
 	defer src.close()
 	switch r.Kind {
 	case KindBlocks:
-		return v.preserveBlocks(n, src, r.Off/v.bs, (r.Off+r.Len+v.bs-1)/v.bs, r.Path)
+		return n, v.preserveBlocks(n, src, r.Off/v.bs, (r.Off+r.Len+v.bs-1)/v.bs, r.Path)
 	case KindFile:
-		return v.detach(n, src, r.Path)
+		return n, v.detach(n, src, r.Path)
 	}
-	return nil
+	return n, nil
 }
 
 // Invalidate makes the copier refuse every read, write, stat, list and
@@ -800,5 +816,6 @@ func (v *View) dropOverlay() error {
 	c.mu.invalid = nil
 	c.mu.gen++
 	c.closeHeld("")
+	c.unfollowAll()
 	return errors.Join(errs...)
 }

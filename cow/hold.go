@@ -308,6 +308,9 @@ func (c *copier) closeHeld(p string) {
 // told about, or the shared file at name (through f's cached handle when
 // f is set).
 func (v *View) nodeSource(n *node, name string, f *file) *source {
+	if n != nil && n.mv != nil {
+		return &source{v: v, name: name, fixed: n.mv.h}
+	}
 	if n != nil && n.src != "" {
 		return &source{v: v, name: n.src, held: n.srcName}
 	}
@@ -322,6 +325,12 @@ func (v *View) nodeSource(n *node, name string, f *file) *source {
 // with c.mu held exclusively; n is the node at r.Path.
 func (v *View) preserveHold(n *node, r Region) error {
 	if n.dir || n.limit == 0 {
+		return nil
+	}
+	if n.mv != nil {
+		// It follows the file through a handle: the held file is one
+		// more place the writer may name it.
+		v.c.answer(n, HeldPath(r.Off))
 		return nil
 	}
 	held := HeldPath(r.Off)
@@ -382,7 +391,7 @@ func (v *View) preserveRelease(r Region) error {
 		}
 	}
 	c.closeHeld(r.Path)
-	return nil
+	return v.preserveFollowers(r, nil)
 }
 
 // detachHeld takes every node that reads a held file whole into the
@@ -419,5 +428,5 @@ func (v *View) readsHeld(p string) bool {
 			return true
 		}
 	}
-	return false
+	return len(v.c.mu.followers[p]) > 0
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/holeycow/holeycow/cow/cowtest"
 	"github.com/holeycow/holeycow/vfs"
+	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 )
 
@@ -68,7 +69,7 @@ func (m *modelMachine) freeNode() int {
 
 func (m *modelMachine) newRec(node int) *recFS {
 	fsys := m.sharedOf(node)
-	return &recFS{FS: fsys, raw: fsys, bs: modelBS, members: m.members}
+	return &recFS{FS: fsys, raw: fsys, bs: modelBS, members: m.members, onMove: func(x, y string) { m.stab.moved(x, y) }}
 }
 
 func (m *modelMachine) members() []*recPreserver {
@@ -146,6 +147,7 @@ func (m *modelMachine) actions() map[string]func(*rapid.T) {
 	acts["join"] = m.join
 	acts["restart"] = m.restart
 	acts["overwrite"] = m.overwrite
+	acts["recycle"] = m.recycle
 	acts["promote"] = m.promote
 	acts["collect held"] = m.collect
 	acts[""] = m.check
@@ -244,6 +246,37 @@ func (m *modelMachine) overwrite(t *rapid.T) {
 	m.writer.s.Write(t, p, off, data)
 }
 
+// recycle renames a file at the writer and overwrites it at its new
+// name, as an LSM engine recycles an old log as its next one: the shape
+// where copiers follow the renamed file and must preserve what the
+// writer then overwrites (zero-copy renames).
+func (m *modelMachine) recycle(t *rapid.T) {
+	var files []string
+	for _, p := range cowtest.Paths {
+		if fi, err := m.writer.s.FS.Stat(p); err == nil && !fi.IsDir() && fi.Size() > 0 {
+			files = append(files, p)
+		}
+	}
+	if len(files) == 0 {
+		t.Skip("no file to recycle")
+	}
+	p := rapid.SampledFrom(files).Draw(t, "from")
+	q := rapid.SampledFrom(cowtest.Paths).Draw(t, "to")
+	m.writer.s.Rename(t, p, q)
+	fi, err := m.writer.s.FS.Stat(q)
+	if err != nil || fi.IsDir() || fi.Size() == 0 {
+		return // the rename failed, as the model expected
+	}
+	size := fi.Size()
+	off := rapid.Int64Range(0, size-1).Draw(t, "off")
+	data := make([]byte, rapid.Int64Range(1, size-off+modelBS).Draw(t, "len"))
+	seed := rapid.Byte().Draw(t, "data seed")
+	for i := range data {
+		data[i] = seed + byte(i*3) | 1
+	}
+	m.writer.s.Write(t, q, off, data)
+}
+
 // closeAll closes every view's handles and locks (the end of a run).
 func (m *modelMachine) closeAll(t *rapid.T) {
 	for _, mv := range append([]*modelView{m.writer}, m.copiers...) {
@@ -320,6 +353,7 @@ func (m *modelMachine) check(t *rapid.T) {
 // the whole namespace and every synced file. TestView_modelGluster runs
 // the same machine on real mounts.
 func TestView_model(t *testing.T) {
+	var followed, preserved int
 	rapid.Check(t, func(t *rapid.T) {
 		m := &modelMachine{}
 		m.init(t)
@@ -327,8 +361,24 @@ func TestView_model(t *testing.T) {
 		// matter take several steps (change a directory, rename it,
 		// reset; lock, rename, promote).
 		acts := m.actions()
+		acts[""] = func(t *rapid.T) {
+			m.check(t)
+			for _, c := range m.copiers {
+				followed += c.v.Stats().FollowedFiles
+			}
+		}
 		for range 3 {
 			t.Repeat(acts)
 		}
+		for _, c := range append([]*modelView{m.writer}, m.copiers...) {
+			preserved += int(c.v.followerPreserves.Load())
+		}
 	})
+	// Zero-copy renames ran: copiers followed renamed files, and regions
+	// named where those files went reached them.
+	t.Logf("copiers followed renamed files in %d checks; %d regions reached followers", followed, preserved)
+	if !t.Failed() {
+		require.Positive(t, followed, "no copier ever followed a renamed file")
+		require.Positive(t, preserved, "no region ever reached a copier following a renamed file")
+	}
 }

@@ -35,6 +35,10 @@ type node struct {
 	// (KindHold); "" while they are read at the node's path. srcName is
 	// that path, where the file still is until the writer moves it.
 	src, srcName string
+	// mv is set once the writer said the shared file this node reads
+	// moves (KindMove): the node reads it through mv's handle, wherever
+	// it is (move.go). Never set with src.
+	mv *follower
 }
 
 // copier is the copier half of a View.
@@ -53,6 +57,8 @@ type copier struct {
 		locks   map[*lockHandle]struct{}
 		invalid error  // set by Invalidate, cleared by Reset
 		gen     uint64 // reset generation; cached shared handles of older ones are stale
+		// followers indexes the nodes that follow moved files (move.go).
+		followers followers
 	}
 	// hmu guards held, the handles on held files that nodes read. Taken
 	// after mu.
@@ -100,6 +106,7 @@ func (c *copier) release(n *node) {
 		return
 	}
 	delete(c.mu.orphans, n)
+	c.unfollow(n)
 	if len(n.blocks) > 0 {
 		if err := c.store.DeleteFile(n.id); err != nil {
 			// The blocks are unreachable either way; the store only
@@ -212,9 +219,15 @@ type source struct {
 	// held is set when name is a held file (HeldPath): the path the file
 	// is read at until the writer moves it there (heldHandle).
 	held string
+	// fixed is the handle of a node that follows a moved file: the
+	// source reads through it and never closes it.
+	fixed vfs.File
 }
 
 func (s *source) handle() (vfs.File, error) {
+	if s.fixed != nil {
+		return s.fixed, nil
+	}
 	if s.own != nil {
 		return s.own, nil
 	}
@@ -403,6 +416,7 @@ func (v *View) truncateNode(n *node, size int64, name string) error {
 		n.limit = min(n.limit, size)
 		if n.limit == 0 {
 			n.src, n.srcName = "", "" // reads no shared byte any more
+			v.c.unfollow(n)
 		}
 		for idx := range n.blocks {
 			if idx*bs >= size {
@@ -444,6 +458,7 @@ func (v *View) preserveBlocks(n *node, src *source, first, end int64, name strin
 func (v *View) detach(n *node, src *source, name string) error {
 	if n.dir || n.limit == 0 {
 		n.src, n.srcName = "", ""
+		v.c.unfollow(n)
 		return nil
 	}
 	bs := v.bs
@@ -465,6 +480,7 @@ func (v *View) detach(n *node, src *source, name string) error {
 	}
 	n.limit = 0
 	n.src, n.srcName = "", ""
+	v.c.unfollow(n)
 	return nil
 }
 
@@ -543,6 +559,7 @@ func (c *copier) check(bs int64) error {
 			}
 		}
 	}
+	errs = append(errs, c.checkFollowers(live)...)
 	if _, got := c.store.Usage(); got != blocks {
 		errs = append(errs, fmt.Errorf("cow: overlay: store holds %d blocks, nodes name %d", got, blocks))
 	}

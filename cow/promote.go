@@ -73,6 +73,10 @@ func (v *View) Promote(ctx context.Context, s Stabilizer) (err error) {
 	if err := v.detachHeld(); err != nil {
 		return fmt.Errorf("cow: promote: %w", err)
 	}
+	// Nor on where moved files went: each is pushed at its own path.
+	if err := v.detachFollowers(); err != nil {
+		return fmt.Errorf("cow: promote: %w", err)
+	}
 
 	orphans, err := v.push(ctx)
 	if err != nil {
@@ -131,6 +135,7 @@ func (v *View) Promote(ctx context.Context, s Stabilizer) (err error) {
 	for l := range c.mu.locks {
 		l.f.node = nil // its shared lock (if any) holds the file now
 	}
+	c.unfollowAll()
 	c.mu.entries = make(map[string]*node)
 	c.mu.orphans = make(map[*node]struct{})
 	c.mu.handles = make(map[*file]struct{})

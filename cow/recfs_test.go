@@ -19,15 +19,40 @@ type coverage struct {
 	meta   map[string]bool
 	file   map[string]bool
 	blocks map[string]map[int64]bool
-	hold   map[string]map[int64]bool // KindHold: path to held numbers
+	hold   map[string]map[int64]bool  // KindHold: path to held numbers
+	move   map[string]map[string]bool // KindMove: path to destinations
 }
 
 func newCoverage() *coverage {
-	return &coverage{meta: map[string]bool{}, file: map[string]bool{}, blocks: map[string]map[int64]bool{}, hold: map[string]map[int64]bool{}}
+	return &coverage{meta: map[string]bool{}, file: map[string]bool{}, blocks: map[string]map[int64]bool{}, hold: map[string]map[int64]bool{}, move: map[string]map[string]bool{}}
+}
+
+// moved transfers what was covered at x to y once the file at x was
+// renamed to y: a copier that took x whole reads nothing of it, one that
+// was told of the move follows it and has preserved at y what it had
+// preserved at x. Nothing at x reads shared storage any more.
+func (c *coverage) moved(x, y string) {
+	switch {
+	case c.file[x]:
+		c.file[y] = true
+	case c.move[x][y]:
+		c.file[y] = false
+		c.blocks[y] = c.blocks[x]
+	}
+	c.meta[y] = true
+	delete(c.move, y)
+	delete(c.hold, y)
+	c.file[x] = true
+	delete(c.blocks, x)
 }
 
 func (c *coverage) add(r Region, bs int64) {
 	switch r.Kind {
+	case KindMove:
+		if c.move[r.Path] == nil {
+			c.move[r.Path] = map[string]bool{}
+		}
+		c.move[r.Path][r.To] = true
 	case KindHold:
 		if c.hold[r.Path] == nil {
 			c.hold[r.Path] = map[int64]bool{}
@@ -57,6 +82,8 @@ func (c *coverage) covers(r Region, bs int64) bool {
 		return c.meta[r.Path]
 	case KindHold:
 		return c.hold[r.Path][r.Off]
+	case KindMove:
+		return c.move[r.Path][r.To]
 	case KindRelease:
 		return false // once per held file
 	case KindBlocks:
@@ -137,6 +164,14 @@ func (c *countingStabilizer) Stabilize(ctx context.Context, regions []Region) er
 	return c.s.Stabilize(ctx, regions)
 }
 
+// moved moves what was asked at x to y, the file there renamed
+// (coverage.moved): the file at y is another one, asked for anew.
+func (c *countingStabilizer) moved(x, y string) {
+	c.mu.Lock()
+	c.seen.moved(x, y)
+	c.mu.Unlock()
+}
+
 func (c *countingStabilizer) newGeneration() {
 	c.mu.Lock()
 	c.seen = newCoverage()
@@ -157,6 +192,8 @@ type recFS struct {
 	members    func() []*recPreserver
 	violations []string
 	open       map[*recFile]struct{} // their names follow renames
+	// onMove, if set, is told of each file renamed from x to y.
+	onMove func(x, y string)
 }
 
 func (r *recFS) violate(format string, args ...any) {
@@ -324,8 +361,37 @@ func (r *recFS) Rename(oldname, newname string) error {
 	}
 	if oldname != newname {
 		r.moved(oldname, newname)
+		r.transfer(oldname, newname, newname)
 	}
 	return nil
+}
+
+// transfer moves each member's coverage of the files renamed from oldname
+// to newname (p is one of them, or a directory of them, at its new path).
+func (r *recFS) transfer(oldname, newname, p string) {
+	fi, err := r.raw.Stat(p)
+	if err != nil {
+		return
+	}
+	if fi.IsDir() {
+		names, _ := r.raw.List(p)
+		for _, n := range names {
+			r.transfer(oldname, newname, p+"/"+n)
+		}
+		return
+	}
+	r.mu.Lock()
+	members := r.members
+	r.mu.Unlock()
+	x := oldname + p[len(newname):]
+	for _, m := range members() {
+		m.mu.Lock()
+		m.cv.moved(x, p)
+		m.mu.Unlock()
+	}
+	if r.onMove != nil {
+		r.onMove(x, p)
+	}
 }
 
 // requireTree requires name's whole tree (KindFile for files, KindMeta for
@@ -339,7 +405,21 @@ func (r *recFS) requireTree(op, name, to string) {
 		r.require(op, Region{Kind: KindMeta, Path: to})
 	}
 	if !fi.IsDir() {
-		r.require(op, Region{Kind: KindFile, Path: name})
+		if to == "" {
+			r.require(op, Region{Kind: KindFile, Path: name})
+			return
+		}
+		// The whole file, or its readers told that it moves.
+		r.mu.Lock()
+		members := r.members
+		r.mu.Unlock()
+		for _, m := range members() {
+			m.mu.Lock()
+			if !m.cv.covers(Region{Kind: KindFile, Path: name}, r.bs) && !m.cv.move[name][to] {
+				r.violate("%s: moved %s to %s before a copier preserved it or was told", op, name, to)
+			}
+			m.mu.Unlock()
+		}
 		return
 	}
 	r.require(op, Region{Kind: KindMeta, Path: name})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 )
 
 // stablePath is what the writer knows to be stable for one path in the
@@ -16,6 +17,10 @@ type stablePath struct {
 	// file at this path moves to (KindHold), 0 for none. It is not
 	// counted in the set's size.
 	hold int64
+	// moves are the paths that every copier was told the file at this
+	// path moves to (KindMove): it follows the file to each. They are not
+	// counted either.
+	moves []string
 }
 
 // blockSet is a set of block indices, 64 to a map entry: dense for the
@@ -85,6 +90,10 @@ func (s *stableSet) missing(regions []Region, bs int64) []Region {
 			if !has(r.Path, func(sp *stablePath) bool { return sp.file || sp.hold == r.Off }) {
 				parts = append(parts, r)
 			}
+		case KindMove:
+			if !has(r.Path, func(sp *stablePath) bool { return sp.file || slices.Contains(sp.moves, r.To) }) {
+				parts = append(parts, r)
+			}
 		case KindRelease:
 			parts = append(parts, r) // one-off: the writer keeps track
 		case KindBlocks:
@@ -133,6 +142,10 @@ func (s *stableSet) covers(regions []Region, bs int64) bool {
 			if !sp.file && sp.hold != r.Off {
 				return false
 			}
+		case KindMove:
+			if !sp.file && !slices.Contains(sp.moves, r.To) {
+				return false
+			}
 		case KindBlocks:
 			if sp.file {
 				continue
@@ -175,6 +188,10 @@ func (s *stableSet) record(regions []Region, bs int64) {
 			}
 		case KindHold:
 			sp.hold = r.Off
+		case KindMove:
+			if !slices.Contains(sp.moves, r.To) {
+				sp.moves = append(sp.moves, r.To)
+			}
 		case KindBlocks:
 			if sp.file {
 				continue
@@ -186,6 +203,50 @@ func (s *stableSet) record(regions []Region, bs int64) {
 			}
 		}
 	}
+}
+
+// moved records that the file at from, which every copier was told moves
+// to to (KindMove), has been renamed there. Every copier that read it
+// from shared storage now reads it through a handle that followed it, and
+// has preserved what was stable at from: those blocks are stable at to,
+// with its size (each such copier pinned it when told of the move) and
+// its absence for the others (KindMeta at to came with the move). Nothing
+// reads from on shared storage any more: it is stable as a whole, as
+// after a remove. What was recorded at to before is dropped: it described
+// the file the rename replaced.
+//
+// A batch recorded after this call stays true although it may have been
+// planned before the rename: batches run one at a time, so every copier
+// preserved it after the move's round (which this rename waited for), when
+// the nodes following the file already answered to both names; a batch
+// every copier preserved before the move's round recorded before it.
+func (s *stableSet) moved(from, to string) {
+	s.drop(to)
+	sp := &stablePath{meta: true}
+	if old := s.paths[from]; old != nil && !old.file {
+		sp.blocks = old.blocks // counted in n already
+		old.blocks = blockSet{}
+	}
+	s.n++
+	s.drop(from)
+	s.paths[to] = sp
+	s.record([]Region{{Kind: KindFile, Path: from}}, 1)
+}
+
+// drop forgets everything recorded at p.
+func (s *stableSet) drop(p string) {
+	sp := s.paths[p]
+	if sp == nil {
+		return
+	}
+	if sp.meta {
+		s.n--
+	}
+	if sp.file {
+		s.n--
+	}
+	s.n -= sp.blocks.n
+	delete(s.paths, p)
 }
 
 // check verifies the set's bookkeeping.

@@ -53,11 +53,11 @@ func TestWriteRegions_table(t *testing.T) {
 		off, n, size int64
 		want         []Region
 	}{
-		{"inside", 100, 10, 2000, []Region{{KindBlocks, "f", 0, bs}}},
-		{"straddling blocks", 500, 30, 2000, []Region{{KindBlocks, "f", 0, 2 * bs}}},
-		{"past EOF", 3000, 10, 1000, []Region{{KindMeta, "f", 0, 0}, {KindBlocks, "f", bs, bs}}},
-		{"past aligned EOF", 3000, 10, 1024, []Region{{KindMeta, "f", 0, 0}}},
-		{"across EOF", 900, 300, 1000, []Region{{KindBlocks, "f", bs, bs}, {KindMeta, "f", 0, 0}}},
+		{"inside", 100, 10, 2000, []Region{{Kind: KindBlocks, Path: "f", Off: 0, Len: bs}}},
+		{"straddling blocks", 500, 30, 2000, []Region{{Kind: KindBlocks, Path: "f", Off: 0, Len: 2 * bs}}},
+		{"past EOF", 3000, 10, 1000, []Region{{Kind: KindMeta, Path: "f", Off: 0, Len: 0}, {Kind: KindBlocks, Path: "f", Off: bs, Len: bs}}},
+		{"past aligned EOF", 3000, 10, 1024, []Region{{Kind: KindMeta, Path: "f", Off: 0, Len: 0}}},
+		{"across EOF", 900, 300, 1000, []Region{{Kind: KindBlocks, Path: "f", Off: bs, Len: bs}, {Kind: KindMeta, Path: "f", Off: 0, Len: 0}}},
 	} {
 		if got := writeRegions("f", tc.off, tc.n, tc.size, bs); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: writeRegions = %v, want %v", tc.name, got, tc.want)
@@ -69,9 +69,9 @@ func TestWriteRegions_table(t *testing.T) {
 		want    []Region
 	}{
 		{"same", 1000, 1000, nil},
-		{"to zero", 1000, 0, []Region{{KindFile, "f", 0, 0}}},
-		{"grow", 1000, 5000, []Region{{KindMeta, "f", 0, 0}, {KindBlocks, "f", bs, bs}}},
-		{"shrink", 2000, 600, []Region{{KindMeta, "f", 0, 0}, {KindBlocks, "f", bs, 3 * bs}}},
+		{"to zero", 1000, 0, []Region{{Kind: KindFile, Path: "f", Off: 0, Len: 0}}},
+		{"grow", 1000, 5000, []Region{{Kind: KindMeta, Path: "f", Off: 0, Len: 0}, {Kind: KindBlocks, Path: "f", Off: bs, Len: bs}}},
+		{"shrink", 2000, 600, []Region{{Kind: KindMeta, Path: "f", Off: 0, Len: 0}, {Kind: KindBlocks, Path: "f", Off: bs, Len: 3 * bs}}},
 	} {
 		if got := truncateRegions("f", tc.size, tc.n, bs); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: truncateRegions = %v, want %v", tc.name, got, tc.want)

@@ -96,6 +96,9 @@ type View struct {
 
 	stabilizeCalls    atomic.Int64
 	regionsStabilized atomic.Int64
+	// followerPreserves counts the regions a copier preserved for a node
+	// that follows a moved file (for tests).
+	followerPreserves atomic.Int64
 }
 
 var _ vfs.FS = (*View)(nil)
@@ -213,6 +216,7 @@ type Stats struct {
 	StabilizeCalls    int64 // writer: calls made to the Stabilizer
 	RegionsStabilized int64 // writer: regions passed to those calls
 	HeldFiles         int   // writer: files it holds in the holding area (read once it holds or collects)
+	FollowedFiles     int   // copier: files it reads where the writer renamed them, copying nothing
 }
 
 // Stats returns a snapshot of the view's counters.
@@ -227,6 +231,7 @@ func (v *View) Stats() Stats {
 	st.OverlayBytes, st.OverlayBlocks = v.c.store.Usage()
 	v.c.mu.RLock()
 	st.OverlayFiles = len(v.c.mu.entries)
+	st.FollowedFiles = v.c.followedLocked()
 	v.c.mu.RUnlock()
 	v.w.mu.Lock()
 	st.StableRegions = v.w.mu.stable.n

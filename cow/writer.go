@@ -496,9 +496,12 @@ func (v *View) wRemove(name string) error {
 }
 
 func (v *View) wRename(oldname, newname string) error {
-	var files []string // the files the last plan moves, by their old paths
+	w := &v.w
+	var files []string        // the files the last plan moves, by their old paths
+	var moves map[string]bool // those of them that copiers follow (KindMove)
 	plan := func() ([]Region, error) {
 		files = files[:0]
+		clear(moves)
 		if oldname == newname {
 			return nil, nil
 		}
@@ -506,49 +509,60 @@ func (v *View) wRename(oldname, newname string) error {
 		if err != nil || absent {
 			return nil, err
 		}
-		rs, err := v.treeRegions(oldname, ofi, nil)
-		if err != nil {
-			return nil, err
-		}
 		nfi, absent, err := v.statTarget(newname)
 		if err != nil {
 			return nil, err
 		}
+		// The file replaced first: a copier takes it whole before its
+		// nodes that follow a moved file start matching its path.
+		var rs []Region
 		if !absent {
 			if rs, err = v.treeRegions(newname, nfi, rs); err != nil {
 				return nil, err
 			}
 		}
-		// Every path the rename makes appear must be preserved as
-		// absent: a directory's entries appear under the new name
-		// without being created one by one.
-		n := len(rs)
-		for _, r := range rs[:n] {
-			if r.Path == oldname || strings.HasPrefix(r.Path, oldname+"/") {
-				rs = append(rs, Region{Kind: KindMeta, Path: newname + r.Path[len(oldname):]})
-				if r.Kind == KindFile {
-					files = append(files, r.Path)
+		olds, err := v.treeRegions(oldname, ofi, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range olds {
+			// Every path the rename makes appear must be preserved as
+			// absent: a directory's entries appear under the new name
+			// without being created one by one.
+			to := newname + r.Path[len(oldname):]
+			rs = append(rs, Region{Kind: KindMeta, Path: to})
+			if r.Kind == KindFile {
+				files = append(files, r.Path)
+				// A file some copier still reads moves with its
+				// readers: they follow it rather than copy it.
+				if w.mu.hold && !w.mu.stable.covers([]Region{r}, v.bs) {
+					if moves == nil {
+						moves = make(map[string]bool)
+					}
+					moves[r.Path] = true
+					r = Region{Kind: KindMove, Path: r.Path, To: to}
 				}
 			}
+			rs = append(rs, r)
 		}
 		return rs, nil
 	}
 	return v.mutate("rename", oldname, plan, func() error {
-		v.w.dropSizes(oldname)
-		v.w.dropSizes(newname)
+		w.dropSizes(oldname)
+		w.dropSizes(newname)
 		if err := v.shared.Rename(oldname, newname); err != nil {
 			return err
 		}
 		if oldname == newname {
 			return nil
 		}
-		for f := range v.w.mu.handles {
+		for f := range w.mu.handles {
 			switch {
 			case f.wpath == newname || strings.HasPrefix(f.wpath, newname+"/"):
 				f.wpath = "" // replaced
 			}
 		}
-		for f := range v.w.mu.handles {
+		for f := range w.mu.handles {
 			switch {
 			case f.wpath == oldname:
 				f.wpath = newname
@@ -556,15 +570,23 @@ func (v *View) wRename(oldname, newname string) error {
 				f.wpath = newname + f.wpath[len(oldname):]
 			}
 		}
-		v.w.moveDirty(newname, "") // replaced (only a file can be)
-		v.w.moveDirty(oldname, newname)
-		v.w.markDirty(oldname)
-		v.w.markDirty(newname)
-		// Each file lands where every copier preserved the absence, or
-		// the whole file it replaces: as for a create, no copier reads
-		// it there (createdLocked).
+		w.moveDirty(newname, "") // replaced (only a file can be)
+		w.moveDirty(oldname, newname)
+		w.markDirty(oldname)
+		w.markDirty(newname)
 		for _, p := range files {
-			v.w.createdLocked(newname + p[len(oldname):])
+			to := newname + p[len(oldname):]
+			if moves[p] {
+				// Its readers followed it: what was stable for it
+				// stays so at its new path (stableSet.moved).
+				w.mu.stable.moved(p, to)
+				continue
+			}
+			// It lands where every copier preserved the absence, or
+			// the whole file it replaces, and holds it whole itself
+			// (or never saw it): as for a create, no copier reads it
+			// there (createdLocked).
+			w.createdLocked(to)
 		}
 		return nil
 	})

@@ -187,6 +187,9 @@ func ValidRegion(r cow.Region) error {
 	if !fs.ValidPath(r.Path) || len(r.Path) > MaxPathLen {
 		return fmt.Errorf("%w: region path %q", ErrMalformed, r.Path)
 	}
+	if r.To != "" && r.Kind != cow.KindMove {
+		return fmt.Errorf("%w: region %v has a destination", ErrMalformed, r)
+	}
 	switch r.Kind {
 	case cow.KindBlocks:
 		if r.Off < 0 || r.Len < 0 || r.Off > math.MaxInt64-r.Len {
@@ -198,6 +201,10 @@ func ValidRegion(r cow.Region) error {
 		}
 	case cow.KindHold, cow.KindRelease:
 		if r.Off <= 0 || r.Len != 0 {
+			return fmt.Errorf("%w: region %v", ErrMalformed, r)
+		}
+	case cow.KindMove:
+		if r.Off != 0 || r.Len != 0 || !fs.ValidPath(r.To) || len(r.To) > MaxPathLen || r.To == r.Path {
 			return fmt.Errorf("%w: region %v", ErrMalformed, r)
 		}
 	default:
@@ -243,6 +250,8 @@ func (m *PreserveRequest) Marshal() ([]byte, error) {
 			e.svar(r.Len)
 		case cow.KindHold, cow.KindRelease:
 			e.svar(r.Off) // the held file's number
+		case cow.KindMove:
+			e.str(r.To)
 		}
 	}
 	return e.b, e.check()
@@ -280,6 +289,8 @@ func DecodePreserveRequest(data []byte) (*PreserveRequest, error) {
 			r.Len = d.svar()
 		case cow.KindHold, cow.KindRelease:
 			r.Off = d.svar()
+		case cow.KindMove:
+			r.To = d.str(MaxPathLen)
 		}
 		m.Regions = append(m.Regions, r)
 	}

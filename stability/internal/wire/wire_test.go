@@ -39,6 +39,7 @@ func sampleRequests() []*PreserveRequest {
 			{Kind: cow.KindFile, Path: "x"},
 			{Kind: cow.KindHold, Path: "db/000012.sst", Off: 7},
 			{Kind: cow.KindRelease, Path: cow.HeldPath(3), Off: 3},
+			{Kind: cow.KindMove, Path: "db/000004.log", To: "db/000009.log"},
 			{Kind: cow.KindBlocks, Path: ".", Off: 0, Len: 0},
 		}},
 	}
@@ -77,6 +78,11 @@ func TestPreserveRequest_Marshal_invalid(t *testing.T) {
 		{Writer: "w", Regions: []cow.Region{{Kind: cow.KindBlocks, Path: "/abs"}}},
 		{Writer: "w", Regions: []cow.Region{{Kind: cow.KindBlocks, Path: "a", Off: -1}}},
 		{Writer: "w", Regions: []cow.Region{{Kind: cow.KindMeta, Path: "a", Off: 3}}},
+		{Writer: "w", Regions: []cow.Region{{Kind: cow.KindMeta, Path: "a", To: "b"}}},
+		{Writer: "w", Regions: []cow.Region{{Kind: cow.KindMove, Path: "a"}}},
+		{Writer: "w", Regions: []cow.Region{{Kind: cow.KindMove, Path: "a", To: "a"}}},
+		{Writer: "w", Regions: []cow.Region{{Kind: cow.KindMove, Path: "a", To: "/b"}}},
+		{Writer: "w", Regions: []cow.Region{{Kind: cow.KindMove, Path: "a", To: "b", Off: 1}}},
 		{Writer: "w", Regions: make([]cow.Region, MaxRegions+1)},
 	}
 	for i, m := range bad {
