@@ -197,6 +197,25 @@ func (w *writer) forgetLocked() {
 	clear(w.mu.sizes)
 }
 
+// Unread reports whether no copier of the current generation reads the
+// shared file at name: the writer created it (or renamed it there whole)
+// since every copier last reset or joined, or every copier preserved it
+// whole. Overwriting, truncating, renaming or removing such a file costs
+// no stability round and no overlay byte until a copier resets or joins.
+// It is a hint, true until then: for an engine adapter that may either
+// reuse a file in place or write a new one (pebblevfs's ReuseForWrite). A
+// copier returns false.
+func (v *View) Unread(name string) bool {
+	v.rmu.RLock()
+	defer v.rmu.RUnlock()
+	if v.role != RoleWriter || vfs.CheckPath("unread", name) != nil {
+		return false
+	}
+	v.w.mu.Lock()
+	defer v.w.mu.Unlock()
+	return v.w.mu.stable.covers([]Region{{Kind: KindFile, Path: name}}, v.bs)
+}
+
 // ResetCopier implements ResetHandshake: it waits for the mutation in
 // flight, holds off new ones, syncs every open file and every directory
 // changed since the last reset, forgets the stable set, calls drop, and

@@ -196,9 +196,34 @@ func (f *FS) Rename(oldname, newname string) error {
 	return f.fsys.Rename(op, np)
 }
 
+// unreader is implemented by a vfs.FS that can tell whether a file is
+// free to overwrite in place: cow.View's Unread.
+type unreader interface{ Unread(name string) bool }
+
 // ReuseForWrite renames oldname to newname and opens it for writing without
-// truncation (Pebble recycles WAL files this way).
-func (f *FS) ReuseForWrite(oldname, newname string, _ pvfs.DiskWriteCategory) (pvfs.File, error) {
+// truncation (Pebble recycles WAL files this way). On a file system that
+// says some other view still reads oldname (a cow writer whose copiers
+// joined or reset since the file was written), it creates newname and
+// removes oldname instead, as Pebble allows: reusing the file would make
+// every copier preserve each block the new log overwrites, where a new
+// file costs them nothing (they preserved its absence) and the removal
+// copies nothing with cow.Options.HoldRemoved.
+func (f *FS) ReuseForWrite(oldname, newname string, cat pvfs.DiskWriteCategory) (pvfs.File, error) {
+	op, err := clean("reuseforwrite", oldname)
+	if err != nil {
+		return nil, err
+	}
+	if u, ok := f.fsys.(unreader); ok && !u.Unread(op) {
+		nf, err := f.Create(newname, cat)
+		if err != nil {
+			return nil, err
+		}
+		if err := f.fsys.Remove(op); err != nil {
+			nf.Close()
+			return nil, err
+		}
+		return nf, nil
+	}
 	if err := f.Rename(oldname, newname); err != nil {
 		return nil, err
 	}

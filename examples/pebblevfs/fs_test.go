@@ -1,6 +1,8 @@
 package pebblevfs_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -10,6 +12,7 @@ import (
 	pvfs "github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/require"
 
+	"github.com/holeycow/holeycow/cow"
 	"github.com/holeycow/holeycow/examples/pebblevfs"
 	"github.com/holeycow/holeycow/vfs"
 )
@@ -144,6 +147,59 @@ func TestFS_ReuseForWrite(t *testing.T) {
 	require.Equal(t, "REcycled", string(data))
 	_, err = p.Stat("1.log")
 	require.True(t, errors.Is(err, fs.ErrNotExist) && os.IsNotExist(err))
+}
+
+// TestFS_ReuseForWrite_cow: on a cow writer, a log that a copier still
+// reads (written before the copier reset) is not reused in place: the
+// new log is a new file and the old one moves to the holding area, so
+// the copier copies nothing, now or when the new log is written. A log
+// written since the reset is reused as on plain files, with no round.
+func TestFS_ReuseForWrite_cow(t *testing.T) {
+	ctx := context.Background()
+	shared := vfs.NewMem()
+	opts := cow.Options{BlockSize: 512, HoldRemoved: true}
+	c, err := cow.NewCopier(shared, opts)
+	require.NoError(t, err)
+	w, err := cow.NewWriter(shared, cow.NewDirect(c), opts)
+	require.NoError(t, err)
+	old := bytes.Repeat([]byte{'o'}, 4000)
+	require.NoError(t, vfs.WriteFile(w, "1.log", old, 0o644))
+	require.NoError(t, c.Reset(ctx, w))
+	p := pebblevfs.New(w)
+	write := func(f pvfs.File, n int) {
+		t.Helper()
+		_, err := f.Write(bytes.Repeat([]byte{'n'}, n))
+		require.NoError(t, err)
+		require.NoError(t, f.Sync())
+		require.NoError(t, f.Close())
+	}
+	require.False(t, w.Unread("1.log"))
+	f, err := p.ReuseForWrite("1.log", "2.log", pvfs.WriteCategoryUnspecified)
+	require.NoError(t, err)
+	write(f, 3000)
+	data, err := vfs.ReadFile(w, "2.log")
+	require.NoError(t, err)
+	require.Len(t, data, 3000, "a new file, not the old one reused")
+	require.Equal(t, 1, w.Stats().HeldFiles, "the old log is held")
+	got, err := vfs.ReadFile(c, "1.log")
+	require.NoError(t, err)
+	require.Equal(t, old, got)
+	require.Zero(t, c.Stats().OverlayBytes, "the copier copied nothing")
+	// 2.log is the writer's own since the reset: reused in place, its
+	// writes need no round.
+	require.True(t, w.Unread("2.log"))
+	calls := w.Stats().StabilizeCalls
+	f, err = p.ReuseForWrite("2.log", "3.log", pvfs.WriteCategoryUnspecified)
+	require.NoError(t, err)
+	write(f, 100)
+	data, err = vfs.ReadFile(w, "3.log")
+	require.NoError(t, err)
+	require.Len(t, data, 3000, "reused in place")
+	require.Equal(t, calls+1, w.Stats().StabilizeCalls, "one round: the new name's absence, as for a create")
+	require.Zero(t, c.Stats().OverlayBytes)
+	require.False(t, c.Unread("1.log"), "a copier never says a file is unread")
+	require.NoError(t, w.Check())
+	require.NoError(t, c.Check())
 }
 
 func TestFS_names(t *testing.T) {
