@@ -20,7 +20,8 @@
 //	Remove                     the whole file (KindFile), or a directory's existence;
 //	                           with HoldRemoved, the file's new place (KindHold)
 //	Rename a to b              a and b as for Remove (whole trees for directories;
-//	                           a replaced b always KindFile)
+//	                           a replaced b always KindFile); with HoldRemoved,
+//	                           each file's move (KindMove) and b's absence
 //	MkdirAll, Lock             the absence of each path they create
 //	collecting a held file     its release (KindRelease)
 //
@@ -91,6 +92,53 @@
 // files that way (Pebble's and LevelDB's CURRENT); they remove the large
 // ones.
 //
+// # Zero-copy renames: followers
+//
+// With Options.HoldRemoved, a writer that renames a file some copier may
+// still read (one not stable as a whole) tells the copiers first
+// (KindMove, from and to), instead of having them copy it (KindFile).
+// A copier whose view reads that file from shared storage opens a
+// read-only handle on it and reads through the handle from then on:
+// vfs.FS says that open files follow their file to its new name. The
+// node then follows the file: it answers to the old path and to every
+// path the writer said the file moves to (a rename, or the holding
+// area), and any region the writer names at one of them makes it
+// preserve from its handle. The writer carries what was stable for the
+// file to its new path (blocks preserved at the old name are preserved
+// in the follower, and every follower pinned the size), and the old path
+// is stable as a whole: no copier reads it by name any more. So the
+// rename copies nothing; the writer's later changes at the new name cost
+// rounds, and copiers copy what those change. A release or a KindFile at
+// one of its paths takes the file whole, as does Promote; Reset drops the
+// followers with the overlay. The invariants, restated:
+//
+//   - Invariant 1 (isolation): a follower reads exactly the file it read
+//     at the move's round, wherever that file is: a handle does not care
+//     for names. The writer changes that file only where it names it (at
+//     a path the follower answers to, since every move of it was told),
+//     and only after a round, so every change reaches the follower first.
+//     A move that failed after its round leaves the file at its old path,
+//     which the follower still answers to; a path it answers to that now
+//     holds another file only makes it copy more of its own file.
+//   - Invariant 2 (preserve before mutate): the rename is a mutation of
+//     the old path and of the new one, done only after every copier has
+//     acknowledged the move (its handle is open) and the new path's
+//     absence. A writer's change at the new path needs its regions there,
+//     which the stable set has only for what followers preserved.
+//   - Invariant 3 (once per region): a move already told (the same from
+//     and to) needs no second round; a rename's target is stable again
+//     only for the blocks the followers hold.
+//   - Invariant 6 (promotion): a promoted copier first takes what it
+//     follows whole, and pushes it at its own paths.
+//
+// A follower keeps its file readable without depending on what a removed
+// file's handle does: every removal of a file a copier follows comes
+// after a round that takes it whole (KindFile, or the release of a held
+// file). An engine that renames a file and then overwrites it in place
+// (Pebble's recycled logs) still costs copiers what it overwrites;
+// View.Unread tells an adapter when reusing a file is free
+// (pebblevfs writes a new log otherwise).
+//
 // # Usage
 //
 //	shared := vfs.NewMem()                       // or vfs.OS(dir) on a shared mount
@@ -146,8 +194,8 @@
 // creates no file for a lock whose name the view no longer has.
 //
 // A copier's overlay only grows (renaming or removing a file that is open,
-// or one the writer removes without HoldRemoved, copies the whole file
-// into it). Reset is how it shrinks.
+// or one the writer removes or renames without HoldRemoved, copies the
+// whole file into it). Reset is how it shrinks.
 //
 // Shared storage must give read-after-write coherence between the nodes
 // (see DESIGN.md): a copier reads shared blocks that the writer wrote
@@ -176,12 +224,18 @@
 //	go test -race ./cow/ -run TestView_model -rapid.checks=2000
 //
 // (about two minutes on two cores). A failure prints -rapid.seed=N, which
-// replays it. Each run draws HoldRemoved (zero-copy removes, three runs in
-// four) and HoldResets; its recording FS fails the run if a hold moves a
-// file before every copier was told its number, or if a held file is
-// deleted while a copier still reads it. The TestHold tests cover the
-// holding area case by case (crash and adoption, promotion, a move that
-// failed after its round, reserved names). TestView_gluster runs the same machine with each view on its
+// replays it. Each run draws HoldRemoved (zero-copy removes and renames,
+// three runs in four) and HoldResets; its recording FS fails the run if a
+// hold moves a file before every copier was told its number, if a rename
+// moves a file before every copier took it whole or was told of the move
+// (coverage then follows the file), or if a held file is deleted while a
+// copier still reads it. Its "recycle" step renames a file at the writer
+// and overwrites it at its new name; the test fails unless copiers
+// followed renamed files and regions reached them. The TestHold and
+// TestMove tests cover the holding area and followers case by case (crash
+// and adoption, promotion, a move that failed after its round, chains of
+// renames, directories, reserved names). TestView_gluster runs the same
+// machine with each view on its
 // own mount of a GlusterFS volume (where the machine allows: root, FUSE,
 // the packages; .ci/run sets them up), where a copier must not read a page
 // its mount cached in an earlier generation; its budget is small (a step

@@ -59,7 +59,11 @@ type Options struct {
 	// their overlays (KindFile). Held files are deleted once every copier
 	// has released them (CollectHeld). A file that a writer file open for
 	// writing names, and a file replaced by a rename, are still preserved
-	// as a whole. A copier ignores it until it is promoted.
+	// as a whole. It also makes renames zero-copy: copiers that may still
+	// read a file the writer renames follow it to its new name through a
+	// handle (KindMove) instead of copying it, and preserve only what the
+	// writer changes there later. A copier ignores it until it is
+	// promoted.
 	HoldRemoved bool
 	// HoldResets is how many ResetCopier calls after a file was held the
 	// writer waits before it collects the file: a copier that reset since
