@@ -255,7 +255,7 @@ func (c *Coordinator) Stabilize(ctx context.Context, regions []cow.Region) error
 		}
 		reached = true
 		var rounds []*round
-		for chunk := range chunks(regions, maxRegions) {
+		for chunk := range chunks(regions, maxRegions, maxRegionBytes) {
 			r := &round{regions: chunk, done: make(chan struct{})}
 			r.mu.remaining = len(links)
 			rounds = append(rounds, r)
@@ -291,10 +291,21 @@ func (c *Coordinator) Stabilize(ctx context.Context, regions []cow.Region) error
 	return nil
 }
 
-func chunks(rs []cow.Region, n int) func(func([]cow.Region) bool) {
+// chunks splits rs into runs of at most n regions whose paths take at
+// most size bytes (each region counts regionBytes), so that each run fits
+// one PreserveRequest: a run holds one region at least.
+func chunks(rs []cow.Region, n, size int) func(func([]cow.Region) bool) {
 	return func(yield func([]cow.Region) bool) {
 		for len(rs) > 0 {
-			k := min(n, len(rs))
+			k, used := 0, 0
+			for k < min(n, len(rs)) {
+				b := regionBytes(rs[k])
+				if k > 0 && used+b > size {
+					break
+				}
+				used += b
+				k++
+			}
 			if !yield(rs[:k:k]) {
 				return
 			}
@@ -302,6 +313,10 @@ func chunks(rs []cow.Region, n int) func(func([]cow.Region) bool) {
 		}
 	}
 }
+
+// regionBytes bounds what r takes in an encoded PreserveRequest: its
+// kind, paths with their lengths, and two varints.
+func regionBytes(r cow.Region) int { return 1 + len(r.Path) + len(r.To) + 2*3 + 2*10 }
 
 // depose records that a copier has seen a newer epoch than ours.
 func (c *Coordinator) depose(epoch, theirs uint64) error {

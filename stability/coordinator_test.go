@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -219,6 +220,37 @@ func TestCoordinator_SetCopiers_addressChangeKeepsRounds(t *testing.T) {
 		c.node("c1").rec.mu.Unlock()
 		if !ok {
 			t.Fatal("round completed without the moved copier preserving")
+		}
+	})
+}
+
+// TestCoordinator_Stabilize_longPaths: a batch whose paths add up to more
+// than one message can carry (2,000 regions of 3 KB paths, a directory's
+// worth of renames) goes out in several messages and every copier
+// preserves all of it.
+func TestCoordinator_Stabilize_longPaths(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 14, testConfig(), "c1")
+		joinAll(t, c, "c1")
+		dir := strings.Repeat("d", 200)
+		long := strings.TrimSuffix(strings.Repeat(dir+"/", 14), "/")
+		var regions []cow.Region
+		for i := range 2000 {
+			regions = append(regions, cow.Region{Kind: cow.KindMeta, Path: fmt.Sprintf("%s/f%d", long, i)})
+		}
+		before := c.coord.Stats()
+		if err := c.coord.Stabilize(context.Background(), regions); err != nil {
+			t.Fatal(err)
+		}
+		after := c.coord.Stats()
+		if msgs := (after.Messages - after.Heartbeats) - (before.Messages - before.Heartbeats); msgs < 2 {
+			t.Fatalf("%d messages for %d regions of %d bytes", msgs, len(regions), len(regions[0].Path))
+		}
+		c.mu.Lock()
+		cn := c.mu.copiers["c1"]
+		c.mu.Unlock()
+		if got := cn.rec.Stats().OverlayFiles; got < len(regions) {
+			t.Fatalf("the copier preserved %d paths of %d", got, len(regions))
 		}
 	})
 }

@@ -11,6 +11,11 @@ import (
 // the Coordinator and the links split larger batches over several messages.
 const maxRegions = wire.MaxRegions
 
+// maxRegionBytes bounds the bytes the regions of one PreserveRequest take
+// (regionBytes), under wire.MaxMessageSize with room for the header: a
+// batch of long paths is split too.
+const maxRegionBytes = wire.MaxMessageSize - 64<<10
+
 // Code is the outcome carried by a response.
 type Code uint8
 
