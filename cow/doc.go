@@ -128,6 +128,11 @@
 //   - Invariant 3 (once per region): a move already told (the same from
 //     and to) needs no second round; a rename's target is stable again
 //     only for the blocks the followers hold.
+//   - Invariant 5 (prefix after reset): a move is one rename of shared
+//     storage, synced with the other changed directories at ResetCopier;
+//     a copier's new view reads every file by its name again (Reset drops
+//     its followers and their handles), and the writer's Forget makes the
+//     renamed file's blocks need rounds again.
 //   - Invariant 6 (promotion): a promoted copier first takes what it
 //     follows whole, and pushes it at its own paths.
 //
