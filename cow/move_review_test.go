@@ -1,8 +1,11 @@
 package cow
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"testing"
 
@@ -66,4 +69,102 @@ func TestMoveReview_heldNumberReusedAtUnreadPath(t *testing.T) {
 	_, err = raw.Stat(HeldPath(1))
 	require.NoError(t, err, "the next writer gave number 1 to g")
 	requireReads(t, cs, map[string][]byte{"f": oldF, "g": {}})
+}
+
+// TestMoveReview_concurrentRenamesAndWrites: one writer goroutine renames
+// a file round a cycle of names while others write it through handles
+// opened before and after the renames, create and remove files at the
+// names it leaves, and batched rounds interleave with the moves. The
+// copiers never reset: each must read the file's first content at its
+// first name throughout, and nothing at the other names.
+func TestMoveReview_concurrentRenamesAndWrites(t *testing.T) {
+	_, w, cs := holdSetup(t, Options{BlockSize: 512, HoldRemoved: true})
+	old := fill(8<<10, 'A')
+	writeReset(t, w, cs, "a", old)
+	names := []string{"a", "b", "c"}
+	h, err := w.Open("a", os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer h.Close()
+	done := make(chan struct{})
+	errs := make(chan error, 8)
+	go func() { // renames
+		defer close(done)
+		for i := range 60 {
+			from, to := names[i%3], names[(i+1)%3]
+			if err := w.Rename(from, to); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	run := func(f func(i int) error) {
+		go func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				if err := f(i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	run(func(i int) error { // through the handle opened before the renames
+		_, err := h.WriteAt(fill(700, byte('0'+i%10)), int64(i*311)%(8<<10))
+		return err
+	})
+	run(func(i int) error { // by whichever name holds it now
+		for _, p := range names {
+			f, err := w.Open(p, os.O_RDWR, 0)
+			if err != nil {
+				continue
+			}
+			_, err = f.WriteAt(fill(300, 'W'), int64(i*97)%(8<<10))
+			f.Close()
+			return err
+		}
+		return nil
+	})
+	run(func(i int) error { // files created and removed at the names left
+		p := names[i%3]
+		err := vfs.WriteFile(w, p, fill(100+i%900, 'N'), 0o644)
+		if err != nil {
+			return err
+		}
+		if i%2 == 0 {
+			if err := w.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+		return nil
+	})
+	run(func(i int) error { // the copiers read all along
+		c := cs[i%2]
+		got, err := vfs.ReadFile(c, "a")
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(got, old) {
+			return errors.New("copier reads a changed a")
+		}
+		if _, err := c.Stat(names[1+i%2]); !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("copier stats %s: %v", names[1+i%2], err)
+		}
+		return nil
+	})
+	for range 5 {
+		require.NoError(t, <-errs)
+	}
+	select {
+	case err := <-errs:
+		require.NoError(t, err)
+	default:
+	}
+	requireReads(t, cs, map[string][]byte{"a": old, "b": nil, "c": nil})
+	require.NoError(t, w.Check())
 }
