@@ -168,3 +168,90 @@ func TestMoveReview_concurrentRenamesAndWrites(t *testing.T) {
 	requireReads(t, cs, map[string][]byte{"a": old, "b": nil, "c": nil})
 	require.NoError(t, w.Check())
 }
+
+// TestMoveReview_replacedTargetFollowed: followers already answer to a
+// rename's target (a move to it failed after its round, and a file moved
+// there and away again); files then replace the target, one of them the
+// followed file itself. Copiers keep their views at every name, and the
+// writer's and copiers' bookkeeping stays consistent.
+func TestMoveReview_replacedTargetFollowed(t *testing.T) {
+	ctx := context.Background()
+	_, w, cs := holdSetup(t, Options{BlockSize: 512, HoldRemoved: true})
+	want := map[string][]byte{"a": fill(1500, 'A'), "c": fill(1100, 'C'), "d": fill(700, 'D')}
+	for p, b := range want {
+		require.NoError(t, vfs.WriteFile(w, p, b, 0o644))
+	}
+	for _, c := range cs {
+		require.NoError(t, c.Reset(ctx, w))
+	}
+	w.SetGuard(func(context.Context) error { return errors.New("fenced") })
+	require.Error(t, w.Rename("a", "b")) // a's readers answer to b
+	w.SetGuard(nil)
+	require.NoError(t, w.Rename("c", "b")) // c's readers too; c moves there
+	require.NoError(t, w.Rename("b", "e")) // and away
+	require.NoError(t, vfs.WriteFile(w, "b", fill(300, 'N'), 0o644))
+	write := func(p string, off int64) {
+		t.Helper()
+		f, err := w.Open(p, os.O_RDWR, 0)
+		require.NoError(t, err)
+		_, err = f.WriteAt(fill(600, 'W'), off)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+	}
+	write("e", 0)
+	require.NoError(t, w.Rename("d", "b")) // replaces the new b
+	write("b", 100)
+	require.NoError(t, w.Rename("a", "b")) // replaces d, at b
+	write("b", 900)
+	require.NoError(t, w.Rename("e", "b")) // c's file back over a's
+	write("b", 300)
+	want["b"], want["e"] = nil, nil
+	requireReads(t, cs, want)
+	require.NoError(t, w.Remove("b"))
+	_, err := w.CollectHeld(ctx, true)
+	require.NoError(t, err)
+	requireReads(t, cs, want)
+	for _, c := range cs {
+		require.Zero(t, c.Stats().FollowedFiles)
+	}
+	require.NoError(t, w.Check())
+}
+
+// TestMoveReview_directoryOfMovedFiles: files moved into a directory,
+// the directory renamed, its files changed, removed into the holding
+// area one by one and collected, the directory removed: the copiers keep
+// the files at their first names.
+func TestMoveReview_directoryOfMovedFiles(t *testing.T) {
+	ctx := context.Background()
+	_, w, cs := holdSetup(t, Options{BlockSize: 512, HoldRemoved: true})
+	want := map[string][]byte{"x": fill(1500, 'X'), "y": fill(1100, 'Y')}
+	for p, b := range want {
+		require.NoError(t, vfs.WriteFile(w, p, b, 0o644))
+	}
+	for _, c := range cs {
+		require.NoError(t, c.Reset(ctx, w))
+	}
+	require.NoError(t, w.MkdirAll("d", 0o755))
+	require.NoError(t, w.Rename("x", "d/x"))
+	require.NoError(t, w.Rename("y", "d/y"))
+	require.NoError(t, w.Rename("d", "e"))
+	require.NoError(t, vfs.WriteFile(w, "x", fill(10, 'n'), 0o644))
+	f, err := w.Open("e/y", os.O_RDWR, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt(fill(2000, 'W'), 200)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	want["d"], want["e"] = nil, nil
+	requireReads(t, cs, want)
+	require.NoError(t, w.Remove("e/x"))
+	require.NoError(t, w.Remove("e/y"))
+	require.NoError(t, w.Remove("e"))
+	requireReads(t, cs, want)
+	_, err = w.CollectHeld(ctx, true)
+	require.NoError(t, err)
+	requireReads(t, cs, want)
+	for _, c := range cs {
+		require.Zero(t, c.Stats().FollowedFiles)
+	}
+	require.NoError(t, w.Check())
+}
