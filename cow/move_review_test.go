@@ -255,3 +255,45 @@ func TestMoveReview_directoryOfMovedFiles(t *testing.T) {
 	}
 	require.NoError(t, w.Check())
 }
+
+// TestMoveReview_nextWriter: the writer renames a file that copiers read
+// and is replaced by another writer on the same storage (restarted, with
+// or without HoldRemoved), which knows nothing of the followers: it
+// changes the file at its new name, renames it on, removes it, collects.
+// The copiers keep the old content at the old name.
+func TestMoveReview_nextWriter(t *testing.T) {
+	ctx := context.Background()
+	for _, hold := range []bool{false, true} {
+		raw, w, cs := holdSetup(t, Options{BlockSize: 512, HoldRemoved: true})
+		old := fill(2500, 'A')
+		writeReset(t, w, cs, "a", old)
+		require.NoError(t, w.Rename("a", "b"))
+		d := NewDirect()
+		for _, c := range cs {
+			d.Add(c)
+		}
+		w2, err := NewWriter(raw, d, Options{BlockSize: 512, HoldRemoved: hold})
+		require.NoError(t, err)
+		f, err := w2.Open("b", os.O_RDWR, 0)
+		require.NoError(t, err)
+		_, err = f.WriteAt(fill(700, 'W'), 600)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		require.NoError(t, w2.Rename("b", "c"))
+		require.NoError(t, vfs.WriteFile(w2, "a", fill(10, 'n'), 0o644))
+		f, err = w2.Open("c", os.O_RDWR, 0)
+		require.NoError(t, err)
+		require.NoError(t, f.Truncate(1000))
+		require.NoError(t, f.Close())
+		want := map[string][]byte{"a": old, "b": nil, "c": nil}
+		requireReads(t, cs, want)
+		require.NoError(t, w2.Remove("c"))
+		_, err = w2.CollectHeld(ctx, true)
+		require.NoError(t, err)
+		requireReads(t, cs, want)
+		for _, c := range cs {
+			require.Zero(t, c.Stats().FollowedFiles, "hold %v", hold)
+		}
+		require.NoError(t, w2.Check())
+	}
+}
