@@ -297,3 +297,34 @@ func TestMoveReview_nextWriter(t *testing.T) {
 		require.NoError(t, w2.Check())
 	}
 }
+
+// TestMoveReview_promoteAfterFailedMove: a rename fails after its round
+// (every copier follows the file, still at its name), then the writer is
+// fenced and a copier promoted: shared storage becomes its view, and the
+// other copier, which follows the file too, keeps its view while the new
+// writer overwrites, renames and removes the file.
+func TestMoveReview_promoteAfterFailedMove(t *testing.T) {
+	ctx := context.Background()
+	raw, w, cs := holdSetup(t, Options{BlockSize: 512, HoldRemoved: true})
+	old := fill(2000, 'A')
+	writeReset(t, w, cs, "f", old)
+	w.SetGuard(func(context.Context) error { return errors.New("fenced") })
+	require.Error(t, w.Rename("f", "g"))
+	require.NoError(t, cs[0].Promote(ctx, NewDirect(cs[1])))
+	got, err := vfs.ReadFile(raw, "f")
+	require.NoError(t, err)
+	require.Equal(t, old, got)
+	p := cs[0]
+	fh, err := p.Open("f", os.O_RDWR, 0)
+	require.NoError(t, err)
+	_, err = fh.WriteAt(fill(900, 'N'), 300)
+	require.NoError(t, err)
+	require.NoError(t, fh.Close())
+	require.NoError(t, p.Rename("f", "g"))
+	requireReads(t, cs[1:], map[string][]byte{"f": old, "g": nil})
+	require.NoError(t, p.Remove("g"))
+	_, err = p.CollectHeld(ctx, true)
+	require.NoError(t, err)
+	requireReads(t, cs[1:], map[string][]byte{"f": old, "g": nil})
+	require.NoError(t, p.Check())
+}
