@@ -682,6 +682,11 @@ func (v *View) preserveLocked(r Region) error {
 	if r.Path == "." {
 		return nil // the root always exists
 	}
+	if r.Kind == KindHold {
+		if err := v.detachReused(r); err != nil {
+			return err
+		}
+	}
 	n, err := v.preserveEntry(r)
 	if err != nil {
 		return err

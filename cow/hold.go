@@ -337,20 +337,6 @@ func (v *View) preserveHold(n *node, r Region) error {
 	if n.src == held {
 		return nil
 	}
-	// A node told of this number for another path: a writer before this
-	// one gave it, and its move never happened (the writer was fenced
-	// between round and move); this writer reuses the number. That
-	// node's file is still at its own path: take it whole now.
-	for name, m := range v.c.mu.entries {
-		if m != nil && m != n && m.src == held {
-			src := v.nodeSource(m, name, nil)
-			err := v.detach(m, src, name)
-			src.close()
-			if err != nil {
-				return err
-			}
-		}
-	}
 	if n.src != "" {
 		_, err := v.shared.Stat(n.src)
 		if err == nil {
@@ -364,6 +350,29 @@ func (v *View) preserveHold(n *node, r Region) error {
 		v.c.closeHeld(n.src)
 	}
 	n.src, n.srcName = held, r.Path
+	return nil
+}
+
+// detachReused is the first step of a copier's KindHold, whatever its
+// node at r.Path (none, a follower, one that reads no shared byte): a
+// node told of this number for another path means that a writer before
+// this one gave it, and its move never happened (the writer was fenced
+// between round and move); this writer reuses the number. That node's
+// file is still at its own path: take it whole now, before another file
+// moves to the held path it would read. Called with c.mu held
+// exclusively.
+func (v *View) detachReused(r Region) error {
+	held := HeldPath(r.Off)
+	for name, m := range v.c.mu.entries {
+		if m != nil && m.src == held && m.srcName != r.Path {
+			src := v.nodeSource(m, name, nil)
+			err := v.detach(m, src, name)
+			src.close()
+			if err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
