@@ -103,8 +103,9 @@
 //     overlay ÷ the database directory's size; shared storage outside
 //     that directory (a holding area, if cow keeps removed files in one)
 //     is printed apart. pebble_overlay_fraction_held: the same with
-//     cow.Options.HoldRemoved (zero-copy removes: removed tables wait in
-//     the holding area, which the copier reads, instead of its overlay).
+//     cow.Options.HoldRemoved (zero-copy removes and renames: removed
+//     tables wait in the holding area, which the copier reads, instead of
+//     its overlay; renamed files are followed, not copied).
 //     The copiers run no engine here: their overlays hold only what they
 //     preserved.
 //

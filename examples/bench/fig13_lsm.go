@@ -264,7 +264,9 @@ func (e *env) lsmWriterRatio(eng lsmEngine) error {
 // nothing (it preserved their absence). With hold, the writer has
 // cow.Options.HoldRemoved: the tables it removes move to the holding
 // area, where the copier reads them, instead of being copied into its
-// overlay (no reset follows, so none is collected). The database's size
+// overlay (no reset follows, so none is collected), and a file it renames
+// is followed by the copier rather than copied (pebblevfs recycles a log
+// in place only where no copier reads it). The database's size
 // is the database directory as the writer view shows it; the rest of
 // shared storage (the holding area) is reported apart.
 func (e *env) lsmOverlay(eng lsmEngine, key string, hold bool) error {

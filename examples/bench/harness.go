@@ -208,7 +208,7 @@ var metrics = []metric{
 	{13, "goleveldb_writer_ratio", "goleveldb Put+Sync/s on a writer view with 2 copiers ÷ on plain files", "≥ 0.9", atLeast(0.9)},
 	{13, "goleveldb_rounds_per_1k_writes", "goleveldb: stability rounds per 1,000 Put+Sync on the writer view", "", nil},
 	{13, "pebble_overlay_fraction", "copier overlay ÷ Pebble DB size: copier joins a DB of 100k random writes, then 100k more with compactions (quick: 20k)", "", nil},
-	{13, "pebble_overlay_fraction_held", "the same with zero-copy removes (cow.Options.HoldRemoved): removed tables wait in the holding area instead of the overlay", "", nil},
+	{13, "pebble_overlay_fraction_held", "the same with zero-copy removes and renames (cow.Options.HoldRemoved): removed tables wait in the holding area instead of the overlay", "", nil},
 }
 
 func atLeast(x float64) func(float64) bool { return func(v float64) bool { return v >= x } }
