@@ -215,6 +215,9 @@
 // leader, which the application authorizes (the sqlcluster HTTP API
 // does it with its credentials). The in-process transport of
 // clustertest.RaftNetwork authenticates nothing.
+// A forward connection is authenticated once and then carries further
+// requests of the same member (TLSLimits.ForwardIdle): each request is
+// checked against the certificate of its connection as before.
 //
 // The Raft port can carry the stability protocol too, so that a node needs
 // one port for both (serve it with stability.GRPCServer.Serve on

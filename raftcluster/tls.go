@@ -32,6 +32,11 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	// DefaultMaxConns caps the connections a TLSTransport keeps open.
 	DefaultMaxConns = 256
+	// DefaultForwardIdle is how long a forward connection stays open
+	// without a request (TLSLimits.ForwardIdle).
+	DefaultForwardIdle = 30 * time.Second
+	// maxIdleForward bounds the idle forward connections kept per peer.
+	maxIdleForward = 2
 )
 
 // TLSLimits bound the connections a TLSTransport accepts. Zero fields take
@@ -46,11 +51,24 @@ type TLSLimits struct {
 	// in its handshake (not yet authenticated); if none is, the new one is
 	// closed.
 	MaxConns int
+	// ForwardIdle is how long an accepted forward connection waits for
+	// its next request before it is closed; a dialer reuses an idle one
+	// for at most half of it. Forwarded requests (joins, overlay and
+	// reset reports, pings, commit-index queries) share connections so
+	// that each does not cost a TLS handshake (two certificates, about
+	// 5 KB on the wire).
+	ForwardIdle time.Duration
 }
 
 // TLSTransport carries Raft over TCP with mutual TLS 1.3, and the
-// forwarded control requests over the same listener (one TLS connection per
-// request, distinguished by a kind byte). The same port can carry the
+// forwarded control requests over the same listener (distinguished by a
+// kind byte; a forward connection carries one request at a time, and is
+// kept for the next request to the same member for up to
+// TLSLimits.ForwardIdle/2, so that a burst of requests, as a join or a
+// reset makes, costs one TLS handshake rather than one each; a request
+// that finds its kept connection closed by the peer before any reply is
+// sent again on a new one, which forwarded requests allow: joins are
+// idempotent, a repeated report is rejected or harmless). The same port can carry the
 // stability protocol too (StabilityListener): a connection that starts
 // with stability.MuxPreamble before any TLS is handed over, unauthenticated,
 // to the stability server, which runs its own mutual TLS handshake and
@@ -69,6 +87,7 @@ type TLSLimits struct {
 type TLSTransport struct {
 	ln        *connlimit.Listener
 	handshake time.Duration
+	fwdIdle   time.Duration // TLSLimits.ForwardIdle
 	advertise net.Addr
 	server    *tls.Config
 	client    *tls.Config
@@ -82,7 +101,8 @@ type TLSTransport struct {
 	raftCtx  context.Context
 	raftStop context.CancelFunc
 
-	// mu guards handler, memberAt, closed, stab, dialed and raftStopped.
+	// mu guards handler, memberAt, closed, stab, dialed, raftStopped and
+	// idle.
 	mu struct {
 		sync.Mutex
 		handler     forwardHandler
@@ -91,6 +111,7 @@ type TLSTransport struct {
 		stab        *muxListener
 		dialed      map[*raftConn]struct{} // open Raft connections this node dialed
 		raftStopped bool
+		idle        map[string][]idleConn // forward connections to reuse, by address, oldest first
 	}
 }
 
@@ -110,6 +131,9 @@ func NewTLSTransport(bind, advertise string, conf *tls.Config, rpcTimeout time.D
 func NewTLSTransportWithLimits(bind, advertise string, conf *tls.Config, rpcTimeout time.Duration, logger *slog.Logger, lim TLSLimits) (*TLSTransport, error) {
 	if lim.HandshakeTimeout <= 0 {
 		lim.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if lim.ForwardIdle <= 0 {
+		lim.ForwardIdle = DefaultForwardIdle
 	}
 	switch {
 	case lim.MaxConns == 0:
@@ -156,7 +180,7 @@ func NewTLSTransportWithLimits(bind, advertise string, conf *tls.Config, rpcTime
 		}
 		adv = a
 	}
-	t := &TLSTransport{ln: connlimit.New(ln, lim.MaxConns), handshake: lim.HandshakeTimeout, advertise: adv, server: server, client: client, log: logger,
+	t := &TLSTransport{ln: connlimit.New(ln, lim.MaxConns), handshake: lim.HandshakeTimeout, fwdIdle: lim.ForwardIdle, advertise: adv, server: server, client: client, log: logger,
 		raftConns: make(chan net.Conn), done: make(chan struct{})}
 	t.raftCtx, t.raftStop = context.WithCancel(context.Background())
 	t.nt = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
@@ -181,7 +205,14 @@ func (t *TLSTransport) Close() error {
 		return nil
 	}
 	t.mu.closed = true
+	idle := t.mu.idle
+	t.mu.idle = nil
 	t.mu.Unlock()
+	for _, conns := range idle {
+		for _, ic := range conns {
+			ic.c.Close()
+		}
+	}
 	t.stopRaft()
 	close(t.done)
 	err := t.nt.Close() // closes the stream layer's listener too
@@ -445,29 +476,47 @@ func hostOf(a net.Addr) string {
 	return a.String()
 }
 
+// serveForward answers the requests forwarded on c, one at a time, until
+// the peer closes it, it stays idle for ForwardIdle, or the transport
+// closes.
 func (t *TLSTransport) serveForward(c net.Conn, caller string) {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(t.handshake))
-	req, err := readFrame(c)
-	if err != nil {
-		return
-	}
-	t.mu.Lock()
-	h := t.mu.handler
-	t.mu.Unlock()
-	var reply []byte
-	if h == nil {
-		reply = encodeReply(fmt.Errorf("%w: not serving", ErrShutdown))
-	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), t.handshake)
-		reply, err = h(ctx, caller, req)
-		cancel()
-		if err != nil {
-			reply = encodeReply(err)
+	served := make(chan struct{})
+	defer close(served)
+	go func() {
+		select {
+		case <-t.done:
+			c.Close() // unblocks the wait for the next request
+		case <-served:
 		}
+	}()
+	wait := t.handshake // the first request follows the handshake
+	for {
+		c.SetDeadline(time.Now().Add(wait))
+		req, err := readFrame(c)
+		if err != nil {
+			return
+		}
+		t.mu.Lock()
+		h := t.mu.handler
+		t.mu.Unlock()
+		var reply []byte
+		if h == nil {
+			reply = encodeReply(fmt.Errorf("%w: not serving", ErrShutdown))
+		} else {
+			ctx, cancel := context.WithTimeout(context.Background(), t.handshake)
+			reply, err = h(ctx, caller, req)
+			cancel()
+			if err != nil {
+				reply = encodeReply(err)
+			}
+		}
+		c.SetDeadline(time.Now().Add(t.handshake))
+		if writeFrame(c, reply) != nil {
+			return
+		}
+		wait = t.fwdIdle
 	}
-	c.SetDeadline(time.Now().Add(t.handshake))
-	writeFrame(c, reply)
 }
 
 func (t *TLSTransport) dial(ctx context.Context, addr string, kind byte) (*tls.Conn, error) {
@@ -517,22 +566,130 @@ func (t *TLSTransport) dial(ctx context.Context, addr string, kind byte) (*tls.C
 	return c, nil
 }
 
+// idleConn is a forward connection kept for the next request.
+type idleConn struct {
+	c    net.Conn
+	used time.Time // when its last reply arrived
+}
+
+// forward sends req to the member at addr and returns its reply, on an
+// idle connection to addr if one is fresh enough, or on a new one.
 func (t *TLSTransport) forward(ctx context.Context, addr string, req []byte) ([]byte, error) {
+	if c := t.takeIdle(addr); c != nil {
+		b, replying, reusable, err := exchange(ctx, c, req)
+		if err == nil {
+			t.keep(addr, c, reusable)
+			return b, nil
+		}
+		c.Close()
+		if replying || ctx.Err() != nil {
+			return nil, fmt.Errorf("raftcluster: forward to %s: %w", addr, err)
+		}
+		// No byte of a reply: the peer closed the idle connection
+		// before it read the request (its ForwardIdle ran out, or it
+		// restarted). Send the request on a new connection.
+	}
 	c, err := t.dial(ctx, addr, connForward)
 	if err != nil {
 		return nil, fmt.Errorf("raftcluster: forward to %s: %w", addr, err)
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-	defer stop()
-	if err := writeFrame(c, req); err != nil {
-		return nil, fmt.Errorf("raftcluster: forward to %s: %w", addr, err)
-	}
-	b, err := readFrame(c)
+	b, _, reusable, err := exchange(ctx, c, req)
 	if err != nil {
+		c.Close()
 		return nil, fmt.Errorf("raftcluster: forward to %s: %w", addr, err)
 	}
+	t.keep(addr, c, reusable)
 	return b, nil
+}
+
+// keep keeps c for the next request to addr if it is reusable, and
+// closes it otherwise.
+func (t *TLSTransport) keep(addr string, c net.Conn, reusable bool) {
+	if !reusable {
+		c.Close()
+		return
+	}
+	t.putIdle(addr, c)
+}
+
+// exchange writes req on c and reads the reply; replying says whether
+// any byte of a reply arrived, reusable whether c may carry another
+// request. It fails when ctx ends first.
+func exchange(ctx context.Context, c net.Conn, req []byte) (reply []byte, replying, reusable bool, err error) {
+	c.SetDeadline(time.Time{})
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	if err := writeFrame(c, req); err != nil {
+		stop()
+		return nil, false, false, err
+	}
+	r := &countingReader{r: c}
+	b, err := readFrame(r)
+	// stop is false once ctx ended: its deadline may be set on c.
+	reusable = stop() && err == nil
+	return b, r.n > 0, reusable, err
+}
+
+// countingReader counts the bytes read through it.
+//
+// Concurrency: none (one reader).
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.n += n
+	return n, err
+}
+
+// takeIdle returns the most recently used idle connection to addr that
+// is still fresh enough to reuse, or nil; it closes the stale ones.
+func (t *TLSTransport) takeIdle(addr string) net.Conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	conns := t.mu.idle[addr]
+	for len(conns) > 0 {
+		ic := conns[len(conns)-1]
+		conns = conns[:len(conns)-1]
+		if time.Since(ic.used) < t.fwdIdle/2 {
+			t.setIdle(addr, conns)
+			return ic.c
+		}
+		// Older ones are staler still.
+		ic.c.Close()
+		for _, old := range conns {
+			old.c.Close()
+		}
+		conns = nil
+	}
+	t.setIdle(addr, nil)
+	return nil
+}
+
+// putIdle keeps c for the next request to addr, or closes it when the
+// transport is closed or keeps enough already. Caller must not hold mu.
+func (t *TLSTransport) putIdle(addr string, c net.Conn) {
+	t.mu.Lock()
+	if t.mu.closed || len(t.mu.idle[addr]) >= maxIdleForward {
+		t.mu.Unlock()
+		c.Close()
+		return
+	}
+	if t.mu.idle == nil {
+		t.mu.idle = map[string][]idleConn{}
+	}
+	t.mu.idle[addr] = append(t.mu.idle[addr], idleConn{c: c, used: time.Now()})
+	t.mu.Unlock()
+}
+
+// setIdle stores the idle connections to addr. Caller must hold mu.
+func (t *TLSTransport) setIdle(addr string, conns []idleConn) {
+	if len(conns) == 0 {
+		delete(t.mu.idle, addr)
+		return
+	}
+	t.mu.idle[addr] = conns
 }
 
 func writeFrame(w io.Writer, b []byte) error {

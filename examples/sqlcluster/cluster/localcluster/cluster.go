@@ -85,6 +85,7 @@ type Cluster struct {
 	ca      *cluster.CA
 	storage cluster.StorageFunc
 	bytes   atomic.Int64
+	stab    atomic.Int64 // the part of bytes on stability connections
 
 	// mu guards the fields in it.
 	mu struct {
@@ -202,7 +203,7 @@ func (c *Cluster) startMemberAs(id string, stores *raftcluster.Stores, proxyAddr
 	if err != nil {
 		return nil, err
 	}
-	proxy, err := newCountingProxyAt(proxyAddr, &c.bytes)
+	proxy, err := newCountingProxyAt(proxyAddr, &c.bytes, &c.stab)
 	if err != nil {
 		return nil, err
 	}
@@ -485,6 +486,11 @@ func (c *Cluster) Execute(ctx context.Context, req sqlnode.Request) (sqlnode.Res
 // forwarded requests and, with networked storage, stability; both
 // directions).
 func (c *Cluster) TransportBytes() int64 { return c.bytes.Load() }
+
+// StabilityBytes returns the part of TransportBytes carried on the
+// stability protocol's connections (rounds, heartbeats, resets and joins
+// of copiers); the rest is Raft and forwarded requests.
+func (c *Cluster) StabilityBytes() int64 { return c.stab.Load() }
 
 // SharedBytes returns the size of the files on shared storage.
 func (c *Cluster) SharedBytes() (int64, error) { return vfs.TreeSize(c.shared, ".") }

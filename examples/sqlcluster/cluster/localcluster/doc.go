@@ -19,7 +19,9 @@
 // Kill stops one as a crash would, Restart starts a killed one again
 // (in-process storage only), Remove takes it out of the configuration.
 // Every byte between members goes through a counting proxy in front of
-// each member (TransportBytes), because raftcluster.NewTLSTransport opens
+// each member (TransportBytes; StabilityBytes is the part on the
+// stability protocol's connections, told apart by their first byte,
+// stability.MuxPreamble, sent before TLS), because raftcluster.NewTLSTransport opens
 // its own listener (the member's real port is picked free and bound right
 // away). Options.Storage picks the members' storage:
 // cluster.Networked (stability over gRPC with mutual TLS on loopback, the

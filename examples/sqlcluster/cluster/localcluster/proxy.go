@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+
+	"github.com/holeycow/holeycow/stability"
 )
 
 // countingProxy forwards every TCP connection it accepts to target and
@@ -21,7 +23,8 @@ type countingProxy struct {
 	ln     net.Listener
 	target string
 	bytes  *atomic.Int64
-	own    atomic.Int64 // this proxy's bytes alone
+	stab   *atomic.Int64 // the part of bytes on stability connections
+	own    atomic.Int64  // this proxy's bytes alone
 	wg     sync.WaitGroup
 
 	// mu guards conns, closed and cut.
@@ -34,9 +37,10 @@ type countingProxy struct {
 }
 
 // newCountingProxyAt listens on addr ("": a free 127.0.0.1 port) and
-// adds every byte it forwards to bytes. Call start with the target once
-// it is known.
-func newCountingProxyAt(addr string, bytes *atomic.Int64) (*countingProxy, error) {
+// adds every byte it forwards to bytes, and those of the stability
+// protocol's connections (their first byte is stability.MuxPreamble, sent
+// before TLS) to stab too. Call start with the target once it is known.
+func newCountingProxyAt(addr string, bytes, stab *atomic.Int64) (*countingProxy, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
@@ -44,7 +48,7 @@ func newCountingProxyAt(addr string, bytes *atomic.Int64) (*countingProxy, error
 	if err != nil {
 		return nil, fmt.Errorf("localcluster: proxy listen: %w", err)
 	}
-	p := &countingProxy{ln: ln, bytes: bytes}
+	p := &countingProxy{ln: ln, bytes: bytes, stab: stab}
 	p.mu.conns = map[net.Conn]struct{}{}
 	return p, nil
 }
@@ -99,19 +103,38 @@ func (p *countingProxy) serve(c net.Conn) {
 		p.untrack(up)
 		return
 	}
+	// The dialer speaks first (a TLS ClientHello or the stability
+	// preamble): its first byte tells the protocol.
+	var first [1]byte
+	if _, err := io.ReadFull(c, first[:]); err != nil {
+		c.Close()
+		up.Close()
+		p.untrack(c)
+		p.untrack(up)
+		return
+	}
+	var kind *atomic.Int64
+	if first[0] == stability.MuxPreamble {
+		kind = p.stab
+	}
 	var wg sync.WaitGroup
 	wg.Add(2)
-	pipe := func(dst, src net.Conn) {
+	pipe := func(dst, src net.Conn, held []byte) {
 		defer wg.Done()
-		n, _ := io.Copy(&countWriter{w: dst, n: p.bytes, own: &p.own}, src)
-		_ = n
+		cw := &countWriter{w: dst, n: p.bytes, own: &p.own, kind: kind}
+		if len(held) > 0 {
+			if _, err := cw.Write(held); err != nil {
+				src.Close()
+			}
+		}
+		io.Copy(cw, src)
 		// Half-close so that the other direction drains, then close.
 		if tc, ok := dst.(*net.TCPConn); ok {
 			tc.CloseWrite()
 		}
 	}
-	go pipe(up, c)
-	go pipe(c, up)
+	go pipe(up, c, first[:])
+	go pipe(c, up, nil)
 	wg.Wait()
 	c.Close()
 	up.Close()
@@ -151,9 +174,10 @@ func (p *countingProxy) Close() error {
 }
 
 type countWriter struct {
-	w   io.Writer
-	n   *atomic.Int64
-	own *atomic.Int64 // nil: none
+	w    io.Writer
+	n    *atomic.Int64
+	own  *atomic.Int64 // nil: none
+	kind *atomic.Int64 // nil: none
 }
 
 func (cw *countWriter) Write(b []byte) (int, error) {
@@ -161,6 +185,9 @@ func (cw *countWriter) Write(b []byte) (int, error) {
 	cw.n.Add(int64(n))
 	if cw.own != nil {
 		cw.own.Add(int64(n))
+	}
+	if cw.kind != nil {
+		cw.kind.Add(int64(n))
 	}
 	return n, err
 }
