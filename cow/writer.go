@@ -216,6 +216,22 @@ func (v *View) Unread(name string) bool {
 	return v.w.mu.stable.covers([]Region{{Kind: KindFile, Path: name}}, v.bs)
 }
 
+// HoldsRemoved reports whether the view is a writer with
+// Options.HoldRemoved: removing or renaming a file that copiers still read
+// copies nothing. An adapter that weighs reusing a file against writing a
+// new one and removing the old (pebblevfs) asks it with Unread: without
+// holds, the removal would copy the old file whole anyway.
+func (v *View) HoldsRemoved() bool {
+	v.rmu.RLock()
+	defer v.rmu.RUnlock()
+	if v.role != RoleWriter {
+		return false
+	}
+	v.w.mu.Lock()
+	defer v.w.mu.Unlock()
+	return v.w.mu.hold
+}
+
 // ResetCopier implements ResetHandshake: it waits for the mutation in
 // flight, holds off new ones, syncs every open file and every directory
 // changed since the last reset, forgets the stable set, calls drop, and

@@ -197,23 +197,29 @@ func (f *FS) Rename(oldname, newname string) error {
 }
 
 // unreader is implemented by a vfs.FS that can tell whether a file is
-// free to overwrite in place: cow.View's Unread.
-type unreader interface{ Unread(name string) bool }
+// free to overwrite in place, and whether removing one costs nothing:
+// cow.View's Unread and HoldsRemoved.
+type unreader interface {
+	Unread(name string) bool
+	HoldsRemoved() bool
+}
 
 // ReuseForWrite renames oldname to newname and opens it for writing without
-// truncation (Pebble recycles WAL files this way). On a file system that
-// says some other view still reads oldname (a cow writer whose copiers
+// truncation (Pebble recycles WAL files this way). On a cow writer with
+// cow.Options.HoldRemoved that says some copier still reads oldname (it
 // joined or reset since the file was written), it creates newname and
 // removes oldname instead, as Pebble allows: reusing the file would make
 // every copier preserve each block the new log overwrites, where a new
 // file costs them nothing (they preserved its absence) and the removal
-// copies nothing with cow.Options.HoldRemoved.
+// copies nothing. Without holds the removal would copy the old log whole,
+// as the rename does, and a new log is slower to sync (each fdatasync also
+// writes its size): it recycles.
 func (f *FS) ReuseForWrite(oldname, newname string, cat pvfs.DiskWriteCategory) (pvfs.File, error) {
 	op, err := clean("reuseforwrite", oldname)
 	if err != nil {
 		return nil, err
 	}
-	if u, ok := f.fsys.(unreader); ok && !u.Unread(op) {
+	if u, ok := f.fsys.(unreader); ok && u.HoldsRemoved() && !u.Unread(op) {
 		nf, err := f.Create(newname, cat)
 		if err != nil {
 			return nil, err

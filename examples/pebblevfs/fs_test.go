@@ -173,6 +173,8 @@ func TestFS_ReuseForWrite_cow(t *testing.T) {
 		require.NoError(t, f.Sync())
 		require.NoError(t, f.Close())
 	}
+	require.True(t, w.HoldsRemoved())
+	require.False(t, c.HoldsRemoved(), "a copier removes nothing from shared storage")
 	require.False(t, w.Unread("1.log"))
 	f, err := p.ReuseForWrite("1.log", "2.log", pvfs.WriteCategoryUnspecified)
 	require.NoError(t, err)
@@ -200,6 +202,32 @@ func TestFS_ReuseForWrite_cow(t *testing.T) {
 	require.False(t, c.Unread("1.log"), "a copier never says a file is unread")
 	require.NoError(t, w.Check())
 	require.NoError(t, c.Check())
+}
+
+// TestFS_ReuseForWrite_cowWithoutHolds: without cow.Options.HoldRemoved
+// a removal copies the old log whole, as the rename does: the log is
+// reused in place (a new one would only be slower to sync).
+func TestFS_ReuseForWrite_cowWithoutHolds(t *testing.T) {
+	ctx := context.Background()
+	shared := vfs.NewMem()
+	opts := cow.Options{BlockSize: 512}
+	c, err := cow.NewCopier(shared, opts)
+	require.NoError(t, err)
+	w, err := cow.NewWriter(shared, cow.NewDirect(c), opts)
+	require.NoError(t, err)
+	require.False(t, w.HoldsRemoved())
+	old := bytes.Repeat([]byte{'o'}, 4000)
+	require.NoError(t, vfs.WriteFile(w, "1.log", old, 0o644))
+	require.NoError(t, c.Reset(ctx, w))
+	f, err := pebblevfs.New(w).ReuseForWrite("1.log", "2.log", pvfs.WriteCategoryUnspecified)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	data, err := vfs.ReadFile(w, "2.log")
+	require.NoError(t, err)
+	require.Equal(t, old, data, "reused in place")
+	got, err := vfs.ReadFile(c, "1.log")
+	require.NoError(t, err)
+	require.Equal(t, old, got)
 }
 
 func TestFS_names(t *testing.T) {
