@@ -34,6 +34,19 @@ func holdSetup(t *testing.T, opts Options) (raw *vfs.MemFS, w *View, cs []*View)
 	return raw, w, cs
 }
 
+// nextWriter is a writer started on raw after the last one was fenced,
+// with the copiers cs behind an in-process Stabilizer.
+func nextWriter(t *testing.T, raw vfs.FS, cs []*View, opts Options) *View {
+	t.Helper()
+	d := NewDirect()
+	for _, c := range cs {
+		d.Add(c)
+	}
+	w, err := NewWriter(raw, d, opts)
+	require.NoError(t, err)
+	return w
+}
+
 func fill(n int, b byte) []byte { return bytes.Repeat([]byte{b}, n) }
 
 // writeReset writes data to name at the writer, then resets every copier
@@ -290,11 +303,7 @@ func TestHold_failedMove(t *testing.T) {
 	w.SetGuard(nil)
 	_, err := raw.Stat(HeldPath(1))
 	require.ErrorIs(t, err, fs.ErrNotExist)
-	f, err := w.Open("f", os.O_RDWR, 0)
-	require.NoError(t, err)
-	_, err = f.WriteAt(fill(600, 'C'), 100)
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
+	overwrite(t, w, "f", 100, fill(600, 'C'))
 	check := func() {
 		t.Helper()
 		for _, c := range cs {
@@ -318,16 +327,10 @@ func TestHold_failedMove(t *testing.T) {
 // replaced file is preserved as a whole), while held removes next to it
 // copy nothing.
 func TestHold_rename(t *testing.T) {
-	ctx := context.Background()
 	_, w, cs := holdSetup(t, Options{BlockSize: 512, HoldRemoved: true})
 	require.NoError(t, w.MkdirAll("d", 0o755))
 	want := map[string][]byte{"a": fill(700, 'A'), "b": fill(900, 'B'), "d/x": fill(1100, 'X'), "r": fill(1300, 'R')}
-	for p, b := range want {
-		require.NoError(t, vfs.WriteFile(w, p, b, 0o644))
-	}
-	for _, c := range cs {
-		require.NoError(t, c.Reset(ctx, w))
-	}
+	writeAllReset(t, w, cs, want)
 	require.NoError(t, w.Rename("a", "b"))
 	require.NoError(t, w.Rename("d", "e"))
 	require.NoError(t, w.Remove("r"))
@@ -358,14 +361,9 @@ func TestHold_numberReusedByNextWriter(t *testing.T) {
 	writeReset(t, w, cs, "f", oldF)
 	w.SetGuard(func(context.Context) error { return errors.New("fenced") })
 	require.Error(t, w.Remove("f"))
-	d := NewDirect()
-	for _, c := range cs {
-		d.Add(c)
-	}
-	w2, err := NewWriter(raw, d, Options{BlockSize: 512, HoldRemoved: true})
-	require.NoError(t, err)
+	w2 := nextWriter(t, raw, cs, Options{BlockSize: 512, HoldRemoved: true})
 	require.NoError(t, w2.Remove("g"))
-	_, err = raw.Stat(HeldPath(1))
+	_, err := raw.Stat(HeldPath(1))
 	require.NoError(t, err, "the next writer gave number 1 to g")
 	for _, c := range cs {
 		for name, want := range map[string][]byte{"f": oldF, "g": oldG} {

@@ -31,14 +31,9 @@ func TestMoveReview_heldNumberReusedAtFollowedPath(t *testing.T) {
 	}
 	w.SetGuard(func(context.Context) error { return errors.New("fenced") })
 	require.Error(t, w.Remove("f"))
-	d := NewDirect()
-	for _, c := range cs {
-		d.Add(c)
-	}
-	w2, err := NewWriter(raw, d, Options{BlockSize: 512, HoldRemoved: true})
-	require.NoError(t, err)
+	w2 := nextWriter(t, raw, cs, Options{BlockSize: 512, HoldRemoved: true})
 	require.NoError(t, w2.Remove("h"))
-	_, err = raw.Stat(HeldPath(1))
+	_, err := raw.Stat(HeldPath(1))
 	require.NoError(t, err, "the next writer gave number 1 to h")
 	requireReads(t, cs, map[string][]byte{"f": oldF, "g": oldG, "h": nil})
 }
@@ -59,14 +54,9 @@ func TestMoveReview_heldNumberReusedAtUnreadPath(t *testing.T) {
 	}
 	w.SetGuard(func(context.Context) error { return errors.New("fenced") })
 	require.Error(t, w.Remove("f"))
-	d := NewDirect()
-	for _, c := range cs {
-		d.Add(c)
-	}
-	w2, err := NewWriter(raw, d, Options{BlockSize: 512, HoldRemoved: true})
-	require.NoError(t, err)
+	w2 := nextWriter(t, raw, cs, Options{BlockSize: 512, HoldRemoved: true})
 	require.NoError(t, w2.Remove("g"))
-	_, err = raw.Stat(HeldPath(1))
+	_, err := raw.Stat(HeldPath(1))
 	require.NoError(t, err, "the next writer gave number 1 to g")
 	requireReads(t, cs, map[string][]byte{"f": oldF, "g": {}})
 }
@@ -175,15 +165,9 @@ func TestMoveReview_concurrentRenamesAndWrites(t *testing.T) {
 // followed file itself. Copiers keep their views at every name, and the
 // writer's and copiers' bookkeeping stays consistent.
 func TestMoveReview_replacedTargetFollowed(t *testing.T) {
-	ctx := context.Background()
 	_, w, cs := holdSetup(t, Options{BlockSize: 512, HoldRemoved: true})
 	want := map[string][]byte{"a": fill(1500, 'A'), "c": fill(1100, 'C'), "d": fill(700, 'D')}
-	for p, b := range want {
-		require.NoError(t, vfs.WriteFile(w, p, b, 0o644))
-	}
-	for _, c := range cs {
-		require.NoError(t, c.Reset(ctx, w))
-	}
+	writeAllReset(t, w, cs, want)
 	w.SetGuard(func(context.Context) error { return errors.New("fenced") })
 	require.Error(t, w.Rename("a", "b")) // a's readers answer to b
 	w.SetGuard(nil)
@@ -192,11 +176,7 @@ func TestMoveReview_replacedTargetFollowed(t *testing.T) {
 	require.NoError(t, vfs.WriteFile(w, "b", fill(300, 'N'), 0o644))
 	write := func(p string, off int64) {
 		t.Helper()
-		f, err := w.Open(p, os.O_RDWR, 0)
-		require.NoError(t, err)
-		_, err = f.WriteAt(fill(600, 'W'), off)
-		require.NoError(t, err)
-		require.NoError(t, f.Close())
+		overwrite(t, w, p, off, fill(600, 'W'))
 	}
 	write("e", 0)
 	require.NoError(t, w.Rename("d", "b")) // replaces the new b
@@ -208,12 +188,7 @@ func TestMoveReview_replacedTargetFollowed(t *testing.T) {
 	want["b"], want["e"] = nil, nil
 	requireReads(t, cs, want)
 	require.NoError(t, w.Remove("b"))
-	_, err := w.CollectHeld(ctx, true)
-	require.NoError(t, err)
-	requireReads(t, cs, want)
-	for _, c := range cs {
-		require.Zero(t, c.Stats().FollowedFiles)
-	}
+	collectAll(t, w, cs, want)
 	require.NoError(t, w.Check())
 }
 
@@ -222,37 +197,22 @@ func TestMoveReview_replacedTargetFollowed(t *testing.T) {
 // area one by one and collected, the directory removed: the copiers keep
 // the files at their first names.
 func TestMoveReview_directoryOfMovedFiles(t *testing.T) {
-	ctx := context.Background()
 	_, w, cs := holdSetup(t, Options{BlockSize: 512, HoldRemoved: true})
 	want := map[string][]byte{"x": fill(1500, 'X'), "y": fill(1100, 'Y')}
-	for p, b := range want {
-		require.NoError(t, vfs.WriteFile(w, p, b, 0o644))
-	}
-	for _, c := range cs {
-		require.NoError(t, c.Reset(ctx, w))
-	}
+	writeAllReset(t, w, cs, want)
 	require.NoError(t, w.MkdirAll("d", 0o755))
 	require.NoError(t, w.Rename("x", "d/x"))
 	require.NoError(t, w.Rename("y", "d/y"))
 	require.NoError(t, w.Rename("d", "e"))
 	require.NoError(t, vfs.WriteFile(w, "x", fill(10, 'n'), 0o644))
-	f, err := w.Open("e/y", os.O_RDWR, 0)
-	require.NoError(t, err)
-	_, err = f.WriteAt(fill(2000, 'W'), 200)
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
+	overwrite(t, w, "e/y", 200, fill(2000, 'W'))
 	want["d"], want["e"] = nil, nil
 	requireReads(t, cs, want)
 	require.NoError(t, w.Remove("e/x"))
 	require.NoError(t, w.Remove("e/y"))
 	require.NoError(t, w.Remove("e"))
 	requireReads(t, cs, want)
-	_, err = w.CollectHeld(ctx, true)
-	require.NoError(t, err)
-	requireReads(t, cs, want)
-	for _, c := range cs {
-		require.Zero(t, c.Stats().FollowedFiles)
-	}
+	collectAll(t, w, cs, want)
 	require.NoError(t, w.Check())
 }
 
@@ -268,12 +228,7 @@ func TestMoveReview_nextWriter(t *testing.T) {
 		old := fill(2500, 'A')
 		writeReset(t, w, cs, "a", old)
 		require.NoError(t, w.Rename("a", "b"))
-		d := NewDirect()
-		for _, c := range cs {
-			d.Add(c)
-		}
-		w2, err := NewWriter(raw, d, Options{BlockSize: 512, HoldRemoved: hold})
-		require.NoError(t, err)
+		w2 := nextWriter(t, raw, cs, Options{BlockSize: 512, HoldRemoved: hold})
 		f, err := w2.Open("b", os.O_RDWR, 0)
 		require.NoError(t, err)
 		_, err = f.WriteAt(fill(700, 'W'), 600)

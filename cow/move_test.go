@@ -30,6 +30,41 @@ func requireReads(t *testing.T, cs []*View, want map[string][]byte) {
 	}
 }
 
+// writeAllReset writes each file of want at the writer, then resets
+// every copier onto them.
+func writeAllReset(t *testing.T, w *View, cs []*View, want map[string][]byte) {
+	t.Helper()
+	for p, b := range want {
+		require.NoError(t, vfs.WriteFile(w, p, b, 0o644))
+	}
+	for _, c := range cs {
+		require.NoError(t, c.Reset(context.Background(), w))
+	}
+}
+
+// overwrite writes data at off into the file at name, through the writer.
+func overwrite(t *testing.T, w *View, name string, off int64, data []byte) {
+	t.Helper()
+	f, err := w.Open(name, os.O_RDWR, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt(data, off)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+}
+
+// collectAll collects every held file at the writer, then checks that
+// the copiers still read want and follow nothing any more (each release
+// took its file whole).
+func collectAll(t *testing.T, w *View, cs []*View, want map[string][]byte) {
+	t.Helper()
+	_, err := w.CollectHeld(context.Background(), true)
+	require.NoError(t, err)
+	requireReads(t, cs, want)
+	for _, c := range cs {
+		require.Zero(t, c.Stats().FollowedFiles)
+	}
+}
+
 // TestMove_recycle: with HoldRemoved, a file the writer renames moves
 // with its copiers' readers: none copies a byte at the rename (by name,
 // or through a handle opened before it), and when the writer then
@@ -56,11 +91,7 @@ func TestMove_recycle(t *testing.T) {
 		}
 		// The writer reuses it: overwrites its first 10 KiB (3 blocks)
 		// in place, and writes a new t.
-		f, err := w.Open("u", os.O_RDWR, 0)
-		require.NoError(t, err)
-		_, err = f.WriteAt(fill(10<<10, 'N'), 0)
-		require.NoError(t, err)
-		require.NoError(t, f.Close())
+		overwrite(t, w, "u", 0, fill(10<<10, 'N'))
 		require.NoError(t, vfs.WriteFile(w, "t", fill(100, 'B'), 0o644))
 		requireReads(t, cs, map[string][]byte{"t": old, "u": nil})
 		require.Equal(t, int64(2*3*4096), overlayBytes(cs), "only the overwritten blocks")
@@ -88,19 +119,10 @@ func TestMove_chain(t *testing.T) {
 	ctx := context.Background()
 	_, w, cs := holdSetup(t, Options{BlockSize: 512, HoldRemoved: true})
 	want := map[string][]byte{"a": fill(3000, 'A'), "r": fill(900, 'R')}
-	for p, b := range want {
-		require.NoError(t, vfs.WriteFile(w, p, b, 0o644))
-	}
-	for _, c := range cs {
-		require.NoError(t, c.Reset(ctx, w))
-	}
+	writeAllReset(t, w, cs, want)
 	write := func(p string, b byte, off int64) {
 		t.Helper()
-		f, err := w.Open(p, os.O_RDWR, 0)
-		require.NoError(t, err)
-		_, err = f.WriteAt(fill(700, b), off)
-		require.NoError(t, err)
-		require.NoError(t, f.Close())
+		overwrite(t, w, p, off, fill(700, b))
 	}
 	require.NoError(t, w.Rename("a", "b"))
 	write("b", '1', 0)
@@ -136,11 +158,7 @@ func TestMove_failedRename(t *testing.T) {
 	w.SetGuard(func(context.Context) error { return refuse })
 	require.ErrorIs(t, w.Rename("f", "g"), refuse)
 	w.SetGuard(nil)
-	f, err := w.Open("f", os.O_RDWR, 0)
-	require.NoError(t, err)
-	_, err = f.WriteAt(fill(600, 'C'), 100)
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
+	overwrite(t, w, "f", 100, fill(600, 'C'))
 	require.NoError(t, vfs.WriteFile(w, "g", fill(2000, 'G'), 0o644))
 	requireReads(t, cs, map[string][]byte{"f": old, "g": nil})
 	// The same rename again needs no round (every copier already
@@ -149,11 +167,7 @@ func TestMove_failedRename(t *testing.T) {
 	require.NoError(t, w.Remove("g"))
 	require.NoError(t, w.Rename("f", "g"))
 	require.Equal(t, calls, w.Stats().StabilizeCalls, "no round")
-	f, err = w.Open("g", os.O_RDWR, 0)
-	require.NoError(t, err)
-	_, err = f.WriteAt(fill(1500, 'D'), 0)
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
+	overwrite(t, w, "g", 0, fill(1500, 'D'))
 	requireReads(t, cs, map[string][]byte{"f": old, "g": nil})
 	require.NoError(t, w.Check())
 }
@@ -162,24 +176,14 @@ func TestMove_failedRename(t *testing.T) {
 // with its readers, whose later overwrites at the new paths are preserved
 // at the old ones.
 func TestMove_directory(t *testing.T) {
-	ctx := context.Background()
 	_, w, cs := holdSetup(t, Options{BlockSize: 512, HoldRemoved: true})
 	require.NoError(t, w.MkdirAll("d/s", 0o755))
 	want := map[string][]byte{"d/x": fill(1100, 'X'), "d/s/y": fill(1300, 'Y')}
-	for p, b := range want {
-		require.NoError(t, vfs.WriteFile(w, p, b, 0o644))
-	}
-	for _, c := range cs {
-		require.NoError(t, c.Reset(ctx, w))
-	}
+	writeAllReset(t, w, cs, want)
 	require.NoError(t, w.Rename("d", "e"))
 	require.Zero(t, overlayBytes(cs))
 	for _, p := range []string{"e/x", "e/s/y"} {
-		f, err := w.Open(p, os.O_RDWR, 0)
-		require.NoError(t, err)
-		_, err = f.WriteAt(fill(600, 'N'), 0)
-		require.NoError(t, err)
-		require.NoError(t, f.Close())
+		overwrite(t, w, p, 0, fill(600, 'N'))
 	}
 	want["e/x"], want["e/s/y"] = nil, nil
 	requireReads(t, cs, want)
@@ -202,11 +206,7 @@ func TestMove_promote(t *testing.T) {
 	old := fill(3000, 'A')
 	writeReset(t, w, cs, "f", old)
 	require.NoError(t, w.Rename("f", "g"))
-	f, err := w.Open("g", os.O_RDWR, 0)
-	require.NoError(t, err)
-	_, err = f.WriteAt(fill(700, 'N'), 0)
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
+	overwrite(t, w, "g", 0, fill(700, 'N'))
 	// w is fenced (discarded); cs[0] becomes the writer.
 	require.NoError(t, cs[0].Promote(ctx, NewDirect(cs[1])))
 	got, err := vfs.ReadFile(raw, "f")
