@@ -84,7 +84,9 @@
 //     utime+stime of each copier process ÷ the writer process's under
 //     16 concurrent inserts (idle CPU subtracted per process); sequential
 //     inserts/s with copiers in the mode ÷ refresh copiers that never
-//     refresh (-refresh-lag 1h), interleaved. In process (localcluster
+//     refresh (-refresh-lag 1h), interleaved (with -serve-profiles DIR,
+//     the baseline's and the refresh cluster's processes are profiled
+//     under one more round, as steady-SETUP-NODE-ROLE.pprof). In process (localcluster
 //     counts the bytes between members, in-process stability): bytes
 //     moved while a copier killed before 10k inserts (quick: 2k)
 //     restarts.

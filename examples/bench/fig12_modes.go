@@ -12,9 +12,11 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -532,6 +534,46 @@ func (e *env) modeSteady() error {
 		e.rep.Detail("fig12 steady %s ÷ copiers that never refresh: per-round ratios %s (%d rounds of %v of sequential inserts)", m, fmtFloats(ratios[m]), e.sc.ModeRounds, e.sc.ServeLoad)
 	}
 	e.rep.Detail("fig12 steady refresh: %.0f copier refreshes in %v of load (default bound %v)", refreshes, time.Duration(e.sc.ModeRounds)*e.sc.ServeLoad, cluster.DefaultRefreshLag)
+	return e.modeSteadyProfiles(ctx, setups[0].c, setups[len(setups)-1].c, seq)
+}
+
+// modeSteadyProfiles, with -serve-profiles, runs the sequential load once
+// more on the baseline cluster and on the last mode's (refresh), fetching
+// a CPU profile of every process, into that directory as
+// steady-SETUP-NODE-ROLE.pprof.
+func (e *env) modeSteadyProfiles(ctx context.Context, base, refresh *serveCluster, seq serveLoad) error {
+	if e.sc.ServeProfiles == "" {
+		return nil
+	}
+	if err := os.MkdirAll(e.sc.ServeProfiles, 0o755); err != nil {
+		return err
+	}
+	d := max(time.Second, e.sc.ServeLoad.Round(time.Second))
+	for name, c := range map[string]*serveCluster{"no-refresh": base, "refresh": refresh} {
+		leader, err := c.waitLeader(ctx, 10*time.Second)
+		if err != nil {
+			return err
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, len(c.procs))
+		for i, p := range c.procs {
+			role := "follower"
+			if p == leader {
+				role = "leader"
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = c.profile(p, d, filepath.Join(e.sc.ServeProfiles, fmt.Sprintf("steady-%s-%s-%s.pprof", name, p.id, role)))
+			}()
+		}
+		st := seq.run(ctx, c, leader, d+200*time.Millisecond)
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		e.p.Printf("fig12: profiled the steady %s load (%.0f inserts/s) into %s", name, st.perSec(), e.sc.ServeProfiles)
+	}
 	return nil
 }
 

@@ -26,7 +26,7 @@ func main() {
 	seed := flag.Uint64("seed", 0, "random seed (0: from the clock); printed at the start")
 	only := flag.String("figs", "", "comma-separated figure numbers to run (default all; 2 needs 1)")
 	sqliteMode := flag.String("sqlite-mode", "", "figure 10: -sqlite-mode of the serve processes, wal or truncate (default: serve's default)")
-	serveProfiles := flag.String("serve-profiles", "", "figure 10: write CPU profiles of every serve process under each load into `dir`")
+	serveProfiles := flag.String("serve-profiles", "", "figures 10 and 12: write CPU profiles of every serve process under each load into `dir`")
 	blockDev := flag.String("blockdev", "auto", "serve figures: count bytes written on an ext4 file system on a loop device per cluster (auto: when root), or off (kernel write_bytes)")
 	flag.Parse()
 
