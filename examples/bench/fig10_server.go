@@ -485,27 +485,35 @@ func serveProfiles(e *env, ctx context.Context, c *serveCluster, b *serveBodies,
 		if l.name == "read" {
 			target = c.follower(leader)
 		}
-		var wg sync.WaitGroup
-		errs := make([]error, len(c.procs))
-		for i, p := range c.procs {
-			role := "follower"
-			if p == leader {
-				role = "leader"
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = c.profile(p, d, filepath.Join(e.sc.ServeProfiles, fmt.Sprintf("%s-%s-%s.pprof", l.name, p.id, role)))
-			}()
-		}
-		st := l.run(ctx, c, target, d+200*time.Millisecond)
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
+		st, err := e.profiledRun(ctx, c, leader, target, l, d, l.name)
+		if err != nil {
 			return err
 		}
 		e.p.Printf("fig10: profiled %s (%.0f ops/s) into %s", l.name, st.perSec(), e.sc.ServeProfiles)
 	}
 	return nil
+}
+
+// profiledRun runs l against target for d while fetching a CPU profile
+// of every process of c, into e.sc.ServeProfiles as
+// PREFIX-NODE-ROLE.pprof.
+func (e *env) profiledRun(ctx context.Context, c *serveCluster, leader, target *serveProc, l serveLoad, d time.Duration, prefix string) (*loadStats, error) {
+	var wg sync.WaitGroup
+	errs := make([]error, len(c.procs))
+	for i, p := range c.procs {
+		role := "follower"
+		if p == leader {
+			role = "leader"
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.profile(p, d, filepath.Join(e.sc.ServeProfiles, fmt.Sprintf("%s-%s-%s.pprof", prefix, p.id, role)))
+		}()
+	}
+	st := l.run(ctx, c, target, d+200*time.Millisecond)
+	wg.Wait()
+	return st, errors.Join(errs...)
 }
 
 // bytesNote says which counter a bytes figure comes from, and the other

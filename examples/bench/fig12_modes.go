@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -554,22 +553,8 @@ func (e *env) modeSteadyProfiles(ctx context.Context, base, refresh *serveCluste
 		if err != nil {
 			return err
 		}
-		var wg sync.WaitGroup
-		errs := make([]error, len(c.procs))
-		for i, p := range c.procs {
-			role := "follower"
-			if p == leader {
-				role = "leader"
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = c.profile(p, d, filepath.Join(e.sc.ServeProfiles, fmt.Sprintf("steady-%s-%s-%s.pprof", name, p.id, role)))
-			}()
-		}
-		st := seq.run(ctx, c, leader, d+200*time.Millisecond)
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
+		st, err := e.profiledRun(ctx, c, leader, leader, seq, d, "steady-"+name)
+		if err != nil {
 			return err
 		}
 		e.p.Printf("fig12: profiled the steady %s load (%.0f inserts/s) into %s", name, st.perSec(), e.sc.ServeProfiles)
